@@ -1,0 +1,30 @@
+/**
+ * Domain separation: every signature covers `"peerchat/1/" + domain + 0x00 + payload`,
+ * so a signature made for one purpose (a login) can never verify as another (an event).
+ */
+import { concatBytes, utf8 } from '../bytes.ts'
+
+export const Domain = {
+  login: 'login',
+  event: 'event',
+  stamp: 'stamp',
+  session: 'session',
+  token: 'token',
+  invite: 'invite',
+  checkpoint: 'checkpoint',
+  sdp: 'sdp',
+} as const
+export type Domain = (typeof Domain)[keyof typeof Domain]
+
+const PREFIX = 'peerchat/1/'
+const prefixes = new Map<string, Uint8Array>()
+
+export function signedMessage(domain: Domain, payload: Uint8Array): Uint8Array {
+  let prefix = prefixes.get(domain)
+  if (!prefix) {
+    if (!Object.values(Domain).includes(domain)) throw new TypeError(`unknown signature domain ${domain}`)
+    prefix = utf8(`${PREFIX}${domain}\0`)
+    prefixes.set(domain, prefix)
+  }
+  return concatBytes(prefix, payload)
+}

@@ -1,0 +1,6 @@
+export * from './bytes.ts'
+export * from './codec.ts'
+export * from './errors.ts'
+export * from './event.ts'
+export * from './identity/index.ts'
+export * from './ulid.ts'

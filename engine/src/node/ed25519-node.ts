@@ -1,0 +1,48 @@
+/** Node's fastest path: node:crypto (OpenSSL) with key objects parsed once and cached. */
+import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
+import type { Ed25519Backend } from '../identity/backend.ts'
+
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+const privateKeys = new WeakMap<Uint8Array, KeyObject>()
+const publicKeys = new Map<string, KeyObject>()
+const PUBLIC_CACHE_MAX = 4096
+
+function privateKey(seed: Uint8Array): KeyObject {
+  let k = privateKeys.get(seed)
+  if (!k) {
+    k = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+    privateKeys.set(seed, k)
+  }
+  return k
+}
+
+function publicKey(pub: Uint8Array): KeyObject {
+  const id = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString('latin1')
+  let k = publicKeys.get(id)
+  if (!k) {
+    k = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: 'der', type: 'spki' })
+    if (publicKeys.size >= PUBLIC_CACHE_MAX) publicKeys.delete(publicKeys.keys().next().value!)
+    publicKeys.set(id, k)
+  }
+  return k
+}
+
+export const nodeCryptoBackend: Ed25519Backend = {
+  name: 'node:crypto',
+  async publicKey(seed) {
+    const spki = createPublicKey(privateKey(seed)).export({ format: 'der', type: 'spki' })
+    return new Uint8Array(spki.subarray(SPKI_PREFIX.length))
+  },
+  async sign(seed, message) {
+    return new Uint8Array(sign(null, message, privateKey(seed)))
+  },
+  async verify(pub, message, signature) {
+    try {
+      return verify(null, message, publicKey(pub), signature)
+    } catch {
+      return false
+    }
+  },
+}
