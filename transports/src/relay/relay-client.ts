@@ -1,0 +1,433 @@
+/**
+ * The client side of the relay protocol (engine/src/protocol/relay.ts), for browsers
+ * (`WebSocket`) and Node (`ws`): login, session attestation, verified presence, stamping
+ * with an outbox, signaling tokens, and jittered reconnects that re-join every channel.
+ *
+ * Everything the relay sends is checked: events against the relay key, attestations too.
+ * The relay key is pinned when given (from /.well-known/peerchat.json); otherwise the first
+ * challenge's key is trusted and then pinned for every reconnect.
+ */
+import {
+  type Authored,
+  Domain,
+  decodeRelayFrame,
+  decodeSession,
+  ErrorCode,
+  encodeFrame,
+  encodeLoginPayload,
+  equalBytes,
+  type RelayFrame,
+  randomBytes,
+  type Session,
+  type Signed,
+  type Signer,
+  type StampedEvent,
+  signRequest,
+  toHex,
+  verifyRelayStamp,
+  verifySession,
+} from '@peerchat/engine'
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts'
+import { MAX_OUTBOX, MemoryOutboxStore, type OutboxStore, outboxKey } from './outbox.ts'
+import { TypedEmitter } from './typed-emitter.ts'
+
+export type ConnectionState = 'stopped' | 'connecting' | 'authenticating' | 'online' | 'offline'
+
+/** The subset of the WebSocket API used here (browser WebSocket and `ws` both fit). */
+export interface WebSocketLike {
+  binaryType: string
+  readonly readyState: number
+  send(data: Uint8Array): void
+  close(code?: number, reason?: string): void
+  onopen: ((ev: unknown) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onerror: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+}
+export type WebSocketCtor = new (url: string) => WebSocketLike
+
+export interface RelayClientOptions {
+  /** The relay protocol endpoint, e.g. ws://127.0.0.1:8080/relay */
+  url: string
+  identity: Signer
+  /** Pinned relay key; trusted on first use when absent. */
+  relayKey?: Uint8Array
+  /** Channels to join after every login (besides those joined later with `join`). */
+  channels?: string[]
+  invite?: Uint8Array
+  WebSocket?: WebSocketCtor
+  outbox?: OutboxStore
+  backoff?: BackoffOptions
+  now?: () => number
+}
+
+export interface RelayClientEvents {
+  state: ConnectionState
+  welcome: { session: Session; channels: string[] }
+  event: StampedEvent
+  presence: { channel: string; members: ReadonlyMap<string, Session> }
+  'channel-added': string
+  error: { code: string; message: string }
+  /** The relay refused a queued request for good; it left the outbox. */
+  refused: { channel: string; kind: string; code: string; message: string }
+}
+
+interface Waiter {
+  resolve(e: StampedEvent): void
+  reject(err: Error): void
+}
+
+/** Error codes after which a queued request will never be stamped (the others are retried). */
+const FINAL_REFUSALS = new Set<string>([
+  ErrorCode.forbidden,
+  ErrorCode.badSignature,
+  ErrorCode.nonceReused,
+  ErrorCode.limitExceeded,
+  ErrorCode.unknownChannel,
+  ErrorCode.badFrame,
+])
+
+const sessionKey = (sessionId: Uint8Array): string => toHex(sessionId)
+
+export class RelayClient {
+  private readonly emitter = new TypedEmitter<RelayClientEvents>()
+  private readonly outbox: OutboxStore
+  private readonly pending = new Map<string, { authored: Authored; waiters: Waiter[] }>()
+  private readonly joined = new Set<string>()
+  private readonly presence = new Map<string, Map<string, Session>>()
+  private readonly snapshots = new Map<string, Map<string, Session>>()
+  private readonly requests = new Map<string, Authored & { authorSig: Uint8Array }>()
+  private readonly tokenWaiters: {
+    resolve(t: { token: Uint8Array; expires: number }): void
+    reject(e: Error): void
+  }[] = []
+  private readonly backoff: Backoff
+  private readonly now: () => number
+  private ws: WebSocketLike | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private relayKey: Uint8Array | undefined
+  private _state: ConnectionState = 'stopped'
+  private _session: Signed<Session> | undefined
+  private _channels: string[] = []
+  /** Frames received and sent, and bytes of each, for the sync-status panel. */
+  readonly stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0, rejectedEvents: 0 }
+
+  constructor(private readonly opts: RelayClientOptions) {
+    this.outbox = opts.outbox ?? new MemoryOutboxStore()
+    this.backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF)
+    this.now = opts.now ?? Date.now
+    this.relayKey = opts.relayKey
+    for (const c of opts.channels ?? []) this.joined.add(c)
+  }
+
+  get state(): ConnectionState {
+    return this._state
+  }
+  get session(): Signed<Session> | undefined {
+    return this._session
+  }
+  /** Channels the relay listed at login, plus those added since. */
+  get channels(): readonly string[] {
+    return this._channels
+  }
+  get pinnedRelayKey(): Uint8Array | undefined {
+    return this.relayKey
+  }
+
+  on<K extends keyof RelayClientEvents>(event: K, listener: (e: RelayClientEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener)
+  }
+
+  /** Members online in a channel, by session id (hex), each from a verified attestation. */
+  members(channel: string): ReadonlyMap<string, Session> {
+    return this.presence.get(channel) ?? new Map()
+  }
+
+  async start(): Promise<void> {
+    if (this._state !== 'stopped') return
+    // Requests left from an earlier run are sent again (same nonce: stamped at most once).
+    for (const entry of await this.outbox.list()) this.track(entry.request)
+    this.connect()
+  }
+
+  async stop(): Promise<void> {
+    if (this._state === 'stopped') return
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.setState('stopped')
+    const ws = this.ws
+    this.ws = undefined
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null
+      ws.close(1000, 'client stopping')
+    }
+    for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay client stopped'))
+    this.presence.clear()
+    this.snapshots.clear()
+  }
+
+  join(channel: string): void {
+    this.joined.add(channel)
+    if (this._state === 'online') this.sendFrame(encodeFrame({ type: 'join', channel }))
+  }
+
+  leave(channel: string): void {
+    this.joined.delete(channel)
+    this.presence.delete(channel)
+    if (this._state === 'online') this.sendFrame(encodeFrame({ type: 'leave', channel }))
+  }
+
+  /**
+   * Signs and queues an event; resolves with the stamped event when the relay's fan-out
+   * brings it back (the ack). Offline, it waits in the outbox and goes out on reconnect.
+   */
+  async publish(content: { channel: string; kind: string; body: Uint8Array }): Promise<StampedEvent> {
+    if (this.pending.size >= MAX_OUTBOX) throw new Error(`outbox full (${MAX_OUTBOX} unsent requests)`)
+    const request = await signRequest(this.opts.identity, { ...content, clientNonce: randomBytes(16) })
+    const key = outboxKey(request.author, request.clientNonce)
+    await this.outbox.put(key, { request, queuedAt: this.now() })
+    const acked = new Promise<StampedEvent>((resolve, reject) => {
+      this.track(request).waiters.push({ resolve, reject })
+    })
+    if (this._state === 'online') this.sendFrame(encodeFrame({ type: 'publish', request }))
+    return acked
+  }
+
+  /** Requests waiting for their stamp. */
+  get outboxSize(): number {
+    return this.pending.size
+  }
+
+  /** A short-lived signaling token for the WebRTC endpoint. */
+  requestToken(): Promise<{ token: Uint8Array; expires: number }> {
+    if (this._state !== 'online') return Promise.reject(new Error('not connected to the relay'))
+    return new Promise((resolve, reject) => {
+      this.tokenWaiters.push({ resolve, reject })
+      this.sendFrame(encodeFrame({ type: 'tokenRequest' }))
+    })
+  }
+
+  // ---- connection ------------------------------------------------------------------------
+
+  private track(request: Authored & { authorSig: Uint8Array }): { authored: Authored; waiters: Waiter[] } {
+    const key = outboxKey(request.author, request.clientNonce)
+    let p = this.pending.get(key)
+    if (!p) {
+      p = { authored: request, waiters: [] }
+      this.pending.set(key, p)
+      this.requests.set(key, request)
+    }
+    return p
+  }
+
+  private connect(): void {
+    const Ctor = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket
+    if (!Ctor)
+      throw new Error('no WebSocket implementation: pass options.WebSocket (the `ws` package in Node)')
+    this.setState('connecting')
+    const ws = new Ctor(this.opts.url)
+    this.ws = ws
+    ws.binaryType = 'arraybuffer'
+    ws.onopen = () => this.setState('authenticating')
+    ws.onerror = () => {}
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return
+      this.ws = undefined
+      this._session = undefined
+      this.presence.clear()
+      for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay connection closed'))
+      if (ev.reason) this.emitter.emit('error', { code: 'closed', message: `${ev.code} ${ev.reason}` })
+      this.scheduleReconnect()
+    }
+    ws.onmessage = (ev) => {
+      const data = ev.data
+      if (!(data instanceof ArrayBuffer)) return
+      this.stats.framesIn++
+      this.stats.bytesIn += data.byteLength
+      void this.onFrame(ws, new Uint8Array(data)).catch((e) =>
+        this.emitter.emit('error', { code: 'client', message: (e as Error).message }),
+      )
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this._state === 'stopped') return
+    this.setState('offline')
+    this.stats.reconnects++
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      if (this._state !== 'stopped') this.connect()
+    }, this.backoff.next())
+  }
+
+  private setState(s: ConnectionState): void {
+    if (this._state === s) return
+    this._state = s
+    this.emitter.emit('state', s)
+  }
+
+  private sendFrame(bytes: Uint8Array): void {
+    const ws = this.ws
+    if (!ws || ws.readyState !== 1) return
+    this.stats.framesOut++
+    this.stats.bytesOut += bytes.length
+    ws.send(bytes)
+  }
+
+  private async onFrame(ws: WebSocketLike, bytes: Uint8Array): Promise<void> {
+    let frame: RelayFrame
+    try {
+      frame = decodeRelayFrame(bytes)
+    } catch (e) {
+      this.emitter.emit('error', { code: 'bad_frame', message: (e as Error).message })
+      return
+    }
+    switch (frame.type) {
+      case 'challenge':
+        return this.answerChallenge(ws, frame)
+      case 'welcome':
+        return this.onWelcome(ws, frame.attestation, frame.channels)
+      case 'event':
+        return this.onEvent(frame.event)
+      case 'presence':
+      case 'presenceJoin':
+        return frame.type === 'presence'
+          ? this.onPresence(frame.channel, frame.attestations, frame.last ? 'last' : 'part')
+          : this.onPresence(frame.channel, [frame.attestation], 'join')
+      case 'presenceLeave': {
+        const members = this.presence.get(frame.channel)
+        if (members?.delete(sessionKey(frame.sessionId)))
+          this.emitter.emit('presence', { channel: frame.channel, members })
+        return
+      }
+      case 'token': {
+        this.tokenWaiters.shift()?.resolve({ token: frame.token, expires: frame.expires })
+        return
+      }
+      case 'channelAdded':
+        if (!this._channels.includes(frame.channel)) this._channels = [...this._channels, frame.channel]
+        this.emitter.emit('channel-added', frame.channel)
+        return
+      case 'error':
+        return this.onError(frame.code, frame.message, frame.ref)
+      case 'pong':
+        return
+    }
+  }
+
+  private async answerChallenge(
+    ws: WebSocketLike,
+    f: Extract<RelayFrame, { type: 'challenge' }>,
+  ): Promise<void> {
+    if (this.relayKey && !equalBytes(this.relayKey, f.relayKey)) {
+      this.emitter.emit('error', {
+        code: 'relay_key_mismatch',
+        message: 'the relay presented a different key than the pinned one',
+      })
+      ws.close(1000, 'relay key mismatch')
+      return
+    }
+    this.relayKey ??= f.relayKey
+    const origin = new URL(this.opts.url).host
+    const clientTime = this.now()
+    const payload = encodeLoginPayload({ relayKey: f.relayKey, nonce: f.nonce, origin, clientTime })
+    const sig = await this.opts.identity.sign(Domain.login, payload)
+    if (this.ws !== ws) return
+    this.sendFrame(
+      encodeFrame({
+        type: 'login',
+        publicKey: this.opts.identity.publicKey,
+        clientTime,
+        sig,
+        invite: this.opts.invite ?? null,
+      }),
+    )
+  }
+
+  private async onWelcome(ws: WebSocketLike, attestation: Uint8Array, channels: string[]): Promise<void> {
+    const session = decodeSession(attestation)
+    if (
+      !(await verifySession(session, this.relayKey!, this.now())) ||
+      !equalBytes(session.value.publicKey, this.opts.identity.publicKey)
+    ) {
+      this.emitter.emit('error', {
+        code: 'bad_attestation',
+        message: 'the relay sent an attestation that does not verify',
+      })
+      ws.close(1000, 'bad attestation')
+      return
+    }
+    if (this.ws !== ws) return
+    this._session = session
+    this._channels = channels
+    this.backoff.reset()
+    this.setState('online')
+    this.emitter.emit('welcome', { session: session.value, channels })
+    for (const c of this.joined) this.sendFrame(encodeFrame({ type: 'join', channel: c }))
+    for (const request of this.requests.values()) this.sendFrame(encodeFrame({ type: 'publish', request }))
+  }
+
+  private async onEvent(event: StampedEvent): Promise<void> {
+    if (!this.relayKey || !(await verifyRelayStamp(event, this.relayKey))) {
+      this.stats.rejectedEvents++
+      return
+    }
+    const key = outboxKey(event.author, event.clientNonce)
+    const mine = this.pending.get(key)
+    if (mine) {
+      this.pending.delete(key)
+      this.requests.delete(key)
+      await this.outbox.delete(key)
+      for (const w of mine.waiters) w.resolve(event)
+    }
+    this.emitter.emit('event', event)
+  }
+
+  /** A snapshot may span frames: it is built aside and replaces the channel's set on its last frame. */
+  private async onPresence(
+    channel: string,
+    attestations: Uint8Array[],
+    part: 'part' | 'last' | 'join',
+  ): Promise<void> {
+    const verified: Session[] = []
+    for (const bytes of attestations) {
+      try {
+        const s = decodeSession(bytes)
+        if (await verifySession(s, this.relayKey!, this.now())) verified.push(s.value)
+      } catch {
+        // a malformed attestation is dropped; the rest of the frame still counts
+      }
+    }
+    if (part === 'join') {
+      let members = this.presence.get(channel)
+      if (!members) this.presence.set(channel, (members = new Map()))
+      for (const s of verified) members.set(sessionKey(s.sessionId), s)
+      this.emitter.emit('presence', { channel, members })
+      return
+    }
+    let building = this.snapshots.get(channel)
+    if (!building) this.snapshots.set(channel, (building = new Map()))
+    for (const s of verified) building.set(sessionKey(s.sessionId), s)
+    if (part === 'last') {
+      this.snapshots.delete(channel)
+      this.presence.set(channel, building)
+      this.emitter.emit('presence', { channel, members: building })
+    }
+  }
+
+  private async onError(code: string, message: string, ref: Uint8Array): Promise<void> {
+    this.emitter.emit('error', { code, message })
+    if (ref.length !== 16) return
+    for (const [key, p] of this.pending) {
+      if (!equalBytes(p.authored.clientNonce, ref)) continue
+      if (!FINAL_REFUSALS.has(code)) return // rate limits and the like: resent on the next login
+      this.pending.delete(key)
+      this.requests.delete(key)
+      await this.outbox.delete(key)
+      const err = Object.assign(new Error(`relay refused the event: ${code}: ${message}`), { code })
+      for (const w of p.waiters) w.reject(err)
+      this.emitter.emit('refused', { channel: p.authored.channel, kind: p.authored.kind, code, message })
+      return
+    }
+  }
+}

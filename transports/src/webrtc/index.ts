@@ -1,0 +1,8 @@
+export { CHUNK_BYTES, chunkFrame, Reassembler } from './chunker.ts'
+export { DEFAULT_PIPE_LIMITS, FramePipe, type PipeLimits } from './pipe.ts'
+export {
+  BULK_CHANNEL_ID,
+  ENGINE_CHANNEL_ID,
+  WebrtcTransport,
+  type WebrtcTransportOptions,
+} from './webrtc-transport.ts'

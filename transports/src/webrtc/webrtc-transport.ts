@@ -1,0 +1,234 @@
+/**
+ * The WebRTC mesh as a `Transport`. y-webrtc (unmodified) finds peers through the relay's
+ * signaling endpoint and owns each RTCPeerConnection; we add two negotiated data channels
+ * on every connection it makes — `engine` for sync frames and `bulk` for blobs, so a large
+ * image never delays history — and leave y-webrtc's own channel to its awareness document.
+ *
+ * Peers are known by the id the relay binds to their session (the relay rewrites `from` on
+ * every signal), and a peer is only served once `admit` finds it in the signed presence set.
+ */
+import { LimitError } from '@peerchat/engine'
+import { WebrtcProvider } from 'y-webrtc'
+import * as Y from 'yjs'
+import { TransportEmitter } from '../emitter.ts'
+import type {
+  Listener,
+  PeerId,
+  PeerInfo,
+  Transport,
+  TransportEventName,
+  TransportLimits,
+} from '../transport.ts'
+import { asPeerId } from '../transport.ts'
+import { type DataChannelLike, DEFAULT_PIPE_LIMITS, FramePipe, type PipeLimits } from './pipe.ts'
+
+/** Negotiated channel ids: far above the ids simple-peer's own channel can take (0 or 1). */
+export const ENGINE_CHANNEL_ID = 100
+export const BULK_CHANNEL_ID = 101
+
+export interface WebrtcTransportOptions {
+  /** One room per community (not per channel). */
+  room: string
+  /** Signaling URLs, each carrying the short-lived token the relay issued. */
+  signaling: string[]
+  /** The id the relay binds to this session on the signaling path. */
+  peerId: string
+  /** Ephemeral shared state (awareness: typing, viewing, voice); a fresh doc when omitted. */
+  doc?: Y.Doc
+  /** WebRTC implementation for Node (`@roamhq/wrtc`); browsers use their own. */
+  wrtc?: unknown
+  iceServers?: { urls: string | string[]; username?: string; credential?: string }[]
+  /** Presence check: the info of an admitted peer, undefined to refuse (not served). */
+  admit?: (peer: PeerId) => PeerInfo | undefined
+  /** Concurrent peer connections y-webrtc may open (its own cap, against floods of announces). */
+  maxConns?: number
+  limits?: Partial<PipeLimits>
+}
+
+interface Link {
+  conn: unknown
+  engine: FramePipe
+  bulk: FramePipe
+  admitted: boolean
+}
+
+// y-webrtc's internals we rely on (10.3.0): room.peerId, room.webrtcConns, conn.peer._pc.
+interface YConn {
+  peer: { _pc: { createDataChannel(label: string, init: object): DataChannelLike }; destroy(): void }
+  closed: boolean
+}
+interface YRoom {
+  peerId: string
+  webrtcConns: Map<string, YConn>
+}
+
+export class WebrtcTransport implements Transport {
+  readonly self: PeerId
+  readonly limits: TransportLimits
+  private readonly pipeLimits: PipeLimits
+  private readonly emitter = new TransportEmitter()
+  private readonly links = new Map<PeerId, Link>()
+  private provider: WebrtcProvider | undefined
+  private doc: Y.Doc | undefined
+
+  constructor(private readonly opts: WebrtcTransportOptions) {
+    this.self = asPeerId(opts.peerId)
+    this.pipeLimits = { ...DEFAULT_PIPE_LIMITS, ...opts.limits }
+    this.limits = { maxFrameBytes: this.pipeLimits.maxFrameBytes }
+  }
+
+  /** The awareness of the community room (ephemeral hints only: any peer can spoof it). */
+  get awareness(): WebrtcProvider['awareness'] | undefined {
+    return this.provider?.awareness
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted()
+    if (this.provider) return
+    this.doc = this.opts.doc ?? new Y.Doc()
+    const provider = new WebrtcProvider(this.opts.room, this.doc, {
+      signaling: this.opts.signaling,
+      maxConns: this.opts.maxConns ?? 16,
+      filterBcConns: true,
+      peerOpts: {
+        ...(this.opts.wrtc ? { wrtc: this.opts.wrtc } : {}),
+        config: { iceServers: this.opts.iceServers ?? [] },
+      },
+    })
+    this.provider = provider
+    await provider.key
+    // y-webrtc picks a random uuid; the relay only relays signals from the id bound to our session.
+    this.room().peerId = this.opts.peerId
+    provider.on('peers', () => this.attachNewConns())
+    if (signal?.aborted) {
+      await this.stop()
+      signal.throwIfAborted()
+    }
+  }
+
+  async stop(): Promise<void> {
+    const provider = this.provider
+    if (!provider) return
+    this.provider = undefined
+    for (const peer of [...this.links.keys()]) this.drop(peer)
+    provider.disconnect()
+    provider.destroy()
+    await provider.key // y-webrtc frees the room name after this promise
+    if (!this.opts.doc) this.doc?.destroy()
+    this.doc = undefined
+  }
+
+  send(peer: PeerId, bytes: Uint8Array): boolean {
+    return this.sendOn('engine', peer, bytes)
+  }
+
+  /** Sends on the bulk channel (blobs), which never delays engine frames. */
+  sendBulk(peer: PeerId, bytes: Uint8Array): boolean {
+    return this.sendOn('bulk', peer, bytes)
+  }
+
+  broadcast(bytes: Uint8Array): number {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('a frame must be a Uint8Array')
+    if (bytes.length > this.limits.maxFrameBytes)
+      throw new LimitError(`frame exceeds ${this.limits.maxFrameBytes} bytes`, 'maxFrameBytes')
+    let n = 0
+    for (const peer of this.links.keys()) if (this.send(peer, bytes)) n++
+    return n
+  }
+
+  peers(): ReadonlyMap<PeerId, PeerInfo> {
+    const out = new Map<PeerId, PeerInfo>()
+    for (const [peer, link] of this.links) if (link.admitted) out.set(peer, this.infoOf(peer))
+    return out
+  }
+
+  on<E extends TransportEventName>(event: E, listener: Listener<E>): () => void {
+    return this.emitter.on(event, listener)
+  }
+
+  /** Re-runs `admit` for connected peers not yet admitted (call when presence changes). */
+  readmit(): void {
+    for (const [peer, link] of this.links) if (!link.admitted && link.engine.open) this.tryAdmit(peer, link)
+  }
+
+  /** Bytes moved by the data channels so far (for the sync-status panel and the relay-bytes check). */
+  stats(): { bytesIn: number; bytesOut: number; peers: number } {
+    let bytesIn = 0
+    let bytesOut = 0
+    for (const l of this.links.values()) {
+      bytesIn += l.engine.bytesIn + l.bulk.bytesIn
+      bytesOut += l.engine.bytesOut + l.bulk.bytesOut
+    }
+    return { bytesIn, bytesOut, peers: this.links.size }
+  }
+
+  private sendOn(lane: 'engine' | 'bulk', peer: PeerId, bytes: Uint8Array): boolean {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('a frame must be a Uint8Array')
+    if (bytes.length > this.limits.maxFrameBytes)
+      throw new LimitError(`frame exceeds ${this.limits.maxFrameBytes} bytes`, 'maxFrameBytes')
+    const link = this.links.get(peer)
+    if (!link?.admitted) return false
+    return link[lane].send(bytes)
+  }
+
+  private room(): YRoom {
+    return (this.provider as unknown as { room: YRoom }).room
+  }
+
+  private infoOf(peer: PeerId): PeerInfo {
+    return this.opts.admit?.(peer) ?? {}
+  }
+
+  private attachNewConns(): void {
+    if (!this.provider) return
+    for (const [id, conn] of this.room().webrtcConns) {
+      const peer = asPeerId(id)
+      const existing = this.links.get(peer)
+      if (existing?.conn === conn || conn.closed) continue
+      if (existing) this.drop(peer)
+      this.attach(peer, conn)
+    }
+  }
+
+  private attach(peer: PeerId, conn: YConn): void {
+    const pc = conn.peer._pc
+    const open = (label: string, id: number) =>
+      pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+    const engineChannel = open('peerchat-engine', ENGINE_CHANNEL_ID)
+    const bulkChannel = open('peerchat-bulk', BULK_CHANNEL_ID)
+    const onError = () => this.drop(peer, true)
+    const link: Link = {
+      conn,
+      admitted: false,
+      engine: new FramePipe(engineChannel, this.pipeLimits, (bytes) => this.deliver(peer, bytes), onError),
+      bulk: new FramePipe(bulkChannel, this.pipeLimits, (bytes) => this.deliver(peer, bytes), onError),
+    }
+    this.links.set(peer, link)
+    engineChannel.onopen = () => this.tryAdmit(peer, link)
+    engineChannel.onclose = () => {
+      if (this.links.get(peer) === link) this.drop(peer)
+    }
+  }
+
+  private tryAdmit(peer: PeerId, link: Link): void {
+    if (link.admitted || this.links.get(peer) !== link) return
+    const info = this.opts.admit ? this.opts.admit(peer) : {}
+    if (!info) return // not in the presence set (yet): connected but not served
+    link.admitted = true
+    this.emitter.emit('peer-joined', { peer, info })
+  }
+
+  private deliver(peer: PeerId, bytes: Uint8Array): void {
+    if (this.links.get(peer)?.admitted) this.emitter.emit('frame', { from: peer, bytes })
+  }
+
+  private drop(peer: PeerId, closeConnection = false): void {
+    const link = this.links.get(peer)
+    if (!link) return
+    this.links.delete(peer)
+    link.engine.close()
+    link.bulk.close()
+    if (closeConnection) (link.conn as YConn).peer.destroy()
+    if (link.admitted) this.emitter.emit('peer-left', { peer })
+  }
+}
