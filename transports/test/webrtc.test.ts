@@ -19,7 +19,7 @@ afterAll(async () => {
   signaling.stop()
 })
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 runTransportConformance('webrtc', async (count) => {
   const room = `conformance-${process.pid}-${roomSeq++}`

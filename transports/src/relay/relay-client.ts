@@ -27,6 +27,7 @@ import {
   verifyRelayStamp,
   verifySession,
 } from '@peerchat/engine'
+import { setIfUndefined } from 'lib0/map'
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts'
 import { MAX_OUTBOX, MemoryOutboxStore, type OutboxStore, outboxKey } from './outbox.ts'
 import { TypedEmitter } from './typed-emitter.ts'
@@ -268,7 +269,7 @@ export class RelayClient {
 
   private sendFrame(bytes: Uint8Array): void {
     const ws = this.ws
-    if (!ws || ws.readyState !== 1) return
+    if (ws?.readyState !== 1) return
     this.stats.framesOut++
     this.stats.bytesOut += bytes.length
     ws.send(bytes)
@@ -399,14 +400,12 @@ export class RelayClient {
       }
     }
     if (part === 'join') {
-      let members = this.presence.get(channel)
-      if (!members) this.presence.set(channel, (members = new Map()))
+      const members = setIfUndefined(this.presence, channel, () => new Map<string, Session>())
       for (const s of verified) members.set(sessionKey(s.sessionId), s)
       this.emitter.emit('presence', { channel, members })
       return
     }
-    let building = this.snapshots.get(channel)
-    if (!building) this.snapshots.set(channel, (building = new Map()))
+    const building = setIfUndefined(this.snapshots, channel, () => new Map<string, Session>())
     for (const s of verified) building.set(sessionKey(s.sessionId), s)
     if (part === 'last') {
       this.snapshots.delete(channel)

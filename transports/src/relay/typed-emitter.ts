@@ -1,10 +1,11 @@
+import { setIfUndefined } from 'lib0/map'
+
 /** A minimal typed event emitter: `on` returns its own unsubscribe function. */
 export class TypedEmitter<Events extends object> {
   private readonly listeners = new Map<keyof Events, Set<(e: never) => void>>()
 
   on<K extends keyof Events>(event: K, listener: (e: Events[K]) => void): () => void {
-    let set = this.listeners.get(event)
-    if (!set) this.listeners.set(event, (set = new Set()))
+    const set = setIfUndefined(this.listeners, event, () => new Set<(e: never) => void>())
     set.add(listener as (e: never) => void)
     return () => set.delete(listener as (e: never) => void)
   }
