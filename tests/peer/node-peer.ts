@@ -1,0 +1,147 @@
+/**
+ * One real peer in its own process (y-webrtc allows one room per JS realm): relay client over
+ * `ws`, WebRTC mesh through the relay's signaling path (@roamhq/wrtc), a memory store, and
+ * the engine's Peer. Driven over IPC by `PeerProcess` (peer-process.ts).
+ */
+import {
+  Identity,
+  type IdRange,
+  MemoryStore,
+  Peer,
+  publicKeyFromText,
+  publicKeyToText,
+  toBase64url,
+  utf8,
+} from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { RelayClient } from '@peerchat/transports'
+import { WebrtcTransport } from '@peerchat/transports/webrtc'
+import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
+import WebSocket from 'ws'
+
+useNodeCrypto()
+
+interface StartArgs {
+  relayUrl: string
+  relayKey: string
+  channels: string[]
+  room: string
+  kind: 'client' | 'virtual'
+  webrtc: boolean
+  catchUpSince?: number
+}
+
+const store = new MemoryStore()
+let args: StartArgs
+let identity: Identity
+let relay: RelayClient | undefined
+let mesh: WebrtcTransport | undefined
+let peer: Peer | undefined
+
+async function goOnline(): Promise<void> {
+  relay = new RelayClient({
+    url: `${args.relayUrl}/relay`,
+    identity,
+    relayKey: publicKeyFromText(args.relayKey),
+    channels: args.channels,
+    WebSocket: WebSocket as never,
+    backoff: { initialMs: 100, maxMs: 1000 },
+  })
+  await relay.start()
+  await waitFor(() => relay!.state === 'online', 'relay login')
+  if (args.webrtc) {
+    const { token } = await relay.requestToken()
+    mesh = new WebrtcTransport({
+      room: args.room,
+      signaling: [`${args.relayUrl}/signal?token=${toBase64url(token)}`],
+      peerId: `${publicKeyToText(identity.publicKey)}.local`,
+      ...nodeWebrtc(),
+      // A peer id is `<key>.<serial>` (bound by the relay): serve it only when that key is present.
+      admit: (id) => {
+        const key = id.slice(0, id.indexOf('.'))
+        for (const c of args.channels)
+          for (const s of relay?.members(c).values() ?? [])
+            if (publicKeyToText(s.publicKey) === key) return { key: s.publicKey, kind: kindOf(key) }
+        return undefined
+      },
+    })
+    relay.on('presence', () => mesh?.readmit())
+    await mesh.start()
+  }
+  peer = new Peer({
+    store,
+    relayKeys: [publicKeyFromText(args.relayKey)],
+    mesh: mesh ? [mesh as never] : [],
+    live: relay as never,
+    verifyAuthors: true,
+    ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
+  })
+  for (const c of args.channels) await peer.open(c)
+}
+
+const virtualKeys = new Set<string>()
+const kindOf = (key: string): 'client' | 'virtual' => (virtualKeys.has(key) ? 'virtual' : 'client')
+
+async function goOffline(): Promise<void> {
+  await peer?.stop()
+  await mesh?.stop()
+  await relay?.stop()
+  peer = mesh = relay = undefined
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
+  async start(m) {
+    args = m.args as StartArgs
+    identity = await Identity.generate()
+    await goOnline()
+    return publicKeyToText(identity.publicKey)
+  },
+  offline: goOffline,
+  online: goOnline,
+  async meshPeers() {
+    return mesh ? mesh.peers().size : 0
+  },
+  async post(m) {
+    const n = m.n as number
+    let last = ''
+    for (let i = 0; i < n; i++)
+      last = (await peer!.publish(m.channel as string, 'message', utf8(`${m.prefix}${i}`))).id
+    return last
+  },
+  async ids(m) {
+    const log = await peer!.open(m.channel as string)
+    return (await log.range((m.range as IdRange) ?? {})).map((e) => e.id)
+  },
+  async catchUp() {
+    return peer!.catchUp()
+  },
+  async sync(m) {
+    return peer!.sync(m.channel as string, { range: m.range as IdRange })
+  },
+  async stats() {
+    return { peer: peer?.stats, relay: relay?.stats, mesh: mesh?.stats(), reports: peer?.reports }
+  },
+  async markVirtual(m) {
+    virtualKeys.add(m.key as string)
+  },
+}
+
+process.on('message', async (m: { id: number; op: string } & Record<string, unknown>) => {
+  try {
+    const fn = ops[m.op]
+    if (!fn) throw new Error(`unknown op ${m.op}`)
+    process.send?.({ id: m.id, result: await fn(m) })
+  } catch (e) {
+    process.send?.({ id: m.id, error: (e as Error).stack ?? String(e) })
+  }
+})
+process.on('disconnect', () => process.exit(0))
+process.send?.({ ready: true })

@@ -1,0 +1,48 @@
+/** Test-side handle on a peer process (node-peer.ts). */
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const CHILD = fileURLToPath(new URL('./node-peer.ts', import.meta.url))
+
+export class PeerProcess {
+  private readonly child: ChildProcess
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
+  private nextId = 0
+  private readonly ready: Promise<void>
+
+  constructor(readonly name: string) {
+    this.child = fork(CHILD, [], {
+      execArgv: ['--import', 'tsx'],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    this.ready = new Promise((resolve) => {
+      this.child.on('message', (raw) => {
+        const m = raw as { ready?: boolean; id?: number; result?: unknown; error?: string }
+        if (m.ready) return resolve()
+        const p = this.pending.get(m.id!)
+        if (!p) return
+        this.pending.delete(m.id!)
+        if (m.error) p.reject(new Error(`${this.name}: ${m.error}`))
+        else p.resolve(m.result)
+      })
+    })
+    this.child.on('exit', () => {
+      for (const p of this.pending.values()) p.reject(new Error(`${this.name} exited`))
+      this.pending.clear()
+    })
+  }
+
+  async call<T = unknown>(op: string, args: object = {}): Promise<T> {
+    await this.ready
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextId++
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.child.send({ id, op, ...args })
+    })
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL')
+  }
+}
