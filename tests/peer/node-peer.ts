@@ -4,6 +4,7 @@
  * the engine's Peer. Driven over IPC by `PeerProcess` (peer-process.ts).
  */
 import {
+  encodeEvent,
   Identity,
   type IdRange,
   MemoryStore,
@@ -14,6 +15,7 @@ import {
   utf8,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
+import { signedPool, toStored } from '@peerchat/engine/testing'
 import { RelayClient } from '@peerchat/transports'
 import { WebrtcTransport } from '@peerchat/transports/webrtc'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
@@ -29,6 +31,7 @@ interface StartArgs {
   kind: 'client' | 'virtual'
   webrtc: boolean
   catchUpSince?: number
+  verifyAuthors?: boolean
 }
 
 const store = new MemoryStore()
@@ -73,11 +76,21 @@ async function goOnline(): Promise<void> {
     relayKeys: [publicKeyFromText(args.relayKey)],
     mesh: mesh ? [mesh as never] : [],
     live: relay as never,
-    verifyAuthors: true,
+    verifyAuthors: args.verifyAuthors ?? true,
     ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
   })
   for (const c of args.channels) await peer.open(c)
 }
+
+let loop:
+  | {
+      calls: number
+      acked: string[]
+      failed: number
+      pending: Set<Promise<unknown>>
+      timer: ReturnType<typeof setTimeout> | undefined
+    }
+  | undefined
 
 const virtualKeys = new Set<string>()
 const kindOf = (key: string): 'client' | 'virtual' => (virtualKeys.has(key) ? 'virtual' : 'client')
@@ -128,6 +141,43 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   },
   async stats() {
     return { peer: peer?.stats, relay: relay?.stats, mesh: mesh?.stats(), reports: peer?.reports }
+  },
+  /** Posts every `everyMs` until stopLoop; publish calls survive relay outages in the outbox. */
+  async startLoop(m) {
+    loop = { calls: 0, acked: [], failed: 0, pending: new Set(), timer: undefined }
+    const l = loop
+    const tick = () => {
+      const p = peer!.publish(m.channel as string, 'message', utf8(`loop ${l.calls}`))
+      l.calls++
+      l.pending.add(p)
+      p.then(
+        (e) => l.acked.push(e.id),
+        () => l.failed++,
+      ).finally(() => l.pending.delete(p))
+      l.timer = setTimeout(tick, m.everyMs as number)
+    }
+    tick()
+  },
+  async stopLoop() {
+    const l = loop!
+    clearTimeout(l.timer)
+    await Promise.allSettled([...l.pending])
+    return { calls: l.calls, acked: l.acked, failed: l.failed }
+  },
+  /** Fills the store with `n` really signed and stamped events (as if synced earlier). */
+  async generate(m) {
+    const relayId = await Identity.import(m.relaySecret as string)
+    const authors = await Promise.all(Array.from({ length: 8 }, () => Identity.generate()))
+    const events = await signedPool({
+      channel: m.channel as string,
+      relay: relayId,
+      authors,
+      count: m.n as number,
+      start: Date.now() - (m.n as number),
+      stepMs: 1,
+    })
+    await store.putMany(m.channel as string, events.map(toStored))
+    return events.reduce((sum, e) => sum + encodeEvent(e).length, 0)
   },
   async markVirtual(m) {
     virtualKeys.add(m.key as string)

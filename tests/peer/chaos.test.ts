@@ -1,0 +1,101 @@
+/**
+ * Chaos: the relay is SIGKILLed and restarted several times while three peers post through
+ * it. Afterwards every event that got a stamp is on every peer, none twice, and every message
+ * a peer typed was stamped exactly once (the outbox resends with the same clientNonce).
+ * Peers repair what a killed fan-out missed by reconciling over their WebRTC mesh, which
+ * outlives the relay.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
+import { PeerProcess } from './peer-process.ts'
+
+const KILLS = 3
+const LIMITS = [
+  'eventsPerSecondPerKey=1000000',
+  'eventBurstPerKey=1000000',
+  'framesPerSecondPerAddress=1000000',
+  'frameBurstPerAddress=1000000',
+  'signalsPerSecondPerKey=100000',
+  'signalBurstPerKey=100000',
+  'unauthenticatedPerAddress=1000',
+].flatMap((l) => ['--limit', l])
+
+let relay: RelayProcess | undefined
+const peers: PeerProcess[] = []
+afterAll(async () => {
+  for (const p of peers) p.kill()
+  await relay?.stop()
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+describe('chaos: relay killed while peers post', () => {
+  it(`loses and duplicates nothing across ${KILLS} relay SIGKILLs`, { timeout: 240_000 }, async () => {
+    // The `ws` shell (same core): uWS cannot re-bind the port while the killed relay's sockets
+    // are in TIME_WAIT (see relay-client.test.ts), and a restart must come back on the same URL.
+    const args = [
+      '--data-dir',
+      mkdtempSync(join(tmpdir(), 'peerchat-')),
+      '--quiet',
+      '--shell',
+      'ws',
+      ...LIMITS,
+    ]
+    relay = await spawnRelay(args)
+    const port = relay.port
+    const base = {
+      relayUrl: relay.url,
+      relayKey: relay.relayKey,
+      channels: ['general'],
+      room: 'community',
+      kind: 'client',
+      webrtc: true,
+      catchUpSince: 0,
+    }
+    const all = ['A', 'B', 'C'].map((n) => new PeerProcess(n))
+    peers.push(...all)
+    await Promise.all(all.map((p) => p.call('start', { args: base })))
+    await until(
+      async () => (await Promise.all(all.map((p) => p.call<number>('meshPeers')))).every((n) => n === 2),
+      'a full mesh',
+    )
+
+    await Promise.all(all.map((p) => p.call('startLoop', { channel: 'general', everyMs: 15 })))
+    for (let k = 0; k < KILLS; k++) {
+      await sleep(700 + Math.random() * 600)
+      relay.child.kill('SIGKILL')
+      await sleep(300 + Math.random() * 700)
+      relay = await spawnRelay([...args, '--port', String(port)])
+    }
+    await sleep(800)
+    const loops = await Promise.all(
+      all.map((p) => p.call<{ calls: number; acked: string[]; failed: number }>('stopLoop')),
+    )
+
+    // Every typed message was stamped exactly once: no failure, one ack per call, distinct ids.
+    for (const l of loops) {
+      expect(l.failed).toBe(0)
+      expect(l.acked.length).toBe(l.calls)
+    }
+    const stamped = new Set(loops.flatMap((l) => l.acked))
+    expect(stamped.size).toBe(loops.reduce((n, l) => n + l.calls, 0))
+
+    // Repair whatever a killed fan-out missed, then every peer holds exactly the stamped set.
+    await Promise.all(all.map((p) => p.call('catchUp')))
+    const held = await Promise.all(all.map((p) => p.call<string[]>('ids', { channel: 'general' })))
+    for (const ids of held) {
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(ids).toEqual([...stamped].sort())
+    }
+  })
+})
