@@ -8,16 +8,13 @@ import {
   Identity,
   type IdRange,
   MemoryStore,
-  Peer,
   publicKeyFromText,
   publicKeyToText,
-  toBase64url,
   utf8,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored } from '@peerchat/engine/testing'
-import { RelayClient } from '@peerchat/transports'
-import { WebrtcTransport } from '@peerchat/transports/webrtc'
+import { type Connected, connectPeer } from '@peerchat/transports/connect'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
 
@@ -37,49 +34,31 @@ interface StartArgs {
 const store = new MemoryStore()
 let args: StartArgs
 let identity: Identity
-let relay: RelayClient | undefined
-let mesh: WebrtcTransport | undefined
-let peer: Peer | undefined
+let node: Connected | undefined
+const virtualKeys = new Set<string>()
 
 async function goOnline(): Promise<void> {
-  relay = new RelayClient({
-    url: `${args.relayUrl}/relay`,
-    identity,
+  node = await connectPeer({
+    relayUrl: args.relayUrl,
     relayKey: publicKeyFromText(args.relayKey),
-    channels: args.channels,
-    WebSocket: WebSocket as never,
-    backoff: { initialMs: 100, maxMs: 1000 },
-  })
-  await relay.start()
-  await waitFor(() => relay!.state === 'online', 'relay login')
-  if (args.webrtc) {
-    const { token } = await relay.requestToken()
-    mesh = new WebrtcTransport({
-      room: args.room,
-      signaling: [`${args.relayUrl}/signal?token=${toBase64url(token)}`],
-      peerId: `${publicKeyToText(identity.publicKey)}.local`,
-      ...nodeWebrtc(),
-      // A peer id is `<key>.<serial>` (bound by the relay): serve it only when that key is present.
-      admit: (id) => {
-        const key = id.slice(0, id.indexOf('.'))
-        for (const c of args.channels)
-          for (const s of relay?.members(c).values() ?? [])
-            if (publicKeyToText(s.publicKey) === key) return { key: s.publicKey, kind: kindOf(key) }
-        return undefined
-      },
-    })
-    relay.on('presence', () => mesh?.readmit())
-    await mesh.start()
-  }
-  peer = new Peer({
+    identity,
     store,
-    relayKeys: [publicKeyFromText(args.relayKey)],
-    mesh: mesh ? [mesh as never] : [],
-    live: relay as never,
-    verifyAuthors: args.verifyAuthors ?? true,
-    ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
+    channels: args.channels,
+    room: args.room,
+    webrtc: args.webrtc,
+    WebSocket: WebSocket as never,
+    ...nodeWebrtc(),
+    isVirtual: (key) => virtualKeys.has(publicKeyToText(key)),
+    peer: {
+      verifyAuthors: args.verifyAuthors ?? true,
+      ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
+    },
   })
-  for (const c of args.channels) await peer.open(c)
+}
+
+async function goOffline(): Promise<void> {
+  await node?.stop()
+  node = undefined
 }
 
 let loop:
@@ -92,24 +71,6 @@ let loop:
     }
   | undefined
 
-const virtualKeys = new Set<string>()
-const kindOf = (key: string): 'client' | 'virtual' => (virtualKeys.has(key) ? 'virtual' : 'client')
-
-async function goOffline(): Promise<void> {
-  await peer?.stop()
-  await mesh?.stop()
-  await relay?.stop()
-  peer = mesh = relay = undefined
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   async start(m) {
     args = m.args as StartArgs
@@ -120,34 +81,39 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   offline: goOffline,
   online: goOnline,
   async meshPeers() {
-    return mesh ? mesh.peers().size : 0
+    return node?.mesh ? node.mesh.peers().size : 0
   },
   async post(m) {
     const n = m.n as number
     let last = ''
     for (let i = 0; i < n; i++)
-      last = (await peer!.publish(m.channel as string, 'message', utf8(`${m.prefix}${i}`))).id
+      last = (await node!.peer.publish(m.channel as string, 'message', utf8(`${m.prefix}${i}`))).id
     return last
   },
   async ids(m) {
-    const log = await peer!.open(m.channel as string)
+    const log = await node!.peer.open(m.channel as string)
     return (await log.range((m.range as IdRange) ?? {})).map((e) => e.id)
   },
   async catchUp() {
-    return peer!.catchUp()
+    return node!.peer.catchUp()
   },
   async sync(m) {
-    return peer!.sync(m.channel as string, { range: m.range as IdRange })
+    return node!.peer.sync(m.channel as string, { range: m.range as IdRange })
   },
   async stats() {
-    return { peer: peer?.stats, relay: relay?.stats, mesh: mesh?.stats(), reports: peer?.reports }
+    return {
+      peer: node?.peer.stats,
+      relay: node?.relay.stats,
+      mesh: node?.mesh?.stats(),
+      reports: node?.peer.reports,
+    }
   },
   /** Posts every `everyMs` until stopLoop; publish calls survive relay outages in the outbox. */
   async startLoop(m) {
     loop = { calls: 0, acked: [], failed: 0, pending: new Set(), timer: undefined }
     const l = loop
     const tick = () => {
-      const p = peer!.publish(m.channel as string, 'message', utf8(`loop ${l.calls}`))
+      const p = node!.peer.publish(m.channel as string, 'message', utf8(`loop ${l.calls}`))
       l.calls++
       l.pending.add(p)
       p.then(
