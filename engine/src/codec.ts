@@ -13,7 +13,12 @@ export type Writer = encoding.Encoder
 export const createWriter = (): Writer => encoding.createEncoder()
 export const finish = (w: Writer): Uint8Array => encoding.toUint8Array(w)
 export const writeU8 = (w: Writer, n: number): void => encoding.writeUint8(w, n)
-export const writeVarUint = (w: Writer, n: number): void => encoding.writeVarUint(w, n)
+export function writeVarUint(w: Writer, n: number): void {
+  // lib0 would silently write garbage for these; the reader refuses them anyway.
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`varuint must be a safe non-negative integer, got ${n}`)
+  encoding.writeVarUint(w, n)
+}
 export const writeBytes = (w: Writer, b: Uint8Array): void => encoding.writeUint8Array(w, b)
 export const writeVarBytes = (w: Writer, b: Uint8Array): void => encoding.writeVarUint8Array(w, b)
 export const writeVarString = (w: Writer, s: string): void => encoding.writeVarString(w, s)
@@ -40,6 +45,7 @@ export class Reader {
 
   /** Minimal LEB128 unsigned varint, at most `max` (and never above 2^53 - 1). */
   varUint(max: number, what = 'varuint'): number {
+    const limit = Math.min(max, Number.MAX_SAFE_INTEGER)
     let n = 0
     let mult = 1
     for (let i = 0; i < 8; i++) {
@@ -47,7 +53,7 @@ export class Reader {
       n += (b & 0x7f) * mult
       if (b < 0x80) {
         if (b === 0 && i > 0) throw new DecodeError(`non-minimal ${what}`)
-        if (n > max) throw new DecodeError(`${what} ${n} exceeds limit ${max}`)
+        if (n > limit) throw new DecodeError(`${what} ${n} exceeds limit ${limit}`)
         return n
       }
       mult *= 128

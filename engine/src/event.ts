@@ -9,10 +9,11 @@
  *   relaySig  = Sign_relay ("stamp", id || Authored || authorSig)
  *
  * `ts` is not a separate field: it is the ULID's time, so it cannot disagree with the id.
- * See docs/PROTOCOL.md for the grammar of `str`/`bytes` and every limit.
+ * See docs/protocol/identity-event.md (merged into docs/PROTOCOL.md) for the grammar of
+ * `str`/`bytes`, every limit and a worked example.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { concatBytes, equalBytes } from './bytes.ts'
+import { abytes, concatBytes, equalBytes } from './bytes.ts'
 import {
   createWriter,
   decodeWith,
@@ -28,7 +29,7 @@ import type { Ed25519Backend } from './identity/backend.ts'
 import { Domain } from './identity/domains.ts'
 import type { Signer } from './identity/keys.ts'
 import { verifySignature } from './identity/verify.ts'
-import { type Ulid, ulidFromBytes, ulidTime, ulidToBytes } from './ulid.ts'
+import { ULID_BYTES, type Ulid, ulidFromBytes, ulidTime, ulidToBytes } from './ulid.ts'
 
 export const EVENT_VERSION = 1
 export const Limits = {
@@ -39,6 +40,23 @@ export const Limits = {
   /** Bytes of an event body (a Yjs update or an attachment's metadata with its thumbnail fits). */
   body: 48 * 1024,
 } as const
+
+/** Fixed field sizes: an Ed25519 public key and signature, and the client's idempotency nonce. */
+export const AUTHOR_BYTES = 32
+export const SIGNATURE_BYTES = 64
+export const CLIENT_NONCE_BYTES = 16
+/** Size of the largest stamped event (every field at its limit): the least a frame carrying one must allow. */
+export const MAX_EVENT_BYTES =
+  ULID_BYTES +
+  1 +
+  (1 + Limits.channel) +
+  (1 + Limits.kind) +
+  AUTHOR_BYTES +
+  CLIENT_NONCE_BYTES +
+  (3 + Limits.body) + // a length up to 2^21 - 1 takes 3 varint bytes
+  2 * SIGNATURE_BYTES
+// A wrong-length signature would shift every later field on the wire.
+const checkSig = (sig: Uint8Array, what: string): Uint8Array => abytes(sig, SIGNATURE_BYTES, what)
 
 /** Well-known kinds; any `[a-z][a-z0-9._-]*` kind is allowed so other tools can add theirs. */
 export const Kind = {
@@ -75,23 +93,22 @@ export interface StampedEvent extends SignedRequest {
   relaySig: Uint8Array
 }
 
+// Both patterns are ASCII-only, so a valid name's length in characters is its length in bytes;
+// the length is checked first so a huge string costs nothing.
 export function isValidChannel(name: string): boolean {
-  return (
-    typeof name === 'string' &&
-    CHANNEL_RE.test(name) &&
-    new TextEncoder().encode(name).length <= Limits.channel
-  )
+  return typeof name === 'string' && name.length <= Limits.channel && CHANNEL_RE.test(name)
 }
 
 export function isValidKind(kind: string): boolean {
-  return typeof kind === 'string' && KIND_RE.test(kind) && kind.length <= Limits.kind
+  return typeof kind === 'string' && kind.length <= Limits.kind && KIND_RE.test(kind)
 }
 
 function checkAuthored(a: Authored): void {
   if (!isValidChannel(a.channel)) throw new RangeError(`invalid channel name ${JSON.stringify(a.channel)}`)
   if (!isValidKind(a.kind)) throw new RangeError(`invalid event kind ${JSON.stringify(a.kind)}`)
-  if (a.author.length !== 32) throw new RangeError('author must be 32 bytes')
-  if (a.clientNonce.length !== 16) throw new RangeError('clientNonce must be 16 bytes')
+  abytes(a.author, AUTHOR_BYTES, 'author')
+  abytes(a.clientNonce, CLIENT_NONCE_BYTES, 'clientNonce')
+  abytes(a.body, undefined, 'body')
   if (a.body.length > Limits.body) throw new RangeError(`body exceeds ${Limits.body} bytes`)
 }
 
@@ -114,8 +131,8 @@ export function readAuthored(r: Reader): Authored {
   if (!isValidChannel(channel)) throw new DecodeError('invalid channel name')
   const kind = r.varString(Limits.kind, 'kind')
   if (!isValidKind(kind)) throw new DecodeError('invalid event kind')
-  const author = r.bytes(32, 'author')
-  const clientNonce = r.bytes(16, 'clientNonce')
+  const author = r.bytes(AUTHOR_BYTES, 'author')
+  const clientNonce = r.bytes(CLIENT_NONCE_BYTES, 'clientNonce')
   const body = r.varBytes(Limits.body, 'body')
   return { channel, kind, author, clientNonce, body }
 }
@@ -128,24 +145,34 @@ export async function signRequest(signer: Signer, content: Omit<Authored, 'autho
 }
 
 export function encodeRequest(req: SignedRequest): Uint8Array {
-  return concatBytes(encodeAuthored(req), req.authorSig)
+  return concatBytes(encodeAuthored(req), checkSig(req.authorSig, 'authorSig'))
 }
 
 export function readRequest(r: Reader): SignedRequest {
   const a = readAuthored(r)
-  return { ...a, authorSig: r.bytes(64, 'authorSig') }
+  return { ...a, authorSig: r.bytes(SIGNATURE_BYTES, 'authorSig') }
 }
 
 export const decodeRequest = (bytes: Uint8Array): SignedRequest =>
   decodeWith(bytes, readRequest, 'event request')
 
-export function verifyAuthor(req: SignedRequest, backend?: Ed25519Backend): Promise<boolean> {
-  return verifySignature(Domain.event, req.author, encodeAuthored(req), req.authorSig, backend)
+/** False for a bad signature and for a malformed request object (never throws on peer data). */
+export async function verifyAuthor(req: SignedRequest, backend?: Ed25519Backend): Promise<boolean> {
+  const payload = tryEncode(() => encodeAuthored(req))
+  return payload !== undefined && verifySignature(Domain.event, req.author, payload, req.authorSig, backend)
+}
+
+function tryEncode(encode: () => Uint8Array): Uint8Array | undefined {
+  try {
+    return encode()
+  } catch {
+    return undefined
+  }
 }
 
 /** The payload the relay signs: binds the id (and so the time) to the author's signed content. */
 export function stampPayload(id: Ulid, req: SignedRequest): Uint8Array {
-  return concatBytes(ulidToBytes(id), encodeAuthored(req), req.authorSig)
+  return concatBytes(ulidToBytes(id), encodeAuthored(req), checkSig(req.authorSig, 'authorSig'))
 }
 
 /** The relay's half: assign the id and sign. Checks on the request happen before (relay policy). */
@@ -155,24 +182,26 @@ export async function stamp(relay: Signer, id: Ulid, req: SignedRequest): Promis
 }
 
 export function encodeEvent(e: StampedEvent): Uint8Array {
-  return concatBytes(ulidToBytes(e.id), encodeAuthored(e), e.authorSig, e.relaySig)
+  return concatBytes(stampPayload(e.id, e), checkSig(e.relaySig, 'relaySig'))
 }
 
 export function readEvent(r: Reader): StampedEvent {
-  const id = ulidFromBytes(r.bytes(16, 'id'))
+  const id = ulidFromBytes(r.bytes(ULID_BYTES, 'id'))
   const req = readRequest(r)
-  const relaySig = r.bytes(64, 'relaySig')
+  const relaySig = r.bytes(SIGNATURE_BYTES, 'relaySig')
   return { ...req, id, ts: ulidTime(id), relaySig }
 }
 
 export const decodeEvent = (bytes: Uint8Array): StampedEvent => decodeWith(bytes, readEvent, 'event')
 
-export function verifyRelayStamp(
+/** False for a bad stamp and for a malformed event object (never throws on peer data). */
+export async function verifyRelayStamp(
   e: StampedEvent,
   relayKey: Uint8Array,
   backend?: Ed25519Backend,
 ): Promise<boolean> {
-  return verifySignature(Domain.stamp, relayKey, stampPayload(e.id, e), e.relaySig, backend)
+  const payload = tryEncode(() => stampPayload(e.id, e))
+  return payload !== undefined && verifySignature(Domain.stamp, relayKey, payload, e.relaySig, backend)
 }
 
 /** Content digest of an event (SHA-256 of its canonical bytes): the item hash in fingerprints. */

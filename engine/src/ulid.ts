@@ -2,7 +2,7 @@
  * ULIDs in binary (16 bytes: 48-bit big-endian ms time, 80 random bits) and text (26
  * Crockford base32 characters). Both sort by time; the text form is the key in stores.
  */
-import { DecodeError } from './errors.ts'
+import { DecodeError, LimitError } from './errors.ts'
 
 export type Ulid = string & { readonly __ulid: true }
 
@@ -17,14 +17,18 @@ export const MAX_TIME = 2 ** 48 - 1
 export const ULID_MIN = '00000000000000000000000000' as Ulid
 export const ULID_MAX = '7ZZZZZZZZZZZZZZZZZZZZZZZZZ' as Ulid
 
+/** Binary form of a ULID; throws RangeError for text that is not a canonical ULID (a programming error). */
 export function ulidToBytes(id: Ulid): Uint8Array {
+  if (typeof id !== 'string' || id.length !== ULID_CHARS) throw new RangeError('a ULID is 26 characters')
   const out = new Uint8Array(16)
   // 26 chars * 5 bits = 130 bits; the first char carries only 3 significant bits.
   let acc = 0
   let bits = 0
   let o = 0
   for (let i = 0; i < ULID_CHARS; i++) {
-    const v = INDEX[id.charCodeAt(i)]!
+    const c = id.charCodeAt(i)
+    const v = c < 128 ? INDEX[c]! : -1
+    if (v < 0 || (i === 0 && v > 7)) throw new RangeError(`not a canonical ULID: ${JSON.stringify(id)}`)
     acc = ((acc << 5) | v) & 0xffff
     bits += 5
     if (i === 0) bits -= 2 // drop the two high padding bits
@@ -93,9 +97,12 @@ export function monotonicUlid(
   let lastTime = -1
   const last = new Uint8Array(16)
   return () => {
-    const t = now()
+    // Whole ms within the ULID range: a fractional or out-of-range clock must not make a new
+    // "millisecond" (and a fresh random part) that sorts below the previous id.
+    const raw = now()
+    const t = Number.isFinite(raw) ? Math.min(Math.max(Math.floor(raw), 0), MAX_TIME) : Math.max(lastTime, 0)
     if (t > lastTime) {
-      lastTime = Math.min(t, MAX_TIME)
+      lastTime = t
       let x = lastTime
       for (let i = 5; i >= 0; i--) {
         last[i] = x % 256
@@ -107,7 +114,7 @@ export function monotonicUlid(
     } else {
       let i = 15
       while (i >= 6 && last[i] === 0xff) last[i--] = 0
-      if (i < 6) throw new Error('ULID random part exhausted within one millisecond')
+      if (i < 6) throw new LimitError('ULID random part exhausted within one millisecond', 'ulid.random')
       last[i]!++
     }
     return ulidFromBytes(last)

@@ -80,6 +80,9 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   },
   offline: goOffline,
   online: goOnline,
+  async candidates() {
+    return node!.peer.candidates().map((c) => `${c.port}:${c.peer}`)
+  },
   async meshPeers() {
     return node?.mesh ? node.mesh.peers().size : 0
   },

@@ -13,7 +13,7 @@ import {
   type Store,
   toBase64url,
 } from '@peerchat/engine'
-import { type OutboxStore, RelayClient, type WebSocketCtor } from './relay/index.ts'
+import { type OutboxStore, RelayClient, RelayForwardTransport, type WebSocketCtor } from './relay/index.ts'
 import type { PeerInfo } from './transport.ts'
 import { WebrtcTransport } from './webrtc/webrtc-transport.ts'
 
@@ -26,8 +26,10 @@ export interface ConnectOptions {
   channels: string[]
   /** The y-webrtc room of the community. */
   room?: string
-  /** Mesh over WebRTC (default true); false leaves the relay as the only link. */
+  /** Mesh over WebRTC (default true). */
   webrtc?: boolean
+  /** Peer frames through the relay when WebRTC cannot connect, within its byte budget (default true). */
+  fallback?: boolean
   WebSocket?: WebSocketCtor
   /** Node: `nodeWebrtc().wrtc`. */
   wrtc?: unknown
@@ -41,6 +43,7 @@ export interface Connected {
   readonly peer: Peer
   readonly relay: RelayClient
   readonly mesh: WebrtcTransport | undefined
+  readonly fallback: RelayForwardTransport | undefined
   /** Drops every link (relay and mesh) but keeps the store: the replica is offline. */
   stop(): Promise<void>
   sync(channel: string, range?: IdRange): ReturnType<Peer['sync']>
@@ -97,22 +100,24 @@ export async function connectPeer(o: ConnectOptions): Promise<Connected> {
     await mesh.start()
   }
 
-  const peer = new Peer({
-    ...o.peer,
-    store: o.store,
-    relayKeys: [o.relayKey],
-    mesh: mesh ? [mesh] : [],
-    live: relay,
-  })
+  let fallback: RelayForwardTransport | undefined
+  if (o.fallback ?? true) {
+    fallback = new RelayForwardTransport(relay, o.channels)
+    await fallback.start()
+  }
+  const ports = [mesh, fallback].filter((p) => p !== undefined)
+  const peer = new Peer({ ...o.peer, store: o.store, relayKeys: [o.relayKey], mesh: ports, live: relay })
   for (const c of o.channels) await peer.open(c)
   return {
     peer,
     relay,
     mesh,
+    fallback,
     sync: (channel, range) => peer.sync(channel, range ? { range } : {}),
     async stop() {
       await peer.stop()
       await mesh?.stop()
+      await fallback?.stop()
       await relay.stop()
     },
   }

@@ -65,7 +65,7 @@ describe('webrtc transport specifics', () => {
     const c = new RemoteTransport(asPeerId('adm-c'), room, signaling.url)
     spawned.push(a, b, c)
     await Promise.all([a.start(), b.start(), c.start()])
-    for (let i = 0; i < 100 && (b.peers().size < 2 || a.peers().size < 1); i++) await sleep(50)
+    for (let i = 0; i < 400 && (b.peers().size < 2 || a.peers().size < 1); i++) await sleep(50)
     await sleep(300)
     expect([...a.peers().keys()]).toEqual(['adm-b'])
     expect(new Set(b.peers().keys())).toEqual(new Set(['adm-a', 'adm-c']))

@@ -3,6 +3,7 @@ import * as ed from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
 import { concatBytes, equalBytes } from '../bytes.ts'
 import type { Ed25519Backend } from './backend.ts'
+import { BoundedCache, bytesKey, PUBLIC_KEY_CACHE_MAX } from './cache.ts'
 import { bytesToNumberLE, L } from './policy.ts'
 
 ed.hashes.sha512 = sha512
@@ -20,6 +21,19 @@ export const nobleBackend: Ed25519Backend = {
   },
 }
 
+/** Decoded public keys: decoding costs a square root, and keys repeat. */
+const points = new BoundedCache<ed.Point>(PUBLIC_KEY_CACHE_MAX)
+
+function decodeKey(publicKey: Uint8Array): ed.Point {
+  const id = bytesKey(publicKey)
+  let A = points.get(id)
+  if (!A) {
+    A = ed.Point.fromBytes(publicKey, false) // strict: y < p, no negative zero; throws otherwise
+    points.set(id, A)
+  }
+  return A
+}
+
 /** [S]B - [k]A must encode to exactly the R bytes of the signature. */
 export function verifyCofactorless(
   publicKey: Uint8Array,
@@ -27,7 +41,7 @@ export function verifyCofactorless(
   signature: Uint8Array,
 ): boolean {
   try {
-    const A = ed.Point.fromBytes(publicKey, false)
+    const A = decodeKey(publicKey)
     const r = signature.subarray(0, 32)
     const s = bytesToNumberLE(signature.subarray(32, 64))
     if (s >= L) return false

@@ -10,6 +10,7 @@
  * noble's own `verify` is cofactored and defaults to ZIP-215, so we never call it.
  */
 import { Point } from '@noble/ed25519'
+import { BoundedCache, bytesKey, PUBLIC_KEY_CACHE_MAX } from './cache.ts'
 
 /** The prime order of the base point. */
 export const L = (1n << 252n) + 27742317777372353535851937790883648493n
@@ -34,20 +35,14 @@ export function isCanonicalScalar(s: Uint8Array): boolean {
   return bytesToNumberLE(s) < L
 }
 
-const keyCache = new Map<string, boolean>()
-const KEY_CACHE_MAX = 4096
-
-function keyId(pub: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < 32; i++) s += String.fromCharCode(pub[i]!)
-  return s
-}
+/** Verdicts on public keys; exported for tests of its bound. */
+export const publicKeyVerdicts = new BoundedCache<boolean>(PUBLIC_KEY_CACHE_MAX)
 
 /** Full public-key check (decode + small order). Cached: keys repeat, decoding costs a square root. */
 export function isValidPublicKey(pub: Uint8Array): boolean {
   if (!(pub instanceof Uint8Array) || pub.length !== 32) return false
-  const id = keyId(pub)
-  const hit = keyCache.get(id)
+  const id = bytesKey(pub)
+  const hit = publicKeyVerdicts.get(id)
   if (hit !== undefined) return hit
   let ok = false
   if (isCanonicalY(pub)) {
@@ -58,8 +53,7 @@ export function isValidPublicKey(pub: Uint8Array): boolean {
       ok = false
     }
   }
-  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!)
-  keyCache.set(id, ok)
+  publicKeyVerdicts.set(id, ok)
   return ok
 }
 

@@ -1,6 +1,7 @@
 /** Native fast path: WebCrypto Ed25519 (browsers; Node's globalThis.crypto too). */
 import { concatBytes, fromBase64url } from '../bytes.ts'
 import type { Ed25519Backend } from './backend.ts'
+import { BoundedCache, bytesKey, PUBLIC_KEY_CACHE_MAX } from './cache.ts'
 
 const PKCS8_PREFIX = new Uint8Array([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -10,22 +11,14 @@ const subtle = (): SubtleCrypto => globalThis.crypto.subtle
 
 /** Imported signing keys, per seed object (the seed stays owned by its Identity). */
 const signKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
-const verifyKeys = new Map<string, Promise<CryptoKey>>()
-const VERIFY_CACHE_MAX = 4096
-
-function cacheKey(b: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!)
-  return s
-}
+const verifyKeys = new BoundedCache<Promise<CryptoKey>>(PUBLIC_KEY_CACHE_MAX)
 
 /** Importing a key costs as much as a verification: parse each public key once. */
 function importVerifyKey(pub: Uint8Array): Promise<CryptoKey> {
-  const id = cacheKey(pub)
+  const id = bytesKey(pub)
   let key = verifyKeys.get(id)
   if (!key) {
     key = subtle().importKey('raw', pub as BufferSource, ALG, false, ['verify'])
-    if (verifyKeys.size >= VERIFY_CACHE_MAX) verifyKeys.delete(verifyKeys.keys().next().value!)
     verifyKeys.set(id, key)
     key.catch(() => verifyKeys.delete(id))
   }

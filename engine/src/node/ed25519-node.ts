@@ -1,13 +1,13 @@
 /** Node's fastest path: node:crypto (OpenSSL) with key objects parsed once and cached. */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
 import type { Ed25519Backend } from '../identity/backend.ts'
+import { BoundedCache, bytesKey, PUBLIC_KEY_CACHE_MAX } from '../identity/cache.ts'
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 
 const privateKeys = new WeakMap<Uint8Array, KeyObject>()
-const publicKeys = new Map<string, KeyObject>()
-const PUBLIC_CACHE_MAX = 4096
+const publicKeys = new BoundedCache<KeyObject>(PUBLIC_KEY_CACHE_MAX)
 
 function privateKey(seed: Uint8Array): KeyObject {
   let k = privateKeys.get(seed)
@@ -19,11 +19,10 @@ function privateKey(seed: Uint8Array): KeyObject {
 }
 
 function publicKey(pub: Uint8Array): KeyObject {
-  const id = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString('latin1')
+  const id = bytesKey(pub)
   let k = publicKeys.get(id)
   if (!k) {
     k = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: 'der', type: 'spki' })
-    if (publicKeys.size >= PUBLIC_CACHE_MAX) publicKeys.delete(publicKeys.keys().next().value!)
     publicKeys.set(id, k)
   }
   return k

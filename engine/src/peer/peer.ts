@@ -8,6 +8,7 @@
  * - serving: it answers other peers' reconciliation sessions for the channels it holds;
  * - provenance: every sync leaves a report saying which peer supplied how many events.
  */
+import { toHex } from '../bytes.ts'
 import type { StampedEvent } from '../event.ts'
 import type { Ed25519Backend } from '../identity/backend.ts'
 import { ChannelLog } from '../log.ts'
@@ -146,15 +147,28 @@ export class Peer {
     return event
   }
 
-  /** Mesh peers able to serve, best first: real clients, then lowest RTT; virtual clients last. */
+  /**
+   * Mesh peers able to serve, best first: real clients before virtual ones, direct links
+   * before the relay fallback, then lowest RTT. A key reachable over several links appears
+   * once, by its best link.
+   */
   candidates(): Candidate[] {
     const out: Candidate[] = []
     this.opts.mesh?.forEach((port, i) => {
       for (const [peer, info] of port.peers())
         out.push({ port: i, peer, info, rtt: this.rtt.get(`${i}:${peer}`) ?? Infinity })
     })
-    const rank = (c: Candidate) => (c.info.kind === 'virtual' ? 1 : 0)
-    return out.sort((a, b) => rank(a) - rank(b) || a.rtt - b.rtt)
+    const rank = (c: Candidate) =>
+      (c.info.kind === 'virtual' ? 2 : 0) + (this.opts.mesh?.[c.port]?.fallback ? 1 : 0)
+    out.sort((a, b) => rank(a) - rank(b) || a.rtt - b.rtt || a.port - b.port)
+    const seen = new Set<string>()
+    return out.filter((c) => {
+      if (!c.info.key) return true
+      const key = toHex(c.info.key)
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
   }
 
   /**
@@ -232,7 +246,7 @@ export class Peer {
       started: Date.now(),
       report: {
         channel: log.channel,
-        source: `${port}:${peer}`,
+        source: `${this.opts.mesh?.[port]?.name ?? port}:${peer}`,
         kind: info?.kind ?? 'unknown',
         ...(range ? { range } : {}),
         added: 0,

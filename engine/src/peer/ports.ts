@@ -11,6 +11,10 @@ export interface MeshPeerInfo {
 }
 
 export interface MeshPort {
+  /** Shown in provenance reports (`webrtc`, `relay`, ...). */
+  readonly name?: string
+  /** A bounded last-resort path (the relay-forwarded channel): used only when no direct link serves. */
+  readonly fallback?: boolean
   readonly self: string
   send(peer: string, bytes: Uint8Array): boolean
   peers(): ReadonlyMap<string, MeshPeerInfo>

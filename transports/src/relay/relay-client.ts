@@ -69,6 +69,8 @@ export interface RelayClientEvents {
   presence: { channel: string; members: ReadonlyMap<string, Session> }
   'channel-added': string
   error: { code: string; message: string }
+  /** A peer frame another session sent us through the relay (the WebRTC fallback). */
+  forwarded: { from: Uint8Array; fromKey: Uint8Array; payload: Uint8Array }
   /** The relay refused a queued request for good; it left the outbox. */
   refused: { channel: string; kind: string; code: string; message: string }
 }
@@ -105,6 +107,7 @@ export class RelayClient {
   private readonly backoff: Backoff
   private readonly now: () => number
   private ws: WebSocketLike | undefined
+  private inbox: Promise<void> = Promise.resolve()
   private timer: ReturnType<typeof setTimeout> | undefined
   private relayKey: Uint8Array | undefined
   private _state: ConnectionState = 'stopped'
@@ -130,6 +133,9 @@ export class RelayClient {
   /** Channels the relay listed at login, plus those added since. */
   get channels(): readonly string[] {
     return this._channels
+  }
+  get identityKey(): Uint8Array {
+    return this.opts.identity.publicKey
   }
   get pinnedRelayKey(): Uint8Array | undefined {
     return this.relayKey
@@ -199,6 +205,16 @@ export class RelayClient {
     return this.pending.size
   }
 
+  /**
+   * Sends a peer frame to another online session through the relay (the fallback when WebRTC
+   * cannot connect), within the byte budget the relay grants each session. False when offline.
+   */
+  forward(toSession: Uint8Array, payload: Uint8Array): boolean {
+    if (this._state !== 'online') return false
+    this.sendFrame(encodeFrame({ type: 'forward', to: toSession, payload }))
+    return true
+  }
+
   /** A short-lived signaling token for the WebRTC endpoint. */
   requestToken(): Promise<{ token: Uint8Array; expires: number }> {
     if (this._state !== 'online') return Promise.reject(new Error('not connected to the relay'))
@@ -245,9 +261,12 @@ export class RelayClient {
       if (!(data instanceof ArrayBuffer)) return
       this.stats.framesIn++
       this.stats.bytesIn += data.byteLength
-      void this.onFrame(ws, new Uint8Array(data)).catch((e) =>
-        this.emitter.emit('error', { code: 'client', message: (e as Error).message }),
-      )
+      // One frame at a time, in arrival order: verification is async, and a presence snapshot
+      // handled after a later join diff would erase that join.
+      const bytes = new Uint8Array(data)
+      this.inbox = this.inbox
+        .then(() => this.onFrame(ws, bytes))
+        .catch((e) => this.emitter.emit('error', { code: 'client', message: (e as Error).message }))
     }
   }
 
@@ -311,6 +330,9 @@ export class RelayClient {
         return
       case 'error':
         return this.onError(frame.code, frame.message, frame.ref)
+      case 'forwarded':
+        this.emitter.emit('forwarded', { from: frame.from, fromKey: frame.fromKey, payload: frame.payload })
+        return
       case 'pong':
         return
     }

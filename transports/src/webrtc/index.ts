@@ -1,4 +1,3 @@
-export { CHUNK_BYTES, chunkFrame, Reassembler } from './chunker.ts'
 export { DEFAULT_PIPE_LIMITS, FramePipe, type PipeLimits } from './pipe.ts'
 export {
   BULK_CHANNEL_ID,

@@ -4,7 +4,7 @@
  * the channel) and never grows our queue without bound.
  */
 import { LimitError } from '@peerchat/engine'
-import { CHUNK_BYTES, chunkFrame, Reassembler } from './chunker.ts'
+import { CHUNK_BYTES, chunkFrame, Reassembler } from '../chunker.ts'
 
 export interface PipeLimits {
   maxFrameBytes: number

@@ -63,6 +63,7 @@ interface YRoom {
 }
 
 export class WebrtcTransport implements Transport {
+  readonly name = 'webrtc'
   readonly self: PeerId
   readonly limits: TransportLimits
   private readonly pipeLimits: PipeLimits

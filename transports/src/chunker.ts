@@ -1,5 +1,6 @@
 /**
- * Frames larger than one data-channel message travel as chunks of at most `CHUNK_BYTES`.
+ * Frames larger than one message of a link travel as chunks (at most `CHUNK_BYTES` on a
+ * data channel, smaller through the relay).
  * Each chunk is `flags:u8 payload`: bit 0 set on the last chunk of a frame. The channel is
  * reliable and ordered, so reassembly is a concatenation — bounded by `maxFrameBytes`.
  */
@@ -7,13 +8,13 @@ import { LimitError } from '@peerchat/engine'
 
 /** Data-channel messages stay at or under 16 KiB, the size every WebRTC stack delivers whole. */
 export const CHUNK_BYTES = 16 * 1024
-const PAYLOAD_BYTES = CHUNK_BYTES - 1
 const LAST = 1
 
-export function* chunkFrame(frame: Uint8Array): Generator<Uint8Array> {
+export function* chunkFrame(frame: Uint8Array, chunkBytes = CHUNK_BYTES): Generator<Uint8Array> {
+  const payloadBytes = chunkBytes - 1
   let off = 0
   do {
-    const end = Math.min(off + PAYLOAD_BYTES, frame.length)
+    const end = Math.min(off + payloadBytes, frame.length)
     const chunk = new Uint8Array(1 + end - off)
     chunk[0] = end === frame.length ? LAST : 0
     chunk.set(frame.subarray(off, end), 1)
@@ -27,11 +28,14 @@ export class Reassembler {
   private parts: Uint8Array[] = []
   private size = 0
 
-  constructor(private readonly maxFrameBytes: number) {}
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly chunkBytes = CHUNK_BYTES,
+  ) {}
 
   /** Returns the completed frame, or undefined while more chunks are expected. */
   push(chunk: Uint8Array): Uint8Array | undefined {
-    if (chunk.length === 0 || chunk.length > CHUNK_BYTES || (chunk[0]! & ~LAST) !== 0)
+    if (chunk.length === 0 || chunk.length > this.chunkBytes || (chunk[0]! & ~LAST) !== 0)
       throw new LimitError('malformed chunk', 'chunk')
     this.size += chunk.length - 1
     if (this.size > this.maxFrameBytes)

@@ -1,0 +1,88 @@
+/**
+ * Events owed to the peer, read from the store lazily and packed into frames up to a byte
+ * budget. A whole range (possibly 100,000 events for a fresh replica) is a cursor, not a list.
+ */
+
+import { LimitError } from '../errors.ts'
+import { encodeEvent } from '../event.ts'
+import type { IdRange, Store } from '../store/store.ts'
+import { type Ulid, ulidFromBytes, ulidToBytes } from '../ulid.ts'
+import { varUintSize } from './frame.ts'
+
+/** Events read from the store per step while filling a frame. */
+const PAGE = 64
+
+type Owed = { range: IdRange; exclude?: ReadonlySet<Ulid> } | { ids: Ulid[] }
+
+export class Outbox {
+  private readonly queue: Owed[] = []
+
+  constructor(
+    private readonly store: Store,
+    private readonly channel: string,
+  ) {}
+
+  get empty(): boolean {
+    return this.queue.length === 0
+  }
+
+  /** Every event in `range` except the ids in `exclude`. */
+  sendRange(range: IdRange, exclude?: ReadonlySet<Ulid>): void {
+    this.queue.push(exclude ? { range: { ...range }, exclude } : { range: { ...range } })
+  }
+
+  sendIds(ids: Ulid[]): void {
+    if (ids.length > 0) this.queue.push({ ids: [...ids] })
+  }
+
+  /**
+   * Encoded events whose framed size (length prefix included) totals at most `budget`.
+   * `frameRoom` is the room of a frame without ranges: an event larger than that can never
+   * be sent (LimitError); a smaller one that does not fit now waits for the next frame.
+   */
+  async fill(budget: number, frameRoom: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    let left = budget
+    const take = (bytes: Uint8Array): boolean => {
+      const size = varUintSize(bytes.length) + bytes.length
+      if (size > frameRoom)
+        throw new LimitError(`an event of ${bytes.length} bytes cannot fit in a frame`, 'maxFrameBytes')
+      if (size > left) return false
+      out.push(bytes)
+      left -= size
+      return true
+    }
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!
+      if ('ids' in head) {
+        const id = head.ids[0]!
+        // The event may have been replaced (dedup) since it was owed: then it is skipped.
+        const [found] = await this.store.getRange(this.channel, { gte: id }, { limit: 1 })
+        if (found?.event.id === id && !take(encodeEvent(found.event))) return out
+        head.ids.shift()
+        if (head.ids.length === 0) this.queue.shift()
+        continue
+      }
+      const page = await this.store.getRange(this.channel, head.range, { limit: PAGE })
+      for (const { event } of page) {
+        if (!head.exclude?.has(event.id) && !take(encodeEvent(event))) return out
+        const next = successor(event.id)
+        if (next === undefined) break // the largest possible id: nothing can follow
+        head.range.gte = next
+      }
+      const last = page[page.length - 1]
+      if (page.length < PAGE || successor(last!.event.id) === undefined) this.queue.shift()
+    }
+    return out
+  }
+}
+
+/** The next ULID in byte order (undefined after the largest). */
+function successor(id: Ulid): Ulid | undefined {
+  const b = ulidToBytes(id)
+  let i = 15
+  while (i >= 0 && b[i] === 0xff) b[i--] = 0
+  if (i < 0) return undefined
+  b[i]!++
+  return ulidFromBytes(b)
+}
