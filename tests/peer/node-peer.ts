@@ -10,6 +10,7 @@ import {
   MemoryStore,
   publicKeyFromText,
   publicKeyToText,
+  toHex,
   utf8,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
@@ -93,6 +94,11 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
       last = (await node!.peer.publish(m.channel as string, 'message', utf8(`${m.prefix}${i}`))).id
     return last
   },
+  /** `author:clientNonce` (hex) of every held event: the identity a retried send keeps. */
+  async sends(m) {
+    const log = await node!.peer.open(m.channel as string)
+    return (await log.range({})).map((e) => `${toHex(e.author)}:${toHex(e.clientNonce)}`)
+  },
   async ids(m) {
     const log = await node!.peer.open(m.channel as string)
     return (await log.range((m.range as IdRange) ?? {})).map((e) => e.id)
@@ -120,7 +126,7 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
       l.calls++
       l.pending.add(p)
       p.then(
-        (e) => l.acked.push(e.id),
+        (e) => l.acked.push(`${toHex(e.author)}:${toHex(e.clientNonce)}`),
         () => l.failed++,
       ).finally(() => l.pending.delete(p))
       l.timer = setTimeout(tick, m.everyMs as number)

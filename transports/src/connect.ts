@@ -102,7 +102,7 @@ export async function connectPeer(o: ConnectOptions): Promise<Connected> {
 
   let fallback: RelayForwardTransport | undefined
   if (o.fallback ?? true) {
-    fallback = new RelayForwardTransport(relay, o.channels)
+    fallback = new RelayForwardTransport(relay, o.channels, o.isVirtual ? { isVirtual: o.isVirtual } : {})
     await fallback.start()
   }
   const ports = [mesh, fallback].filter((p) => p !== undefined)

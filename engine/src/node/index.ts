@@ -8,3 +8,4 @@ export { nodeCryptoBackend }
 export function useNodeCrypto(): void {
   setDefaultBackend(nodeCryptoBackend)
 }
+export { createWorkerGuard, DEFAULT_GUARD_HEAP_MB, type WorkerGuardOptions } from './worker-guard.ts'

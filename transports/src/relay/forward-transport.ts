@@ -45,7 +45,12 @@ export class RelayForwardTransport implements Transport {
   constructor(
     private readonly client: RelayClient,
     private readonly channels: readonly string[],
-    private readonly o: { maxFrameBytes?: number; ownsClient?: boolean } = {},
+    private readonly o: {
+      maxFrameBytes?: number
+      ownsClient?: boolean
+      /** Whether a key is a virtual client (ranked last), as connectPeer's `isVirtual`. */
+      isVirtual?: (key: Uint8Array) => boolean
+    } = {},
   ) {
     const maxFrameBytes = o.maxFrameBytes ?? DEFAULT_FORWARD_MAX_FRAME_BYTES
     this.self = asPeerId(publicKeyToText(client.identityKey))
@@ -120,7 +125,10 @@ export class RelayForwardTransport implements Transport {
     for (const [peer, s] of next) {
       this.sessions.set(peer, s.sessionId)
       if (!this.current.has(peer)) {
-        const info: PeerInfo = { key: s.publicKey }
+        const info: PeerInfo = {
+          key: s.publicKey,
+          kind: this.o.isVirtual?.(s.publicKey) ? 'virtual' : 'client',
+        }
         this.current.set(peer, info)
         this.emitter.emit('peer-joined', { peer, info })
       }

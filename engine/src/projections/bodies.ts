@@ -1,0 +1,300 @@
+/**
+ * Body codecs of the chat kinds (`event.body` is opaque to the log; these give it meaning).
+ *
+ * Every body starts with a version byte (1). Ids are ULIDs in binary (16 bytes), keys are
+ * Ed25519 public keys (32 bytes), strings are varuint-length UTF-8. Optional fields follow a
+ * flags byte whose unknown bits are refused, so one value has exactly one encoding.
+ * Decoders are bounded (every length and count is checked before allocating) and throw only
+ * `DecodeError`. An empty body means "erased by a redaction" and never decodes.
+ * The layouts are written down in docs/protocol/projections.md.
+ */
+import {
+  createWriter,
+  decodeWith,
+  finish,
+  type Reader,
+  type Writer,
+  writeBytes,
+  writeU8,
+  writeVarBytes,
+  writeVarString,
+  writeVarUint,
+} from '../codec.ts'
+import { DecodeError } from '../errors.ts'
+import { Kind } from '../event.ts'
+import { type Ulid, ulidFromBytes, ulidToBytes } from '../ulid.ts'
+
+export const BODY_VERSION = 1
+
+/** Bounds of the chat bodies (bytes unless said otherwise). All fit inside `Limits.body`. */
+export const BodyLimits = {
+  /** UTF-8 bytes of a message or edit text. */
+  text: 16 * 1024,
+  /** Mentioned keys per message. */
+  mentions: 32,
+  /** UTF-8 bytes of a redaction reason. */
+  reason: 512,
+  /** UTF-8 bytes of a reaction (one emoji sequence or a short :code:). */
+  emoji: 64,
+  /** UTF-8 bytes of a display name. */
+  name: 64,
+  /** UTF-8 bytes of a channel topic. */
+  topic: 1024,
+  /** Pinned message ids per channel. */
+  pinned: 50,
+  /** UTF-8 bytes of a Yjs document name. */
+  docName: 64,
+  /** Bytes of one Yjs update inside a `yjs` event (leaves room for the envelope in `Limits.body`). */
+  yjsUpdate: 40 * 1024,
+} as const
+
+export interface MessageBody {
+  text: string
+  replyTo?: Ulid
+  mentions: Uint8Array[]
+}
+export interface EditBody {
+  target: Ulid
+  text: string
+}
+export interface RedactBody {
+  target: Ulid
+  reason?: string
+}
+export interface ReactionBody {
+  target: Ulid
+  emoji: string
+  on: boolean
+}
+export interface ProfileBody {
+  name: string
+  /** SHA-256 digest of the avatar blob (content-addressed attachment). */
+  avatar?: Uint8Array
+}
+export interface ChannelMetaBody {
+  topic: string
+  pinned: Ulid[]
+}
+export interface YjsBody {
+  doc: string
+  update: Uint8Array
+}
+
+/** Document names: the same grammar as kinds, so they are printable and unambiguous. */
+const DOC_NAME_RE = /^[a-z0-9][a-z0-9._-]*$/
+export const isValidDocName = (name: string): boolean =>
+  typeof name === 'string' && DOC_NAME_RE.test(name) && name.length <= BodyLimits.docName
+
+const utf8Length = (s: string): number => new TextEncoder().encode(s).length
+
+function checkText(value: string, max: number, what: string): void {
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`)
+  if (utf8Length(value) > max) throw new RangeError(`${what} exceeds ${max} UTF-8 bytes`)
+}
+
+function begin(): Writer {
+  const w = createWriter()
+  writeU8(w, BODY_VERSION)
+  return w
+}
+
+function readVersion(r: Reader, what: string): void {
+  const v = r.u8(`${what} version`)
+  if (v !== BODY_VERSION) throw new DecodeError(`unsupported ${what} version ${v}`)
+}
+
+function readFlags(r: Reader, allowed: number, what: string): number {
+  const flags = r.u8(`${what} flags`)
+  if (flags & ~allowed) throw new DecodeError(`unknown ${what} flags ${flags}`)
+  return flags
+}
+
+const writeId = (w: Writer, id: Ulid): void => writeBytes(w, ulidToBytes(id))
+const readId = (r: Reader, what: string): Ulid => ulidFromBytes(r.bytes(16, what))
+
+function readNonEmpty(r: Reader, max: number, what: string): string {
+  const s = r.varString(max, what)
+  if (s.length === 0) throw new DecodeError(`empty ${what}`)
+  return s
+}
+
+// message = v text flags(bit0 replyTo) [replyTo:16] count(mentions) key:32*
+export function encodeMessage(b: MessageBody): Uint8Array {
+  checkText(b.text, BodyLimits.text, 'message text')
+  if (b.mentions.length > BodyLimits.mentions)
+    throw new RangeError(`more than ${BodyLimits.mentions} mentions`)
+  for (const m of b.mentions)
+    if (!(m instanceof Uint8Array) || m.length !== 32) throw new RangeError('a mention must be a 32-byte key')
+  const w = begin()
+  writeVarString(w, b.text)
+  writeU8(w, b.replyTo ? 1 : 0)
+  if (b.replyTo) writeId(w, b.replyTo)
+  writeVarUint(w, b.mentions.length)
+  for (const m of b.mentions) writeBytes(w, m)
+  return finish(w)
+}
+
+function readMessage(r: Reader): MessageBody {
+  readVersion(r, 'message')
+  const text = r.varString(BodyLimits.text, 'message text')
+  const flags = readFlags(r, 1, 'message')
+  const replyTo = flags & 1 ? readId(r, 'replyTo') : undefined
+  const n = r.count(BodyLimits.mentions, 32, 'mentions')
+  const mentions: Uint8Array[] = []
+  for (let i = 0; i < n; i++) mentions.push(r.bytes(32, 'mention'))
+  return replyTo ? { text, replyTo, mentions } : { text, mentions }
+}
+
+// edit = v target:16 text
+export function encodeEdit(b: EditBody): Uint8Array {
+  checkText(b.text, BodyLimits.text, 'edit text')
+  const w = begin()
+  writeId(w, b.target)
+  writeVarString(w, b.text)
+  return finish(w)
+}
+
+function readEdit(r: Reader): EditBody {
+  readVersion(r, 'edit')
+  return { target: readId(r, 'edit target'), text: r.varString(BodyLimits.text, 'edit text') }
+}
+
+// redact = v target:16 flags(bit0 reason) [reason]
+export function encodeRedact(b: RedactBody): Uint8Array {
+  if (b.reason !== undefined) checkText(b.reason, BodyLimits.reason, 'redaction reason')
+  const w = begin()
+  writeId(w, b.target)
+  writeU8(w, b.reason !== undefined ? 1 : 0)
+  if (b.reason !== undefined) writeVarString(w, b.reason)
+  return finish(w)
+}
+
+function readRedact(r: Reader): RedactBody {
+  readVersion(r, 'redact')
+  const target = readId(r, 'redact target')
+  const flags = readFlags(r, 1, 'redact')
+  return flags & 1 ? { target, reason: r.varString(BodyLimits.reason, 'reason') } : { target }
+}
+
+// reaction = v target:16 emoji on:u8(0|1)
+export function encodeReaction(b: ReactionBody): Uint8Array {
+  checkText(b.emoji, BodyLimits.emoji, 'emoji')
+  if (b.emoji.length === 0) throw new RangeError('emoji must not be empty')
+  const w = begin()
+  writeId(w, b.target)
+  writeVarString(w, b.emoji)
+  writeU8(w, b.on ? 1 : 0)
+  return finish(w)
+}
+
+function readReaction(r: Reader): ReactionBody {
+  readVersion(r, 'reaction')
+  const target = readId(r, 'reaction target')
+  const emoji = readNonEmpty(r, BodyLimits.emoji, 'emoji')
+  const on = r.u8('reaction state')
+  if (on > 1) throw new DecodeError(`reaction state must be 0 or 1, got ${on}`)
+  return { target, emoji, on: on === 1 }
+}
+
+// profile = v name flags(bit0 avatar) [avatar:32]
+export function encodeProfile(b: ProfileBody): Uint8Array {
+  checkText(b.name, BodyLimits.name, 'display name')
+  if (b.avatar && b.avatar.length !== 32) throw new RangeError('avatar digest must be 32 bytes')
+  const w = begin()
+  writeVarString(w, b.name)
+  writeU8(w, b.avatar ? 1 : 0)
+  if (b.avatar) writeBytes(w, b.avatar)
+  return finish(w)
+}
+
+function readProfile(r: Reader): ProfileBody {
+  readVersion(r, 'profile')
+  const name = r.varString(BodyLimits.name, 'display name')
+  const flags = readFlags(r, 1, 'profile')
+  return flags & 1 ? { name, avatar: r.bytes(32, 'avatar digest') } : { name }
+}
+
+// channel.meta = v topic count(pinned) id:16*
+export function encodeChannelMeta(b: ChannelMetaBody): Uint8Array {
+  checkText(b.topic, BodyLimits.topic, 'topic')
+  if (b.pinned.length > BodyLimits.pinned) throw new RangeError(`more than ${BodyLimits.pinned} pinned ids`)
+  const w = begin()
+  writeVarString(w, b.topic)
+  writeVarUint(w, b.pinned.length)
+  for (const id of b.pinned) writeId(w, id)
+  return finish(w)
+}
+
+function readChannelMeta(r: Reader): ChannelMetaBody {
+  readVersion(r, 'channel.meta')
+  const topic = r.varString(BodyLimits.topic, 'topic')
+  const n = r.count(BodyLimits.pinned, 16, 'pinned')
+  const pinned: Ulid[] = []
+  for (let i = 0; i < n; i++) pinned.push(readId(r, 'pinned id'))
+  return { topic, pinned }
+}
+
+// yjs = v doc update(bytes)
+export function encodeYjs(b: YjsBody): Uint8Array {
+  if (!isValidDocName(b.doc)) throw new RangeError(`invalid document name ${JSON.stringify(b.doc)}`)
+  if (!(b.update instanceof Uint8Array)) throw new TypeError('update must be a Uint8Array')
+  if (b.update.length > BodyLimits.yjsUpdate)
+    throw new RangeError(`Yjs update of ${b.update.length} bytes exceeds ${BodyLimits.yjsUpdate}`)
+  const w = begin()
+  writeVarString(w, b.doc)
+  writeVarBytes(w, b.update)
+  return finish(w)
+}
+
+function readYjs(r: Reader): YjsBody {
+  readVersion(r, 'yjs')
+  const doc = r.varString(BodyLimits.docName, 'document name')
+  if (!isValidDocName(doc)) throw new DecodeError('invalid document name')
+  const update = r.varBytes(BodyLimits.yjsUpdate, 'Yjs update')
+  if (update.length === 0) throw new DecodeError('empty Yjs update')
+  return { doc, update }
+}
+
+/** A decoded chat body, tagged by its event kind. */
+export type ChatBody =
+  | { kind: typeof Kind.message; body: MessageBody }
+  | { kind: typeof Kind.edit; body: EditBody }
+  | { kind: typeof Kind.redact; body: RedactBody }
+  | { kind: typeof Kind.reaction; body: ReactionBody }
+  | { kind: typeof Kind.profile; body: ProfileBody }
+  | { kind: typeof Kind.channelMeta; body: ChannelMetaBody }
+  | { kind: typeof Kind.yjs; body: YjsBody }
+
+export const decodeMessage = (b: Uint8Array): MessageBody => decodeWith(b, readMessage, 'message body')
+export const decodeEdit = (b: Uint8Array): EditBody => decodeWith(b, readEdit, 'edit body')
+export const decodeRedact = (b: Uint8Array): RedactBody => decodeWith(b, readRedact, 'redact body')
+export const decodeReaction = (b: Uint8Array): ReactionBody => decodeWith(b, readReaction, 'reaction body')
+export const decodeProfile = (b: Uint8Array): ProfileBody => decodeWith(b, readProfile, 'profile body')
+export const decodeChannelMeta = (b: Uint8Array): ChannelMetaBody =>
+  decodeWith(b, readChannelMeta, 'channel.meta body')
+export const decodeYjs = (b: Uint8Array): YjsBody => decodeWith(b, readYjs, 'yjs body')
+
+/**
+ * Decodes the body of a chat kind. Returns undefined for kinds this module does not define
+ * (other tools add their own); throws DecodeError for a malformed body of a known kind.
+ */
+export function decodeChatBody(kind: string, body: Uint8Array): ChatBody | undefined {
+  switch (kind) {
+    case Kind.message:
+      return { kind, body: decodeMessage(body) }
+    case Kind.edit:
+      return { kind, body: decodeEdit(body) }
+    case Kind.redact:
+      return { kind, body: decodeRedact(body) }
+    case Kind.reaction:
+      return { kind, body: decodeReaction(body) }
+    case Kind.profile:
+      return { kind, body: decodeProfile(body) }
+    case Kind.channelMeta:
+      return { kind, body: decodeChannelMeta(body) }
+    case Kind.yjs:
+      return { kind, body: decodeYjs(body) }
+    default:
+      return undefined
+  }
+}

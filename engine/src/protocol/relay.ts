@@ -1,0 +1,377 @@
+/**
+ * Client <-> relay frames (binary WebSocket messages). Pure: encode/decode only.
+ *
+ *   Frame = version:u8(=1) tag:u8 fields
+ *
+ * Tags below 0x40 go client -> relay, tags from 0x40 go relay -> client. Decoders check every
+ * length against a bound and throw only DecodeError. See docs/protocol/relay.md.
+ */
+import {
+  createWriter,
+  decodeWith,
+  finish,
+  type Reader,
+  type Writer,
+  writeBytes,
+  writeU8,
+  writeVarBytes,
+  writeVarString,
+  writeVarUint,
+} from '../codec.ts'
+import { DecodeError } from '../errors.ts'
+import {
+  encodeEvent,
+  encodeRequest,
+  isValidChannel,
+  Limits,
+  readEvent,
+  readRequest,
+  type SignedRequest,
+  type StampedEvent,
+} from '../event.ts'
+import { LOGIN_NONCE_BYTES, MAX_CREDENTIAL_BYTES, SESSION_ID_BYTES } from './session.ts'
+
+// Credentials (login payload, session attestation, signaling token, invite) are part of this protocol.
+export * from './session.ts'
+
+export const RELAY_PROTOCOL_VERSION = 1
+
+export const FrameLimits = {
+  /** Channels listed in a Welcome frame. */
+  channels: 1024,
+  /** Attestations in one presence snapshot frame (a larger set is split over several). */
+  presencePerFrame: 256,
+  /** Bytes of an error code and of an error message. */
+  errorCode: 32,
+  errorMessage: 256,
+  /** Bytes of the reference (a refused request's clientNonce) in an error frame. */
+  errorRef: 16,
+  /** Bytes of an invite attached to a login. */
+  invite: MAX_CREDENTIAL_BYTES,
+  /** Bytes of one relay-forwarded peer frame (the WebRTC fallback; see docs/protocol/relay.md). */
+  forwardPayload: 32 * 1024,
+} as const
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
+const MAX_TIME = 2 ** 48 - 1
+
+export const Tag = {
+  // client -> relay
+  login: 0x01,
+  publish: 0x02,
+  join: 0x03,
+  leave: 0x04,
+  tokenRequest: 0x05,
+  ping: 0x06,
+  forward: 0x07,
+  // relay -> client
+  challenge: 0x41,
+  welcome: 0x42,
+  event: 0x43,
+  presence: 0x44,
+  presenceJoin: 0x45,
+  presenceLeave: 0x46,
+  token: 0x47,
+  error: 0x48,
+  pong: 0x49,
+  channelAdded: 0x4a,
+  forwarded: 0x4b,
+} as const
+
+export type ClientFrame =
+  | { type: 'login'; publicKey: Uint8Array; clientTime: number; sig: Uint8Array; invite: Uint8Array | null }
+  | { type: 'publish'; request: SignedRequest }
+  | { type: 'join'; channel: string }
+  | { type: 'leave'; channel: string }
+  | { type: 'tokenRequest' }
+  | { type: 'ping'; n: number }
+  | { type: 'forward'; to: Uint8Array; payload: Uint8Array }
+
+export type RelayFrame =
+  | { type: 'challenge'; relayKey: Uint8Array; nonce: Uint8Array; serverTime: number }
+  | { type: 'welcome'; attestation: Uint8Array; channels: string[] }
+  | { type: 'event'; event: StampedEvent }
+  | { type: 'presence'; channel: string; attestations: Uint8Array[]; last: boolean }
+  | { type: 'presenceJoin'; channel: string; attestation: Uint8Array }
+  | { type: 'presenceLeave'; channel: string; sessionId: Uint8Array }
+  | { type: 'token'; token: Uint8Array; expires: number }
+  | { type: 'error'; code: string; message: string; ref: Uint8Array }
+  | { type: 'pong'; n: number }
+  | { type: 'channelAdded'; channel: string }
+  | { type: 'forwarded'; from: Uint8Array; fromKey: Uint8Array; payload: Uint8Array }
+
+export type Frame = ClientFrame | RelayFrame
+
+function header(tag: number): Writer {
+  const w = createWriter()
+  writeU8(w, RELAY_PROTOCOL_VERSION)
+  writeU8(w, tag)
+  return w
+}
+
+function readChannel(r: Reader): string {
+  const c = r.varString(Limits.channel, 'channel')
+  if (!isValidChannel(c)) throw new DecodeError('invalid channel name')
+  return c
+}
+
+/** Encodes any frame. Event bodies are already canonical bytes, so fan-out encodes once. */
+export function encodeFrame(f: Frame): Uint8Array {
+  let w: Writer
+  switch (f.type) {
+    case 'login':
+      w = header(Tag.login)
+      writeBytes(w, f.publicKey)
+      writeVarUint(w, f.clientTime)
+      writeBytes(w, f.sig)
+      writeVarBytes(w, f.invite ?? new Uint8Array(0))
+      break
+    case 'publish':
+      w = header(Tag.publish)
+      writeBytes(w, encodeRequest(f.request))
+      break
+    case 'join':
+    case 'leave':
+      w = header(f.type === 'join' ? Tag.join : Tag.leave)
+      writeVarString(w, f.channel)
+      break
+    case 'tokenRequest':
+      w = header(Tag.tokenRequest)
+      break
+    case 'ping':
+    case 'pong':
+      w = header(f.type === 'ping' ? Tag.ping : Tag.pong)
+      writeVarUint(w, f.n)
+      break
+    case 'challenge':
+      w = header(Tag.challenge)
+      writeBytes(w, f.relayKey)
+      writeBytes(w, f.nonce)
+      writeVarUint(w, f.serverTime)
+      break
+    case 'welcome':
+      w = header(Tag.welcome)
+      writeVarBytes(w, f.attestation)
+      writeVarUint(w, f.channels.length)
+      for (const c of f.channels) writeVarString(w, c)
+      break
+    case 'event':
+      w = header(Tag.event)
+      writeBytes(w, encodeEvent(f.event))
+      break
+    case 'presence':
+      w = header(Tag.presence)
+      writeVarString(w, f.channel)
+      writeU8(w, f.last ? 1 : 0)
+      writeVarUint(w, f.attestations.length)
+      for (const a of f.attestations) writeVarBytes(w, a)
+      break
+    case 'presenceJoin':
+      w = header(Tag.presenceJoin)
+      writeVarString(w, f.channel)
+      writeVarBytes(w, f.attestation)
+      break
+    case 'presenceLeave':
+      w = header(Tag.presenceLeave)
+      writeVarString(w, f.channel)
+      writeBytes(w, f.sessionId)
+      break
+    case 'token':
+      w = header(Tag.token)
+      writeVarBytes(w, f.token)
+      writeVarUint(w, f.expires)
+      break
+    case 'error':
+      w = header(Tag.error)
+      writeVarString(w, f.code)
+      writeVarString(w, f.message)
+      writeVarBytes(w, f.ref)
+      break
+    case 'channelAdded':
+      w = header(Tag.channelAdded)
+      writeVarString(w, f.channel)
+      break
+    case 'forward':
+      w = header(Tag.forward)
+      writeBytes(w, f.to)
+      writeVarBytes(w, f.payload)
+      break
+    case 'forwarded':
+      w = header(Tag.forwarded)
+      writeBytes(w, f.from)
+      writeBytes(w, f.fromKey)
+      writeVarBytes(w, f.payload)
+      break
+  }
+  return finish(w)
+}
+
+/** The fan-out frame for an event whose canonical bytes are already known (no re-encoding). */
+export function eventFrameFromBytes(eventBytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + eventBytes.length)
+  out[0] = RELAY_PROTOCOL_VERSION
+  out[1] = Tag.event
+  out.set(eventBytes, 2)
+  return out
+}
+
+function readFrame(r: Reader): Frame {
+  const version = r.u8('protocol version')
+  if (version !== RELAY_PROTOCOL_VERSION) throw new DecodeError(`unsupported protocol version ${version}`)
+  const tag = r.u8('frame tag')
+  switch (tag) {
+    case Tag.login: {
+      const publicKey = r.bytes(32, 'publicKey')
+      const clientTime = r.varUint(MAX_TIME, 'clientTime')
+      const sig = r.bytes(64, 'signature')
+      const invite = r.varBytes(FrameLimits.invite, 'invite')
+      return { type: 'login', publicKey, clientTime, sig, invite: invite.length ? invite : null }
+    }
+    case Tag.publish:
+      return { type: 'publish', request: readRequest(r) }
+    case Tag.join:
+      return { type: 'join', channel: readChannel(r) }
+    case Tag.leave:
+      return { type: 'leave', channel: readChannel(r) }
+    case Tag.tokenRequest:
+      return { type: 'tokenRequest' }
+    case Tag.ping:
+      return { type: 'ping', n: r.varUint(MAX_SAFE, 'ping') }
+    case Tag.pong:
+      return { type: 'pong', n: r.varUint(MAX_SAFE, 'pong') }
+    case Tag.challenge:
+      return {
+        type: 'challenge',
+        relayKey: r.bytes(32, 'relayKey'),
+        nonce: r.bytes(LOGIN_NONCE_BYTES, 'nonce'),
+        serverTime: r.varUint(MAX_TIME, 'serverTime'),
+      }
+    case Tag.welcome: {
+      const attestation = r.varBytes(MAX_CREDENTIAL_BYTES, 'attestation')
+      const n = r.count(FrameLimits.channels, 2, 'channel count')
+      const channels: string[] = []
+      for (let i = 0; i < n; i++) channels.push(readChannel(r))
+      return { type: 'welcome', attestation, channels }
+    }
+    case Tag.event:
+      return { type: 'event', event: readEvent(r) }
+    case Tag.presence: {
+      const channel = readChannel(r)
+      const lastByte = r.u8('last flag')
+      if (lastByte > 1) throw new DecodeError('last flag must be 0 or 1')
+      const n = r.count(FrameLimits.presencePerFrame, 2, 'attestation count')
+      const attestations: Uint8Array[] = []
+      for (let i = 0; i < n; i++) attestations.push(r.varBytes(MAX_CREDENTIAL_BYTES, 'attestation'))
+      return { type: 'presence', channel, attestations, last: lastByte === 1 }
+    }
+    case Tag.presenceJoin:
+      return {
+        type: 'presenceJoin',
+        channel: readChannel(r),
+        attestation: r.varBytes(MAX_CREDENTIAL_BYTES, 'attestation'),
+      }
+    case Tag.presenceLeave:
+      return {
+        type: 'presenceLeave',
+        channel: readChannel(r),
+        sessionId: r.bytes(SESSION_ID_BYTES, 'sessionId'),
+      }
+    case Tag.token:
+      return {
+        type: 'token',
+        token: r.varBytes(MAX_CREDENTIAL_BYTES, 'token'),
+        expires: r.varUint(MAX_TIME, 'expires'),
+      }
+    case Tag.error:
+      return {
+        type: 'error',
+        code: r.varString(FrameLimits.errorCode, 'error code'),
+        message: r.varString(FrameLimits.errorMessage * 4, 'error message'),
+        ref: r.varBytes(FrameLimits.errorRef, 'error ref'),
+      }
+    case Tag.channelAdded:
+      return { type: 'channelAdded', channel: readChannel(r) }
+    case Tag.forward:
+      return {
+        type: 'forward',
+        to: r.bytes(SESSION_ID_BYTES, 'to'),
+        payload: r.varBytes(FrameLimits.forwardPayload, 'payload'),
+      }
+    case Tag.forwarded:
+      return {
+        type: 'forwarded',
+        from: r.bytes(SESSION_ID_BYTES, 'from'),
+        fromKey: r.bytes(32, 'fromKey'),
+        payload: r.varBytes(FrameLimits.forwardPayload, 'payload'),
+      }
+    default:
+      throw new DecodeError(`unknown frame tag 0x${tag.toString(16)}`)
+  }
+}
+
+export const decodeFrame = (bytes: Uint8Array): Frame => decodeWith(bytes, readFrame, 'relay frame')
+
+const CLIENT_TYPES = new Set<string>(['login', 'publish', 'join', 'leave', 'tokenRequest', 'ping', 'forward'])
+
+export function isClientFrame(f: Frame): f is ClientFrame {
+  return CLIENT_TYPES.has(f.type)
+}
+
+export function isRelayFrame(f: Frame): f is RelayFrame {
+  return !CLIENT_TYPES.has(f.type)
+}
+
+/** Decodes a frame a relay received; relay -> client tags are refused. */
+export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
+  const f = decodeFrame(bytes)
+  if (!isClientFrame(f)) throw new DecodeError(`frame ${f.type} is not sent by clients`)
+  return f
+}
+
+/** Decodes a frame a client received; client -> relay tags are refused. */
+export function decodeRelayFrame(bytes: Uint8Array): RelayFrame {
+  const f = decodeFrame(bytes)
+  if (!isRelayFrame(f)) throw new DecodeError(`frame ${f.type} is not sent by relays`)
+  return f
+}
+
+/**
+ * Stable error codes of error frames. Clients switch on the code; the message is for humans.
+ * Codes ending a connection are also used as the WebSocket close reason (close code 4000 + index).
+ */
+export const ErrorCode = {
+  badFrame: 'bad_frame',
+  notLoggedIn: 'not_logged_in',
+  alreadyLoggedIn: 'already_logged_in',
+  loginFailed: 'login_failed',
+  authTimeout: 'auth_timeout',
+  forbidden: 'forbidden',
+  rateLimited: 'rate_limited',
+  unknownChannel: 'unknown_channel',
+  badSignature: 'bad_signature',
+  nonceReused: 'nonce_reused',
+  tooManySubscriptions: 'too_many_subscriptions',
+  tooManyConnections: 'too_many_connections',
+  tooManyErrors: 'too_many_errors',
+  limitExceeded: 'limit_exceeded',
+  slowConsumer: 'slow_consumer',
+  sessionExpired: 'session_expired',
+  shuttingDown: 'shutting_down',
+  unknownPeer: 'unknown_peer',
+  budgetExceeded: 'budget_exceeded',
+  internal: 'internal',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** WebSocket close codes (4000-4999 is the application range). */
+export const CloseCode = {
+  protocolError: 4000,
+  loginFailed: 4001,
+  authTimeout: 4002,
+  tooManyConnections: 4003,
+  tooManyErrors: 4004,
+  slowConsumer: 4008,
+  sessionExpired: 4009,
+  shuttingDown: 4010,
+  rateLimited: 4029,
+} as const

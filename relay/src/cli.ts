@@ -1,0 +1,119 @@
+/**
+ * peerchat-relay: `pnpm relay --host 127.0.0.1 --port N` from the workspace root.
+ */
+import {
+  encodeSigned,
+  publicKeyFromText,
+  publicKeyToText,
+  randomBytes,
+  signInvite,
+  toBase64url,
+} from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { HELP, parseConfig } from './config.ts'
+import { startRelay } from './index.ts'
+import { loadRelayKey } from './keyfile.ts'
+import { consoleLogger, silentLogger } from './log.ts'
+
+async function main(): Promise<void> {
+  useNodeCrypto()
+  let config: ReturnType<typeof parseConfig>
+  try {
+    config = parseConfig(process.argv.slice(2), process.env)
+  } catch (e) {
+    process.stderr.write(`peerchat-relay: ${(e as Error).message}\n\n${HELP}`)
+    process.exit(2)
+  }
+  if (config.help) {
+    process.stdout.write(HELP)
+    return
+  }
+  const { identity, source } = await loadRelayKey(config.keyFile, config.secretKey)
+  if (config.command === 'invite') {
+    // The relay key signs nothing here: an invite is signed by an admin key given in PEERCHAT_ADMIN_SECRET.
+    const adminText = process.env.PEERCHAT_ADMIN_SECRET
+    if (!adminText)
+      throw new Error('set PEERCHAT_ADMIN_SECRET to the admin secret key text to sign an invite')
+    const { Identity } = await import('@peerchat/engine')
+    const admin = await Identity.import(adminText)
+    const invite = await signInvite(admin, {
+      relayKey: identity.publicKey,
+      invitee: config.invite.invitee ? publicKeyFromText(config.invite.invitee) : new Uint8Array(32),
+      inviteId: randomBytes(16),
+      expires: Date.now() + config.invite.expiresHours * 3600_000,
+    })
+    process.stdout.write(`${toBase64url(encodeSigned(invite))}\n`)
+    return
+  }
+  const log = config.quiet ? silentLogger : consoleLogger
+  log('relay.key', {
+    source,
+    relayKey: publicKeyToText(identity.publicKey),
+    file: source === 'secret' ? '-' : config.keyFile,
+  })
+  const relay = await listenWithRetry(
+    () =>
+      startRelay({
+        shell: config.shell,
+        relay: identity,
+        host: config.host,
+        port: config.port,
+        limits: config.limits,
+        policy: config.policy,
+        channels: config.channels,
+        communityRoom: config.communityRoom,
+        allowedOrigins: config.allowedOrigins,
+        trustedProxies: config.trustedProxies,
+        staticDir: config.staticDir,
+        iceServers: config.iceServers,
+        log,
+      }),
+    config.port,
+    log,
+  )
+  // Machine-readable line for scripts and tests that start the relay on port 0.
+  process.stdout.write(
+    `peerchat-relay listening on ${relay.url} key ${publicKeyToText(identity.publicKey)}\n`,
+  )
+  const shutdown = () => {
+    relay.stop().then(() => process.exit(0))
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+}
+
+/** How long a restart waits for its port: Linux keeps TIME_WAIT sockets for 60 s. */
+const LISTEN_RETRY_MS = 90_000
+
+/**
+ * After a crash the port may still be held by the killed relay's connections in TIME_WAIT:
+ * this uWebSockets.js build sets no SO_REUSEADDR, so bind fails until they expire. Retry for a
+ * while (saying why) rather than exit — a supervisor restarting the relay gets it back.
+ */
+async function listenWithRetry<T>(
+  start: () => Promise<T>,
+  port: number,
+  log: typeof consoleLogger,
+): Promise<T> {
+  const deadline = Date.now() + LISTEN_RETRY_MS
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await start()
+    } catch (e) {
+      const busy = /cannot listen|EADDRINUSE/.test((e as Error).message)
+      if (!busy || port === 0 || Date.now() > deadline) throw e
+      if (attempt === 0)
+        log('relay.port_busy', {
+          port,
+          retrying_for_s: LISTEN_RETRY_MS / 1000,
+          why: 'TIME_WAIT after a restart?',
+        })
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`peerchat-relay: ${(e as Error).message}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,168 @@
+/**
+ * Command line and environment -> relay options. Flags win over environment variables,
+ * which win over defaults. See `peerchat-relay --help`.
+ */
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { isValidChannel, isValidPublicKey, publicKeyFromText } from '@peerchat/engine'
+import type { PolicyOptions, Who } from './core/policy.ts'
+import type { Shell } from './index.ts'
+import { DEFAULT_LIMITS, type RelayLimits } from './limits.ts'
+
+export const HELP = `peerchat-relay: the authenticated, stateless relay of a peerchat community
+
+usage: peerchat-relay [options]
+       peerchat-relay invite [--expires-hours N] [--invitee KEY]
+           prints an invite for this relay (its key from --key-file / PEERCHAT_RELAY_KEY), signed with
+           the admin secret key text in PEERCHAT_ADMIN_SECRET; the invitee passes it at login
+
+options (environment variable in brackets):
+  --host HOST              address to listen on [PEERCHAT_HOST] (default 127.0.0.1)
+  --port N                 port [PEERCHAT_PORT or PORT] (default 8787; 0 picks a free one)
+  --data-dir DIR           state directory [PEERCHAT_DATA_DIR] (default ./.peerchat)
+  --key-file FILE          relay key file, created 0600 on first run [PEERCHAT_RELAY_KEY_FILE]
+                           (default DATA_DIR/relay.key); or give the key text as a secret in
+                           [PEERCHAT_RELAY_KEY]
+  --admin KEY              admin public key (base64url), repeatable [PEERCHAT_ADMIN_KEYS, comma-separated]
+  --post everyone|admins   who may post [PEERCHAT_POST] (default everyone)
+  --create everyone|admins who may create channels [PEERCHAT_CREATE] (default admins)
+  --access open|invite     invite-only needs an admin-signed invite to log in [PEERCHAT_ACCESS] (default open)
+  --channel NAME           channel that exists from the start, repeatable [PEERCHAT_CHANNELS] (default general)
+  --community-room NAME    y-webrtc room open to every member [PEERCHAT_COMMUNITY_ROOM] (default community)
+  --allowed-origin ORIGIN  browser origin allowed to connect, repeatable [PEERCHAT_ALLOWED_ORIGINS] (default any)
+  --trusted-proxy ADDR     proxy whose X-Forwarded-For/-Host is believed, repeatable [PEERCHAT_TRUSTED_PROXIES]
+  --static-dir DIR         built web app to serve [PEERCHAT_STATIC_DIR] (default ui-vue/dist when present)
+  --ice-servers JSON       ICE servers for the well-known JSON [PEERCHAT_ICE_SERVERS] (default [])
+  --limit NAME=VALUE       override a limit, repeatable (see below)
+  --shell uws|ws           WebSocket library (default uws; ws is the benchmark baseline)
+  --quiet                  no connection log lines
+  -h, --help               this text
+
+limits (defaults): ${Object.entries(DEFAULT_LIMITS)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(', ')}
+`
+
+export interface CliConfig {
+  host: string
+  port: number
+  dataDir: string
+  keyFile: string
+  secretKey: string | undefined
+  policy: PolicyOptions
+  channels: string[]
+  communityRoom: string
+  allowedOrigins: string[]
+  trustedProxies: string[]
+  staticDir: string | null
+  iceServers: unknown[]
+  limits: Partial<RelayLimits>
+  shell: Shell
+  quiet: boolean
+  help: boolean
+  command: 'serve' | 'invite'
+  invite: { expiresHours: number; invitee: string | null }
+}
+
+const list = (flag: string[] | undefined, env: string | undefined): string[] =>
+  flag?.length
+    ? flag
+    : (env ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+
+function who(value: string, name: string): Who {
+  if (value !== 'everyone' && value !== 'admins') throw new RangeError(`--${name} must be everyone or admins`)
+  return value
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): CliConfig {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'key-file': { type: 'string' },
+      admin: { type: 'string', multiple: true },
+      post: { type: 'string' },
+      create: { type: 'string' },
+      access: { type: 'string' },
+      channel: { type: 'string', multiple: true },
+      'community-room': { type: 'string' },
+      'allowed-origin': { type: 'string', multiple: true },
+      'trusted-proxy': { type: 'string', multiple: true },
+      'static-dir': { type: 'string' },
+      'ice-servers': { type: 'string' },
+      limit: { type: 'string', multiple: true },
+      shell: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      'expires-hours': { type: 'string' },
+      invitee: { type: 'string' },
+    },
+  })
+  const command = positionals[0] === 'invite' ? 'invite' : 'serve'
+  if (positionals.length > (command === 'invite' ? 1 : 0))
+    throw new RangeError(`unexpected argument ${positionals.at(-1)}`)
+  const dataDir = resolve(cwd, values['data-dir'] ?? env.PEERCHAT_DATA_DIR ?? '.peerchat')
+  const port = Number(values.port ?? env.PEERCHAT_PORT ?? env.PORT ?? 8787)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('--port must be 0..65535')
+  const adminKeys = list(values.admin, env.PEERCHAT_ADMIN_KEYS)
+  for (const k of adminKeys) {
+    let ok = false
+    try {
+      ok = isValidPublicKey(publicKeyFromText(k))
+    } catch {}
+    if (!ok) throw new RangeError(`admin key ${k} is not a valid public key`)
+  }
+  const access = values.access ?? env.PEERCHAT_ACCESS ?? 'open'
+  if (access !== 'open' && access !== 'invite') throw new RangeError('--access must be open or invite')
+  const channels = list(values.channel, env.PEERCHAT_CHANNELS)
+  for (const c of channels) if (!isValidChannel(c)) throw new RangeError(`invalid channel name ${c}`)
+  const limits: Partial<RelayLimits> = {}
+  for (const item of values.limit ?? []) {
+    const [name, value] = item.split('=')
+    if (!name || !(name in DEFAULT_LIMITS) || value === undefined)
+      throw new RangeError(`unknown limit ${item}`)
+    limits[name as keyof RelayLimits] = value === 'Infinity' ? Number.POSITIVE_INFINITY : Number(value)
+  }
+  const shell = values.shell ?? 'uws'
+  if (shell !== 'uws' && shell !== 'ws') throw new RangeError('--shell must be uws or ws')
+  const defaultStatic = resolve(cwd, 'ui-vue/dist')
+  const staticDir =
+    values['static-dir'] ?? env.PEERCHAT_STATIC_DIR ?? (existsSync(defaultStatic) ? defaultStatic : null)
+  const iceServers = JSON.parse(values['ice-servers'] ?? env.PEERCHAT_ICE_SERVERS ?? '[]')
+  if (!Array.isArray(iceServers)) throw new RangeError('--ice-servers must be a JSON array')
+  return {
+    host: values.host ?? env.PEERCHAT_HOST ?? '127.0.0.1',
+    port,
+    dataDir,
+    keyFile: resolve(cwd, values['key-file'] ?? env.PEERCHAT_RELAY_KEY_FILE ?? join(dataDir, 'relay.key')),
+    secretKey: env.PEERCHAT_RELAY_KEY || undefined,
+    policy: {
+      adminKeys,
+      post: who(values.post ?? env.PEERCHAT_POST ?? 'everyone', 'post'),
+      create: who(values.create ?? env.PEERCHAT_CREATE ?? 'admins', 'create'),
+      access,
+    },
+    channels: channels.length ? channels : ['general'],
+    communityRoom: values['community-room'] ?? env.PEERCHAT_COMMUNITY_ROOM ?? 'community',
+    allowedOrigins: list(values['allowed-origin'], env.PEERCHAT_ALLOWED_ORIGINS),
+    trustedProxies: list(values['trusted-proxy'], env.PEERCHAT_TRUSTED_PROXIES),
+    staticDir: staticDir ? resolve(cwd, staticDir) : null,
+    iceServers,
+    limits,
+    shell,
+    quiet: values.quiet ?? false,
+    help: values.help ?? false,
+    command,
+    invite: {
+      expiresHours: Number(values['expires-hours'] ?? 24 * 7),
+      invitee: values.invitee ?? null,
+    },
+  }
+}

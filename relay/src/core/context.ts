@@ -1,0 +1,68 @@
+/**
+ * What the relay-protocol core and the signaling core share: the relay key, limits, policy,
+ * channel list, rate limiters, clock, metrics and log. Built once per relay.
+ */
+import { monotonicUlid, type Signer, type Ulid } from '@peerchat/engine'
+import { type RelayLimits, resolveLimits } from '../limits.ts'
+import { type Logger, silentLogger } from '../log.ts'
+import { Metrics } from '../metrics.ts'
+import { IdempotencyCache } from './idempotency.ts'
+import { ChannelRegistry, DEFAULT_POLICY, Policy, type PolicyOptions } from './policy.ts'
+import { RateLimiter } from './token-bucket.ts'
+
+export interface ContextOptions {
+  relay: Signer
+  limits?: Partial<RelayLimits>
+  policy?: Partial<PolicyOptions>
+  /** Channels that exist from the start. Default: ["general"]. */
+  channels?: string[]
+  /** y-webrtc room every member may use besides the channel rooms. Default: "community". */
+  communityRoom?: string
+  now?: () => number
+  log?: Logger
+}
+
+export interface RelayContext {
+  relay: Signer
+  limits: RelayLimits
+  policy: Policy
+  channels: ChannelRegistry
+  communityRoom: string
+  now: () => number
+  nextId: () => Ulid
+  cache: IdempotencyCache
+  eventLimiter: RateLimiter
+  frameLimiter: RateLimiter
+  /** Bytes a session forwards to peers (the WebRTC fallback's budget), keyed by session id. */
+  forwardLimiter: RateLimiter
+  signalLimiter: RateLimiter
+  metrics: Metrics
+  log: Logger
+}
+
+export function createContext(o: ContextOptions): RelayContext {
+  const limits = resolveLimits(o.limits)
+  const now = o.now ?? Date.now
+  const maxKeys = limits.rateLimiterEntries
+  return {
+    relay: o.relay,
+    limits,
+    policy: new Policy({ ...DEFAULT_POLICY, ...o.policy }),
+    channels: new ChannelRegistry(o.channels ?? ['general'], limits.maxChannels),
+    communityRoom: o.communityRoom ?? 'community',
+    now,
+    nextId: monotonicUlid(now),
+    cache: new IdempotencyCache(limits.idempotencyEntries, limits.idempotencyTtlMs, now),
+    eventLimiter: new RateLimiter(limits.eventsPerSecondPerKey, limits.eventBurstPerKey, maxKeys, now),
+    forwardLimiter: new RateLimiter(limits.forwardBytesPerSecond, limits.forwardBurstBytes, maxKeys, now),
+    frameLimiter: new RateLimiter(
+      limits.framesPerSecondPerAddress,
+      limits.frameBurstPerAddress,
+      maxKeys,
+      now,
+    ),
+    signalLimiter: new RateLimiter(limits.signalsPerSecondPerKey, limits.signalBurstPerKey, maxKeys, now),
+    metrics: new Metrics(),
+    log: o.log ?? silentLogger,
+  }
+}

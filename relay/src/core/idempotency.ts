@@ -1,0 +1,62 @@
+/**
+ * The idempotency cache: (author, clientNonce) -> the stamp the relay gave it, so that a
+ * retried request gets the same id and relay signature instead of a second event.
+ *
+ * It stores only the stamp (id, relay signature) and a digest of the signed request, never the
+ * body, so its memory is bounded by `maxEntries` x ~200 bytes whatever the event sizes.
+ * An entry is inserted as pending before the (asynchronous) signing so that two copies of a
+ * request racing each other share one stamp.
+ */
+import type { Ulid } from '@peerchat/engine'
+import { BoundedMap } from './bounded-map.ts'
+
+export interface Stamp {
+  id: Ulid
+  relaySig: Uint8Array
+}
+
+interface Entry {
+  requestDigest: string
+  expires: number
+  stamp: Promise<Stamp | null>
+}
+
+export type Lookup = { kind: 'miss' } | { kind: 'hit'; stamp: Promise<Stamp | null> } | { kind: 'conflict' }
+
+export class IdempotencyCache {
+  private readonly entries: BoundedMap<string, Entry>
+
+  constructor(
+    maxEntries: number,
+    readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.entries = new BoundedMap(maxEntries)
+  }
+
+  static key(author: Uint8Array, clientNonce: Uint8Array): string {
+    return Buffer.from(author).toString('latin1') + Buffer.from(clientNonce).toString('latin1')
+  }
+
+  lookup(key: string, requestDigest: string): Lookup {
+    const e = this.entries.get(key)
+    if (!e || e.expires <= this.now()) return { kind: 'miss' }
+    return e.requestDigest === requestDigest ? { kind: 'hit', stamp: e.stamp } : { kind: 'conflict' }
+  }
+
+  /** Records the pending stamp; a failed stamp (resolving to null) is forgotten so a retry can succeed. */
+  insert(key: string, requestDigest: string, stamp: Promise<Stamp | null>): void {
+    const entry = { requestDigest, expires: this.now() + this.ttlMs, stamp }
+    this.entries.set(key, entry)
+    stamp.then(
+      (s) => {
+        if (s === null && this.entries.get(key) === entry) this.entries.delete(key)
+      },
+      () => this.entries.delete(key),
+    )
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+}

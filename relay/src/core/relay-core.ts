@@ -1,0 +1,425 @@
+/**
+ * The relay-protocol state machine of every socket, independent of the WebSocket library.
+ * A shell (uWS or ws) owns the sockets and calls `open`, `message`, `close` and `sweep`;
+ * the core answers through `RelayIo`. Every `await` is followed by a check that the socket
+ * is still open, and frames are decoded (copied) before the first `await`.
+ */
+import {
+  type ClientFrame,
+  CloseCode,
+  decodeClientFrame,
+  ErrorCode,
+  encodeFrame,
+  encodeSigned,
+  eventFrameFromBytes,
+  FrameLimits,
+  type Session,
+  shortKey,
+  signToken,
+  TOKEN_PURPOSE_SIGNAL,
+} from '@peerchat/engine'
+import type { RelayContext } from './context.ts'
+import { type Challenge, checkLogin, newChallenge } from './login.ts'
+import { stampRequest } from './stamper.ts'
+
+/** The IO a shell provides. `publish` reaches every subscriber of the topic. */
+export interface RelayIo<H> {
+  /** False when the socket is gone or the message was dropped for backpressure. */
+  send(h: H, bytes: Uint8Array): boolean
+  subscribe(h: H, topic: string): void
+  unsubscribe(h: H, topic: string): void
+  publish(topic: string, bytes: Uint8Array): void
+  subscribers(topic: string): number
+  close(h: H, code: number, reason: string): void
+  bufferedAmount(h: H): number
+}
+
+export interface Conn<H> {
+  readonly serial: number
+  /** Remote address (after trusted-proxy resolution). */
+  readonly address: string
+  /** "host[:port]" the client connected to: part of the signed login payload. */
+  readonly origin: string
+  handle: H | null
+  phase: 'challenged' | 'ready' | 'closed'
+  challenge: Challenge | null
+  session: Session | null
+  attestation: Uint8Array | null
+  /** Joined channels (allocated on first join: idle sockets stay small). */
+  channels: Set<string> | null
+  errors: number
+  /** Login deadline while challenged. */
+  deadline: number
+}
+
+/** Topic names: one namespace per purpose so that a channel can never collide with the others. */
+export const Topics = {
+  channel: (name: string) => `c/${name}`,
+  /** Every logged-in socket: channel list updates. */
+  all: 'all',
+  signal: (room: string) => `s/${room}`,
+} as const
+
+/** Codes that do not count towards `maxErrorsPerSocket` (the client is not misbehaving). */
+// A forward to a peer that just left, or over budget, is not misbehaviour either.
+const UNCOUNTED = new Set<string>([ErrorCode.rateLimited, ErrorCode.unknownPeer, ErrorCode.budgetExceeded])
+
+export class RelayCore<H> {
+  private serial = 0
+  private readonly conns = new Set<Conn<H>>()
+  private readonly unauthenticated = new Map<string, number>()
+  /** channel -> session id (latin1) -> attestation bytes. */
+  private readonly presence = new Map<string, Map<string, Uint8Array>>()
+  /** Logged-in sockets by session id (latin1), for forwarded peer frames. */
+  private readonly bySession = new Map<string, Conn<H>>()
+
+  constructor(
+    readonly ctx: RelayContext,
+    private readonly io: RelayIo<H>,
+  ) {}
+
+  /** State for a new socket; the shell stores it as the socket's user data. */
+  newConn(address: string, origin: string): Conn<H> {
+    const now = this.ctx.now()
+    const challenge = newChallenge(now, this.ctx.limits)
+    return {
+      serial: ++this.serial,
+      address,
+      origin,
+      handle: null,
+      phase: 'challenged',
+      challenge,
+      session: null,
+      attestation: null,
+      channels: null,
+      errors: 0,
+      deadline: challenge.expires,
+    }
+  }
+
+  open(conn: Conn<H>, handle: H): void {
+    conn.handle = handle
+    this.conns.add(conn)
+    this.ctx.metrics.connections++
+    const n = (this.unauthenticated.get(conn.address) ?? 0) + 1
+    this.unauthenticated.set(conn.address, n)
+    this.ctx.log('relay.open', { conn: conn.serial, addr: conn.address })
+    if (n > this.ctx.limits.unauthenticatedPerAddress) {
+      this.fail(conn, ErrorCode.tooManyConnections, 'too many sockets from this address are not logged in')
+      this.end(conn, CloseCode.tooManyConnections, ErrorCode.tooManyConnections)
+      return
+    }
+    this.send(
+      conn,
+      encodeFrame({
+        type: 'challenge',
+        relayKey: this.ctx.relay.publicKey,
+        nonce: conn.challenge!.nonce,
+        serverTime: this.ctx.now(),
+      }),
+    )
+  }
+
+  /** Handles one binary message. `bytes` is only read before the first await (decoding copies). */
+  async message(conn: Conn<H>, bytes: Uint8Array): Promise<void> {
+    if (conn.phase === 'closed') return
+    const m = this.ctx.metrics
+    m.messagesIn++
+    m.bytesIn += bytes.length
+    if (!this.ctx.frameLimiter.take(conn.address)) {
+      this.fail(conn, ErrorCode.rateLimited, 'too many frames from this address')
+      return
+    }
+    let frame: ClientFrame
+    try {
+      frame = decodeClientFrame(bytes)
+    } catch (e) {
+      this.fail(conn, ErrorCode.badFrame, (e as Error).message)
+      if (conn.phase === 'challenged') this.end(conn, CloseCode.protocolError, ErrorCode.badFrame)
+      return
+    }
+    if (frame.type === 'ping') {
+      this.send(conn, encodeFrame({ type: 'pong', n: frame.n }))
+      return
+    }
+    if (frame.type === 'login') return this.login(conn, frame)
+    if (conn.phase !== 'ready' || !conn.session) {
+      this.fail(conn, ErrorCode.notLoggedIn, `log in before sending ${frame.type}`)
+      this.end(conn, CloseCode.protocolError, ErrorCode.notLoggedIn)
+      return
+    }
+    switch (frame.type) {
+      case 'publish':
+        return this.publish(conn, conn.session, frame)
+      case 'join':
+        return this.join(conn, frame.channel)
+      case 'leave':
+        return this.leave(conn, frame.channel)
+      case 'tokenRequest':
+        return this.issueToken(conn, conn.session)
+      case 'forward':
+        return this.forward(conn, conn.session, frame.to, frame.payload)
+    }
+  }
+
+  close(conn: Conn<H>): void {
+    if (conn.phase === 'closed') return
+    const wasReady = conn.phase === 'ready'
+    conn.phase = 'closed'
+    conn.handle = null
+    this.conns.delete(conn)
+    this.ctx.metrics.connections--
+    if (wasReady) {
+      if (conn.session) this.bySession.delete(sessionKey(conn.session))
+      this.ctx.metrics.sessions--
+      for (const channel of conn.channels ?? []) this.removePresence(conn, channel)
+    } else this.releaseUnauthenticated(conn)
+    this.ctx.log('relay.close', { conn: conn.serial, addr: conn.address })
+  }
+
+  /** Called about once a second: login deadlines, session expiry and slow consumers. */
+  sweep(): void {
+    const now = this.ctx.now()
+    const { maxBackpressureBytes } = this.ctx.limits
+    for (const conn of this.conns) {
+      if (conn.phase === 'challenged' && now > conn.deadline) {
+        this.ctx.metrics.reject(ErrorCode.authTimeout)
+        this.fail(conn, ErrorCode.authTimeout, 'no login before the deadline')
+        this.end(conn, CloseCode.authTimeout, ErrorCode.authTimeout)
+      } else if (conn.phase === 'ready' && conn.session && now >= conn.session.expires) {
+        this.fail(conn, ErrorCode.sessionExpired, 'session expired: log in again')
+        this.end(conn, CloseCode.sessionExpired, ErrorCode.sessionExpired)
+      } else if (conn.handle && this.io.bufferedAmount(conn.handle) > maxBackpressureBytes) {
+        this.slowConsumer(conn)
+      }
+    }
+  }
+
+  /** Closes every socket (shutdown). */
+  closeAll(): void {
+    for (const conn of [...this.conns]) this.end(conn, CloseCode.shuttingDown, ErrorCode.shuttingDown)
+  }
+
+  get size(): number {
+    return this.conns.size
+  }
+
+  // ---- frames ---------------------------------------------------------------------------
+
+  private async login(conn: Conn<H>, frame: Extract<ClientFrame, { type: 'login' }>): Promise<void> {
+    if (conn.phase === 'ready') return this.fail(conn, ErrorCode.alreadyLoggedIn, 'already logged in')
+    const challenge = conn.challenge
+    if (!challenge) return this.fail(conn, ErrorCode.loginFailed, 'login already in progress')
+    conn.challenge = null // single use, whatever the outcome
+    const result = await checkLogin(this.ctx, challenge, frame, conn.origin)
+    if (conn.phase === 'closed') return
+    if (!result.ok) {
+      this.ctx.metrics.reject(`${ErrorCode.loginFailed}:${result.reason}`)
+      this.sendError(conn, ErrorCode.loginFailed, `${result.reason}: ${result.message}`)
+      this.end(conn, CloseCode.loginFailed, `${ErrorCode.loginFailed}:${result.reason}`)
+      return
+    }
+    this.releaseUnauthenticated(conn)
+    conn.phase = 'ready'
+    conn.session = result.session.value
+    conn.attestation = result.attestation
+    this.bySession.set(sessionKey(conn.session), conn)
+    this.ctx.metrics.sessions++
+    this.ctx.log('relay.login', {
+      conn: conn.serial,
+      key: shortKey(frame.publicKey),
+      privileges: conn.session.privileges,
+    })
+    this.io.subscribe(conn.handle!, Topics.all)
+    this.send(
+      conn,
+      encodeFrame({ type: 'welcome', attestation: result.attestation, channels: this.ctx.channels.list() }),
+    )
+  }
+
+  private async publish(
+    conn: Conn<H>,
+    session: Session,
+    frame: Extract<ClientFrame, { type: 'publish' }>,
+  ): Promise<void> {
+    const req = frame.request
+    const outcome = await stampRequest(this.ctx, session, req)
+    if (outcome.kind === 'rejected') {
+      if (conn.phase !== 'closed') this.fail(conn, outcome.code, outcome.message, req.clientNonce)
+      else this.ctx.metrics.reject(outcome.code)
+      return
+    }
+    const bytes = eventFrameFromBytes(outcome.bytes)
+    if (outcome.kind === 'retry') {
+      // The original already went out on the topic; the retrying author only lacks its ack.
+      this.send(conn, bytes)
+      return
+    }
+    this.ctx.metrics.stamps++
+    this.publishTo(Topics.channel(req.channel), bytes)
+    // The author's ack, when it has not joined the channel (otherwise the topic delivered it).
+    if (conn.phase !== 'closed' && !conn.channels?.has(req.channel)) this.send(conn, bytes)
+    if (outcome.createdChannel)
+      this.publishTo(Topics.all, encodeFrame({ type: 'channelAdded', channel: req.channel }))
+  }
+
+  private join(conn: Conn<H>, channel: string): undefined {
+    if (!this.ctx.channels.has(channel))
+      return this.fail(conn, ErrorCode.unknownChannel, `no channel ${channel}`)
+    const topic = Topics.channel(channel)
+    conn.channels ??= new Set()
+    if (!conn.channels.has(channel)) {
+      if (conn.channels.size >= this.ctx.limits.subscriptionsPerSocket)
+        return this.fail(
+          conn,
+          ErrorCode.tooManySubscriptions,
+          `at most ${this.ctx.limits.subscriptionsPerSocket} channels`,
+        )
+      // Others see the diff; the joiner then gets the snapshot, itself included.
+      this.publishTo(topic, encodeFrame({ type: 'presenceJoin', channel, attestation: conn.attestation! }))
+      this.io.subscribe(conn.handle!, topic)
+      conn.channels.add(channel)
+      let members = this.presence.get(channel)
+      if (!members) {
+        members = new Map()
+        this.presence.set(channel, members)
+      }
+      members.set(sessionKey(conn.session!), conn.attestation!)
+    }
+    this.sendSnapshot(conn, channel)
+  }
+
+  private sendSnapshot(conn: Conn<H>, channel: string): void {
+    const all = [...(this.presence.get(channel)?.values() ?? [])]
+    const per = FrameLimits.presencePerFrame
+    for (let i = 0; i === 0 || i < all.length; i += per) {
+      const attestations = all.slice(i, i + per)
+      this.send(conn, encodeFrame({ type: 'presence', channel, attestations, last: i + per >= all.length }))
+    }
+  }
+
+  private leave(conn: Conn<H>, channel: string): void {
+    if (!conn.channels?.delete(channel)) return // leaving a channel not joined is a no-op
+    this.io.unsubscribe(conn.handle!, Topics.channel(channel))
+    this.removePresence(conn, channel)
+  }
+
+  private removePresence(conn: Conn<H>, channel: string): void {
+    const members = this.presence.get(channel)
+    const session = conn.session
+    if (!members || !session) return
+    members.delete(sessionKey(session))
+    if (members.size === 0) this.presence.delete(channel)
+    this.publishTo(
+      Topics.channel(channel),
+      encodeFrame({ type: 'presenceLeave', channel, sessionId: session.sessionId }),
+    )
+  }
+
+  /**
+   * The WebRTC fallback: a peer frame to another logged-in session, within the sender's
+   * byte budget. The relay adds the sender's session id and key; it never reads the payload.
+   */
+  private forward(conn: Conn<H>, session: Session, to: Uint8Array, payload: Uint8Array): undefined {
+    const target = this.bySession.get(idKey(to))
+    if (!target || target === conn || target.phase !== 'ready')
+      return this.fail(conn, ErrorCode.unknownPeer, 'no such session online', to)
+    if (!this.ctx.forwardLimiter.take(sessionKey(session), payload.length))
+      return this.fail(
+        conn,
+        ErrorCode.budgetExceeded,
+        'forwarding byte budget exhausted: use WebRTC or wait',
+        to,
+      )
+    this.ctx.metrics.forwardedBytes += payload.length
+    this.send(
+      target,
+      encodeFrame({ type: 'forwarded', from: session.sessionId, fromKey: session.publicKey, payload }),
+    )
+  }
+
+  private async issueToken(conn: Conn<H>, session: Session): Promise<void> {
+    const expires = this.ctx.now() + this.ctx.limits.tokenTtlMs
+    const token = await signToken(this.ctx.relay, {
+      relayKey: this.ctx.relay.publicKey,
+      purpose: TOKEN_PURPOSE_SIGNAL,
+      publicKey: session.publicKey,
+      sessionId: session.sessionId,
+      expires,
+    })
+    if (conn.phase === 'closed') return
+    this.send(conn, encodeFrame({ type: 'token', token: encodeSigned(token), expires }))
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  private releaseUnauthenticated(conn: Conn<H>): void {
+    const n = (this.unauthenticated.get(conn.address) ?? 1) - 1
+    if (n <= 0) this.unauthenticated.delete(conn.address)
+    else this.unauthenticated.set(conn.address, n)
+  }
+
+  /** Fan-out to a topic, counted once per receiver. */
+  private publishTo(topic: string, bytes: Uint8Array): void {
+    const receivers = this.io.subscribers(topic)
+    this.ctx.metrics.messagesOut += receivers
+    this.ctx.metrics.bytesOut += receivers * bytes.length
+    this.io.publish(topic, bytes)
+  }
+
+  private send(conn: Conn<H>, bytes: Uint8Array): void {
+    if (conn.phase === 'closed' || !conn.handle) return
+    this.ctx.metrics.messagesOut++
+    this.ctx.metrics.bytesOut += bytes.length
+    if (!this.io.send(conn.handle, bytes)) this.slowConsumer(conn)
+  }
+
+  private sendError(
+    conn: Conn<H>,
+    code: ErrorCode,
+    message: string,
+    ref: Uint8Array = new Uint8Array(0),
+  ): void {
+    this.send(conn, encodeFrame({ type: 'error', code, message: truncate(message), ref }))
+  }
+
+  /** Sends an error frame, counts it, and closes a socket that keeps sending bad frames. */
+  // Returns undefined so that handlers can `return this.fail(...)` as an early exit.
+  private fail(conn: Conn<H>, code: ErrorCode, message: string, ref?: Uint8Array): undefined {
+    this.ctx.metrics.reject(code)
+    this.sendError(conn, code, message, ref)
+    if (!UNCOUNTED.has(code) && ++conn.errors > this.ctx.limits.maxErrorsPerSocket)
+      this.end(conn, CloseCode.tooManyErrors, ErrorCode.tooManyErrors)
+    return undefined
+  }
+
+  private slowConsumer(conn: Conn<H>): void {
+    if (conn.phase === 'closed') return
+    this.ctx.metrics.backpressureDrops++
+    this.ctx.log('relay.slow_consumer', { conn: conn.serial, addr: conn.address })
+    this.end(conn, CloseCode.slowConsumer, ErrorCode.slowConsumer)
+  }
+
+  /** Asks the shell to close; the shell's close callback then calls `close(conn)`. */
+  private end(conn: Conn<H>, code: number, reason: string): void {
+    if (conn.phase === 'closed' || !conn.handle) return
+    const h = conn.handle
+    this.ctx.log('relay.end', { conn: conn.serial, code, reason })
+    this.io.close(h, code, reason)
+    this.close(conn)
+  }
+}
+
+function idKey(sessionId: Uint8Array): string {
+  return Buffer.from(sessionId).toString('latin1')
+}
+
+function sessionKey(s: Session): string {
+  return idKey(s.sessionId)
+}
+
+function truncate(message: string): string {
+  return message.length > FrameLimits.errorMessage
+    ? `${message.slice(0, FrameLimits.errorMessage - 1)}…`
+    : message
+}

@@ -1,0 +1,242 @@
+/**
+ * y-webrtc's signaling protocol (JSON text: subscribe / unsubscribe / publish / ping), hardened:
+ *
+ * - a socket is admitted only with a relay-signed token (purpose "signal", unexpired);
+ * - topics (y-webrtc room names) are limited to rooms of channels the relay knows;
+ * - the relay never forwards a client's `from`: every socket gets a peer id made from its
+ *   authenticated key (`<key>.<serial>`), and the relay rewrites `from` to it and `to` back to
+ *   the addressee's own y-webrtc id. Signals go only to their addressee; announces to the room.
+ *   So a peer id seen by a client always names the key that sent it.
+ */
+import {
+  equalBytes,
+  publicKeyToText,
+  type SignalToken,
+  TOKEN_PURPOSE_SIGNAL,
+  tokenFromText,
+  verifyTokenSignature,
+} from '@peerchat/engine'
+import type { RelayContext } from './context.ts'
+import { Topics } from './relay-core.ts'
+
+export interface SignalIo<H> {
+  send(h: H, text: string): boolean
+  subscribe(h: H, topic: string): void
+  unsubscribe(h: H, topic: string): void
+  /** Publishes to every subscriber of `topic` except `h`. */
+  publishExcept(h: H, topic: string, text: string): void
+  close(h: H, code: number, reason: string): void
+}
+
+export interface SignalConn<H> {
+  readonly serial: number
+  readonly address: string
+  readonly publicKey: Uint8Array
+  /** The peer id other clients see for this socket. */
+  readonly peerId: string
+  handle: H | null
+  closed: boolean
+  /** Subscribed room -> this socket's own y-webrtc peer id in that room (learned from its messages). */
+  rooms: Map<string, string | null>
+  errors: number
+  /** A signaling socket lives at most one session lifetime (`sessionTtlMs`) after admission. */
+  readonly expires: number
+}
+
+export type Admission = { ok: true; token: SignalToken } | { ok: false; reason: string }
+
+/** Largest y-webrtc peer id accepted (they are UUIDs). */
+export const MAX_PEER_ID_CHARS = 64
+const CLOSE_POLICY = 4003
+
+export class SignalingCore<H> {
+  private serial = 0
+  private readonly byPeerId = new Map<string, SignalConn<H>>()
+
+  constructor(
+    readonly ctx: RelayContext,
+    private readonly io: SignalIo<H>,
+  ) {}
+
+  /** Checks the `token` query parameter of a signaling upgrade. */
+  async admit(tokenText: string | null): Promise<Admission> {
+    if (!tokenText) return { ok: false, reason: 'missing token' }
+    let token: ReturnType<typeof tokenFromText>
+    try {
+      token = tokenFromText(tokenText)
+    } catch {
+      return { ok: false, reason: 'malformed token' }
+    }
+    const v = token.value
+    if (v.purpose !== TOKEN_PURPOSE_SIGNAL) return { ok: false, reason: 'token has another purpose' }
+    if (!equalBytes(v.relayKey, this.ctx.relay.publicKey))
+      return { ok: false, reason: 'token is for another relay' }
+    if (this.ctx.now() >= v.expires) return { ok: false, reason: 'token expired' }
+    if (!(await verifyTokenSignature(token, this.ctx.relay.publicKey)))
+      return { ok: false, reason: 'token signature does not verify' }
+    return { ok: true, token: v }
+  }
+
+  newConn(address: string, token: SignalToken): SignalConn<H> {
+    const serial = ++this.serial
+    return {
+      serial,
+      address,
+      publicKey: token.publicKey,
+      peerId: `${publicKeyToText(token.publicKey)}.${serial.toString(36)}`,
+      handle: null,
+      closed: false,
+      rooms: new Map(),
+      errors: 0,
+      expires: this.ctx.now() + this.ctx.limits.sessionTtlMs,
+    }
+  }
+
+  open(conn: SignalConn<H>, handle: H): void {
+    conn.handle = handle
+    this.byPeerId.set(conn.peerId, conn)
+    this.ctx.metrics.signalingConnections++
+    this.ctx.log('signal.open', { conn: conn.serial, addr: conn.address, peer: conn.peerId.slice(0, 8) })
+  }
+
+  close(conn: SignalConn<H>): void {
+    if (conn.closed) return
+    conn.closed = true
+    conn.handle = null
+    this.byPeerId.delete(conn.peerId)
+    this.ctx.metrics.signalingConnections--
+    this.ctx.log('signal.close', { conn: conn.serial, addr: conn.address })
+  }
+
+  /** Called with the relay sweep: closes signaling sockets older than a session. */
+  sweep(): void {
+    const now = this.ctx.now()
+    for (const conn of [...this.byPeerId.values()])
+      if (now >= conn.expires) this.end(conn, 4009, 'session_expired')
+  }
+
+  closeAll(): void {
+    for (const conn of [...this.byPeerId.values()]) this.end(conn, 4010, 'shutting_down')
+  }
+
+  /** Handles one text message (already a string: nothing refers to the socket's buffer). */
+  message(conn: SignalConn<H>, text: string): undefined {
+    if (conn.closed) return
+    this.ctx.metrics.messagesIn++
+    if (
+      !this.ctx.frameLimiter.take(conn.address) ||
+      !this.ctx.signalLimiter.take(publicKeyToText(conn.publicKey))
+    )
+      return this.fail(conn, 'rate_limited', 'too many signaling messages', false)
+    let msg: unknown
+    try {
+      msg = JSON.parse(text)
+    } catch {
+      return this.fail(conn, 'bad_message', 'not JSON')
+    }
+    if (!isObject(msg) || typeof msg.type !== 'string') return this.fail(conn, 'bad_message', 'missing type')
+    switch (msg.type) {
+      case 'ping':
+        this.send(conn, '{"type":"pong"}')
+        return
+      case 'subscribe':
+      case 'unsubscribe': {
+        const topics = msg.topics
+        if (!Array.isArray(topics) || topics.length > this.ctx.limits.subscriptionsPerSocket)
+          return this.fail(conn, 'bad_message', 'topics must be a short array')
+        for (const t of topics) {
+          // A refusal may have closed the socket (too many errors): stop there.
+          if (conn.closed || !conn.handle) return
+          if (msg.type === 'subscribe') this.subscribe(conn, t)
+          else if (typeof t === 'string' && conn.rooms.delete(t))
+            this.io.unsubscribe(conn.handle!, Topics.signal(t))
+        }
+        return
+      }
+      case 'publish':
+        return this.publish(conn, msg.topic, msg.data)
+      default:
+        return this.fail(conn, 'bad_message', 'unknown type')
+    }
+  }
+
+  /** Whether `room` is a y-webrtc room this relay admits: the community room, a channel, or `<channel>/<anything>`. */
+  isAllowedRoom(room: unknown): room is string {
+    if (typeof room !== 'string' || room.length === 0) return false
+    if (Buffer.byteLength(room) > this.ctx.limits.maxTopicBytes) return false
+    if (room === this.ctx.communityRoom || this.ctx.channels.has(room)) return true
+    const slash = room.indexOf('/')
+    return slash > 0 && this.ctx.channels.has(room.slice(0, slash))
+  }
+
+  private subscribe(conn: SignalConn<H>, room: unknown): undefined {
+    if (!this.isAllowedRoom(room))
+      return this.fail(conn, 'forbidden_topic', 'topic is not a room of this community')
+    if (conn.rooms.has(room)) return
+    if (conn.rooms.size >= this.ctx.limits.subscriptionsPerSocket)
+      return this.fail(conn, 'too_many_subscriptions', 'too many topics')
+    conn.rooms.set(room, null)
+    this.io.subscribe(conn.handle!, Topics.signal(room))
+  }
+
+  private publish(conn: SignalConn<H>, room: unknown, data: unknown): undefined {
+    if (typeof room !== 'string' || !conn.rooms.has(room))
+      return this.fail(conn, 'not_subscribed', 'publish to a subscribed topic')
+    // Encrypted (password) rooms carry an opaque string: the relay could not bind identities, so they are refused.
+    if (!isObject(data) || typeof data.type !== 'string')
+      return this.fail(conn, 'bad_message', 'data must be an object')
+    const own = data.from
+    if (typeof own !== 'string' || own.length === 0 || own.length > MAX_PEER_ID_CHARS)
+      return this.fail(conn, 'bad_message', 'from must be a peer id')
+    conn.rooms.set(room, own)
+    if (data.type === 'announce') {
+      const out = { type: 'publish', topic: room, data: { type: 'announce', from: conn.peerId } }
+      this.io.publishExcept(conn.handle!, Topics.signal(room), JSON.stringify(out))
+      this.ctx.metrics.messagesOut++
+      return
+    }
+    if (data.type !== 'signal') return this.fail(conn, 'bad_message', 'unknown data type')
+    const target = typeof data.to === 'string' ? this.byPeerId.get(data.to) : undefined
+    const targetOwn = target?.rooms.get(room)
+    if (!target || target.closed || !targetOwn) return // peer gone: y-webrtc retries on the next announce
+    if (!isObject(data.signal) || typeof data.signal.type !== 'string')
+      return this.fail(conn, 'bad_message', 'signal must be an object')
+    const out = {
+      type: 'publish',
+      topic: room,
+      data: {
+        type: 'signal',
+        from: conn.peerId,
+        to: targetOwn,
+        ...(typeof data.token === 'number' ? { token: data.token } : {}),
+        signal: data.signal,
+      },
+    }
+    this.send(target, JSON.stringify(out))
+  }
+
+  private send(conn: SignalConn<H>, text: string): void {
+    if (conn.closed || !conn.handle) return
+    this.ctx.metrics.messagesOut++
+    if (!this.io.send(conn.handle, text)) this.end(conn, 4008, 'slow_consumer')
+  }
+
+  // Returns undefined so that handlers can `return this.fail(...)` as an early exit.
+  private fail(conn: SignalConn<H>, code: string, message: string, counted = true): undefined {
+    this.ctx.metrics.reject(`signal:${code}`)
+    this.send(conn, JSON.stringify({ type: 'error', code, message }))
+    if (counted && ++conn.errors > this.ctx.limits.maxErrorsPerSocket)
+      this.end(conn, CLOSE_POLICY, 'too_many_errors')
+    return undefined
+  }
+
+  private end(conn: SignalConn<H>, code: number, reason: string): void {
+    if (conn.closed || !conn.handle) return
+    this.io.close(conn.handle, code, reason)
+    this.close(conn)
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

@@ -1,0 +1,67 @@
+/**
+ * Every limit of the relay in one place, with its default. All are overridable through
+ * `RelayOptions.limits` (and the CLI's --limit name=value); each has a test that exceeds it.
+ */
+export const DEFAULT_LIMITS = {
+  /** Largest binary frame accepted on the relay path (an event body of 48 KiB plus headers fits). */
+  maxFrameBytes: 56 * 1024,
+  /** Largest JSON message accepted on the signaling path (an SDP offer is ~2-6 KiB). */
+  maxSignalBytes: 16 * 1024,
+  /** Stamped events per second per public key (token bucket refill rate) ... */
+  eventsPerSecondPerKey: 20,
+  /** ... and the burst the bucket holds. */
+  eventBurstPerKey: 60,
+  /** Frames per second per remote address, over all its sockets and both paths ... */
+  framesPerSecondPerAddress: 200,
+  /** ... and the burst. */
+  frameBurstPerAddress: 400,
+  /** Signaling messages per second per public key ... */
+  signalsPerSecondPerKey: 50,
+  /** ... and the burst (a WebRTC negotiation sends a dozen ICE candidates at once). */
+  signalBurstPerKey: 200,
+  /** Sockets per address that have not logged in yet. */
+  unauthenticatedPerAddress: 16,
+  /** Milliseconds a socket has to log in before it is closed (also the login nonce's lifetime). */
+  authDeadlineMs: 10_000,
+  /** Largest difference between a client's login time and the relay's clock. */
+  maxClockSkewMs: 5 * 60_000,
+  /** Lifetime of a session attestation. */
+  sessionTtlMs: 12 * 60 * 60_000,
+  /** Lifetime of a signaling token (admission to the signaling path only). */
+  tokenTtlMs: 5 * 60_000,
+  /** Channels joined plus signaling topics per socket. */
+  subscriptionsPerSocket: 64,
+  /** Bytes of a signaling topic (y-webrtc room name). */
+  maxTopicBytes: 128,
+  /** Channels the relay keeps in its soft channel list (created at run time plus configured). */
+  maxChannels: 1024,
+  /** Bytes buffered for a slow socket before it is closed with `slow_consumer`. */
+  maxBackpressureBytes: 1024 * 1024,
+  /** Seconds without any traffic before a socket is closed (uWS sends pings automatically). */
+  idleTimeoutSeconds: 120,
+  /** Malformed or refused frames a socket may send before it is closed. */
+  maxErrorsPerSocket: 32,
+  /** Entries of the idempotency cache of (author, clientNonce) -> stamp ... */
+  idempotencyEntries: 100_000,
+  /** ... and how long one entry is kept. */
+  idempotencyTtlMs: 10 * 60_000,
+  /** Bytes per second a session may send through the relay to another peer (WebRTC fallback) ... */
+  forwardBytesPerSecond: 64 * 1024,
+  /** ... and the burst: the whole budget of a short catch-up. */
+  forwardBurstBytes: 4 * 1024 * 1024,
+  /** Keys and addresses tracked by the rate limiters (least recently used are forgotten). */
+  rateLimiterEntries: 100_000,
+}
+
+export type RelayLimits = typeof DEFAULT_LIMITS
+
+export function resolveLimits(overrides: Partial<RelayLimits> = {}): RelayLimits {
+  const limits = { ...DEFAULT_LIMITS }
+  for (const [name, value] of Object.entries(overrides)) {
+    if (!(name in DEFAULT_LIMITS)) throw new RangeError(`unknown limit ${name}`)
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0)
+      throw new RangeError(`limit ${name} must be a non-negative number`)
+    limits[name as keyof RelayLimits] = value
+  }
+  return limits
+}

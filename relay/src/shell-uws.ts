@@ -1,0 +1,217 @@
+/**
+ * The uWebSockets.js shell: sockets, topics and HTTP around the library-independent cores.
+ * uWS rules honoured here: per-socket state is the typed user data; a message buffer is
+ * decoded (copied) before any await; the async signaling upgrade registers onAborted and
+ * checks it after the await, then upgrades inside cork; nothing is sent after close.
+ */
+
+import type * as UwsTypes from 'uWebSockets.js'
+import { createRequire } from 'node:module'
+import { createContext } from './core/context.ts'
+import { type Conn, RelayCore, type RelayIo } from './core/relay-core.ts'
+import { type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
+import {
+  type HttpResult,
+  originAllowed,
+  type RequestFacts,
+  requestFacts,
+  route,
+  STATUS_TEXT,
+} from './http.ts'
+import { consoleLogger } from './log.ts'
+import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
+
+// uWebSockets.js is CommonJS with a native addon.
+const uWS = createRequire(import.meta.url)('uWebSockets.js') as typeof UwsTypes
+
+type RelayWs = UwsTypes.WebSocket<{ conn: Conn<RelayWs> }>
+type SignalWs = UwsTypes.WebSocket<{ conn: SignalConn<SignalWs> }>
+// Often enough that a flooded socket is closed with a reason before the hard backpressure cap.
+const SWEEP_MS = 250
+
+const text = (ab: ArrayBuffer): string => Buffer.from(ab).toString()
+
+function facts(res: UwsTypes.HttpResponse, req: UwsTypes.HttpRequest, o: RelayOptions): RequestFacts {
+  return requestFacts(text(res.getRemoteAddressAsText()), (h) => req.getHeader(h), o.trustedProxies ?? [])
+}
+
+function writeResult(res: UwsTypes.HttpResponse, r: HttpResult): void {
+  res.writeStatus(STATUS_TEXT[r.status] ?? String(r.status))
+  res.writeHeader('content-type', r.type)
+  res.writeHeader('x-content-type-options', 'nosniff')
+  res.end(r.body)
+}
+
+export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
+  const ctx = createContext({ ...o, log: o.log ?? consoleLogger })
+  const limits = ctx.limits
+  const app = uWS.App()
+
+  const relayIo: RelayIo<RelayWs> = {
+    // Sends after an await run outside any uWS callback: cork so the frame goes out in one write.
+    send: (ws, bytes) => {
+      let status = 0
+      ws.cork(() => {
+        status = ws.send(bytes, true)
+      })
+      return status !== 2
+    },
+    subscribe: (ws, topic) => void ws.subscribe(topic),
+    unsubscribe: (ws, topic) => void ws.unsubscribe(topic),
+    publish: (topic, bytes) => void app.publish(topic, bytes, true),
+    subscribers: (topic) => app.numSubscribers(topic),
+    close: (ws, code, reason) => ws.end(code, reason),
+    bufferedAmount: (ws) => ws.getBufferedAmount(),
+  }
+  const signalIo: SignalIo<SignalWs> = {
+    send: (ws, t) => ws.send(t, false) !== 2,
+    subscribe: (ws, topic) => void ws.subscribe(topic),
+    unsubscribe: (ws, topic) => void ws.unsubscribe(topic),
+    publishExcept: (ws, topic, t) => void ws.publish(topic, t, false),
+    close: (ws, code, reason) => ws.end(code, reason),
+  }
+  const core = new RelayCore(ctx, relayIo)
+  const signaling = new SignalingCore(ctx, signalIo)
+
+  // uWS checks idle timeouts with a 4 s granularity and refuses values in (0, 8).
+  const idleTimeout = limits.idleTimeoutSeconds === 0 ? 0 : Math.max(8, Math.round(limits.idleTimeoutSeconds))
+  const common = {
+    compression: uWS.DISABLED,
+    idleTimeout,
+    sendPingsAutomatically: true,
+    // The core closes slow consumers with a reason at maxBackpressureBytes (sweep / send);
+    // uWS drops and shuts the socket at four times that, as a last resort between sweeps.
+    maxBackpressure: limits.maxBackpressureBytes * 4,
+    closeOnBackpressureLimit: 1,
+  }
+
+  app.ws<{ conn: Conn<RelayWs> }>(RELAY_PATH, {
+    ...common,
+    maxPayloadLength: limits.maxFrameBytes,
+    upgrade: (res, req, context) => {
+      const f = facts(res, req, o)
+      if (!originAllowed(o.allowedOrigins, f.browserOrigin)) {
+        ctx.metrics.reject('origin_refused')
+        res.writeStatus(STATUS_TEXT[403]!).end('origin not allowed\n')
+        return
+      }
+      res.upgrade(
+        { conn: core.newConn(f.address, f.origin) },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      )
+    },
+    open: (ws) => core.open(ws.getUserData().conn, ws),
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData().conn
+      // Decoding inside core.message copies what it keeps before its first await.
+      const bytes = isBinary ? new Uint8Array(message) : new Uint8Array(0)
+      core
+        .message(conn, bytes)
+        .catch((e) => ctx.log('relay.internal_error', { conn: conn.serial, error: String(e) }))
+    },
+    close: (ws) => core.close(ws.getUserData().conn),
+  })
+
+  app.ws<{ conn: SignalConn<SignalWs> }>(SIGNAL_PATH, {
+    ...common,
+    maxPayloadLength: limits.maxSignalBytes,
+    upgrade: (res, req, context) => {
+      // Copy everything from req before the first await: it is invalid afterwards.
+      const f = facts(res, req, o)
+      const token = req.getQuery('token') ?? null
+      const key = req.getHeader('sec-websocket-key')
+      const protocol = req.getHeader('sec-websocket-protocol')
+      const extensions = req.getHeader('sec-websocket-extensions')
+      let aborted = false
+      res.onAborted(() => {
+        aborted = true
+      })
+      const refuse = (status: number, reason: string) => {
+        ctx.metrics.reject(`signal:${reason}`)
+        ctx.log('signal.refused', { addr: f.address, reason })
+        res.cork(() => res.writeStatus(STATUS_TEXT[status]!).end(`${reason}\n`))
+      }
+      if (!originAllowed(o.allowedOrigins, f.browserOrigin)) return refuse(403, 'origin not allowed')
+      // base64url needs no percent-decoding (and decoding hostile input could throw here).
+      signaling.admit(token || null).then(
+        (admission) => {
+          if (aborted) return
+          if (!admission.ok) return refuse(401, admission.reason)
+          const conn = signaling.newConn(f.address, admission.token)
+          res.cork(() => res.upgrade({ conn }, key, protocol, extensions, context))
+        },
+        (e) => {
+          if (!aborted) refuse(400, 'bad token')
+          ctx.log('signal.internal_error', { error: String(e) })
+        },
+      )
+    },
+    open: (ws) => signaling.open(ws.getUserData().conn, ws),
+    message: (ws, message, isBinary) => {
+      if (isBinary) return
+      const conn = ws.getUserData().conn
+      try {
+        signaling.message(conn, text(message))
+      } catch (e) {
+        // A bug must cost one socket, never the process.
+        ctx.log('signal.internal_error', { conn: conn.serial, error: String(e) })
+        if (!conn.closed) ws.end(4011, 'internal')
+      }
+    },
+    close: (ws) => signaling.close(ws.getUserData().conn),
+  })
+
+  app.get('/*', (res, req) => {
+    const url = req.getUrl()
+    let aborted = false
+    res.onAborted(() => {
+      aborted = true
+    })
+    route(ctx, o, url).then(
+      (r) => {
+        if (!aborted) res.cork(() => writeResult(res, r))
+      },
+      () => {
+        if (!aborted)
+          res.cork(() => writeResult(res, { status: 404, type: 'text/plain', body: 'not found\n' }))
+      },
+    )
+  })
+  app.any('/*', (res) => {
+    res.writeStatus(STATUS_TEXT[405]!).end('method not allowed\n')
+  })
+
+  const host = o.host ?? '127.0.0.1'
+  return new Promise((resolvePromise, reject) => {
+    app.listen(host, o.port ?? 0, (listenSocket) => {
+      if (!listenSocket) return reject(new Error(`cannot listen on ${host}:${o.port}`))
+      const port = uWS.us_socket_local_port(listenSocket)
+      const sweep = setInterval(() => {
+        core.sweep()
+        signaling.sweep()
+      }, SWEEP_MS)
+      sweep.unref()
+      let stopped: Promise<void> | null = null
+      ctx.log('relay.listening', { host, port, shell: 'uws' })
+      resolvePromise({
+        port,
+        host,
+        url: `ws://${host}:${port}`,
+        relayKey: ctx.relay.publicKey,
+        stop() {
+          stopped ??= (async () => {
+            clearInterval(sweep)
+            uWS.us_listen_socket_close(listenSocket)
+            core.closeAll()
+            signaling.closeAll()
+            ctx.metrics.stop()
+          })()
+          return stopped
+        },
+      })
+    })
+  })
+}

@@ -1,0 +1,155 @@
+/**
+ * Signaling over real sockets: admission by token, identity bound peer ids between two
+ * sessions, and stock y-webrtc peers (two processes, @roamhq/wrtc) syncing a Y.Doc.
+ */
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Identity, publicKeyToText, toBase64url } from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { type RunningRelay, silentLogger, startRelay } from '@peerchat/relay'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { TestClient } from './client.ts'
+
+useNodeCrypto()
+const PEER_SCRIPT = fileURLToPath(new URL('./fixtures/y-webrtc-peer.mjs', import.meta.url))
+
+let relay: RunningRelay
+beforeAll(async () => {
+  relay = await startRelay({
+    relay: await Identity.generate(),
+    port: 0,
+    channels: ['general'],
+    limits: { unauthenticatedPerAddress: 100 },
+    log: silentLogger,
+  })
+})
+afterAll(() => relay.stop())
+
+async function tokenFor(id: Identity): Promise<string> {
+  const c = await TestClient.login(relay.url, id)
+  c.send({ type: 'tokenRequest' })
+  const t = await c.next('token')
+  c.close()
+  return toBase64url(t.token)
+}
+
+function openSignal(
+  token: string | null,
+): Promise<{ ws: WebSocket; messages: unknown[]; next: () => Promise<unknown> }> {
+  const ws = new WebSocket(`${relay.url}/signal${token === null ? '' : `?token=${token}`}`)
+  const messages: unknown[] = []
+  let wake: (() => void) | null = null
+  ws.on('message', (d) => {
+    messages.push(JSON.parse(d.toString()))
+    wake?.()
+  })
+  const next = async () => {
+    while (messages.length === 0) await new Promise<void>((r) => (wake = r))
+    return messages.shift()
+  }
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws, messages, next }))
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+    ws.once('error', reject)
+  })
+}
+
+describe('signaling endpoint', () => {
+  it('refuses an upgrade without a token, with a bad one, or with a token of another relay', async () => {
+    await expect(openSignal(null)).rejects.toThrow('HTTP 401')
+    await expect(openSignal('AAAA')).rejects.toThrow('HTTP 401')
+    const other = await startRelay({ relay: await Identity.generate(), port: 0, log: silentLogger })
+    const c = await TestClient.login(other.url)
+    c.send({ type: 'tokenRequest' })
+    const foreign = toBase64url((await c.next('token')).token)
+    c.close()
+    await other.stop()
+    await expect(openSignal(foreign)).rejects.toThrow('HTTP 401')
+  })
+
+  it('between two sessions, each sees the other only under its key-bound id, whatever `from` it claims', async () => {
+    const alice = await Identity.generate()
+    const bob = await Identity.generate()
+    const a = await openSignal(await tokenFor(alice))
+    const b = await openSignal(await tokenFor(bob))
+    a.ws.send(JSON.stringify({ type: 'subscribe', topics: ['general'] }))
+    b.ws.send(JSON.stringify({ type: 'subscribe', topics: ['general'] }))
+    // Bob claims to be some other peer id; Alice must see Bob's key.
+    b.ws.send(
+      JSON.stringify({ type: 'publish', topic: 'general', data: { type: 'announce', from: 'alice-uuid' } }),
+    )
+    const announce = (await a.next()) as { data: { from: string } }
+    expect(announce.data.from.startsWith(`${publicKeyToText(bob.publicKey)}.`)).toBe(true)
+    a.ws.send(
+      JSON.stringify({ type: 'publish', topic: 'general', data: { type: 'announce', from: 'alice-uuid' } }),
+    )
+    const back = (await b.next()) as { data: { from: string } }
+    expect(back.data.from.startsWith(`${publicKeyToText(alice.publicKey)}.`)).toBe(true)
+    // A signal from Alice to Bob's relay id reaches Bob, addressed to Bob's own id.
+    a.ws.send(
+      JSON.stringify({
+        type: 'publish',
+        topic: 'general',
+        data: { type: 'signal', from: 'x', to: announce.data.from, signal: { type: 'offer', sdp: 'v=0' } },
+      }),
+    )
+    expect(await b.next()).toEqual({
+      type: 'publish',
+      topic: 'general',
+      data: { type: 'signal', from: back.data.from, to: 'alice-uuid', signal: { type: 'offer', sdp: 'v=0' } },
+    })
+    a.ws.close()
+    b.ws.close()
+  })
+})
+
+function runPeer(
+  url: string,
+  name: string,
+  expected: string[],
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [PEER_SCRIPT, url, 'general', name, expected.join(','), String(timeoutMs)],
+      { timeout: timeoutMs + 10_000, env: { ...process.env, LOG: process.env.PEER_LOG ?? '' } },
+      (err, stdout, stderr) => {
+        if (process.env.PEER_LOG) process.stderr.write(`--- ${name}\n${stdout}${stderr}\n`)
+        // y-webrtc's own log lines (LOG=*) also go to stdout: take the result line.
+        const line = stdout.split('\n').find((l) => l.startsWith('{"ok"')) ?? ''
+        try {
+          resolve(JSON.parse(line))
+        } catch {
+          reject(new Error(`peer ${name} printed no result: ${err?.message}\n${stderr}`))
+        }
+      },
+    )
+  })
+}
+
+describe('stock y-webrtc through the relay', () => {
+  it('two Node processes with tokens connect over WebRTC and sync a Y.Doc; peers are named by key', async () => {
+    const alice = await Identity.generate()
+    const bob = await Identity.generate()
+    const signal = (t: string) => `${relay.url}/signal?token=${t}`
+    const [ra, rb] = await Promise.all([
+      runPeer(signal(await tokenFor(alice)), 'alice', ['alice', 'bob'], 20_000),
+      runPeer(signal(await tokenFor(bob)), 'bob', ['alice', 'bob'], 20_000),
+    ])
+    expect([ra, rb]).toMatchObject([{ ok: true }, { ok: true }])
+    expect((ra.remotePeers as string[])[0]!.startsWith(publicKeyToText(bob.publicKey))).toBe(true)
+    expect((rb.remotePeers as string[])[0]!.startsWith(publicKeyToText(alice.publicKey))).toBe(true)
+  }, 40_000)
+
+  it('without a valid token the peers never connect and never sync', async () => {
+    const url = `${relay.url}/signal?token=invalid`
+    const [ra, rb] = await Promise.all([
+      runPeer(url, 'alice', ['alice', 'bob'], 3000),
+      runPeer(url, 'bob', ['alice', 'bob'], 3000),
+    ])
+    expect(ra).toMatchObject({ ok: false, connected: false })
+    expect(rb).toMatchObject({ ok: false, connected: false })
+  }, 20_000)
+})
