@@ -77,7 +77,7 @@ export interface ChannelLogOptions {
 }
 
 /** Signature checks in flight at once: enough to keep native verification's thread pool busy. */
-export const VERIFY_CHUNK = 64
+export const VERIFY_CHUNK = 512
 /** Page size when the nonce index is rebuilt from the store. */
 const INDEX_PAGE = 4096
 

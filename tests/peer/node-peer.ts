@@ -13,7 +13,7 @@ import {
   toHex,
   utf8,
 } from '@peerchat/engine'
-import { useNodeCrypto } from '@peerchat/engine/node'
+import { nodePeerBackend, useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored } from '@peerchat/engine/testing'
 import { type Connected, connectPeer } from '@peerchat/transports/connect'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
@@ -51,6 +51,7 @@ async function goOnline(): Promise<void> {
     ...nodeWebrtc(),
     isVirtual: (key) => virtualKeys.has(publicKeyToText(key)),
     peer: {
+      backend: nodePeerBackend,
       verifyAuthors: args.verifyAuthors ?? true,
       ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
     },
