@@ -1,0 +1,184 @@
+/**
+ * The message list's model of one channel: the engine's `ChannelView` (the fold: edits,
+ * redactions, reactions, replies, any arrival order) turned into immutable, sorted rows for
+ * Vue, plus the local outbox shown as pending rows until their stamped copy arrives.
+ * Only the messages a change names are re-materialized, so live traffic costs O(log n).
+ */
+import {
+  ChannelView,
+  type MessageView,
+  type PublicKey,
+  publicKeyToText,
+  type Roles,
+  type SignedRequest,
+  type StampedEvent,
+  toHex,
+  type Ulid,
+} from '@peerchat/engine'
+import { decodeBody } from './bodies.ts'
+
+export interface Reaction {
+  emoji: string
+  count: number
+  mine: boolean
+}
+
+/** An immutable snapshot of one message; replaced (not mutated) when it changes. */
+export interface ChatMessage {
+  /** The ULID once stamped; `pending:<author>:<nonce>` while in the outbox. */
+  key: string
+  id: Ulid | null
+  ts: number
+  authorId: string
+  text: string
+  edited: boolean
+  redacted: boolean
+  replyTo: Ulid | null
+  reactions: readonly Reaction[]
+  pending: boolean
+  /** A pending message the relay refused (shown as "not sent"). */
+  failed: boolean
+}
+
+/** Receivers keep one event per (author, clientNonce): the stamped copy replaces the pending row. */
+const pendingKey = (author: Uint8Array, nonce: Uint8Array): string =>
+  `pending:${toHex(author)}:${toHex(nonce)}`
+
+export class ChannelTimeline {
+  private readonly view: ChannelView
+  private readonly list: ChatMessage[] = []
+  private pendingCount = 0
+  readonly selfId: string
+
+  constructor(channel: string, self: PublicKey, roles?: Roles) {
+    this.view = new ChannelView(channel, roles ? { roles } : {})
+    this.selfId = publicKeyToText(self)
+  }
+
+  /** Messages oldest first, pending ones last. Do not mutate. */
+  messages(): readonly ChatMessage[] {
+    return this.list
+  }
+
+  get(id: Ulid): ChatMessage | undefined {
+    const i = this.indexOf(id)
+    return i >= 0 ? this.list[i] : undefined
+  }
+
+  /** The newest stamped message id (the read marker moves to it). */
+  newestId(): Ulid | null {
+    return this.list[this.list.length - this.pendingCount - 1]?.id ?? null
+  }
+
+  /** Events the engine's view refused (malformed, not allowed, unknown kind). */
+  rejected = 0
+
+  /** Applies stamped events in any order; returns how many rows changed. */
+  apply(events: readonly StampedEvent[]): number {
+    for (const e of events) this.dropPending(e)
+    const change = this.view.apply(events)
+    this.rejected += change.ignored.length
+    for (const id of change.messages) {
+      const m = this.view.message(id)
+      if (m) this.upsert(this.toRow(m))
+    }
+    return change.messages.length
+  }
+
+  /** Shows a signed but not yet stamped message (the outbox). */
+  addPending(req: SignedRequest): void {
+    let body: ReturnType<typeof decodeBody>
+    try {
+      body = decodeBody(req.kind, req.body)
+    } catch {
+      return
+    }
+    if (body.kind !== 'message') return
+    this.list.push({
+      key: pendingKey(req.author, req.clientNonce),
+      id: null,
+      ts: Date.now(),
+      authorId: publicKeyToText(req.author),
+      text: body.text,
+      edited: false,
+      redacted: false,
+      replyTo: body.replyTo ?? null,
+      reactions: [],
+      pending: true,
+      failed: false,
+    })
+    this.pendingCount++
+  }
+
+  /** The relay refused a pending message: keep it visible as not sent. Returns false if unknown. */
+  markFailed(req: SignedRequest): boolean {
+    const key = pendingKey(req.author, req.clientNonce)
+    for (let i = this.list.length - this.pendingCount; i < this.list.length; i++) {
+      const row = this.list[i]!
+      if (row.key === key) {
+        this.list[i] = { ...row, failed: true }
+        return true
+      }
+    }
+    return false
+  }
+
+  private toRow(m: MessageView): ChatMessage {
+    const redacted = m.redacted !== undefined
+    return {
+      key: m.id,
+      id: m.id,
+      ts: m.ts,
+      authorId: m.author,
+      text: m.text,
+      edited: m.versions.length > 1,
+      redacted,
+      replyTo: m.replyTo ?? null,
+      // A deleted message shows no reactions (the engine keeps them; the UI hides them).
+      reactions: (redacted ? [] : m.reactions).map((r) => ({
+        emoji: r.emoji,
+        count: r.users.length,
+        mine: r.users.includes(this.selfId),
+      })),
+      pending: false,
+      failed: false,
+    }
+  }
+
+  private upsert(row: ChatMessage): void {
+    const at = this.insertionPoint(row.id!)
+    if (this.list[at]?.id === row.id) this.list[at] = row
+    else this.list.splice(at, 0, row)
+  }
+
+  private dropPending(event: StampedEvent): void {
+    if (this.pendingCount === 0) return
+    const key = pendingKey(event.author, event.clientNonce)
+    for (let i = this.list.length - this.pendingCount; i < this.list.length; i++) {
+      if (this.list[i]!.key === key) {
+        this.list.splice(i, 1)
+        this.pendingCount--
+        return
+      }
+    }
+  }
+
+  private indexOf(id: Ulid): number {
+    const i = this.insertionPoint(id)
+    return this.list[i]?.id === id ? i : -1
+  }
+
+  /** Binary search among the stamped rows (sorted by id; pending rows follow them). */
+  private insertionPoint(id: Ulid): number {
+    let lo = 0
+    let hi = this.list.length - this.pendingCount
+    // Fast path: live messages arrive newest.
+    if (hi === 0 || this.list[hi - 1]!.id! < id) return hi
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (this.list[mid]!.id! < id) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+}
