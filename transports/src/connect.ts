@@ -87,17 +87,34 @@ export async function connectPeer(o: ConnectOptions): Promise<Connected> {
   }
 
   let mesh: WebrtcTransport | undefined
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined
+  const signalUrl = (token: Uint8Array) => `${o.relayUrl}/signal?token=${toBase64url(token)}`
+  // Signaling reconnects (after a relay restart, say) need an unexpired token: fetch a fresh
+  // one at every login and before the current one runs out.
+  const refreshToken = async (): Promise<void> => {
+    clearTimeout(refreshTimer)
+    if (!mesh || relay.state !== 'online') return
+    try {
+      const { token, expires } = await relay.requestToken()
+      mesh.updateSignaling([signalUrl(token)])
+      refreshTimer = setTimeout(() => void refreshToken(), Math.max(1000, (expires - Date.now()) / 2))
+    } catch {
+      // offline again: the next login refreshes
+    }
+  }
   if (o.webrtc ?? true) {
-    const { token } = await relay.requestToken()
+    const { token, expires } = await relay.requestToken()
     mesh = new WebrtcTransport({
       room: o.room ?? 'community',
-      signaling: [`${o.relayUrl}/signal?token=${toBase64url(token)}`],
+      signaling: [signalUrl(token)],
       peerId: `${publicKeyToText(o.identity.publicKey)}.local`,
       ...(o.wrtc ? { wrtc: o.wrtc } : {}),
       admit,
     })
     relay.on('presence', () => mesh?.readmit())
+    relay.on('welcome', () => void refreshToken())
     await mesh.start()
+    refreshTimer = setTimeout(() => void refreshToken(), Math.max(1000, (expires - Date.now()) / 2))
   }
 
   let fallback: RelayForwardTransport | undefined
@@ -115,6 +132,7 @@ export async function connectPeer(o: ConnectOptions): Promise<Connected> {
     fallback,
     sync: (channel, range) => peer.sync(channel, range ? { range } : {}),
     async stop() {
+      clearTimeout(refreshTimer)
       await peer.stop()
       await mesh?.stop()
       await fallback?.stop()

@@ -72,7 +72,7 @@ export class WebrtcTransport implements Transport {
   private provider: WebrtcProvider | undefined
   private doc: Y.Doc | undefined
 
-  constructor(private readonly opts: WebrtcTransportOptions) {
+  constructor(private opts: WebrtcTransportOptions) {
     this.self = asPeerId(opts.peerId)
     this.pipeLimits = { ...DEFAULT_PIPE_LIMITS, ...opts.limits }
     this.limits = { maxFrameBytes: this.pipeLimits.maxFrameBytes }
@@ -145,6 +145,19 @@ export class WebrtcTransport implements Transport {
 
   on<E extends TransportEventName>(event: E, listener: Listener<E>): () => void {
     return this.emitter.on(event, listener)
+  }
+
+  /**
+   * Points y-webrtc's signaling connections at new URLs (a fresh token): they reconnect with
+   * whatever URL they hold, and a token expires after a few minutes. Open links are untouched.
+   */
+  updateSignaling(urls: string[]): void {
+    this.opts = { ...this.opts, signaling: urls }
+    const conns = (this.provider as unknown as { signalingConns?: { url: string }[] } | undefined)
+      ?.signalingConns
+    conns?.forEach((conn, i) => {
+      if (urls[i]) conn.url = urls[i]
+    })
   }
 
   /** Re-runs `admit` for connected peers not yet admitted (call when presence changes). */
