@@ -20,6 +20,7 @@ import {
   randomBytes,
   type Session,
   type Signed,
+  type SignedRequest,
   type Signer,
   type StampedEvent,
   signRequest,
@@ -191,6 +192,17 @@ export class RelayClient {
   async publish(content: { channel: string; kind: string; body: Uint8Array }): Promise<StampedEvent> {
     if (this.pending.size >= MAX_OUTBOX) throw new Error(`outbox full (${MAX_OUTBOX} unsent requests)`)
     const request = await signRequest(this.opts.identity, { ...content, clientNonce: randomBytes(16) })
+    return this.publishSigned(request)
+  }
+
+  /**
+   * Queues a request the caller signed already (a UI shows it as pending before the stamp);
+   * its author must be this client's identity. Resolves like `publish`.
+   */
+  async publishSigned(request: SignedRequest): Promise<StampedEvent> {
+    if (this.pending.size >= MAX_OUTBOX) throw new Error(`outbox full (${MAX_OUTBOX} unsent requests)`)
+    if (!equalBytes(request.author, this.opts.identity.publicKey))
+      throw new Error('publishSigned: the request is not authored by this client')
     const key = outboxKey(request.author, request.clientNonce)
     await this.outbox.put(key, { request, queuedAt: this.now() })
     const acked = new Promise<StampedEvent>((resolve, reject) => {

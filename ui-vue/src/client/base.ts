@@ -40,7 +40,12 @@ export abstract class ChatClientBase {
   }
 
   setProfile(name: string): Promise<Outgoing> {
-    return this.publishBody(PROFILE_CHANNEL, { kind: Kind.profile, name })
+    return this.publishBody(this.profileChannel(), { kind: Kind.profile, name })
+  }
+
+  /** The channel profile events go to (a client may pick one its relay actually has). */
+  protected profileChannel(): string {
+    return PROFILE_CHANNEL
   }
 
   on<K extends keyof ChatClientEvents>(type: K, handler: (value: ChatClientEvents[K]) => void): Unsubscribe {

@@ -1,9 +1,10 @@
 /**
- * Chooses the client behind the seam. Only the simulated network exists so far; the relay
- * client (transports + sync + IndexedDB) plugs in here, loaded with a dynamic import so the
- * simulation costs nothing in its bundle and vice versa.
+ * Chooses the client behind the seam: the real network when the page is served by a relay
+ * (its `/.well-known/peerchat.json` answers), the simulation otherwise or when the URL says
+ * `?sim` (`?store=memory` keeps the real client's history in memory only). Each is loaded with a dynamic import so neither costs anything in the other's bundle.
  */
-import type { Signer } from '@peerchat/engine'
+import { MemoryStore, type Signer, type Store } from '@peerchat/engine'
+import { discoverRelay } from './relay-config.ts'
 import type { SimOptions } from './sim.ts'
 import type { ChatClient } from './types.ts'
 
@@ -33,7 +34,36 @@ export function simOptionsFromUrl(search: string): Omit<SimOptions, 'signer' | '
   }
 }
 
-export async function createClient(signer: Signer, name: string, search = ''): Promise<ChatClient> {
+export async function createClient(
+  signer: Signer,
+  name: string,
+  search = '',
+  origin = globalThis.location?.origin,
+): Promise<ChatClient> {
+  const params = new URLSearchParams(search)
+  const config = params.has('sim') || !origin ? null : await discoverRelay(origin)
+  if (config) {
+    // `?store=memory` keeps nothing on this device (and is the latency bench's comparison).
+    const [{ RealClient }, store] = await Promise.all([
+      import('./real.ts'),
+      params.get('store') === 'memory' ? new MemoryStore() : openLogStore(config.relayKey),
+    ])
+    return new RealClient({ signer, name, config, store })
+  }
   const { SimClient } = await import('./sim.ts')
   return SimClient.create({ signer, name, ...simOptionsFromUrl(search) })
+}
+
+/**
+ * The community's channel logs in IndexedDB, so a reload shows history at once; in memory when
+ * the browser refuses IndexedDB (private modes, blocked storage): history then comes from peers.
+ */
+async function openLogStore(relayKey: Uint8Array): Promise<Store> {
+  try {
+    const { openIndexedDbStore } = await import('../storage/index.ts')
+    return await openIndexedDbStore({ relayKey })
+  } catch (e) {
+    console.warn(`IndexedDB unavailable, keeping history in memory: ${(e as Error).message}`)
+    return new MemoryStore()
+  }
 }

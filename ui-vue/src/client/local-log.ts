@@ -3,7 +3,8 @@
  * ULID, one copy each. Pages are read newest first, the way the message list scrolls back.
  * (The real store is the engine's `Store`, IndexedDB in the browser: issue 6.)
  */
-import type { StampedEvent, Ulid } from '@peerchat/engine'
+import { Kind, publicKeyToText, type StampedEvent, type Ulid } from '@peerchat/engine'
+import { decodeBody } from './bodies.ts'
 import type { EventSource } from './types.ts'
 
 export class LocalLog {
@@ -41,6 +42,31 @@ export class LocalLog {
       if (after !== null && e.id <= after) return
       yield e
     }
+  }
+
+  /**
+   * Messages by others newer than the read marker, and those of them that mention `mention`
+   * (e.g. `@Ann`): the channel list's badges.
+   */
+  unread(
+    channel: string,
+    marker: Ulid | null,
+    selfId: string,
+    mention: string,
+  ): { unread: number; mentions: number } {
+    let unread = 0
+    let mentions = 0
+    for (const e of this.newerThan(channel, marker)) {
+      if (e.kind !== Kind.message || publicKeyToText(e.author) === selfId) continue
+      unread++
+      try {
+        const body = decodeBody(e.kind, e.body)
+        if (body.kind === Kind.message && body.text.includes(mention)) mentions++
+      } catch {
+        // A malformed body is not counted.
+      }
+    }
+    return { unread, mentions }
   }
 
   get(id: Ulid): { event: StampedEvent; source: EventSource } | undefined {

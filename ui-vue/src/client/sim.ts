@@ -286,20 +286,7 @@ export class SimClient extends ChatClientBase implements ChatClient {
 
   private unreadOf(channel: string): { unread: number; mentions: number } {
     const marker = this.readMarkers.get(channel) ?? null
-    const mention = `@${this.myName}`
-    let unread = 0
-    let mentions = 0
-    for (const e of this.log.newerThan(channel, marker)) {
-      if (e.kind !== Kind.message || publicKeyToText(e.author) === publicKeyToText(this.self)) continue
-      unread++
-      try {
-        const body = decodeBody(e.kind, e.body)
-        if (body.kind === Kind.message && body.text.includes(mention)) mentions++
-      } catch {
-        // Not counted.
-      }
-    }
-    return { unread, mentions }
+    return this.log.unread(channel, marker, publicKeyToText(this.self), `@${this.myName}`)
   }
 
   private async seedHistory(): Promise<void> {

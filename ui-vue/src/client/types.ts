@@ -34,7 +34,11 @@ export interface Member {
 }
 
 /** Where an event came from, shown by the trust panel. */
-export type EventSource = { via: 'relay' } | { via: 'peer'; peer: string } | { via: 'local' }
+export type EventSource =
+  | { via: 'relay' }
+  /** `peer` is the serving peer's key (text); `link` the transport it came over (`webrtc`, `relay`). */
+  | { via: 'peer'; peer: string; link?: string }
+  | { via: 'local' }
 
 export interface IncomingEvent {
   event: StampedEvent

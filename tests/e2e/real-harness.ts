@@ -1,0 +1,83 @@
+/**
+ * The real network for browser tests and the latency bench: the relay CLI as a child process
+ * serving the built app on a free loopback port, and browser contexts that each create an
+ * identity on the page it serves (the app picks the real client from the relay's well-known JSON).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
+import { DIST_DIR } from './build.ts'
+
+export interface RealRelay {
+  readonly process: RelayProcess
+  /** http://127.0.0.1:PORT/ — the app served by the relay. */
+  appUrl: string
+  /** Stops the relay process (its port and key are kept for `restart`). */
+  kill(): Promise<void>
+  /** Starts it again on the same port with the same key (data directory). */
+  restart(): Promise<void>
+  stop(): Promise<void>
+}
+
+/**
+ * Every browser context connects from 127.0.0.1, so the per-address frame limits (sized for one
+ * person per address) are raised; the per-key limits stay at their defaults.
+ */
+export async function startRealRelay(extra: string[] = []): Promise<RealRelay> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'peerchat-e2e-'))
+  const spawnOn = (port: number) =>
+    spawnRelay([
+      '--static-dir',
+      DIST_DIR,
+      '--data-dir',
+      dataDir,
+      '--limit',
+      'framesPerSecondPerAddress=5000',
+      '--limit',
+      'frameBurstPerAddress=10000',
+      ...(port ? ['--port', String(port)] : []),
+      ...extra,
+    ])
+  let current = await spawnOn(0)
+  const port = current.port
+  return {
+    get process() {
+      return current
+    },
+    appUrl: `${current.url.replace(/^ws:/, 'http:')}/`,
+    async kill() {
+      await current.stop()
+    },
+    async restart() {
+      current = await spawnOn(port)
+    },
+    async stop() {
+      await current.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A fresh profile on the relay's page; creates a key named `name` and waits until online. */
+export async function joinAs(browser: Browser, appUrl: string, name: string, query = ''): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' })
+  const page = await context.newPage()
+  page.on('pageerror', (e) => {
+    throw e
+  })
+  await page.goto(`${appUrl}${query}`)
+  await page.getByLabel('Display name').fill(name)
+  await page.getByRole('button', { name: 'Create my key and start' }).click()
+  await page.getByRole('log', { name: 'Messages in general' }).waitFor({ timeout: 30_000 })
+  await page.locator('.conn.online').waitFor({ timeout: 30_000 })
+  return page
+}
+
+export const composer = (page: Page, channel = 'general') =>
+  page.getByRole('textbox', { name: `Message #${channel}` })
+
+/** The message row whose own text (not a quoted reply) contains `text`. */
+export const messageWith = (page: Page, text: string) =>
+  page.locator('article.msg').filter({ has: page.locator('p.text', { hasText: text }) })

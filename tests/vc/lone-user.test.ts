@@ -1,0 +1,111 @@
+/**
+ * Issue #6's lone-user scenario at Node level, all real processes: a relay, two virtual
+ * clients (the CLI, FileStore, WebRTC) and peer processes.
+ * A posts history and leaves; F, a fresh replica whose only peers are the virtual clients,
+ * gets the window's history from them. Then G joins while F (a real client holding the same
+ * range) is online: G syncs from F and the virtual clients serve nothing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { PeerProcess } from '../peer/peer-process.ts'
+import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
+import { spawnVc, type VcProcess } from './vc-process.ts'
+
+const HISTORY = 400
+const LIMITS = [
+  'eventsPerSecondPerKey=1000000',
+  'eventBurstPerKey=1000000',
+  'framesPerSecondPerAddress=1000000',
+]
+const dir = mkdtempSync(join(tmpdir(), 'peerchat-lone-'))
+let relay: RelayProcess | undefined
+const vcs: VcProcess[] = []
+const peers: PeerProcess[] = []
+afterAll(async () => {
+  for (const p of peers) p.kill()
+  await Promise.all(vcs.map((v) => v.stop()))
+  await relay?.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 150))
+  }
+}
+type Report = { source: string; kind: string; added: number; complete: boolean }
+
+describe('virtual clients keep history for a lone user', () => {
+  it('a fresh peer gets the window from the virtual clients, which serve nothing once a real peer can', {
+    timeout: 120_000,
+  }, async () => {
+    relay = await spawnRelay([
+      '--data-dir',
+      join(dir, 'relay'),
+      '--quiet',
+      ...LIMITS.flatMap((l) => ['--limit', l]),
+    ])
+    for (const name of ['vc1', 'vc2'])
+      vcs.push(await spawnVc(['--relay', relay.url, '--name', name, '--data-dir', join(dir, name)]))
+    const [vc1, vc2] = vcs as [VcProcess, VcProcess]
+    await until(async () => (await vc1.metrics()).mesh_peers >= 1, 'the virtual clients to mesh')
+    const base = { relayUrl: relay.url, relayKey: relay.relayKey, channels: ['general'], room: 'community' }
+    const args = { ...base, kind: 'client', webrtc: true }
+    const ids = (p: PeerProcess) => p.call<string[]>('ids', { channel: 'general' })
+    const served = async () =>
+      (await vc1.metrics()).served_events_total + (await vc2.metrics()).served_events_total
+
+    // A posts the history, which reaches the virtual clients live, then leaves for good.
+    const a = new PeerProcess('A')
+    peers.push(a)
+    await a.call('start', { args })
+    await a.call('post', { channel: 'general', n: HISTORY, prefix: 'history ' })
+    await until(
+      async () =>
+        (await vc1.metrics()).events_held === HISTORY && (await vc2.metrics()).events_held === HISTORY,
+      'both virtual clients to hold the history',
+    )
+    const history = await ids(a)
+    a.kill()
+
+    // F: an empty store, and the virtual clients as its only peers.
+    const f = new PeerProcess('F')
+    peers.push(f)
+    for (const v of vcs) await f.call('markVirtual', { key: v.key })
+    await f.call('start', { args })
+    await until(async () => (await f.call<number>('meshPeers')) === 2, 'F meshed with both virtual clients')
+    const servedBefore = await served()
+    const fReports = await f.call<Report[]>('catchUp')
+    expect(await ids(f)).toEqual(history)
+    expect(fReports.map((r) => [r.kind, r.complete])).toEqual([
+      ['virtual', true],
+      ['virtual', true],
+    ])
+    expect(fReports.reduce((n, r) => n + r.added, 0)).toBe(HISTORY)
+    expect((await served()) - servedBefore).toBe(HISTORY)
+
+    // G joins while F, a real client with the same range, is online.
+    const g = new PeerProcess('G')
+    peers.push(g)
+    for (const v of vcs) await g.call('markVirtual', { key: v.key })
+    await g.call('start', { args })
+    await until(
+      async () => (await g.call<number>('meshPeers')) === 3,
+      'G meshed with F and both virtual clients',
+    )
+    const before = await Promise.all(vcs.map((v) => v.metrics()))
+    const gReports = await g.call<Report[]>('catchUp')
+    expect(await ids(g)).toEqual(history)
+    expect(gReports[0]).toMatchObject({ kind: 'client', added: HISTORY, complete: true })
+    expect(gReports.filter((r) => r.kind === 'virtual').every((r) => r.added === 0)).toBe(true)
+    const after = await Promise.all(vcs.map((v) => v.metrics()))
+    after.forEach((m, i) => {
+      expect(m.served_events_total).toBe(before[i]!.served_events_total)
+      expect(m.events_held).toBe(HISTORY)
+    })
+  })
+})

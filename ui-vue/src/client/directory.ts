@@ -1,0 +1,88 @@
+/**
+ * Who is who on the real network: display names from profile events (the latest per key, from
+ * any channel), online state and privileges from the relay's signed session attestations.
+ */
+import {
+  Kind,
+  Privilege,
+  type PublicKey,
+  publicKeyFromText,
+  publicKeyToText,
+  type Session,
+  type StampedEvent,
+  type Ulid,
+} from '@peerchat/engine'
+import { decodeBody } from './bodies.ts'
+import type { Member, Privilege as UiPrivilege } from './types.ts'
+
+/** Privilege bits of an attestation as the UI names them (admins also moderate). */
+export function privilegesOf(bits: number): UiPrivilege[] {
+  const out: UiPrivilege[] = []
+  if (bits & Privilege.admin) out.push('admin', 'moderator')
+  if (bits & Privilege.post) out.push('post')
+  if (bits & Privilege.create) out.push('create-channel')
+  return out
+}
+
+export class Directory {
+  private readonly names = new Map<string, { id: Ulid; name: string }>()
+
+  /** Takes a profile event into account; true when a shown name changed. */
+  addProfile(event: StampedEvent): boolean {
+    if (event.kind !== Kind.profile) return false
+    let name: string
+    try {
+      const body = decodeBody(event.kind, event.body)
+      if (body.kind !== Kind.profile) return false
+      name = body.name
+    } catch {
+      return false // a malformed profile is ignored; the previous name stays
+    }
+    const id = publicKeyToText(event.author)
+    const held = this.names.get(id)
+    if (held && held.id >= event.id) return false
+    this.names.set(id, { id: event.id, name })
+    return held?.name !== name
+  }
+
+  nameOf(id: string): string | undefined {
+    return this.names.get(id)?.name
+  }
+
+  /**
+   * Me first, then everyone online (by attestation) or known by a profile. `online` holds the
+   * sessions of every channel's presence; a key with several sessions appears once. `typing`
+   * (key -> channel) holds the awareness hints, already checked (typing.ts).
+   */
+  members(
+    self: { key: PublicKey; name: string; online: boolean; privileges: number; typingIn: string | null },
+    online: Iterable<Session>,
+    typing: ReadonlyMap<string, string> = new Map(),
+  ): Member[] {
+    const selfId = publicKeyToText(self.key)
+    const others = new Map<string, Member>()
+    for (const s of online) {
+      const id = publicKeyToText(s.publicKey)
+      if (id === selfId || others.has(id)) continue
+      others.set(id, {
+        ...this.member(s.publicKey, id, true, privilegesOf(s.privileges)),
+        typingIn: typing.get(id) ?? null,
+      })
+    }
+    for (const id of this.names.keys())
+      if (id !== selfId && !others.has(id)) others.set(id, this.member(publicKeyFromText(id), id, false, []))
+    const me: Member = {
+      key: self.key,
+      id: selfId,
+      name: self.name,
+      online: self.online,
+      privileges: privilegesOf(self.privileges),
+      typingIn: self.typingIn,
+    }
+    return [me, ...others.values()]
+  }
+
+  private member(key: PublicKey, id: string, online: boolean, privileges: UiPrivilege[]): Member {
+    return { key, id, name: this.nameOf(id) ?? `${id.slice(0, 8)}…`, online, privileges, typingIn: null }
+  }
+}

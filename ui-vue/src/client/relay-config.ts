@@ -1,0 +1,55 @@
+/**
+ * Finds the relay that serves this page: `/.well-known/peerchat.json` on the page's origin
+ * carries the relay's public key (pinned for every login and stamp check) and the community's
+ * WebRTC room. A page not served by a relay (vite dev, a plain static server) has none.
+ */
+import { publicKeyFromText } from '@peerchat/engine'
+
+export const WELL_KNOWN_PATH = '/.well-known/peerchat.json'
+/** Largest well-known document read (default 64 KiB; the relay's is ~1 KiB). */
+export const WELL_KNOWN_MAX_BYTES = 64 * 1024
+
+export interface RelayConfig {
+  /** ws(s)://host[:port] of the relay (connectPeer appends its paths). */
+  url: string
+  relayKey: Uint8Array
+  /** The y-webrtc room every member may join. */
+  room: string
+}
+
+/** Parses the well-known JSON; null when it is not a peerchat relay's document. */
+export function parseRelayConfig(text: string, origin: string): RelayConfig | null {
+  if (text.length > WELL_KNOWN_MAX_BYTES) return null
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (typeof doc !== 'object' || doc === null) return null
+  const { relayKey, communityRoom } = doc as { relayKey?: unknown; communityRoom?: unknown }
+  if (typeof relayKey !== 'string') return null
+  let key: Uint8Array
+  try {
+    key = publicKeyFromText(relayKey)
+  } catch {
+    return null
+  }
+  const url = new URL(origin)
+  return {
+    url: `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}`,
+    relayKey: key,
+    room: typeof communityRoom === 'string' && communityRoom !== '' ? communityRoom : 'community',
+  }
+}
+
+/** Fetches the relay's configuration from the page's origin; null when there is no relay. */
+export async function discoverRelay(origin: string, signal?: AbortSignal): Promise<RelayConfig | null> {
+  try {
+    const res = await fetch(new URL(WELL_KNOWN_PATH, origin), { signal: signal ?? null })
+    if (!res.ok || !(res.headers.get('content-type') ?? '').includes('json')) return null
+    return parseRelayConfig(await res.text(), origin)
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,11 @@
+/** Browser persistence in IndexedDB (docs/protocol/storage-indexeddb.md). */
+export { DocSnapshotCache } from './doc-cache.ts'
+export { isQuotaError, QUOTA_LIMIT } from './idb.ts'
+export {
+  type Durability,
+  deleteIndexedDbStore,
+  IndexedDbStore,
+  type IndexedDbStoreOptions,
+  openIndexedDbStore,
+} from './indexeddb-store.ts'
+export { type DatabaseOptions, logDatabaseName } from './schema.ts'

@@ -1,0 +1,336 @@
+/**
+ * The browser's channel-log `Store`: one IndexedDB database per community, events keyed by
+ * [channel, id], and in memory one `RankedIndex` of (id, digest) per channel, so `count`,
+ * `fingerprint`, `idsAtRanks` and `has` never touch the disk; only `getRange` reads events.
+ *
+ * The index is rebuilt on open from a key-only cursor over the `digests` index (whose keys
+ * are [channel, id, digest]), without reading any event. Each `putMany`/`deleteMany` is one
+ * transaction and resolves when it has committed: written entirely, or (on a quota error, a
+ * LimitError) not at all. The wire layout is in docs/protocol/storage-indexeddb.md.
+ *
+ * Several tabs may open the same database: each posts its committed writes on a
+ * BroadcastChannel so the others' indexes follow, and an `add` that collides with another
+ * tab's copy keeps that copy and indexes it.
+ */
+import {
+  abytes,
+  DecodeError,
+  DIGEST_BYTES,
+  decodeEvent,
+  encodeEvent,
+  type Fingerprint,
+  type GetRangeOptions,
+  type IdRange,
+  RankedIndex,
+  type Store,
+  type StoredEvent,
+  type Ulid,
+} from '@peerchat/engine'
+import { deleteDatabase, tolerate, transact, type WriteMode } from './idb.ts'
+import {
+  type DatabaseOptions,
+  DIGESTS_INDEX,
+  EVENTS,
+  factoryOf,
+  logDatabaseName,
+  openCommunityDatabase,
+} from './schema.ts'
+
+/** One stored event: its key parts, its digest (for the index) and its canonical bytes. */
+export interface EventRow {
+  c: string
+  i: Ulid
+  d: Uint8Array
+  e: Uint8Array
+}
+
+export interface IndexedDbStoreOptions extends DatabaseOptions {
+  /** Defaults to `globalThis.IDBKeyRange`. */
+  keyRange?: typeof IDBKeyRange
+  /**
+   * Of write transactions. 'strict' (default): `putMany` resolves once the browser has flushed
+   * the batch to disk, so an acknowledged event survives a crash or power loss. 'relaxed' is
+   * faster (bench/README.md, ## indexeddb) but may lose the last writes of a crashing browser.
+   */
+  durability?: Durability
+  /** Keep other tabs' instances in step over a BroadcastChannel (default: when the API exists). */
+  broadcast?: boolean
+}
+
+export type Durability = 'strict' | 'relaxed'
+
+/**
+ * A committed write, posted on a BroadcastChannel named like the database so the other tabs'
+ * instances update their in-memory indexes (same origin only).
+ */
+interface Change {
+  channel: string
+  added: { i: Ulid; d: Uint8Array }[]
+  deleted: Ulid[]
+}
+
+function isChange(data: unknown): data is Change {
+  const c = data as Change | null
+  return (
+    typeof c?.channel === 'string' &&
+    Array.isArray(c.added) &&
+    c.added.every(
+      (a) => typeof a?.i === 'string' && a.d instanceof Uint8Array && a.d.length === DIGEST_BYTES,
+    ) &&
+    Array.isArray(c.deleted) &&
+    c.deleted.every((id) => typeof id === 'string')
+  )
+}
+
+/** Deletes a community's database (leaving a community; tests). */
+export function deleteIndexedDbStore(opts: DatabaseOptions): Promise<void> {
+  return deleteDatabase(factoryOf(opts), logDatabaseName(opts.relayKey))
+}
+
+const describe = (n: number, channel: string): string => `${n} event${n === 1 ? '' : 's'} of #${channel}`
+
+/** A view's own bytes: structured clone would otherwise store the view's whole buffer. */
+const own = (bytes: Uint8Array): Uint8Array =>
+  bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+
+function toRow(item: StoredEvent): EventRow {
+  return { c: item.event.channel, i: item.event.id, d: own(item.digest), e: own(encodeEvent(item.event)) }
+}
+
+function fromRow(row: EventRow): StoredEvent {
+  const event = decodeEvent(new Uint8Array(row.e))
+  if (event.id !== row.i || event.channel !== row.c)
+    throw new DecodeError(`stored event ${row.c}/${row.i} decodes as ${event.channel}/${event.id}`)
+  return { event, digest: new Uint8Array(row.d) }
+}
+
+export class IndexedDbStore implements Store {
+  private closedBecause: string | undefined
+
+  private constructor(
+    private readonly db: IDBDatabase,
+    private readonly keyRange: typeof IDBKeyRange,
+    private readonly logs: Map<string, RankedIndex<true>>,
+    /** Every write transaction's options (its durability). */
+    private readonly write: WriteMode,
+    private readonly peers: BroadcastChannel | undefined,
+  ) {
+    if (peers)
+      peers.onmessage = (message: MessageEvent) => {
+        if (this.closedBecause === undefined && isChange(message.data))
+          this.apply(message.data.channel, message.data.added, message.data.deleted)
+      }
+    // Another tab upgrading or deleting the database: step aside rather than block it.
+    db.onversionchange = () => this.shut('the database was upgraded or deleted by another tab: reload')
+    db.onclose = () => this.shut('the browser closed the database (site data cleared?): reload')
+  }
+
+  static async open(opts: IndexedDbStoreOptions): Promise<IndexedDbStore> {
+    const keyRange = opts.keyRange ?? globalThis.IDBKeyRange
+    if (!keyRange) throw new Error('IndexedDB is not available in this environment')
+    const name = logDatabaseName(opts.relayKey)
+    const db = await openCommunityDatabase(opts)
+    const broadcast = (opts.broadcast ?? true) && typeof BroadcastChannel === 'function'
+    // Listen before loading, so a write committed by another tab meanwhile is not missed.
+    const peers = broadcast ? new BroadcastChannel(name) : undefined
+    const early: Change[] = []
+    if (peers) peers.onmessage = (message: MessageEvent) => isChange(message.data) && early.push(message.data)
+    try {
+      const store = new IndexedDbStore(
+        db,
+        keyRange,
+        await loadIndexes(db),
+        { durability: opts.durability ?? 'strict' },
+        peers,
+      )
+      for (const change of early) store.apply(change.channel, change.added, change.deleted)
+      return store
+    } catch (error) {
+      peers?.close()
+      db.close()
+      throw error
+    }
+  }
+
+  async putMany(channel: string, items: readonly StoredEvent[]): Promise<number> {
+    this.checkOpen()
+    for (const item of items) {
+      if (item.event.channel !== channel)
+        throw new RangeError(`event ${item.event.id} belongs to ${item.event.channel}, not ${channel}`)
+      abytes(item.digest, DIGEST_BYTES, 'digest')
+    }
+    const index = this.logs.get(channel)
+    const fresh = new Map<Ulid, StoredEvent>()
+    for (const item of items)
+      if (index?.get(item.event.id) === undefined && !fresh.has(item.event.id)) fresh.set(item.event.id, item)
+    if (fresh.size === 0) return 0
+    // Encode before the transaction opens: a malformed event throws here and nothing is written.
+    const rows = [...fresh.values()].map(toRow)
+    const { added, found } = await transact(
+      this.db,
+      EVENTS,
+      this.write,
+      describe(rows.length, channel),
+      (store) => {
+        const added: EventRow[] = []
+        // Ids on disk that this instance did not index (another tab wrote them): the stored copy
+        // wins, and its digest joins the index so fingerprints keep matching the disk.
+        const found: EventRow[] = []
+        for (const row of rows)
+          tolerate(
+            store.add(row),
+            'ConstraintError',
+            () => added.push(row),
+            () => {
+              const stored = store.get([row.c, row.i])
+              stored.onsuccess = () => stored.result && found.push(stored.result as EventRow)
+            },
+          )
+        return () => ({ added, found })
+      },
+    )
+    this.apply(channel, [...added, ...found], [])
+    this.peers?.postMessage({
+      channel,
+      added: added.map(({ i, d }) => ({ i, d })),
+      deleted: [],
+    } satisfies Change)
+    return added.length
+  }
+
+  async getRange(channel: string, range: IdRange, opts: GetRangeOptions = {}): Promise<StoredEvent[]> {
+    this.checkOpen()
+    const { limit, reverse = false } = opts
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0))
+      throw new RangeError(`limit must be a non-negative integer, got ${limit}`)
+    if (limit === 0 || (range.gte !== undefined && range.lt !== undefined && range.lt <= range.gte)) return []
+    let from = range
+    if (reverse && limit !== undefined) {
+      // The newest `limit`: find where they start in the index, then read only those.
+      const index = this.logs.get(channel)
+      const n = index?.count(range) ?? 0
+      if (n > limit) from = { ...range, gte: index!.idsAtRanks(range, [n - limit])[0]! }
+    }
+    const rows = await transact(this.db, EVENTS, 'readonly', `reading #${channel}`, (store) => {
+      const request = store.getAll(this.keys(channel, from), reverse ? undefined : limit)
+      return () => request.result as EventRow[]
+    })
+    const picked = reverse ? rows.slice(limit === undefined ? 0 : -limit).reverse() : rows
+    return picked.map(fromRow)
+  }
+
+  async has(channel: string, id: Ulid): Promise<boolean> {
+    this.checkOpen()
+    return this.logs.get(channel)?.get(id) !== undefined
+  }
+
+  async count(channel: string, range: IdRange = {}): Promise<number> {
+    this.checkOpen()
+    return this.logs.get(channel)?.count(range) ?? 0
+  }
+
+  async fingerprint(channel: string, range: IdRange): Promise<Fingerprint> {
+    this.checkOpen()
+    return (this.logs.get(channel) ?? EMPTY).fingerprint(range)
+  }
+
+  async idsAtRanks(channel: string, range: IdRange, ranks: readonly number[]): Promise<Ulid[]> {
+    this.checkOpen()
+    return (this.logs.get(channel) ?? EMPTY).idsAtRanks(range, ranks)
+  }
+
+  async deleteMany(channel: string, ids: readonly Ulid[]): Promise<number> {
+    this.checkOpen()
+    const unique = [...new Set(ids)]
+    if (unique.length === 0) return 0
+    // Delete every id asked for, even ones this instance does not index (another tab's).
+    await transact(
+      this.db,
+      EVENTS,
+      this.write,
+      `the deletion of ${describe(unique.length, channel)}`,
+      (store) => {
+        for (const id of unique) store.delete([channel, id])
+        return () => undefined
+      },
+    )
+    const removed = this.apply(channel, [], unique)
+    this.peers?.postMessage({ channel, added: [], deleted: unique } satisfies Change)
+    return removed
+  }
+
+  async channels(): Promise<string[]> {
+    this.checkOpen()
+    return [...this.logs.keys()].sort()
+  }
+
+  async close(): Promise<void> {
+    this.shut('store is closed')
+  }
+
+  private shut(reason: string): void {
+    if (this.closedBecause !== undefined) return
+    this.closedBecause = reason
+    this.peers?.close()
+    this.db.close()
+  }
+
+  private checkOpen(): void {
+    if (this.closedBecause !== undefined) throw new Error(this.closedBecause)
+  }
+
+  /** Applies committed changes to the in-memory index; returns how many ids were removed. */
+  private apply(
+    channel: string,
+    added: readonly { i: Ulid; d: Uint8Array }[],
+    deleted: readonly Ulid[],
+  ): number {
+    let index = this.logs.get(channel)
+    if (!index && added.length > 0) {
+      index = new RankedIndex<true>()
+      this.logs.set(channel, index)
+    }
+    if (!index) return 0
+    for (const { i, d } of added) index.insert(i, d, true)
+    let removed = 0
+    for (const id of deleted) if (index.delete(id)) removed++
+    if (index.size === 0) this.logs.delete(channel)
+    return removed
+  }
+
+  /**
+   * The keys [channel, id] of a range. IndexedDB orders a shorter array first and any array
+   * after every string, so [channel] and [channel, []] bracket all of a channel's ids.
+   */
+  private keys(channel: string, range: IdRange): IDBKeyRange {
+    const lower = range.gte === undefined ? [channel] : [channel, range.gte]
+    const upper = range.lt === undefined ? [channel, []] : [channel, range.lt]
+    return this.keyRange.bound(lower, upper, false, true)
+  }
+}
+
+/** One pass of a key-only cursor over [channel, id, digest]: no event is read or decoded. */
+function loadIndexes(db: IDBDatabase): Promise<Map<string, RankedIndex<true>>> {
+  return transact(db, EVENTS, 'readonly', 'loading the log index', (store) => {
+    const logs = new Map<string, RankedIndex<true>>()
+    const cursor = store.index(DIGESTS_INDEX).openKeyCursor()
+    cursor.onsuccess = () => {
+      const at = cursor.result
+      if (!at) return
+      const [channel, id, digest] = at.key as [string, Ulid, ArrayBuffer]
+      let index = logs.get(channel)
+      if (!index) {
+        index = new RankedIndex<true>()
+        logs.set(channel, index)
+      }
+      index.insert(id, new Uint8Array(digest), true)
+      at.continue()
+    }
+    return () => logs
+  })
+}
+
+const EMPTY = new RankedIndex<true>()
+
+export const openIndexedDbStore = (opts: IndexedDbStoreOptions): Promise<IndexedDbStore> =>
+  IndexedDbStore.open(opts)

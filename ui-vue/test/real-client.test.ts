@@ -1,0 +1,231 @@
+/**
+ * The real client's pieces that need no browser: the well-known JSON, the member directory
+ * (profiles and attestations), and PeerSync (catch-up and scroll-back between engine Peers on
+ * the in-memory network, with every added event attributed to the peer that served it).
+ * The whole client runs in real Chromium against the real relay: tests/e2e/real-chat.test.ts.
+ */
+import {
+  Identity,
+  MemoryStore,
+  Peer,
+  Privilege,
+  publicKeyToText,
+  type Session,
+  type StampedEvent,
+  signRequest,
+  stamp,
+} from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { fixtureUlid, signedPool } from '@peerchat/engine/testing'
+import { MemoryNetwork } from '@peerchat/transports/memory'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { encodeBody } from '../src/client/bodies.ts'
+import { Directory, privilegesOf } from '../src/client/directory.ts'
+import { BACKFILL_WINDOWS_MS, CATCH_UP_WINDOW_MS, PeerSync } from '../src/client/peer-sync.ts'
+import { parseRelayConfig, WELL_KNOWN_MAX_BYTES } from '../src/client/relay-config.ts'
+import type { EventSource } from '../src/client/types.ts'
+import { TYPING_FIELD, TYPING_KEY_MAX, typingFromStates } from '../src/client/typing.ts'
+
+useNodeCrypto()
+
+let relay: Identity
+let ann: Identity
+let ben: Identity
+beforeAll(async () => {
+  ;[relay, ann, ben] = await Promise.all([Identity.generate(), Identity.generate(), Identity.generate()])
+})
+
+describe('parseRelayConfig', () => {
+  it('reads the relay key and room, and derives the WebSocket URL from the page origin', () => {
+    const key = publicKeyToText(relay.publicKey)
+    const doc = JSON.stringify({ relayKey: key, communityRoom: 'town' })
+    const plain = parseRelayConfig(doc, 'http://127.0.0.1:8080')
+    expect(plain?.url).toBe('ws://127.0.0.1:8080')
+    expect(plain?.room).toBe('town')
+    expect(publicKeyToText(plain!.relayKey)).toBe(key)
+    expect(parseRelayConfig(doc, 'https://chat.example')?.url).toBe('wss://chat.example')
+    expect(parseRelayConfig(JSON.stringify({ relayKey: key }), 'http://h')?.room).toBe('community')
+  })
+
+  it('returns null for anything that is not a relay document', () => {
+    for (const text of ['<!doctype html>', 'null', '{}', '{"relayKey": 5}', '{"relayKey": "not-a-key"}'])
+      expect(parseRelayConfig(text, 'http://h')).toBeNull()
+  })
+
+  it('refuses a document over WELL_KNOWN_MAX_BYTES', () => {
+    const key = publicKeyToText(relay.publicKey)
+    const doc = JSON.stringify({ relayKey: key, pad: 'x'.repeat(WELL_KNOWN_MAX_BYTES) })
+    expect(parseRelayConfig(doc, 'http://h')).toBeNull()
+  })
+})
+
+async function profile(author: Identity, name: string, at: number, n: number): Promise<StampedEvent> {
+  const clientNonce = new Uint8Array(16).fill(n)
+  const req = await signRequest(author, {
+    channel: 'general',
+    kind: 'profile',
+    clientNonce,
+    body: encodeBody({ kind: 'profile', name }),
+  })
+  return stamp(relay, fixtureUlid(at, n), req)
+}
+
+const session = (key: Uint8Array, privileges: number): Session => ({
+  relayKey: relay.publicKey,
+  publicKey: key,
+  sessionId: new Uint8Array(16).fill(privileges),
+  privileges,
+  issued: 0,
+  expires: 1,
+})
+
+describe('Directory', () => {
+  it('keeps the latest profile per key whatever the arrival order', async () => {
+    const d = new Directory()
+    const older = await profile(ann, 'Ann', 1_700_000_000_000, 1)
+    const newer = await profile(ann, 'Annie', 1_700_000_001_000, 2)
+    expect(d.addProfile(newer)).toBe(true)
+    expect(d.addProfile(older)).toBe(false)
+    expect(d.nameOf(publicKeyToText(ann.publicKey))).toBe('Annie')
+  })
+
+  it('lists me first, then online keys once each with their privileges, then known offline keys', async () => {
+    const d = new Directory()
+    d.addProfile(await profile(ben, 'Ben', 1_700_000_000_000, 3))
+    const me = { key: relay.publicKey, name: 'Me', online: true, privileges: Privilege.post, typingIn: null }
+    const online = [
+      session(ann.publicKey, Privilege.admin | Privilege.post),
+      session(ann.publicKey, Privilege.post),
+    ]
+    const members = d.members(me, online)
+    expect(members.map((m) => [m.name, m.online])).toEqual([
+      ['Me', true],
+      [`${publicKeyToText(ann.publicKey).slice(0, 8)}…`, true],
+      ['Ben', false],
+    ])
+    expect(members[1]!.privileges).toEqual(['admin', 'moderator', 'post'])
+    expect(privilegesOf(Privilege.post | Privilege.create)).toEqual(['post', 'create-channel'])
+  })
+})
+
+describe('typingFromStates', () => {
+  it('keeps only well-formed hints of online keys in joined channels, never my own', () => {
+    const hint = (key: unknown, channel: unknown) => ({ [TYPING_FIELD]: { key, channel } })
+    const states = new Map<number, Record<string, unknown>>([
+      [1, hint('me', 'general')], // my own awareness id
+      [2, hint('ann', 'general')],
+      [3, hint('ben', 'secret')], // not a joined channel
+      [4, hint('gone', 'general')], // not online
+      [5, hint('x'.repeat(TYPING_KEY_MAX + 1), 'general')], // over TYPING_KEY_MAX
+      [6, hint(7, 'general')],
+      [7, { unrelated: true }],
+      [8, hint('cat', null)], // stopped typing
+      [9, hint('me', 'general')], // someone spoofing my key
+    ])
+    const typing = typingFromStates(states, {
+      localId: 1,
+      selfKey: 'me',
+      isOnline: (key) => key !== 'gone',
+      channels: ['general'],
+    })
+    expect([...typing]).toEqual([['ann', 'general']])
+  })
+})
+
+describe('PeerSync', () => {
+  /** Two Peers on the in-memory network: `full` holds `events`, `fresh` holds nothing. */
+  async function pair(events: StampedEvent[]) {
+    const network = new MemoryNetwork({ seed: 7, link: { latency: { min: 0, max: 1 } } })
+    const [a, b] = [network.transport('full'), network.transport('fresh')]
+    const full = new Peer({ store: new MemoryStore(), relayKeys: [relay.publicKey], mesh: [a] })
+    const fresh = new Peer({ store: new MemoryStore(), relayKeys: [relay.publicKey], mesh: [b] })
+    await (await full.open('general')).add(events)
+    const log = await fresh.open('general')
+    const backfills: boolean[] = []
+    const sync = new PeerSync({
+      peer: fresh,
+      ports: [b],
+      channels: () => ['general'],
+      othersOnline: () => true,
+      onBackfill: (_, active) => backfills.push(active),
+    })
+    const sources: EventSource[] = []
+    log.onAdded((added) => {
+      for (const _ of added) sources.push(sync.sourceFor('general'))
+    })
+    return { a, b, full, fresh, log, sync, sources, backfills }
+  }
+
+  it('scroll-back pulls older events in widening windows until the page is full, attributed to the peer', async () => {
+    const now = Date.now()
+    // 60 events an hour apart: the first window (1 h) holds 1, the second (1 day) 24.
+    const events = await signedPool({
+      channel: 'general',
+      relay,
+      authors: [ann, ben],
+      count: 60,
+      start: now - 60 * 3_600_000,
+      stepMs: 3_600_000,
+    })
+    const t = await pair(events)
+    await t.a.start()
+    await t.b.start()
+    const newest = events[events.length - 1]!
+    const got = await t.sync.backfill('general', newest.id, 20)
+    expect(got.exhausted).toBe(false)
+    expect(got.added).toBeGreaterThanOrEqual(20)
+    expect(got.added).toBeLessThan(59) // not everything: only the windows needed
+    expect(t.backfills).toEqual([true, false])
+    expect(t.sources.every((s) => s.via === 'peer' && s.peer === 'full')).toBe(true)
+
+    // Asking again for everything older ends with the whole history and `exhausted`.
+    const oldest = (await t.log.range({}, { limit: 1 }))[0]!
+    const rest = await t.sync.backfill('general', oldest.id, 1_000)
+    expect(rest.exhausted).toBe(true)
+    expect(await t.log.count()).toBe(59)
+    expect(BACKFILL_WINDOWS_MS.length).toBeGreaterThan(0)
+    t.sync.stop()
+    await t.full.stop()
+    await t.fresh.stop()
+  })
+
+  it('catches up the recent window with a peer as soon as it appears; stop clears everything', async () => {
+    const now = Date.now()
+    const events = await signedPool({
+      channel: 'general',
+      relay,
+      authors: [ann],
+      count: 30,
+      // A tenth of the window apart, the newest a tenth of it ago: the last 10 fall within it.
+      start: now - 3 * CATCH_UP_WINDOW_MS + CATCH_UP_WINDOW_MS / 20,
+      stepMs: CATCH_UP_WINDOW_MS / 10,
+    })
+    const t = await pair(events)
+    t.sync.start()
+    await t.a.start()
+    await t.b.start()
+    await expect.poll(() => t.log.count(), { timeout: 5_000 }).toBe(10)
+    expect(t.sources).toHaveLength(10)
+    expect(t.sources.every((s) => s.via === 'peer' && s.peer === 'full')).toBe(true)
+    t.sync.stop()
+    t.sync.stop()
+    expect(t.sync.size).toBe(0)
+    await t.full.stop()
+    await t.fresh.stop()
+  })
+
+  it('with nobody else online, scroll-back ends at once without asking anyone', async () => {
+    const t = await pair([])
+    const alone = new PeerSync({
+      peer: t.fresh,
+      ports: [],
+      channels: () => ['general'],
+      othersOnline: () => false,
+      onBackfill: () => {
+        throw new Error('must not ask peers')
+      },
+    })
+    await expect(alone.backfill('general', undefined, 50)).resolves.toEqual({ added: 0, exhausted: true })
+    alone.stop()
+  })
+})

@@ -1,0 +1,525 @@
+/**
+ * FileStore: the engine's `Store` on local files, for virtual clients (and any Node peer).
+ *
+ * Each channel is a directory of append-only segment files (record.ts). Writes from every
+ * concurrent `putMany`/`deleteMany` are grouped: one write and one fdatasync per touched
+ * file per batch, and a call resolves only once its bytes are synced — so a `kill -9` never
+ * loses an acknowledged event. On open, segments are replayed into an in-memory
+ * `RankedIndex` of (id, digest, location); events are read back from disk for `getRange`.
+ *
+ * Deletions append tombstones. The rolling retention window needs none: events older than
+ * the window are dropped from the index (and skipped on replay). Compaction copies the live
+ * events of sealed segments forward and unlinks them once garbage dominates.
+ * Format: docs/protocol/storage.md.
+ */
+
+import { hash } from 'node:crypto'
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  truncateSync,
+} from 'node:fs'
+import { type FileHandle, open, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  abytes,
+  DIGEST_BYTES,
+  decodeEvent,
+  EVENT_VERSION,
+  encodeEvent,
+  type Fingerprint,
+  type GetRangeOptions,
+  type IdRange,
+  isValidChannel,
+  RankedIndex,
+  type Store,
+  type StoredEvent,
+  sumBytes,
+  ULID_BYTES,
+  type Ulid,
+  ulidAtTime,
+  ulidFromBytes,
+  ulidToBytes,
+} from '@peerchat/engine'
+import { encodeRecord, parseRecords, RECORD_HEADER_BYTES, RecordType } from './record.ts'
+
+export const FileStoreDefaults = {
+  /** A segment is sealed (and a new one started) once it would grow past this many bytes. */
+  segmentMaxBytes: 8 * 1024 * 1024,
+  /** Compact a channel when garbage exceeds this share of its sealed segments' bytes... */
+  compactGarbageRatio: 0.5,
+  /** ...and at least this many bytes (tiny channels are not worth rewriting). */
+  compactMinGarbageBytes: 1024 * 1024,
+  /** How often the retention window is applied (and compaction considered). */
+  sweepIntervalMs: 60_000,
+} as const
+
+export interface FileStoreOptions {
+  dir: string
+  /** Keep only events younger than this (ms, by their ULID time); unbounded when omitted. */
+  retentionMs?: number
+  now?: () => number
+  segmentMaxBytes?: number
+  compactGarbageRatio?: number
+  compactMinGarbageBytes?: number
+  sweepIntervalMs?: number
+}
+
+const SEGMENT_RE = /^(\d{8})\.seg$/
+const segmentName = (n: number): string => `${String(n).padStart(8, '0')}.seg`
+
+interface Segment {
+  readonly n: number
+  readonly path: string
+  /** Read side (sync reads of any segment); the active segment also has `writer`. */
+  fd: number
+  writer: FileHandle | undefined
+  size: number
+}
+
+/** Where an event's encoded bytes are (mutable: compaction moves them). */
+interface Loc {
+  seg: Segment
+  offset: number
+  length: number
+}
+
+interface ChannelFiles {
+  readonly name: string
+  readonly dir: string
+  segments: Segment[]
+  readonly index: RankedIndex<Loc>
+  /** Ids written or being written but not yet in the index (dedup of concurrent puts). */
+  readonly pending: Set<Ulid>
+  /** Bytes of the records of live events (the rest of the segments is garbage). */
+  liveBytes: number
+}
+
+type Op =
+  | { kind: 'put'; ch: ChannelFiles; items: StoredEvent[]; records: Buffer[]; done: Settle }
+  | { kind: 'delete'; ch: ChannelFiles; ids: Ulid[]; records: Buffer[]; done: Settle }
+interface Settle {
+  resolve(): void
+  reject(e: unknown): void
+}
+
+const recordBytes = (payloadLength: number): number => RECORD_HEADER_BYTES + 1 + payloadLength
+
+export class FileStore implements Store {
+  private readonly channelsByName = new Map<string, ChannelFiles>()
+  private readonly opts: Required<Omit<FileStoreOptions, 'retentionMs'>> & { retentionMs?: number }
+  private queue: Op[] = []
+  /** Every write (flush rounds, compactions) runs in turn on this chain. */
+  private lane: Promise<void> = Promise.resolve()
+  private flushScheduled = false
+  private sweepTimer: ReturnType<typeof setInterval> | undefined
+  private closed = false
+  /** Write batches and fdatasync calls so far (one sync per touched file per batch). */
+  readonly writes = { batches: 0, syncs: 0, records: 0 }
+  /** What the last open found and repaired, for logs and tests. */
+  readonly recovery = { segments: 0, records: 0, truncatedBytes: 0, invalidRecords: 0, expired: 0 }
+
+  private constructor(opts: FileStoreOptions) {
+    this.opts = { ...FileStoreDefaults, now: Date.now, ...opts }
+  }
+
+  /** Opens (creating) the store in `dir`, replaying every segment; torn tails are truncated. */
+  static async open(opts: FileStoreOptions): Promise<FileStore> {
+    const store = new FileStore(opts)
+    mkdirSync(opts.dir, { recursive: true })
+    for (const name of readdirSync(opts.dir).sort()) {
+      if (!isValidChannel(name) || !statSync(join(opts.dir, name)).isDirectory()) continue
+      store.replay(name)
+    }
+    if (store.opts.retentionMs !== undefined) {
+      store.sweepTimer = setInterval(() => void store.sweep(), store.opts.sweepIntervalMs)
+      store.sweepTimer.unref()
+    }
+    return store
+  }
+
+  /** The oldest id kept, or undefined without a retention window. */
+  cutoff(): Ulid | undefined {
+    const { retentionMs, now } = this.opts
+    return retentionMs === undefined ? undefined : ulidAtTime(Math.max(0, now() - retentionMs))
+  }
+
+  // ---- Store ------------------------------------------------------------------------------
+
+  async putMany(channel: string, items: readonly StoredEvent[]): Promise<number> {
+    this.checkOpen()
+    if (!isValidChannel(channel)) throw new RangeError(`invalid channel name ${JSON.stringify(channel)}`)
+    for (const item of items) {
+      if (item.event.channel !== channel)
+        throw new RangeError(`event ${item.event.id} belongs to ${item.event.channel}, not ${channel}`)
+      abytes(item.digest, DIGEST_BYTES, 'digest')
+    }
+    const cutoff = this.cutoff()
+    const ch = this.channel(channel, true)!
+    const fresh: StoredEvent[] = []
+    for (const item of items) {
+      const id = item.event.id
+      // Older than the window: it would be dropped at the next sweep, so it is never written.
+      if ((cutoff !== undefined && id < cutoff) || ch.pending.has(id) || ch.index.get(id)) continue
+      ch.pending.add(id)
+      fresh.push(item)
+    }
+    if (fresh.length === 0) return 0
+    const records = fresh.map((item) => encodeRecord(RecordType.event, encodeEvent(item.event)))
+    await this.enqueue((done) => ({ kind: 'put', ch, items: fresh, records, done }))
+    return fresh.length
+  }
+
+  async getRange(channel: string, range: IdRange, opts: GetRangeOptions = {}): Promise<StoredEvent[]> {
+    const ch = this.channel(channel)
+    if (!ch) return []
+    const out: StoredEvent[] = []
+    for (const e of ch.index.entries(range, opts.reverse ?? false, opts.limit))
+      out.push({ event: decodeEvent(readAt(e.value)), digest: sumBytes(e.words) })
+    return out
+  }
+
+  async has(channel: string, id: Ulid): Promise<boolean> {
+    return this.channel(channel)?.index.get(id) !== undefined
+  }
+
+  async count(channel: string, range: IdRange = {}): Promise<number> {
+    return this.channel(channel)?.index.count(range) ?? 0
+  }
+
+  async fingerprint(channel: string, range: IdRange): Promise<Fingerprint> {
+    return (this.channel(channel)?.index ?? EMPTY).fingerprint(range)
+  }
+
+  async idsAtRanks(channel: string, range: IdRange, ranks: readonly number[]): Promise<Ulid[]> {
+    return (this.channel(channel)?.index ?? EMPTY).idsAtRanks(range, ranks)
+  }
+
+  async deleteMany(channel: string, ids: readonly Ulid[]): Promise<number> {
+    const ch = this.channel(channel)
+    if (!ch) return 0
+    const present = [...new Set(ids)].filter((id) => ch.pending.has(id) || ch.index.get(id) !== undefined)
+    if (present.length === 0) return 0
+    const records = present.map((id) => encodeRecord(RecordType.tombstone, ulidToBytes(id)))
+    await this.enqueue((done) => ({ kind: 'delete', ch, ids: present, records, done }))
+    return present.length
+  }
+
+  async channels(): Promise<string[]> {
+    this.checkOpen()
+    return [...this.channelsByName.values()]
+      .filter((c) => c.index.size > 0)
+      .map((c) => c.name)
+      .sort()
+  }
+
+  /** Waits for pending writes, then closes every file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.sweepTimer)
+    await this.lane
+    for (const ch of this.channelsByName.values()) for (const seg of ch.segments) await closeSegment(seg)
+    this.channelsByName.clear()
+  }
+
+  // ---- retention and compaction ------------------------------------------------------------
+
+  /** Drops events older than the window, then compacts channels with enough garbage. */
+  async sweep(): Promise<{ expired: number; compacted: string[] }> {
+    if (this.closed) return { expired: 0, compacted: [] }
+    const cutoff = this.cutoff()
+    let expired = 0
+    if (cutoff !== undefined)
+      for (const ch of this.channelsByName.values()) {
+        const old = [...ch.index.entries({ lt: cutoff })]
+        for (const e of old) {
+          ch.index.delete(e.id)
+          ch.liveBytes -= recordBytes(e.value.length)
+        }
+        expired += old.length
+      }
+    const compacted: string[] = []
+    for (const ch of this.channelsByName.values())
+      if (this.needsCompaction(ch)) {
+        await this.compact(ch)
+        compacted.push(ch.name)
+      }
+    return { expired, compacted }
+  }
+
+  /** Bytes on disk per channel and how many of them are live (for metrics and tests). */
+  diskUsage(): { channel: string; segments: number; bytes: number; liveBytes: number }[] {
+    return [...this.channelsByName.values()].map((ch) => ({
+      channel: ch.name,
+      segments: ch.segments.length,
+      bytes: ch.segments.reduce((n, s) => n + s.size, 0),
+      liveBytes: ch.liveBytes,
+    }))
+  }
+
+  private needsCompaction(ch: ChannelFiles): boolean {
+    const sealed = ch.segments.filter((s) => !s.writer)
+    if (sealed.length === 0) return false
+    const sealedBytes = sealed.reduce((n, s) => n + s.size, 0)
+    let liveInSealed = 0
+    for (const e of ch.index.entries({})) if (!e.value.seg.writer) liveInSealed += recordBytes(e.value.length)
+    const garbage = sealedBytes - liveInSealed
+    return (
+      garbage >= this.opts.compactMinGarbageBytes && garbage > sealedBytes * this.opts.compactGarbageRatio
+    )
+  }
+
+  /**
+   * Copies the live events of every sealed segment into the active one (synced), then
+   * unlinks the sealed segments oldest first. A crash in between leaves duplicates, which
+   * replay ignores; tombstones in sealed segments die with the events they cover (always in
+   * the same or an older segment), so nothing is resurrected.
+   */
+  private compact(ch: ChannelFiles): Promise<void> {
+    const run = async () => {
+      const sealed = new Set(ch.segments.filter((s) => !s.writer))
+      const moving = [...ch.index.entries({})].filter((e) => sealed.has(e.value.seg))
+      const records = moving.map((e) => encodeRecord(RecordType.event, readAt(e.value)))
+      const locs = await this.append(ch, records)
+      moving.forEach((e, i) => {
+        Object.assign(e.value, locs[i]!)
+      })
+      for (const seg of [...sealed].sort((a, b) => a.n - b.n)) {
+        await closeSegment(seg)
+        await unlink(seg.path)
+      }
+      ch.segments = ch.segments.filter((s) => !sealed.has(s))
+    }
+    const p = this.lane.then(run)
+    this.lane = p.catch(() => {})
+    return p
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  private enqueue(make: (done: Settle) => Op): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push(make({ resolve, reject }))
+      if (this.flushScheduled) return
+      this.flushScheduled = true
+      this.lane = this.lane.then(() => this.flushLoop()).catch(() => {})
+    })
+  }
+
+  /** Writes every queued op, one write + fdatasync per channel file per round. */
+  private async flushLoop(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0)
+      this.writes.batches++
+      const byChannel = new Map<ChannelFiles, Buffer[]>()
+      for (const op of batch) {
+        const list = byChannel.get(op.ch) ?? []
+        list.push(...op.records)
+        byChannel.set(op.ch, list)
+      }
+      try {
+        const locs = new Map<ChannelFiles, Loc[]>()
+        await Promise.all(
+          [...byChannel].map(async ([ch, records]) => locs.set(ch, await this.append(ch, records))),
+        )
+        for (const op of batch) {
+          const at = locs.get(op.ch)!.splice(0, op.records.length)
+          if (op.kind === 'put') this.applyPut(op.ch, op.items, at)
+          else this.applyDelete(op.ch, op.ids)
+          op.done.resolve()
+        }
+      } catch (e) {
+        for (const op of batch) {
+          if (op.kind === 'put') for (const item of op.items) op.ch.pending.delete(item.event.id)
+          op.done.reject(e)
+        }
+      }
+    }
+    this.flushScheduled = false
+  }
+
+  private applyPut(ch: ChannelFiles, items: StoredEvent[], locs: Loc[]): void {
+    items.forEach((item, i) => {
+      ch.pending.delete(item.event.id)
+      const loc = locs[i]!
+      if (ch.index.insert(item.event.id, item.digest, loc)) ch.liveBytes += recordBytes(loc.length)
+    })
+  }
+
+  private applyDelete(ch: ChannelFiles, ids: Ulid[]): void {
+    for (const id of ids) {
+      const loc = ch.index.get(id)
+      if (loc && ch.index.delete(id)) ch.liveBytes -= recordBytes(loc.length)
+    }
+  }
+
+  /** Appends records to the channel's active segment (rolling as needed), synced; returns their payload locations. */
+  private async append(ch: ChannelFiles, records: Buffer[]): Promise<Loc[]> {
+    const locs: Loc[] = []
+    let i = 0
+    while (i < records.length) {
+      let seg = ch.segments.at(-1)
+      if (!seg?.writer || (seg.size > 0 && seg.size + records[i]!.length > this.opts.segmentMaxBytes))
+        seg = await this.newSegment(ch)
+      // As many records as fit (at least one, so an event larger than a segment still goes in).
+      const chunk: Buffer[] = []
+      let bytes = 0
+      while (
+        i < records.length &&
+        (chunk.length === 0 || seg.size + bytes + records[i]!.length <= this.opts.segmentMaxBytes)
+      ) {
+        const r = records[i++]!
+        locs.push({
+          seg,
+          offset: seg.size + bytes + RECORD_HEADER_BYTES + 1,
+          length: r.length - RECORD_HEADER_BYTES - 1,
+        })
+        chunk.push(r)
+        bytes += r.length
+      }
+      const buf = chunk.length === 1 ? chunk[0]! : Buffer.concat(chunk, bytes)
+      await seg.writer!.write(buf, 0, buf.length, seg.size)
+      await seg.writer!.datasync()
+      this.writes.syncs++
+      this.writes.records += chunk.length
+      seg.size += bytes
+    }
+    return locs
+  }
+
+  private async newSegment(ch: ChannelFiles): Promise<Segment> {
+    const last = ch.segments.at(-1)
+    if (last) {
+      // Sealed: only read from now on.
+      await last.writer?.close()
+      last.writer = undefined
+      last.fd = openSync(last.path, 'r') // the writer's fd closed with it
+    }
+    const n = (last?.n ?? 0) + 1
+    const path = join(ch.dir, segmentName(n))
+    const writer = await open(path, 'wx+', 0o600)
+    const seg: Segment = { n, path, fd: writer.fd, writer, size: 0 }
+    ch.segments.push(seg)
+    await syncDir(ch.dir) // the new file's name must survive a crash too
+    if (n === 1) await syncDir(this.opts.dir) // and so must a new channel's directory
+    return seg
+  }
+
+  // ---- opening ----------------------------------------------------------------------------
+
+  private channel(name: string, create = false): ChannelFiles | undefined {
+    this.checkOpen()
+    let ch = this.channelsByName.get(name)
+    if (!ch && create) {
+      const dir = join(this.opts.dir, name)
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      ch = { name, dir, segments: [], index: new RankedIndex(), pending: new Set(), liveBytes: 0 }
+      this.channelsByName.set(name, ch)
+    }
+    return ch
+  }
+
+  private replay(name: string): void {
+    const ch = this.channel(name, true)!
+    const cutoff = this.cutoff()
+    const files = readdirSync(ch.dir)
+      .map((f) => SEGMENT_RE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b)
+    for (const n of files) {
+      const path = join(ch.dir, segmentName(n))
+      const buf = readFileSync(path)
+      const { records, validBytes } = parseRecords(buf)
+      if (validBytes < buf.length) {
+        // A torn tail (crash mid-write) or rot: nothing after it was acknowledged intact.
+        truncateSync(path, validBytes)
+        this.recovery.truncatedBytes += buf.length - validBytes
+      }
+      const seg: Segment = { n, path, fd: openSync(path, 'r'), writer: undefined, size: validBytes }
+      ch.segments.push(seg)
+      this.recovery.segments++
+      for (const r of records) {
+        this.recovery.records++
+        const payload = buf.subarray(r.payloadOffset, r.payloadOffset + r.payloadLength)
+        if (r.type === RecordType.tombstone) {
+          if (payload.length !== 16) {
+            this.recovery.invalidRecords++
+            continue
+          }
+          const loc = ch.index.get(ulidFromBytes(payload))
+          if (loc && ch.index.delete(ulidFromBytes(payload))) ch.liveBytes -= recordBytes(loc.length)
+          continue
+        }
+        // Only the id and channel are read here (the CRC vouches for the rest, which this store
+        // wrote from encodeEvent); a full decode of every event would only make garbage.
+        const id = eventIdIn(payload, name)
+        if (id === undefined) {
+          this.recovery.invalidRecords++
+          continue
+        }
+        if (cutoff !== undefined && id < cutoff) {
+          this.recovery.expired++
+          continue
+        }
+        const loc: Loc = { seg, offset: r.payloadOffset, length: r.payloadLength }
+        if (ch.index.insert(id, hash('sha256', payload, 'buffer'), loc))
+          ch.liveBytes += recordBytes(loc.length)
+      }
+    }
+    // Replayed segments are never written again: the first append opens a fresh one.
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('store is closed')
+  }
+}
+
+const CHANNEL_AT = ULID_BYTES + 1 // after the id and the event version byte
+
+/** The id of an encoded event of `channel`, or undefined when the bytes are not one. */
+function eventIdIn(payload: Uint8Array, channel: string): Ulid | undefined {
+  if (payload.length < CHANNEL_AT + 1 + channel.length || payload[ULID_BYTES] !== EVENT_VERSION)
+    return undefined
+  if (payload[CHANNEL_AT] !== channel.length) return undefined // names are ASCII, under 128 bytes
+  for (let i = 0; i < channel.length; i++)
+    if (payload[CHANNEL_AT + 1 + i] !== channel.charCodeAt(i)) return undefined
+  try {
+    return ulidFromBytes(payload.subarray(0, ULID_BYTES))
+  } catch {
+    return undefined
+  }
+}
+
+function readAt(loc: Loc): Uint8Array {
+  // A plain Uint8Array: decoded fields are slices of it and must not be Buffers.
+  const buf = new Uint8Array(loc.length)
+  const n = readSync(loc.seg.fd, buf, 0, loc.length, loc.offset)
+  if (n !== loc.length) throw new Error(`short read in ${loc.seg.path} at ${loc.offset}`)
+  return buf
+}
+
+async function closeSegment(seg: Segment): Promise<void> {
+  if (seg.writer) {
+    await seg.writer.close()
+    seg.writer = undefined
+  } else if (seg.fd >= 0) closeSync(seg.fd)
+  seg.fd = -1
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+const EMPTY = new RankedIndex<never>()

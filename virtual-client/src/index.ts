@@ -1,0 +1,12 @@
+export { ANNOUNCE_FIELD, type AwarenessLike, announceVirtual, isAnnouncedVirtual } from './announce.ts'
+export { HELP, parseVcConfig, type VcConfig } from './config.ts'
+export { FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'
+export { loadOrCreateIdentity } from './key-file.ts'
+export { renderMetrics, serveMetrics, type VcCounters } from './metrics.ts'
+export {
+  fetchWellKnown,
+  relayUrls,
+  VirtualClient,
+  VirtualClientDefaults,
+  type VirtualClientOptions,
+} from './virtual-client.ts'

@@ -1,0 +1,76 @@
+/** Prometheus text for a virtual client's counters, and the optional HTTP endpoint serving it. */
+import { createServer, type Server } from 'node:http'
+
+export interface VcCounters {
+  /** Events held in the rolling window, all channels. */
+  eventsHeld: number
+  channels: number
+  meshPeers: number
+  /** Events and bytes this client sent while answering other peers' sync sessions. */
+  servedEvents: number
+  servedBytes: number
+  /** Reports kept of sync sessions this client started (the Peer keeps the last 1000). */
+  syncReports: number
+  /** Events received from peers and live from the relay. */
+  fromPeers: number
+  fromRelay: number
+  refusedSessions: number
+  /** Bytes of its segment files on disk. */
+  diskBytes: number
+  /** Resident set and V8 heap in use (process.memoryUsage), for the 256 MB budget. */
+  rssBytes: number
+  heapUsedBytes: number
+}
+
+const HELP: Record<keyof VcCounters, [type: 'gauge' | 'counter', help: string]> = {
+  eventsHeld: ['gauge', 'Events held in the rolling window'],
+  channels: ['gauge', 'Channels joined'],
+  meshPeers: ['gauge', 'Peers connected over WebRTC'],
+  servedEvents: ['counter', 'Events sent to peers while serving their sync sessions'],
+  servedBytes: ['counter', 'Bytes sent to peers while serving their sync sessions'],
+  syncReports: ['gauge', 'Reports kept of sync sessions this client started (at most 1000)'],
+  fromPeers: ['counter', 'Events received from peers'],
+  fromRelay: ['counter', 'Events received live from the relay'],
+  refusedSessions: ['counter', 'Sync sessions refused (per-peer limit)'],
+  diskBytes: ['gauge', 'Bytes of segment files on disk'],
+  rssBytes: ['gauge', 'Resident set size of the process'],
+  heapUsedBytes: ['gauge', 'V8 heap in use'],
+}
+
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+export function renderMetrics(c: VcCounters, name: string): string {
+  const label = `{vc="${name.replace(/["\\\n]/g, '_')}"}`
+  let out = ''
+  for (const key of Object.keys(HELP) as (keyof VcCounters)[]) {
+    const [type, help] = HELP[key]
+    const metric = `peerchat_vc_${snake(key)}${type === 'counter' ? '_total' : ''}`
+    out += `# HELP ${metric} ${help}\n# TYPE ${metric} ${type}\n${metric}${label} ${c[key]}\n`
+  }
+  return out
+}
+
+/** Serves GET /metrics (and /healthz) on host:port; resolves with the bound port. */
+export function serveMetrics(
+  render: () => Promise<string>,
+  port: number,
+  host = '127.0.0.1',
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET') return void res.writeHead(405).end()
+    if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+    if (path !== '/metrics') return void res.writeHead(404).end()
+    render().then(
+      (body) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body),
+      () => res.writeHead(500).end(),
+    )
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      const address = server.address()
+      resolve({ server, port: typeof address === 'object' && address ? address.port : port })
+    })
+  })
+}

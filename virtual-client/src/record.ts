@@ -1,0 +1,60 @@
+/**
+ * The record framing of a segment file (docs/protocol/storage.md):
+ *
+ *   record = length:u32le crc32:u32le type:u8 payload   (length = 1 + payload bytes)
+ *   type 1 = event     payload = encodeEvent(event)
+ *   type 2 = tombstone payload = the 16-byte ULID of a deleted event
+ *
+ * The CRC-32 (IEEE, zlib's) covers `type payload`, so a torn or rotten record is detected
+ * and everything from it onwards is dropped when the segment is opened.
+ */
+import { crc32 } from 'node:zlib'
+import { MAX_EVENT_BYTES } from '@peerchat/engine'
+
+export const RecordType = { event: 1, tombstone: 2 } as const
+export type RecordType = (typeof RecordType)[keyof typeof RecordType]
+
+/** Bytes before the type byte: length and CRC. */
+export const RECORD_HEADER_BYTES = 8
+/** Largest `length` accepted when reading: type byte + the largest event. Longer means corruption. */
+export const MAX_RECORD_BODY_BYTES = 1 + MAX_EVENT_BYTES
+
+export function encodeRecord(type: RecordType, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + 1 + payload.length)
+  out.writeUInt32LE(1 + payload.length, 0)
+  out[RECORD_HEADER_BYTES] = type
+  out.set(payload, RECORD_HEADER_BYTES + 1)
+  out.writeUInt32LE(crc32(out.subarray(RECORD_HEADER_BYTES)), 4)
+  return out
+}
+
+export interface ParsedRecord {
+  type: RecordType
+  /** Offset of the record's first byte in the segment. */
+  offset: number
+  /** Offset and length of the payload. */
+  payloadOffset: number
+  payloadLength: number
+}
+
+/**
+ * Parses records from the start of `buf`. Stops at the first incomplete, oversized, unknown
+ * or CRC-failing record; `validBytes` is where it stopped (the length to truncate to).
+ */
+export function parseRecords(buf: Buffer): { records: ParsedRecord[]; validBytes: number } {
+  const records: ParsedRecord[] = []
+  let at = 0
+  while (at + RECORD_HEADER_BYTES + 1 <= buf.length) {
+    const length = buf.readUInt32LE(at)
+    if (length < 1 || length > MAX_RECORD_BODY_BYTES) break
+    const end = at + RECORD_HEADER_BYTES + length
+    if (end > buf.length) break
+    const body = buf.subarray(at + RECORD_HEADER_BYTES, end)
+    if (crc32(body) !== buf.readUInt32LE(at + 4)) break
+    const type = body[0]
+    if (type !== RecordType.event && type !== RecordType.tombstone) break
+    records.push({ type, offset: at, payloadOffset: at + RECORD_HEADER_BYTES + 1, payloadLength: length - 1 })
+    at = end
+  }
+  return { records, validBytes: at }
+}
