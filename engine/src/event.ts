@@ -9,7 +9,7 @@
  *   relaySig  = Sign_relay ("stamp", id || Authored || authorSig)
  *
  * `ts` is not a separate field: it is the ULID's time, so it cannot disagree with the id.
- * See docs/protocol/identity-event.md (merged into docs/PROTOCOL.md) for the grammar of
+ * See docs/protocol/identity-event.md (indexed by docs/PROTOCOL.md) for the grammar of
  * `str`/`bytes`, every limit and a worked example.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
