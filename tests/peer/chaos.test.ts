@@ -5,63 +5,33 @@
  * Peers repair what a killed fan-out missed by reconciling over their WebRTC mesh, which
  * outlives the relay.
  */
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
 import { PeerProcess } from './peer-process.ts'
+import {
+  peerArgs,
+  type ScenarioRelay,
+  type ScenarioRelayOptions,
+  sleep,
+  startRelay,
+  until,
+} from './scenario.ts'
 
 const KILLS = 3
-const LIMITS = [
-  'eventsPerSecondPerKey=1000000',
-  'eventBurstPerKey=1000000',
-  'framesPerSecondPerAddress=1000000',
-  'frameBurstPerAddress=1000000',
-  'signalsPerSecondPerKey=100000',
-  'signalBurstPerKey=100000',
-  'unauthenticatedPerAddress=1000',
-].flatMap((l) => ['--limit', l])
 
-let relay: RelayProcess | undefined
+let relay: ScenarioRelay | undefined
 const peers: PeerProcess[] = []
 afterAll(async () => {
   for (const p of peers) p.kill()
   await relay?.stop()
 })
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
-
 describe('chaos: relay killed while peers post', () => {
   it(`loses and duplicates nothing across ${KILLS} relay SIGKILLs`, { timeout: 240_000 }, async () => {
     // The `ws` shell (same core): uWS cannot re-bind the port while the killed relay's sockets
     // are in TIME_WAIT (see relay-client.test.ts), and a restart must come back on the same URL.
-    const args = [
-      '--data-dir',
-      mkdtempSync(join(tmpdir(), 'peerchat-')),
-      '--quiet',
-      '--shell',
-      'ws',
-      ...LIMITS,
-    ]
-    relay = await spawnRelay(args)
-    const port = relay.port
-    const base = {
-      relayUrl: relay.url,
-      relayKey: relay.relayKey,
-      channels: ['general'],
-      room: 'community',
-      kind: 'client',
-      webrtc: true,
-      catchUpSince: 0,
-    }
+    relay = await startRelay({ shell: 'ws' })
+    const again: ScenarioRelayOptions = { shell: 'ws', port: relay.port, dataDir: relay.dataDir }
+    const base = peerArgs(relay, { catchUpSince: 0 })
     const all = ['A', 'B', 'C'].map((n) => new PeerProcess(n))
     peers.push(...all)
     await Promise.all(all.map((p) => p.call('start', { args: base })))
@@ -75,7 +45,7 @@ describe('chaos: relay killed while peers post', () => {
       await sleep(700 + Math.random() * 600)
       relay.child.kill('SIGKILL')
       await sleep(300 + Math.random() * 700)
-      relay = await spawnRelay([...args, '--port', String(port)])
+      relay = await startRelay(again)
     }
     await sleep(800)
     const loops = await Promise.all(

@@ -2,26 +2,13 @@
  * The WebRTC fallback: C cannot use WebRTC, so it catches up through the relay-forwarded peer
  * channel — measured on the relay's counters and bounded by its per-session byte budget.
  */
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
+import type { RelayProcess } from '../relay/relay-process.ts'
 import { PeerProcess } from './peer-process.ts'
+import { peerArgs, relayMetric, startRelay, until } from './scenario.ts'
 
 const NEW = Number(process.env.PEERCHAT_TEST_NEW ?? 5000)
 const BUDGET = 4 * 1024 * 1024 // the relay's default forwardBurstBytes
-const LIMITS = [
-  'eventsPerSecondPerKey=1000000',
-  'eventBurstPerKey=1000000',
-  'framesPerSecondPerAddress=1000000',
-  'frameBurstPerAddress=1000000',
-  'signalsPerSecondPerKey=100000',
-  'signalBurstPerKey=100000',
-  'unauthenticatedPerAddress=1000',
-  `forwardBurstBytes=${BUDGET}`,
-  'forwardBytesPerSecond=1024',
-].flatMap((l) => ['--limit', l])
 
 let relay: RelayProcess | undefined
 const peers: PeerProcess[] = []
@@ -30,33 +17,14 @@ afterAll(async () => {
   await relay?.stop()
 })
 
-const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-async function forwardedBytes(r: RelayProcess): Promise<number> {
-  const text = await (await fetch(`${r.url.replace('ws:', 'http:')}/metrics`)).text()
-  return Number(/^peerchat_relay_forwarded_bytes_total (\d+)/m.exec(text)?.[1])
-}
+const forwardedBytes = (r: RelayProcess) => relayMetric(r, 'peerchat_relay_forwarded_bytes_total')
 
 describe('catch-up without WebRTC', () => {
   it('completes through the relay-forwarded channel within its byte budget', {
     timeout: 240_000,
   }, async () => {
-    relay = await spawnRelay(['--data-dir', mkdtempSync(join(tmpdir(), 'peerchat-')), '--quiet', ...LIMITS])
-    const base = {
-      relayUrl: relay.url,
-      relayKey: relay.relayKey,
-      channels: ['general'],
-      room: 'community',
-      kind: 'client',
-      webrtc: true,
-      catchUpSince: 0,
-    }
+    relay = await startRelay({ limits: { forwardBurstBytes: BUDGET, forwardBytesPerSecond: 1024 } })
+    const base = peerArgs(relay, { catchUpSince: 0 })
     const [a, b, c] = ['A', 'B', 'C'].map((n) => new PeerProcess(n)) as [
       PeerProcess,
       PeerProcess,

@@ -4,26 +4,14 @@
  * A posts while C is offline; C comes back and catches up from B or D — the relay holds
  * nothing — then scrolls back to a range it never had and gets exactly that range.
  */
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { ulidAtTime } from '@peerchat/engine'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
+import type { RelayProcess } from '../relay/relay-process.ts'
 import { PeerProcess } from './peer-process.ts'
+import { peerArgs, startRelay, until } from './scenario.ts'
 
 const OLD = Number(process.env.PEERCHAT_TEST_OLD ?? 1000)
 const NEW = Number(process.env.PEERCHAT_TEST_NEW ?? 5000)
-const LIMITS = [
-  'eventsPerSecondPerKey=1000000',
-  'eventBurstPerKey=1000000',
-  'framesPerSecondPerAddress=1000000',
-  'frameBurstPerAddress=1000000',
-  'signalsPerSecondPerKey=100000',
-  'signalBurstPerKey=100000',
-  'unauthenticatedPerAddress=1000',
-].flatMap((l) => ['--limit', l])
-
 let relay: RelayProcess | undefined
 const peers: PeerProcess[] = []
 afterAll(async () => {
@@ -31,27 +19,12 @@ afterAll(async () => {
   await relay?.stop()
 })
 
-const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
 describe('peer sync over real WebRTC', () => {
   it('catches up from peers after being offline, then scrolls back to exactly a range', {
     timeout: 240_000,
   }, async () => {
-    relay = await spawnRelay(['--data-dir', mkdtempSync(join(tmpdir(), 'peerchat-')), '--quiet', ...LIMITS])
-    const base = {
-      relayUrl: relay.url,
-      relayKey: relay.relayKey,
-      channels: ['general'],
-      room: 'community',
-      kind: 'client',
-      webrtc: true,
-    }
+    relay = await startRelay()
+    const base = peerArgs(relay)
     const [a, b, c, d] = ['A', 'B', 'C', 'D'].map((n) => new PeerProcess(n)) as [
       PeerProcess,
       PeerProcess,
