@@ -4,7 +4,10 @@ import { type Browser, chromium } from 'playwright-core'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
-export function launchChromium(): Promise<Browser> {
+/** Chromium's fake microphone (a tone) granted without a prompt: voice tests. */
+export const FAKE_MEDIA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']
+
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -15,6 +18,7 @@ export function launchChromium(): Promise<Browser> {
       '--disable-gpu',
       '--disable-background-networking',
       '--disable-component-update',
+      ...extraArgs,
     ],
   })
 }

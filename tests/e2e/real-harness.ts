@@ -60,16 +60,37 @@ export async function startRealRelay(extra: string[] = []): Promise<RealRelay> {
   }
 }
 
-/** A fresh profile on the relay's page; creates a key named `name` and waits until online. */
-export async function joinAs(browser: Browser, appUrl: string, name: string, query = ''): Promise<Page> {
+export interface JoinOptions {
+  /** Import this secret key (text) instead of creating one. */
+  secretKey?: string
+  /** Script run in the page before the app (e.g. to record RTCPeerConnections). */
+  initScript?: string
+}
+
+/** A fresh profile on the relay's page; creates (or imports) a key named `name` and waits until online. */
+export async function joinAs(
+  browser: Browser,
+  appUrl: string,
+  name: string,
+  query = '',
+  o: JoinOptions = {},
+): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' })
+  if (o.initScript) await context.addInitScript(o.initScript)
   const page = await context.newPage()
   page.on('pageerror', (e) => {
     throw e
   })
   await page.goto(`${appUrl}${query}`)
-  await page.getByLabel('Display name').fill(name)
-  await page.getByRole('button', { name: 'Create my key and start' }).click()
+  if (o.secretKey) {
+    await page.getByRole('button', { name: 'I already have a key' }).click()
+    await page.getByLabel('Secret key').fill(o.secretKey)
+    await page.getByLabel('Display name').fill(name)
+    await page.getByRole('button', { name: 'Import key' }).click()
+  } else {
+    await page.getByLabel('Display name').fill(name)
+    await page.getByRole('button', { name: 'Create my key and start' }).click()
+  }
   await page.getByRole('log', { name: 'Messages in general' }).waitFor({ timeout: 30_000 })
   await page.locator('.conn.online').waitFor({ timeout: 30_000 })
   return page

@@ -94,6 +94,20 @@ describe('web app shell (simulated network)', () => {
     await expect(page.evaluate(() => document.documentElement.dataset.theme)).resolves.toBe('dark')
     await page.screenshot({ path: `${SHOTS}desktop-dark.png` })
 
+    // The trust & sync panel, opened and closed with the keyboard; the simulation says what it is.
+    await page.getByRole('button', { name: 'Trust and sync status' }).focus()
+    await page.keyboard.press('Enter')
+    const status = page.getByRole('dialog', { name: 'Trust & sync status' })
+    await expect.poll(() => status.textContent()).toContain('simulated network')
+    await expect
+      .poll(() => status.getByRole('table', { name: /^History/ }).textContent())
+      .toContain('#general')
+    // The simulation has no mesh: voice is not offered.
+    expect(await page.getByRole('button', { name: /voice/ }).count()).toBe(0)
+    await page.screenshot({ path: `${SHOTS}status-dark.png` })
+    await page.keyboard.press('Escape')
+    await expect.poll(() => status.count()).toBe(0)
+
     await page.setViewportSize(PHONE)
     await expect(page.locator('#channels').isVisible()).resolves.toBe(false)
     await page.screenshot({ path: `${SHOTS}phone-dark.png` })

@@ -7,8 +7,11 @@
  */
 import {
   type ChannelLog,
+  isValidChannel,
   Kind,
   MemoryStore,
+  type MeshPort,
+  Privilege,
   type PublicKey,
   publicKeyToText,
   randomBytes,
@@ -21,29 +24,57 @@ import {
   verifyAuthor,
   verifyRelayStamp,
 } from '@peerchat/engine'
-import { type Connected, connectPeer } from '@peerchat/transports/connect'
+import { type Connected, connectPeer, keyOfPeerId } from '@peerchat/transports/connect'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
+import { Coverage } from './coverage.ts'
 import { Directory } from './directory.ts'
 import { LocalLog } from './local-log.ts'
 import { PeerSync } from './peer-sync.ts'
 import type { RelayConfig } from './relay-config.ts'
 import type {
+  ChannelCoverage,
   ChannelInfo,
   ChatClient,
+  CommunityInfo,
   ConnectionState,
   EventSource,
   HistoryPage,
   HistoryQuery,
   Member,
   Outgoing,
+  PeerStatus,
   Provenance,
+  SyncSession,
+  SyncStatus,
 } from './types.ts'
 import { TYPING_FIELD, typingFromStates } from './typing.ts'
+import type { VoiceNetwork } from './voice/network.ts'
+import { VOICE_FIELD } from './voice/protocol.ts'
 
 /** Newest events per channel read from the Store at start for unread counts (default 5,000). */
 export const UNREAD_SCAN_MAX = 5_000
 /** Ids of relay deliveries remembered until their log add lands (default 10,000; then forgotten). */
 export const RELAY_IDS_MAX = 10_000
+/** Reconciliation sessions listed by the sync-status panel (default 20, newest first). */
+export const STATUS_SESSIONS_MAX = 20
+
+/**
+ * The awareness field a virtual client sets to say so (virtual-client/src/announce.ts, kept in
+ * step by hand: the web app does not depend on the virtual client's package). A spoofed claim
+ * only ranks a key last; it grants nothing.
+ */
+const ANNOUNCE_FIELD = 'peerchat'
+
+function announcedVirtual(
+  states: ReadonlyMap<number, Record<string, unknown>> | undefined,
+  key: string,
+): boolean {
+  for (const state of states?.values() ?? []) {
+    const mark = state?.[ANNOUNCE_FIELD] as { kind?: unknown; key?: unknown } | undefined
+    if (mark?.kind === 'virtual' && mark.key === key) return true
+  }
+  return false
+}
 
 export interface RealOptions {
   signer: Signer
@@ -62,6 +93,8 @@ export class RealClient extends ChatClientBase implements ChatClient {
   /** Sources of the events seen this session (provenance) and per-channel order (unread counts). */
   private readonly index = new LocalLog()
   private readonly directory = new Directory()
+  private readonly coverage = new Coverage()
+  private voiceNetwork: VoiceNetwork | undefined
   /**
    * The channels joined. connectPeer reads this array live (mesh admission, relay forwarding),
    * so it is passed in empty and grown here from the relay's welcome and `channel-added`.
@@ -103,6 +136,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
       store: this.store,
       channels: this.joined,
       room: config.room,
+      isVirtual: (key) => this.isVirtual(publicKeyToText(key)),
     })
     if (this.stopped) {
       await connected.stop()
@@ -122,6 +156,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
     )
     for (const c of relay.channels) await this.openChannel(c)
     this.watchTyping()
+    this.voiceNetwork = this.makeVoiceNetwork()
     const ports = [connected.mesh, connected.fallback].filter((p) => p !== undefined)
     this.sync = new PeerSync({
       peer,
@@ -173,7 +208,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
     const relay = this.connected?.relay
     const sessions: Session[] = []
     for (const c of this.joined) sessions.push(...(relay?.members(c).values() ?? []))
-    return this.directory.members(
+    const members = this.directory.members(
       {
         key: this.self,
         name: this.myName,
@@ -184,6 +219,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
       sessions,
       this.typing,
     )
+    return members.map((m) => (m.online && this.isVirtual(m.id) ? { ...m, virtual: true } : m))
   }
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -199,7 +235,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
       if (got.added > 0) events = await newestBefore(log, query.before, query.limit)
     }
     query.signal?.throwIfAborted()
-    for (const e of events) this.index.add(e, { via: 'local' })
+    for (const e of events) this.noteSource(e, { via: 'local' })
     return { events, complete }
   }
 
@@ -230,6 +266,100 @@ export class RealClient extends ChatClientBase implements ChatClient {
     const hint = { key: publicKeyToText(this.self), channel }
     this.connected?.mesh?.awareness?.setLocalStateField(TYPING_FIELD, hint)
     this.emitter.emit('members', this.members())
+  }
+
+  get voice(): VoiceNetwork | undefined {
+    return this.voiceNetwork
+  }
+
+  community(): CommunityInfo {
+    const privileges = this.connected?.relay.session?.value.privileges ?? 0
+    return { access: this.options.config.access, canCreateChannels: (privileges & Privilege.create) !== 0 }
+  }
+
+  createChannel(name: string): Promise<Outgoing> {
+    if (!isValidChannel(name))
+      return Promise.reject(
+        new RangeError(
+          'A channel name is 1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit.',
+        ),
+      )
+    if (this.joined.includes(name)) return Promise.reject(new RangeError(`#${name} exists already.`))
+    // The body is empty: the channel's name is the event's channel; a topic is a later channel.meta.
+    return this.publish(name, Kind.channelCreate, new Uint8Array(0))
+  }
+
+  async syncStatus(): Promise<SyncStatus> {
+    const { relay, peer, mesh, fallback } = this.requireConnected()
+    const ports: MeshPort[] = [mesh, fallback].filter((p) => p !== undefined)
+    const rtt = new Map(peer.candidates().map((c) => [`${c.port}:${c.peer}`, c.rtt]))
+    const peers: PeerStatus[] = []
+    ports.forEach((port, i) => {
+      for (const [id, info] of port.peers()) {
+        const key = info.key ? publicKeyToText(info.key) : keyOfPeerId(id)
+        const ms = rtt.get(`${i}:${id}`)
+        peers.push({
+          id: key,
+          kind: info.kind === 'virtual' || this.isVirtual(key) ? 'virtual' : 'client',
+          link: port.fallback ? 'relay-fallback' : 'webrtc',
+          ...(ms !== undefined && Number.isFinite(ms) ? { rttMs: Math.round(ms) } : {}),
+        })
+      }
+    })
+    const channels: ChannelCoverage[] = []
+    for (const name of this.joined) {
+      const log = peer.log(name)
+      if (!log) continue
+      const [held, [oldest], [newest]] = await Promise.all([
+        log.count(),
+        log.range({}, { limit: 1 }),
+        log.range({}, { limit: 1, reverse: true }),
+      ])
+      channels.push({
+        channel: name,
+        held,
+        oldest: oldest?.ts ?? null,
+        newest: newest?.ts ?? null,
+        sources: this.coverage.sources(name),
+      })
+    }
+    const sessions: SyncSession[] = peer.reports
+      .slice(-STATUS_SESSIONS_MAX)
+      .reverse()
+      .map((r) => {
+        const colon = r.source.indexOf(':')
+        const port = ports[Number(r.source.slice(0, colon))]
+        return {
+          channel: r.channel,
+          peer: keyOfPeerId(r.source.slice(colon + 1)),
+          link: port?.fallback ? 'relay-fallback' : (port?.name ?? 'unknown'),
+          kind: r.kind,
+          ...(r.range?.gte ? { gte: r.range.gte } : {}),
+          ...(r.range?.lt ? { lt: r.range.lt } : {}),
+          added: r.added,
+          bytesIn: r.bytesIn,
+          bytesOut: r.bytesOut,
+          complete: r.complete,
+        }
+      })
+    const direct = mesh?.stats() ?? { bytesIn: 0, bytesOut: 0 }
+    return {
+      connection: this.connection(),
+      network: this.network,
+      relay: {
+        bytesIn: relay.stats.bytesIn,
+        bytesOut: relay.stats.bytesOut,
+        reconnects: relay.stats.reconnects,
+        rejectedEvents: relay.stats.rejectedEvents,
+      },
+      webrtc: { bytesIn: direct.bytesIn, bytesOut: direct.bytesOut },
+      forwarded: { bytesIn: fallback?.stats.bytesIn ?? 0, bytesOut: fallback?.stats.bytesOut ?? 0 },
+      served: { events: peer.stats.served, bytes: peer.stats.servedBytes },
+      received: { fromRelay: peer.stats.fromRelay, fromPeers: peer.stats.fromPeers },
+      peers,
+      channels,
+      sessions,
+    }
   }
 
   protected async publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {
@@ -273,7 +403,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
     // What a durable store already holds counts for unread badges and names.
     const held = await log.range({}, { limit: UNREAD_SCAN_MAX, reverse: true })
     for (const e of held) {
-      this.index.add(e, { via: 'local' })
+      this.noteSource(e, { via: 'local' })
       this.directory.addProfile(e)
     }
     this.queueChannels()
@@ -286,7 +416,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
       const source: EventSource = this.relayIds.delete(event.id)
         ? { via: 'relay' }
         : (this.sync?.sourceFor(channel) ?? { via: 'peer', peer: 'unknown' })
-      this.index.add(event, source)
+      this.noteSource(event, source)
       if (event.kind === Kind.profile) names = this.directory.addProfile(event) || names
       this.emitter.emit('event', { event, source })
     }
@@ -310,6 +440,47 @@ export class RealClient extends ChatClientBase implements ChatClient {
     }
     awareness.on('change', refresh)
     this.offs.push(() => awareness.off('change', refresh))
+  }
+
+  /** Remembers where an event came from (provenance) and counts it once per source (coverage). */
+  private noteSource(event: StampedEvent, source: EventSource): void {
+    if (this.index.add(event, source)) this.coverage.note(event.channel, source)
+  }
+
+  private isVirtual(key: string): boolean {
+    return announcedVirtual(this.connected?.mesh?.awareness?.getStates(), key)
+  }
+
+  /** Voice signaling in the community room's awareness, checked against the relay's presence. */
+  private makeVoiceNetwork(): VoiceNetwork | undefined {
+    const awareness = this.connected?.mesh?.awareness
+    const relay = this.connected?.relay
+    if (!awareness || !relay) return undefined
+    return {
+      self: publicKeyToText(this.self),
+      signer: this.options.signer,
+      iceServers: this.options.config.iceServers,
+      publish: (state) => awareness.setLocalStateField(VOICE_FIELD, state),
+      states: () => {
+        const out: unknown[] = []
+        for (const [id, state] of awareness.getStates())
+          if (id !== awareness.clientID) out.push(state?.[VOICE_FIELD])
+        return out
+      },
+      onChange: (listener) => {
+        awareness.on('change', listener)
+        const off = relay.on('presence', listener)
+        return () => {
+          awareness.off('change', listener)
+          off()
+        }
+      },
+      isMember: (key, channel) => {
+        if (!this.joined.includes(channel)) return false
+        for (const s of relay.members(channel).values()) if (publicKeyToText(s.publicKey) === key) return true
+        return false
+      },
+    }
   }
 
   private rememberRelayId(id: Ulid): void {

@@ -15,6 +15,35 @@ export interface RelayConfig {
   relayKey: Uint8Array
   /** The y-webrtc room every member may join. */
   room: string
+  /** `invite`: a non-admin needs an admin-signed invite to log in; `unknown` when not said. */
+  access: 'open' | 'invite' | 'unknown'
+  /** ICE servers for WebRTC (voice); empty on loopback and most LANs. */
+  iceServers: RTCIceServer[]
+}
+
+/** Most ICE servers taken from the well-known JSON (default 8). */
+export const ICE_SERVERS_MAX = 8
+
+/** The well-formed entries of an `iceServers` array: `urls` a string or strings, optional credentials. */
+export function parseIceServers(value: unknown): RTCIceServer[] {
+  if (!Array.isArray(value)) return []
+  const out: RTCIceServer[] = []
+  for (const v of value.slice(0, ICE_SERVERS_MAX)) {
+    if (typeof v !== 'object' || v === null) continue
+    const { urls, username, credential } = v as Record<string, unknown>
+    const list = typeof urls === 'string' ? [urls] : Array.isArray(urls) ? urls : null
+    if (
+      !list ||
+      list.length === 0 ||
+      !list.every((u) => typeof u === 'string' && /^(stuns?|turns?):/.test(u))
+    )
+      continue
+    const server: RTCIceServer = { urls: list as string[] }
+    if (typeof username === 'string') server.username = username
+    if (typeof credential === 'string') server.credential = credential
+    out.push(server)
+  }
+  return out
 }
 
 /** Parses the well-known JSON; null when it is not a peerchat relay's document. */
@@ -27,7 +56,7 @@ export function parseRelayConfig(text: string, origin: string): RelayConfig | nu
     return null
   }
   if (typeof doc !== 'object' || doc === null) return null
-  const { relayKey, communityRoom } = doc as { relayKey?: unknown; communityRoom?: unknown }
+  const { relayKey, communityRoom, access, iceServers } = doc as Record<string, unknown>
   if (typeof relayKey !== 'string') return null
   let key: Uint8Array
   try {
@@ -40,6 +69,8 @@ export function parseRelayConfig(text: string, origin: string): RelayConfig | nu
     url: `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}`,
     relayKey: key,
     room: typeof communityRoom === 'string' && communityRoom !== '' ? communityRoom : 'community',
+    access: access === 'open' || access === 'invite' ? access : 'unknown',
+    iceServers: parseIceServers(iceServers),
   }
 }
 

@@ -5,6 +5,7 @@
  * and the UI benchmark. Every signature is real (WebCrypto Ed25519 via the default backend).
  */
 import {
+  isValidChannel,
   Kind,
   type PublicKey,
   publicKeyToText,
@@ -19,6 +20,7 @@ import {
 } from '@peerchat/engine'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { decodeBody } from './bodies.ts'
+import { Coverage } from './coverage.ts'
 import { LocalLog } from './local-log.ts'
 import { seededRandom } from './prng.ts'
 import { generateHistory } from './sim-history.ts'
@@ -27,6 +29,7 @@ import { SimRelay } from './sim-relay.ts'
 import type {
   ChannelInfo,
   ChatClient,
+  CommunityInfo,
   ConnectionState,
   HistoryPage,
   HistoryQuery,
@@ -34,6 +37,7 @@ import type {
   Outgoing,
   Privilege,
   Provenance,
+  SyncStatus,
 } from './types.ts'
 
 export interface SimOptions {
@@ -83,6 +87,8 @@ export class SimClient extends ChatClientBase implements ChatClient {
   private unsubscribeRelay: (() => void) | undefined
   private myName: string
   private myTyping: string | null = null
+  /** Channels created in this session (the simulated relay accepts any valid name from me). */
+  private readonly created: string[] = []
   private stopped = false
   /** Writes signed while offline, sent (with the same nonce) on reconnect. */
   private readonly outbox: { request: SignedRequest; done: (stamped: Promise<StampedEvent>) => void }[] = []
@@ -148,7 +154,11 @@ export class SimClient extends ChatClientBase implements ChatClient {
   }
 
   channels(): readonly ChannelInfo[] {
-    return SIM_CHANNELS.map(({ name, topic }) => ({ name, topic, ...this.unreadOf(name) }))
+    return [...SIM_CHANNELS, ...this.created.map((name) => ({ name, topic: '' }))].map(({ name, topic }) => ({
+      name,
+      topic,
+      ...this.unreadOf(name),
+    }))
   }
 
   members(): readonly Member[] {
@@ -216,6 +226,53 @@ export class SimClient extends ChatClientBase implements ChatClient {
     if (this.myTyping === channel) return
     this.myTyping = channel
     this.emitter.emit('members', this.members())
+  }
+
+  community(): CommunityInfo {
+    return { access: 'open', canCreateChannels: true }
+  }
+
+  async createChannel(name: string): Promise<Outgoing> {
+    if (!isValidChannel(name))
+      throw new RangeError(
+        'A channel name is 1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit.',
+      )
+    if (this.channels().some((c) => c.name === name)) throw new RangeError(`#${name} exists already.`)
+    const outgoing = await this.publish(name, Kind.channelCreate, new Uint8Array(0))
+    void outgoing.stamped.then(() => {
+      if (this.stopped || this.created.includes(name)) return
+      this.created.push(name)
+      this.emitter.emit('channels', this.channels())
+    })
+    return outgoing
+  }
+
+  /** The simulation has no transports: peers are the simulated ones online, every byte local. */
+  async syncStatus(): Promise<SyncStatus> {
+    const zero = { bytesIn: 0, bytesOut: 0 }
+    return {
+      connection: this.state,
+      network: this.network,
+      relay: { ...zero, reconnects: 0, rejectedEvents: 0 },
+      webrtc: zero,
+      forwarded: zero,
+      served: { events: 0, bytes: 0 },
+      received: { fromRelay: 0, fromPeers: 0 },
+      peers: this.peers.filter((p) => p.online).map((p) => ({ id: p.id, kind: 'client', link: 'webrtc' })),
+      channels: this.channels().map(({ name }) => {
+        const { events } = this.log.page(name, undefined, Number.MAX_SAFE_INTEGER)
+        const coverage = new Coverage()
+        for (const e of events) coverage.note(name, this.log.get(e.id)?.source ?? { via: 'local' })
+        return {
+          channel: name,
+          held: events.length,
+          oldest: events[0]?.ts ?? null,
+          newest: events[events.length - 1]?.ts ?? null,
+          sources: coverage.sources(name),
+        }
+      }),
+      sessions: [],
+    }
   }
 
   protected async publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {

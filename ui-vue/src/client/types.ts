@@ -7,6 +7,7 @@
  * sync + IndexedDB store) implements the same interface and replaces it without UI changes.
  */
 import type { PublicKey, SignedRequest, StampedEvent, Ulid } from '@peerchat/engine'
+import type { VoiceNetwork } from './voice/network.ts'
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
 
@@ -31,6 +32,8 @@ export interface Member {
   privileges: readonly Privilege[]
   /** Channel this member is typing in (an ephemeral awareness hint, never trusted). */
   typingIn: string | null
+  /** Announced as a virtual client (a headless peer of last resort; an awareness hint). */
+  virtual?: boolean
 }
 
 /** Where an event came from, shown by the trust panel. */
@@ -72,6 +75,77 @@ export interface Provenance {
 export interface Outgoing {
   request: SignedRequest
   stamped: Promise<StampedEvent>
+}
+
+/** A mesh peer as the status panel shows it. */
+export interface PeerStatus {
+  /** The peer's public key (text). */
+  id: string
+  /** Real browser client, or a virtual client (a headless peer of last resort). */
+  kind: 'client' | 'virtual'
+  /** `webrtc`: a direct data channel; `relay-fallback`: frames forwarded by the relay. */
+  link: 'webrtc' | 'relay-fallback'
+  /** Round-trip time measured by the engine, ms (undefined before the first ping). */
+  rttMs?: number
+}
+
+/** Where the events a channel holds came from this session. */
+export interface CoverageSource {
+  /** `relay`, `local` (the device's store) or `peer` with its key and link. */
+  via: EventSource['via']
+  peer?: string
+  link?: string
+  events: number
+}
+
+/** One reconciliation with a peer: the range asked for and what it brought. */
+export interface SyncSession {
+  channel: string
+  peer: string
+  link: string
+  kind: 'client' | 'virtual' | 'unknown'
+  /** ULID bounds of the range (undefined: open-ended). */
+  gte?: Ulid
+  lt?: Ulid
+  added: number
+  bytesIn: number
+  bytesOut: number
+  complete: boolean
+}
+
+export interface ChannelCoverage {
+  channel: string
+  /** Events held on this device. */
+  held: number
+  /** Oldest and newest held (ms since epoch), null when none. */
+  oldest: number | null
+  newest: number | null
+  sources: CoverageSource[]
+}
+
+/** A snapshot of what the trust & sync panel shows. */
+export interface SyncStatus {
+  connection: ConnectionState
+  network: string
+  relay: { bytesIn: number; bytesOut: number; reconnects: number; rejectedEvents: number }
+  /** Peer-to-peer traffic by link: direct WebRTC data channels, and the relay's forwarding. */
+  webrtc: { bytesIn: number; bytesOut: number }
+  forwarded: { bytesIn: number; bytesOut: number }
+  /** Events this device sent to peers that asked for them, and the bytes of those sessions. */
+  served: { events: number; bytes: number }
+  /** Events that reached the logs from the relay (live) and from peers (sync). */
+  received: { fromRelay: number; fromPeers: number }
+  peers: PeerStatus[]
+  channels: ChannelCoverage[]
+  /** The latest reconciliation sessions, newest first. */
+  sessions: SyncSession[]
+}
+
+/** The community as the relay describes it, and what this session may do in it. */
+export interface CommunityInfo {
+  /** `open`: anyone with a key logs in; `invite`: a non-admin needs an admin-signed invite. */
+  access: 'open' | 'invite' | 'unknown'
+  canCreateChannels: boolean
 }
 
 export interface ChatClientEvents {
@@ -122,6 +196,14 @@ export interface ChatClient {
   setProfile(name: string): Promise<Outgoing>
   /** Ephemeral typing hint (awareness); `null` when the composer is left or emptied. */
   setTyping(channel: string | null): void
+
+  /** What the trust & sync panel shows, read now. */
+  syncStatus(): Promise<SyncStatus>
+  community(): CommunityInfo
+  /** Creates a channel (a `channel.create` event); the relay refuses it without the privilege. */
+  createChannel(name: string): Promise<Outgoing>
+  /** Voice signaling over the peer-to-peer mesh; absent where there is no mesh (the simulation). */
+  readonly voice?: VoiceNetwork
 
   on<K extends keyof ChatClientEvents>(type: K, handler: (value: ChatClientEvents[K]) => void): Unsubscribe
 }

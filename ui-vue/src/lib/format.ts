@@ -25,3 +25,19 @@ export function initials(name: string): string {
   const letters = parts.length > 1 ? parts[0]![0]! + parts[1]![0]! : (parts[0] ?? '?').slice(0, 2)
   return letters.toUpperCase()
 }
+
+/** Bytes for people: 0 B, 512 B, 1.5 KB, 12 MB (powers of 1,000, one decimal below 10). */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`
+  const units = ['KB', 'MB', 'GB', 'TB']
+  let v = n
+  let u = -1
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000
+    u++
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`
+}
+
+const spanFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+export const formatWhen = (ts: number): string => spanFormat.format(ts)
