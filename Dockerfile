@@ -1,5 +1,5 @@
-# peerchat: the relay (serving the web app) and two virtual clients, supervised by
-# scripts/start.mjs. Multi-stage: the build stage has every dependency and builds the web
+# peerchat: the relay (serving the web app) and two virtual clients (one process for both),
+# supervised by scripts/start.mjs. Multi-stage: the build stage has every dependency and builds the web
 # app; the runtime stage has production dependencies only and runs as the `node` user.
 # Checked by tests/deploy/deploy-config.test.ts (no Docker engine on the dev machines).
 
@@ -36,7 +36,7 @@ COPY --from=build /app/engine ./engine
 COPY --from=build /app/transports ./transports
 COPY --from=build /app/relay ./relay
 COPY --from=build /app/virtual-client ./virtual-client
-# (relay/dist/cli.mjs and virtual-client/dist/cli.mjs are the bundles start.mjs runs.)
+# (relay/dist/cli.mjs, virtual-client/dist/host.mjs and vc-instance.mjs are the bundles start.mjs runs.)
 COPY --from=build /app/scripts/start.mjs ./scripts/start.mjs
 COPY --from=build /app/ui-vue/dist ./ui-vue/dist
 RUN mkdir -p /data && chown node:node /data

@@ -1,19 +1,34 @@
 /**
  * Catch-up over real WebRTC between two Node peer processes (relay for signaling only):
- * B holds n stamped events, a fresh C reconciles them from B. Reports verified events/s and
- * bytes on the wire vs the events' own bytes, with full verification (relay + author
- * signatures) and relay-only verification (the relay checked authors when it stamped).
- * Baseline in the same run: the same events added to a ChannelLog in-process (the verify
- * and store ceiling with no network), so the ratio shows what the network path costs.
+ * B holds n stamped events with the relay's checkpoints (one every 256 stamps, as the relay
+ * issues them), a fresh C reconciles them all from B. Reports verified events/s and bytes on
+ * the wire vs the events' own bytes, for three ways of verifying:
  *
- *   pnpm bench:catchup [n ...]     (default 10000 100000)
+ *   per-event, relay + author   every event's two signatures (checkpoints off)
+ *   per-event, relay only       the relay signature only (the relay checked authors)
+ *   checkpoint                  events covered by a relay checkpoint are hashed, not signature-
+ *                               checked; their author signatures are audited in the background
+ *                               after the session (timed separately: "audit s")
+ *
+ * Baseline in the same run: the same kind of events added to a ChannelLog in-process, in the
+ * batches the outbox would send (the verify and store ceiling with no network), so the ratio
+ * shows what the network path costs. "vs per-event" is the rate over the relay + author rate.
+ *
+ *   pnpm bench:catchup [n ...]     (default 10000 100000; BENCH_MODES=checkpoint for one mode)
  */
 import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ChannelLog, Identity, MemoryStore } from '@peerchat/engine'
-import { useNodeCrypto } from '@peerchat/engine/node'
-import { signedPool } from '@peerchat/engine/testing'
+import {
+  CHECKPOINT_KIND,
+  ChannelLog,
+  DEFAULT_CHECKPOINT_EVERY,
+  Identity,
+  MemoryStore,
+  type StampedEvent,
+} from '@peerchat/engine'
+import { nodePeerBackend, useNodeCrypto } from '@peerchat/engine/node'
+import { signedPool, withCheckpoints } from '@peerchat/engine/testing'
 import { PeerProcess } from '../tests/peer/peer-process.ts'
 import { spawnRelay } from '../tests/relay/relay-process.ts'
 
@@ -29,9 +44,47 @@ const LIMITS = [
   'unauthenticatedPerAddress=1000',
 ].flatMap((l) => ['--limit', l])
 
-async function localCeiling(n: number, relay: Identity, verifyAuthors: boolean): Promise<number> {
+interface Mode {
+  name: string
+  verifyAuthors: boolean
+  checkpoints: boolean
+}
+const ALL_MODES: Mode[] = [
+  { name: 'per-event, relay + author sigs', verifyAuthors: true, checkpoints: false },
+  { name: 'per-event, relay sig only', verifyAuthors: false, checkpoints: false },
+  { name: 'checkpoint (+ background author audit)', verifyAuthors: true, checkpoints: true },
+]
+
+/** `BENCH_MODES=checkpoint` (a comma-separated list of name prefixes) runs only some of the modes. */
+const only = process.env.BENCH_MODES?.split(',').filter(Boolean)
+const MODES = only ? ALL_MODES.filter((m) => only.some((o) => m.name.startsWith(o))) : ALL_MODES
+
+/** Batches of at most `max` events that end right after a checkpoint when they hold one (as the outbox packs frames). */
+function batches(events: StampedEvent[], max: number): StampedEvent[][] {
+  const out: StampedEvent[][] = []
+  let from = 0
+  while (from < events.length) {
+    let to = Math.min(from + max, events.length)
+    if (to < events.length)
+      for (let i = to - 1; i > from; i--)
+        if (events[i]!.kind === CHECKPOINT_KIND) {
+          to = i + 1
+          break
+        }
+    out.push(events.slice(from, to))
+    from = to
+  }
+  return out
+}
+
+/** In-process: verify + store (and, for checkpoints, the audit), events/s. */
+async function localCeiling(
+  n: number,
+  relay: Identity,
+  mode: Mode,
+): Promise<{ rate: number; auditS: number }> {
   const authors = await Promise.all(Array.from({ length: 8 }, () => Identity.generate()))
-  const events = await signedPool({
+  const pool = await signedPool({
     channel: 'general',
     relay,
     authors,
@@ -39,15 +92,21 @@ async function localCeiling(n: number, relay: Identity, verifyAuthors: boolean):
     start: Date.now() - n,
     stepMs: 1,
   })
+  const events = await withCheckpoints(pool, relay, DEFAULT_CHECKPOINT_EVERY)
   const log = new ChannelLog({
     channel: 'general',
     store: new MemoryStore(),
     relayKeys: [relay.publicKey],
-    verifyAuthors,
+    verifyAuthors: mode.verifyAuthors,
+    checkpoints: mode.checkpoints,
+    backend: nodePeerBackend,
   })
   const t0 = performance.now()
-  for (let i = 0; i < events.length; i += 1000) await log.add(events.slice(i, i + 1000))
-  return events.length / ((performance.now() - t0) / 1000)
+  for (const b of batches(events, 1000)) await log.add(b)
+  const rate = events.length / ((performance.now() - t0) / 1000)
+  const t1 = performance.now()
+  await log.auditAuthors()
+  return { rate, auditS: (performance.now() - t1) / 1000 }
 }
 
 const until = async (cond: () => Promise<boolean>, what: string) => {
@@ -75,21 +134,27 @@ const base = {
   catchUpSince: 0,
 }
 const rows: string[] = []
+const load: string[] = [loadavg()[0]!.toFixed(2)]
 try {
   for (const n of NS) {
     const b = new PeerProcess('B')
     await b.call('start', { args: base })
     process.stdout.write(`n=${n}: signing events in B ... `)
-    const eventBytes = await b.call<number>('generate', {
+    const held = await b.call<{ count: number; bytes: number }>('generate', {
       channel: 'general',
       n,
       relaySecret: relayId.export(),
+      checkpointEvery: DEFAULT_CHECKPOINT_EVERY,
     })
-    console.log('done')
-    for (const verifyAuthors of [true, false]) {
+    console.log(`done (${held.count} events with the checkpoints)`)
+    let perEventRate = 0
+    for (const mode of MODES) {
       const c = new PeerProcess('C')
-      await c.call('start', { args: { ...base, verifyAuthors } })
+      await c.call('start', {
+        args: { ...base, verifyAuthors: mode.verifyAuthors, checkpoints: mode.checkpoints },
+      })
       await until(async () => (await c.call<number>('meshPeers')) === 1, 'C meshed with B')
+      load.push(loadavg()[0]!.toFixed(2))
       const t0 = performance.now()
       const r = await c.call<{
         added: number
@@ -99,25 +164,35 @@ try {
         complete: boolean
       }>('sync', { channel: 'general' })
       const secs = (performance.now() - t0) / 1000
-      if (!r.complete || r.added !== n) throw new Error(`catch-up incomplete: ${JSON.stringify(r)}`)
-      const ceiling = await localCeiling(n, relayId, verifyAuthors)
-      const rate = n / secs
-      const wire = (r.bytesIn + r.bytesOut) / eventBytes
-      const mode = verifyAuthors ? 'relay + author sigs' : 'relay sig only'
+      if (!r.complete || r.added !== held.count) throw new Error(`catch-up incomplete: ${JSON.stringify(r)}`)
+      const t1 = performance.now()
+      const audit = await c.call<{ audited: number; forged: number }>('audited')
+      const auditS = (performance.now() - t1) / 1000
+      if (audit.forged !== 0) throw new Error('the audit removed events')
+      c.kill()
+      const ceiling = await localCeiling(n, relayId, mode)
+      const rate = r.added / secs
+      if (!mode.checkpoints && mode.verifyAuthors) perEventRate = rate
+      const wire = (r.bytesIn + r.bytesOut) / held.bytes
+      const fmt = (x: number) => Math.round(x).toLocaleString('en')
+      const auditCol = mode.checkpoints
+        ? `${auditS.toFixed(2)} (${fmt(audit.audited)} sigs; ${fmt(r.added / (secs + auditS))}/s with it)`
+        : '-'
       rows.push(
-        `| ${n.toLocaleString('en')} | ${mode} | ${secs.toFixed(2)} | ${Math.round(rate).toLocaleString('en')} | ${Math.round(ceiling).toLocaleString('en')} | ${(rate / ceiling).toFixed(2)} | ${wire.toFixed(3)} | ${r.rounds} |`,
+        `| ${n.toLocaleString('en')} | ${mode.name} | ${secs.toFixed(2)} | ${fmt(rate)} | ${fmt(ceiling.rate)} | ${(rate / ceiling.rate).toFixed(2)} | ${perEventRate ? `${(rate / perEventRate).toFixed(2)}x` : '-'} | ${auditCol} | ${wire.toFixed(3)} | ${r.rounds} |`,
       )
       console.log(rows[rows.length - 1])
-      c.kill()
     }
     b.kill()
   }
 } finally {
   await relay.stop()
 }
+load.push(loadavg()[0]!.toFixed(2))
+console.log(`\nload average (1 min) at the start of each case: ${load.join(', ')}`)
 console.log(
-  '\n| events | verification | seconds | verified events/s | in-process ceiling/s | ratio | wire bytes / event bytes | frames in |',
+  '\n| events | verification | seconds | verified events/s | in-process ceiling/s | ratio | vs per-event | audit s | wire bytes / event bytes | frames in |',
 )
-console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |')
 for (const r of rows) console.log(r)
 process.exit(0)

@@ -1,12 +1,14 @@
 // `pnpm start`: the whole community on one machine — the relay (serving the web app) and two
-// virtual clients, as child processes of this supervisor. Builds the web app first when its
-// build is missing or older than its sources, and bundles the relay and virtual client CLIs
-// (esbuild) so the children run plain JavaScript: a tsx loader per process would cost ~50 MB
-// of the 256 MB machine (bench/README.md, ## memory). Honours PORT and PEERCHAT_DATA_DIR
-// (default ./.peerchat). Ctrl-C / SIGTERM stops every child before exiting; a virtual client
-// that dies is restarted, the relay dying stops everything (a platform restarts the machine).
+// virtual clients. Two child processes of this supervisor: the relay, and one host process
+// running both virtual clients (virtual-client/src/host.ts: one Node runtime and one libwebrtc
+// instead of two, ~70 MB less on the 256 MB machine; bench/README.md, ## memory). Builds the web
+// app first when its build is missing or older than its sources, and bundles the CLIs (esbuild)
+// so the children run plain JavaScript: a tsx loader per process would cost ~20-45 MB.
+// Honours PORT and PEERCHAT_DATA_DIR (default ./.peerchat). Ctrl-C / SIGTERM stops every child
+// before exiting; the virtual clients' host is restarted if it dies, the relay dying stops
+// everything (a platform restarts the machine).
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -19,15 +21,34 @@ export const STOP_GRACE_MS = 5000
 /** Wait before restarting a virtual client that exited. */
 export const VC_RESTART_MS = 2000
 /**
- * V8 flags of every child: a 1 MB young generation instead of 16 MB (fewer pages resident
- * between scavenges; the children allocate little per event).
+ * V8 flags of the relay: a 1 MB young generation instead of 16 MB (fewer pages resident
+ * between scavenges; the relay allocates little per event).
  */
 export const NODE_FLAGS = ['--max-semi-space-size=1']
+/**
+ * V8 flags of the virtual clients' host: an 8 MB young generation. Serving history allocates
+ * a few short-lived objects and buffers per event; with 1 or 2 MB they outlive their scavenge,
+ * fill the old generation and malloc, and the process peaked at 210-250 MB while serving a day
+ * to one newcomer; with 4 or 8 MB they die young (~150 MB), for ~15 MB more at rest. 8, not 4:
+ * further from that cliff when several newcomers arrive at once (bench/README.md, ## memory).
+ */
+export const VC_HOST_NODE_FLAGS = ['--max-semi-space-size=8']
 
-/** The CLIs bundled to plain JavaScript; native modules stay external (resolved from each package). */
+/**
+ * The CLIs bundled to plain JavaScript; native modules stay external (resolved from each package).
+ * `vc-instance.mjs` is one virtual client with all its modules, which the host imports once per
+ * client; `BroadcastChannel` is hidden from it (virtual-client/src/instance.ts says why).
+ */
 export const BUNDLES = [
   { entry: 'relay/src/cli.ts', out: 'relay/dist/cli.mjs', external: ['uWebSockets.js'] },
   { entry: 'virtual-client/src/cli.ts', out: 'virtual-client/dist/cli.mjs', external: ['@roamhq/wrtc'] },
+  { entry: 'virtual-client/src/host-cli.ts', out: 'virtual-client/dist/host.mjs', external: [] },
+  {
+    entry: 'virtual-client/src/instance.ts',
+    out: 'virtual-client/dist/vc-instance.mjs',
+    external: ['@roamhq/wrtc'],
+    define: { BroadcastChannel: 'undefined' },
+  },
 ]
 const BUNDLE_SOURCES = ['engine/src', 'transports/src', 'relay/src', 'virtual-client/src']
 
@@ -45,10 +66,22 @@ export function plan(env = process.env) {
     },
     virtualClients: Array.from({ length: VIRTUAL_CLIENTS }, (_, i) => ({
       name: `vc${i + 1}`,
-      script: BUNDLES[1].out,
       dataDir: join(dataDir, `vc${i + 1}`),
     })),
+    /** One process for all virtual clients; the relay's URL and key are added once it listens. */
+    vcHost: { script: BUNDLES[2].out },
   }
+}
+
+/** The host's arguments: the relay to join, then one NAME=DATA_DIR per virtual client. */
+export function vcHostArgs(p, relayUrl, relayKey) {
+  return [
+    '--relay',
+    relayUrl,
+    '--relay-key',
+    relayKey,
+    ...p.virtualClients.map((vc) => `${vc.name}=${vc.dataDir}`),
+  ]
 }
 
 /** (Re)bundles the CLIs when a bundle is missing or older than the workspace sources. */
@@ -64,21 +97,26 @@ export async function ensureBundles(log = () => {}) {
   const esbuild = await import(pathToFileURL(fromTsx.resolve('esbuild')).href)
   for (const b of stale) {
     log(`bundling ${b.entry} -> ${b.out}`)
+    // Written aside, then renamed: a process started meanwhile (tests run in parallel) never
+    // loads half a bundle.
+    const tmp = join(ROOT, `${b.out}.${process.pid}.tmp`)
     await esbuild.build({
       entryPoints: [join(ROOT, b.entry)],
-      outfile: join(ROOT, b.out),
+      outfile: tmp,
       bundle: true,
       platform: 'node',
       format: 'esm',
       target: 'node20',
       // ws' optional native helpers are loaded in a try/catch: leave them out.
       external: [...b.external, 'bufferutil', 'utf-8-validate'],
+      define: b.define ?? {},
       // Bundled CommonJS (ws) calls require(): give the ESM bundle one.
       banner: {
         js: "import { createRequire as __peerchatRequire } from 'node:module'; const require = __peerchatRequire(import.meta.url);",
       },
       logLevel: 'warning',
     })
+    renameSync(tmp, join(ROOT, b.out))
   }
   // esbuild's service is a child process: it must not outlive the build (nor count as ours).
   await esbuild.stop?.()
@@ -128,9 +166,9 @@ async function main() {
   const children = new Set()
   let stopping = false
 
-  const run = (name, script, args, env) => {
+  const run = (name, flags, script, args, env) => {
     // node itself, not a wrapper that forks: a signal must reach the process doing the work.
-    const child = spawn(process.execPath, [...NODE_FLAGS, script, ...args], {
+    const child = spawn(process.execPath, [...flags, script, ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -163,7 +201,7 @@ async function main() {
   process.once('SIGINT', () => void stopAll(0))
   process.once('SIGTERM', () => void stopAll(0))
 
-  const relay = run('relay', p.relay.script, p.relay.args, process.env)
+  const relay = run('relay', NODE_FLAGS, p.relay.script, p.relay.args, process.env)
   const { url, key } = await new Promise((done, fail) => {
     let out = ''
     relay.stdout.on('data', (d) => {
@@ -187,30 +225,22 @@ async function main() {
   // The virtual clients never see the relay's secret key.
   const vcEnv = { ...process.env }
   delete vcEnv.PEERCHAT_RELAY_KEY
-  const startVc = (vc) => {
+  const startVcHost = () => {
     const child = run(
-      vc.name,
-      vc.script,
-      [
-        '--relay',
-        `http://127.0.0.1:${port}`,
-        '--relay-key',
-        key,
-        '--name',
-        vc.name,
-        '--data-dir',
-        vc.dataDir,
-      ],
+      'virtual clients',
+      VC_HOST_NODE_FLAGS,
+      p.vcHost.script,
+      vcHostArgs(p, `http://127.0.0.1:${port}`, key),
       vcEnv,
     )
     child.stdout.on('data', (d) => process.stdout.write(d))
     child.once('exit', (code) => {
       if (stopping) return
-      log(`${vc.name} exited (${code}); restarting in ${VC_RESTART_MS} ms`)
-      setTimeout(() => !stopping && startVc(vc), VC_RESTART_MS)
+      log(`the virtual clients' host exited (${code}); restarting in ${VC_RESTART_MS} ms`)
+      setTimeout(() => !stopping && startVcHost(), VC_RESTART_MS)
     })
   }
-  for (const vc of p.virtualClients) startVc(vc)
+  startVcHost()
   const host = /^(127\.0\.0\.1|0\.0\.0\.0|\[?::\]?)$/.test(url.slice(0, url.lastIndexOf(':')))
     ? 'localhost'
     : url.slice(0, url.lastIndexOf(':'))

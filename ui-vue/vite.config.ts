@@ -12,6 +12,13 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     reportCompressedSize: true,
+    rollupOptions: {
+      // The engine's modules have no import-time side effects (no top-level calls but the guard
+      // worker's entry): a module none of whose exports a chunk uses is left out of that chunk's
+      // graph, so code only the real client uses (the blob exchange) stays in its lazy chunk
+      // instead of the shared, initially loaded one.
+      treeshake: { moduleSideEffects: (id) => !/\/engine\/src\//.test(id) },
+    },
   },
   server: { host: '127.0.0.1' },
 })

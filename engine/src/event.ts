@@ -172,7 +172,68 @@ function tryEncode(encode: () => Uint8Array): Uint8Array | undefined {
 
 /** The payload the relay signs: binds the id (and so the time) to the author's signed content. */
 export function stampPayload(id: Ulid, req: SignedRequest): Uint8Array {
-  return concatBytes(ulidToBytes(id), encodeAuthored(req), checkSig(req.authorSig, 'authorSig'))
+  return encodeStamped(id, req, undefined)
+}
+
+/**
+ * `id | Authored | authorSig [| relaySig]` written into one exact-size buffer: the same bytes
+ * as lib0's encoder (event.vectors.test.ts), without its intermediate buffers — a peer serving
+ * history encodes every event it sends. Channel and kind are ASCII (checked), one byte a char.
+ */
+function encodeStamped(id: Ulid, a: SignedRequest, relaySig: Uint8Array | undefined): Uint8Array {
+  checkAuthored(a)
+  checkSig(a.authorSig, 'authorSig')
+  if (relaySig) checkSig(relaySig, 'relaySig')
+  const { channel, kind, body } = a
+  const size =
+    ULID_BYTES +
+    1 +
+    varSize(channel.length) +
+    channel.length +
+    varSize(kind.length) +
+    kind.length +
+    AUTHOR_BYTES +
+    CLIENT_NONCE_BYTES +
+    varSize(body.length) +
+    body.length +
+    SIGNATURE_BYTES * (relaySig ? 2 : 1)
+  const out = new Uint8Array(size)
+  out.set(ulidToBytes(id), 0)
+  let o = ULID_BYTES
+  out[o++] = EVENT_VERSION
+  o = putVar(out, o, channel.length)
+  for (let i = 0; i < channel.length; i++) out[o++] = channel.charCodeAt(i)
+  o = putVar(out, o, kind.length)
+  for (let i = 0; i < kind.length; i++) out[o++] = kind.charCodeAt(i)
+  out.set(a.author, o)
+  o += AUTHOR_BYTES
+  out.set(a.clientNonce, o)
+  o += CLIENT_NONCE_BYTES
+  o = putVar(out, o, body.length)
+  out.set(body, o)
+  o += body.length
+  out.set(a.authorSig, o)
+  if (relaySig) out.set(relaySig, o + SIGNATURE_BYTES)
+  return out
+}
+
+/** Bytes of a varuint (LEB128) for n < 2^53. */
+function varSize(n: number): number {
+  let size = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    size++
+  }
+  return size
+}
+
+function putVar(out: Uint8Array, o: number, n: number): number {
+  while (n >= 0x80) {
+    out[o++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  out[o++] = n
+  return o
 }
 
 /** The relay's half: assign the id and sign. Checks on the request happen before (relay policy). */
@@ -182,7 +243,8 @@ export async function stamp(relay: Signer, id: Ulid, req: SignedRequest): Promis
 }
 
 export function encodeEvent(e: StampedEvent): Uint8Array {
-  return concatBytes(stampPayload(e.id, e), checkSig(e.relaySig, 'relaySig'))
+  if (!(e.relaySig instanceof Uint8Array)) checkSig(e.relaySig, 'relaySig')
+  return encodeStamped(e.id, e, e.relaySig)
 }
 
 export function readEvent(r: Reader): StampedEvent {

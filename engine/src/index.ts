@@ -1,4 +1,6 @@
+export * from './blobs/index.ts'
 export * from './bytes.ts'
+export * from './checkpoint.ts'
 export * from './codec.ts'
 export * from './docs/index.ts'
 export * from './errors.ts'

@@ -9,14 +9,29 @@
  * events share a pair, the one with the smaller ULID stays, whatever the arrival order, so
  * every replica that has seen the same events holds the same set.
  * One ChannelLog should own a (store, channel) pair: it keeps an in-memory nonce index.
+ *
+ * Relay checkpoints (checkpoint.ts): events whose digests, together with the held events of
+ * the range, hash to the root of a valid relay checkpoint are accepted without per-event
+ * signature checks — the checkpoint is the relay's signature over their exact bytes. Their
+ * author signatures were checked by the relay before stamping; `auditAuthors()` checks them
+ * again later, off the catch-up path. Anything not fully covered is verified per event.
  */
+import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, equalBytes } from './bytes.ts'
+import {
+  type Checkpoint,
+  checkpointRoot,
+  decodeCheckpointBody,
+  isCheckpointEvent,
+  ulidAfter,
+  verifyCheckpointEvent,
+} from './checkpoint.ts'
 import { DecodeError } from './errors.ts'
 import type { StampedEvent } from './event.ts'
 import {
   decodeEvent,
   encodeAuthored,
-  eventDigest,
+  encodeEvent,
   isValidChannel,
   isValidKind,
   Limits,
@@ -63,6 +78,18 @@ export interface AddResult {
   duplicates: number
   /** Ids removed because an event with the same (author, clientNonce) and a smaller id arrived. */
   replaced: Ulid[]
+  /**
+   * Events accepted on a relay checkpoint (hashed, not signature-checked one by one); they are
+   * among `added` or counted as duplicates. Their author signatures await `auditAuthors()`.
+   */
+  vouched: number
+}
+
+export interface AuditResult {
+  /** Events whose author signature was checked. */
+  checked: number
+  /** Events removed because their author signature does not verify (the relay vouched for a forgery). */
+  removed: Rejection[]
 }
 
 export interface ChannelLogOptions {
@@ -74,12 +101,18 @@ export interface ChannelLogOptions {
   verifyAuthors?: boolean
   /** Ed25519 backend (default: the engine's default backend). */
   backend?: Ed25519Backend
+  /** Accept events covered by a valid relay checkpoint by hashing them (default true). */
+  checkpoints?: boolean
 }
 
 /** Signature checks in flight at once: enough to keep native verification's thread pool busy. */
 export const VERIFY_CHUNK = 512
 /** Page size when the nonce index is rebuilt from the store. */
 const INDEX_PAGE = 4096
+/** Valid checkpoints remembered (oldest forgotten first), for events that arrive after theirs. */
+export const MAX_KNOWN_CHECKPOINTS = 1024
+/** Vouched events awaiting their author check (~80 bytes each); past it, covered events are verified at once. */
+export const MAX_AUDIT_QUEUE = 250_000
 
 type Listener = (events: StampedEvent[]) => void
 
@@ -94,6 +127,12 @@ export class ChannelLog {
   private nonces: Map<number, Ulid[]> | undefined
   /** Serialises the check-then-write part of `add`. */
   private tail: Promise<unknown> = Promise.resolve()
+  /** Whether relay checkpoints are used; turned off for good once one vouched for a forgery. */
+  private useCheckpoints: boolean
+  /** Valid checkpoints seen, by the checkpoint event's id (insertion order = age). */
+  private readonly known = new Map<Ulid, Checkpoint>()
+  /** Ids accepted on a checkpoint whose author signature has not been checked yet. */
+  private auditQueue: Ulid[] = []
 
   constructor(opts: ChannelLogOptions) {
     if (!isValidChannel(opts.channel))
@@ -103,10 +142,29 @@ export class ChannelLog {
     this.relayKeys = [...opts.relayKeys]
     this.verifyAuthors = opts.verifyAuthors ?? true
     this.backend = opts.backend
+    this.useCheckpoints = opts.checkpoints ?? true
   }
 
-  async add(events: readonly StampedEvent[]): Promise<AddResult> {
-    const result: AddResult = { added: [], rejected: [], duplicates: 0, replaced: [] }
+  /** Vouched events whose author signature `auditAuthors()` has still to check. */
+  get pendingAudit(): number {
+    return this.auditQueue.length
+  }
+
+  /** Whether checkpoints are used (false when disabled, or after one vouched for a forged event). */
+  get checkpointsTrusted(): boolean {
+    return this.useCheckpoints
+  }
+
+  add(events: readonly StampedEvent[]): Promise<AddResult> {
+    return this.addWith(events, new Map())
+  }
+
+  /** `digests` may hold the digest of some events already (from their received bytes). */
+  private async addWith(
+    events: readonly StampedEvent[],
+    digests: Map<StampedEvent, Uint8Array>,
+  ): Promise<AddResult> {
+    const result: AddResult = { added: [], rejected: [], duplicates: 0, replaced: [], vouched: 0 }
     const candidates: StampedEvent[] = []
     for (const e of events) {
       const problem = this.checkShape(e)
@@ -120,9 +178,9 @@ export class ChannelLog {
       if (held && sameEvent(held, e)) result.duplicates++
       else fresh.push(e)
     }
-    const verified = await this.verifyAll(fresh, result)
+    const verified = await this.verifyAll(fresh, result, digests)
     const run = this.tail.then(() =>
-      this.admit(verified, result).catch((err) => {
+      this.admit(verified, result, digests).catch((err) => {
         // The store failed mid-write: the nonce index may be ahead of it, so rebuild it next time.
         this.nonces = undefined
         throw err
@@ -137,16 +195,20 @@ export class ChannelLog {
   /** Decodes and adds; bytes that do not decode are rejected as `malformed`. */
   async addEncoded(frames: readonly Uint8Array[]): Promise<AddResult> {
     const events: StampedEvent[] = []
+    const digests = new Map<StampedEvent, Uint8Array>()
     const malformed: Rejection[] = []
     for (const frame of frames) {
       try {
-        events.push(decodeEvent(frame))
+        const e = decodeEvent(frame)
+        events.push(e)
+        // The codec is canonical (what decodes re-encodes to the same bytes), so these are its bytes.
+        digests.set(e, sha256(frame))
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e
         malformed.push({ reason: RejectReason.malformed, detail: e.message })
       }
     }
-    const result = await this.add(events)
+    const result = await this.addWith(events, digests)
     result.rejected.unshift(...malformed)
     return result
   }
@@ -192,10 +254,33 @@ export class ChannelLog {
     }
   }
 
-  private async verifyAll(events: StampedEvent[], result: AddResult): Promise<StampedEvent[]> {
+  /**
+   * Splits `events` into the ones covered by a valid checkpoint (hashed only) and the rest
+   * (signatures checked in parallel chunks); returns the accepted ones. Fills `digests`.
+   */
+  private async verifyAll(
+    events: StampedEvent[],
+    result: AddResult,
+    digests: Map<StampedEvent, Uint8Array>,
+  ): Promise<StampedEvent[]> {
     const ok: StampedEvent[] = []
-    for (let i = 0; i < events.length; i += VERIFY_CHUNK) {
-      const chunk = events.slice(i, i + VERIFY_CHUNK)
+    let perEvent = events
+    if (this.useCheckpoints && events.length > 0) {
+      const covered = await this.coverage(events, result, digests, ok)
+      perEvent = []
+      for (const e of events) {
+        if (isCheckpointEvent(e, this.relayKeys)) continue // checked by coverage()
+        if (!covered.has(e)) perEvent.push(e)
+        else if (this.verifyAuthors && this.auditQueue.length >= MAX_AUDIT_QUEUE) perEvent.push(e)
+        else {
+          ok.push(e)
+          result.vouched++
+          if (this.verifyAuthors) this.auditQueue.push(e.id)
+        }
+      }
+    }
+    for (let i = 0; i < perEvent.length; i += VERIFY_CHUNK) {
+      const chunk = perEvent.slice(i, i + VERIFY_CHUNK)
       const verdicts = await Promise.all(chunk.map((e) => this.verify(e)))
       chunk.forEach((e, j) => {
         const reason = verdicts[j]
@@ -206,7 +291,138 @@ export class ChannelLog {
     return ok
   }
 
+  /**
+   * Verifies the checkpoint events among `events` (accepted ones go to `ok`), then returns the
+   * events of `events` that a known valid checkpoint covers: every event of its range, from
+   * this batch and from the store together, is present exactly once and their digests, in id
+   * order, hash to its root. A checkpoint only partly held, or with any other event in its
+   * range, covers nothing (those events are verified one by one).
+   */
+  private async coverage(
+    events: StampedEvent[],
+    result: AddResult,
+    digests: Map<StampedEvent, Uint8Array>,
+    ok: StampedEvent[],
+  ): Promise<Set<StampedEvent>> {
+    const claimed = events.filter((e) => isCheckpointEvent(e, this.relayKeys))
+    const verdicts = await Promise.all(claimed.map((e) => this.verifyCheckpoint(e)))
+    claimed.forEach((e, i) => {
+      const v = verdicts[i]!
+      if (typeof v === 'string') result.rejected.push({ id: e.id, reason: v })
+      else ok.push(e)
+    })
+    const covered = new Set<StampedEvent>()
+    if (this.known.size === 0) return covered
+    const sorted = [...events].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const lowerIndex = (id: Ulid): number => {
+      let lo = 0
+      let hi = sorted.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (sorted[mid]!.id < id) lo = mid + 1
+        else hi = mid
+      }
+      return lo
+    }
+    for (const cp of this.known.values()) {
+      const from = lowerIndex(cp.first)
+      const to = lowerIndex(ulidAfter(cp.last))
+      if (from === to) continue
+      const mine = sorted.slice(from, to)
+      if (mine.length > cp.count) continue
+      if (await this.covers(cp, mine, digests)) for (const e of mine) covered.add(e)
+    }
+    return covered
+  }
+
+  /** Whether the held events of cp's range plus `mine` (batch events in it, id order) are exactly cp's. */
+  private async covers(
+    cp: Checkpoint,
+    mine: StampedEvent[],
+    digests: Map<StampedEvent, Uint8Array>,
+  ): Promise<boolean> {
+    const held = await this.store.getRange(
+      this.channel,
+      { gte: cp.first, lt: ulidAfter(cp.last) },
+      { limit: cp.count + 1 },
+    )
+    if (held.length + mine.length < cp.count || held.length > cp.count) return false
+    const items: { id: Ulid; digest: Uint8Array }[] = []
+    let i = 0
+    let j = 0
+    while (i < held.length || j < mine.length) {
+      const h = held[i]
+      const m = mine[j]
+      if (m === undefined || (h !== undefined && h.event.id < m.id)) {
+        items.push({ id: h!.event.id, digest: h!.digest })
+        i++
+        continue
+      }
+      const d = this.digestOf(m, digests)
+      if (!d) return false
+      const prev = items[items.length - 1]
+      j++
+      if (prev?.id === m.id) {
+        // The same id twice (held and received, or twice in the batch): only one exact copy is allowed.
+        if (!equalBytes(prev.digest, d)) return false
+        continue
+      }
+      if (h !== undefined && h.event.id === m.id) {
+        if (!equalBytes(h.digest, d)) return false
+        i++
+      }
+      items.push({ id: m.id, digest: d })
+    }
+    if (items.length !== cp.count) return false
+    return equalBytes(checkpointRoot(items.map((it) => it.digest)), cp.root)
+  }
+
+  private digestOf(e: StampedEvent, digests: Map<StampedEvent, Uint8Array>): Uint8Array | undefined {
+    let d = digests.get(e)
+    if (!d) {
+      try {
+        d = sha256(encodeEvent(e))
+      } catch {
+        return undefined
+      }
+      digests.set(e, d)
+    }
+    return d
+  }
+
+  /** A checkpoint event's verdict; a valid one becomes known (when checkpoints are used). */
+  private async verifyCheckpoint(e: StampedEvent): Promise<RejectReason | Checkpoint> {
+    const cp = await verifyCheckpointEvent(e, this.relayKeys, this.backend)
+    if (cp) {
+      if (this.useCheckpoints) {
+        this.known.delete(e.id)
+        this.known.set(e.id, cp)
+        if (this.known.size > MAX_KNOWN_CHECKPOINTS) this.known.delete(this.known.keys().next().value!)
+      }
+      return cp
+    }
+    // Why it failed, for the report: the stamp, the body, or the checkpoint signature.
+    try {
+      decodeCheckpointBody(e.body)
+    } catch {
+      return RejectReason.malformed
+    }
+    const stampOk = await verifySignature(
+      Domain.stamp,
+      e.author,
+      concatBytes(ulidToBytes(e.id), encodeAuthored(e), e.authorSig),
+      e.relaySig,
+      this.backend,
+    )
+    return stampOk ? RejectReason.badAuthorSig : RejectReason.badRelaySig
+  }
+
+  /** Full per-event check: relay stamp, and the author signature when `verifyAuthors`. */
   private async verify(e: StampedEvent): Promise<RejectReason | undefined> {
+    if (isCheckpointEvent(e, this.relayKeys)) {
+      const v = await this.verifyCheckpoint(e)
+      return typeof v === 'string' ? v : undefined
+    }
     const authored = encodeAuthored(e)
     const stamp = concatBytes(ulidToBytes(e.id), authored, e.authorSig)
     const [relayOk, authorOk] = await Promise.all([
@@ -220,6 +436,50 @@ export class ChannelLog {
     return undefined
   }
 
+  /**
+   * Checks the author signatures of events accepted on a checkpoint, off the catch-up path.
+   * An event whose signature fails is removed: the relay vouched for a forgery (its checkpoint
+   * signature over the event's digest is the proof), so this log stops using checkpoints.
+   */
+  async auditAuthors(): Promise<AuditResult> {
+    const out: AuditResult = { checked: 0, removed: [] }
+    while (this.auditQueue.length > 0) {
+      const ids = this.auditQueue.splice(0, VERIFY_CHUNK)
+      const events = (await Promise.all(ids.map((id) => this.load(id)))).filter(
+        (e): e is StampedEvent => e !== undefined,
+      )
+      const verdicts = await Promise.all(
+        events.map((e) =>
+          verifySignature(Domain.event, e.author, encodeAuthored(e), e.authorSig, this.backend),
+        ),
+      )
+      out.checked += events.length
+      const bad = events.filter((_, i) => !verdicts[i])
+      if (bad.length === 0) continue
+      this.useCheckpoints = false
+      this.known.clear()
+      const run = this.tail.then(() => this.removeForged(bad))
+      this.tail = run.catch(() => {})
+      await run
+      for (const e of bad)
+        out.removed.push({
+          id: e.id,
+          reason: RejectReason.badAuthorSig,
+          detail: 'accepted on a relay checkpoint, but the author signature does not verify',
+        })
+    }
+    return out
+  }
+
+  private async removeForged(bad: StampedEvent[]): Promise<void> {
+    const nonces = await this.nonceIndex()
+    for (const e of bad) removeId(nonces, nonceKey(e), e.id)
+    await this.store.deleteMany(
+      this.channel,
+      bad.map((e) => e.id),
+    )
+  }
+
   private async verifyRelay(payload: Uint8Array, sig: Uint8Array): Promise<boolean> {
     for (const key of this.relayKeys)
       if (await verifySignature(Domain.stamp, key, payload, sig, this.backend)) return true
@@ -227,7 +487,11 @@ export class ChannelLog {
   }
 
   /** The check-then-write step, run one at a time. */
-  private async admit(events: StampedEvent[], result: AddResult): Promise<void> {
+  private async admit(
+    events: StampedEvent[],
+    result: AddResult,
+    digests: Map<StampedEvent, Uint8Array>,
+  ): Promise<void> {
     const nonces = await this.nonceIndex()
     const batch = new Map<Ulid, StampedEvent>()
     const removed: Ulid[] = []
@@ -260,7 +524,10 @@ export class ChannelLog {
         this.countLoser(e, held, result)
       }
     }
-    const items: StoredEvent[] = [...batch.values()].map((event) => ({ event, digest: eventDigest(event) }))
+    const items: StoredEvent[] = [...batch.values()].map((event) => ({
+      event,
+      digest: digests.get(event) ?? sha256(encodeEvent(event)),
+    }))
     // Write before deleting: a crash in between leaves both, which the index rebuild resolves.
     await this.store.putMany(this.channel, items)
     if (removed.length > 0) await this.store.deleteMany(this.channel, removed)

@@ -51,6 +51,12 @@ export const DEFAULT_LIMITS = {
   forwardBurstBytes: 4 * 1024 * 1024,
   /** Keys and addresses tracked by the rate limiters (least recently used are forgotten). */
   rateLimiterEntries: 100_000,
+  /** A channel's stamps per relay checkpoint (0: no checkpoints; at most 4096) ... */
+  checkpointEvery: 256,
+  /** ... or fewer, once the channel has had no stamp for this long ... */
+  checkpointIdleMs: 2_000,
+  /** ... if at least this many are waiting (a quiet channel's window stays open). */
+  checkpointMinEvents: 32,
 }
 
 export type RelayLimits = typeof DEFAULT_LIMITS

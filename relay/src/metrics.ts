@@ -8,6 +8,7 @@ export class Metrics {
   messagesIn = 0
   messagesOut = 0
   stamps = 0
+  checkpoints = 0
   backpressureDrops = 0
   /** Bytes of every frame received and sent on the relay path (fan-out counts each receiver). */
   bytesIn = 0
@@ -50,6 +51,12 @@ export class Metrics {
       this.messagesOut,
     )
     metric('peerchat_relay_stamps_total', 'counter', 'Events stamped.', this.stamps)
+    metric(
+      'peerchat_relay_checkpoints_total',
+      'counter',
+      'Relay checkpoints issued (one signature over a run of stamps).',
+      this.checkpoints,
+    )
     metric('peerchat_relay_bytes_in_total', 'counter', 'Bytes received on the relay path.', this.bytesIn)
     metric('peerchat_relay_bytes_out_total', 'counter', 'Bytes sent on the relay path.', this.bytesOut)
     metric(

@@ -129,4 +129,16 @@ describe('Dockerfile', () => {
     for (const pkg of ['engine', 'transports', 'relay', 'virtual-client', 'scripts/start.mjs', 'ui-vue/dist'])
       expect(copied.some((c) => c.includes(`/app/${pkg} `))).toBe(true)
   })
+
+  it('builds every bundle the supervisor starts: the relay and the host of both virtual clients', async () => {
+    const { BUNDLES, plan } = await import('../../scripts/start.mjs')
+    const p = plan({ ...runtimeEnv(), ...fly.env })
+    const outs = BUNDLES.map((b) => b.out)
+    expect(outs).toEqual(
+      expect.arrayContaining([p.relay.script, p.vcHost.script, 'virtual-client/dist/vc-instance.mjs']),
+    )
+    // They live in packages the runtime stage copies whole.
+    for (const out of [p.relay.script, p.vcHost.script])
+      expect(['relay', 'virtual-client']).toContain(out.split('/')[0])
+  })
 })

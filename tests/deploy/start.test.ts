@@ -1,6 +1,6 @@
 /**
- * `pnpm start` (scripts/start.mjs): starts the relay and two virtual clients, serves /healthz,
- * and on SIGTERM stops every child before exiting — no orphans.
+ * `pnpm start` (scripts/start.mjs): starts the relay and two virtual clients (in one host
+ * process), serves /healthz, and on SIGTERM stops every child before exiting — no orphans.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -45,7 +45,7 @@ const alive = (pid: number): boolean => {
 }
 
 describe('pnpm start', () => {
-  it('runs the relay and two virtual clients, and SIGTERM leaves no child behind', {
+  it('runs the relay and a host of two virtual clients, and SIGTERM leaves no child behind', {
     timeout: 60_000,
   }, async () => {
     const start = spawn(process.execPath, ['scripts/start.mjs'], {
@@ -72,9 +72,16 @@ describe('pnpm start', () => {
     expect(health.status).toBe(200)
     expect(await health.text()).toBe('ok\n')
     const kids = childrenOf(start.pid!)
-    expect(kids.length, `children ${kids.join(', ')} of start.mjs\n${out}`).toBe(3)
+    // Two processes: the relay, and one host running both virtual clients (the 256 MB layout).
+    expect(kids.length, `children ${kids.join(', ')} of start.mjs\n${out}`).toBe(2)
+    const commands = kids.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))
+    expect(commands.some((c) => c.includes('relay/dist/cli.mjs'))).toBe(true)
+    const host = commands.find((c) => c.includes('virtual-client/dist/host.mjs'))
+    expect(host).toEqual(expect.arrayContaining([`vc1=${join(dir, 'vc1')}`, `vc2=${join(dir, 'vc2')}`]))
     // Each virtual client has its own key file in its own data dir.
     expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['relay.key', 'vc1', 'vc2']))
+    for (const vc of ['vc1', 'vc2'])
+      expect(readdirSync(join(dir, vc)).sort()).toEqual(['blobs', 'store', 'vc.key'])
 
     start.kill('SIGTERM')
     expect(await exited).toBe(0)

@@ -95,4 +95,33 @@ describe('IndexedDbStore in Chromium', () => {
       `IndexedDbStore: quota ${QUOTA_BYTES} bytes, ${got.acked} events acknowledged, then: ${got.error?.message}`,
     )
   })
+
+  it('IndexedDbBlobStore answers exactly like MemoryBlobStore, before and after reopening', async () => {
+    const page = await openPage()
+    const { checks, mismatches } = await page.evaluate(() => window.idbCheck.compareBlobsWithMemory())
+    expect(mismatches).toEqual([])
+    expect(checks).toBeGreaterThan(50)
+  })
+
+  it('a real quota refusal of a blob evicts unpinned blobs first; pinned ones end in a LimitError; the log still writes', async () => {
+    const page = await openPage()
+    const cdp = await page.context().newCDPSession(page)
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: new URL(server.url).origin,
+      quotaSize: 4 * QUOTA_BYTES,
+    })
+    const got = await page.evaluate(
+      ([key, size, max]) => window.idbCheck.fillBlobsUntilFull(key, size, max),
+      [toHex(randomBytes(32)), 256 * 1024, 64] as const,
+    )
+    expect(got.error).toMatchObject({ name: 'LimitError', limit: 'storage-quota' })
+    expect(got.error?.message).toMatch(/storage is full.*messages are safe/s)
+    expect(got.evicted.length).toBeGreaterThan(0)
+    // What is left after eviction: the pinned blobs, and no unpinned one survived a pinned refusal.
+    expect(got.left.every((b) => b.pinned)).toBe(true)
+    expect(got.logAdded).toBe(20)
+    console.log(
+      `IndexedDbBlobStore: quota ${4 * QUOTA_BYTES} bytes, ${got.stored} blobs of 256 KiB stored, ${got.evicted.length} unpinned evicted, then: ${got.error?.message}`,
+    )
+  })
 })

@@ -14,7 +14,7 @@ import {
   utf8,
 } from '@peerchat/engine'
 import { nodePeerBackend, useNodeCrypto } from '@peerchat/engine/node'
-import { signedPool, toStored } from '@peerchat/engine/testing'
+import { signedPool, toStored, withCheckpoints } from '@peerchat/engine/testing'
 import { type Connected, connectPeer } from '@peerchat/transports/connect'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
@@ -30,6 +30,7 @@ interface StartArgs {
   webrtc: boolean
   catchUpSince?: number
   verifyAuthors?: boolean
+  checkpoints?: boolean
 }
 
 const store = new MemoryStore()
@@ -53,6 +54,7 @@ async function goOnline(): Promise<void> {
     peer: {
       backend: nodePeerBackend,
       verifyAuthors: args.verifyAuthors ?? true,
+      checkpoints: args.checkpoints ?? true,
       ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
     },
   })
@@ -100,9 +102,11 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
     const log = await node!.peer.open(m.channel as string)
     return (await log.range({})).map((e) => `${toHex(e.author)}:${toHex(e.clientNonce)}`)
   },
+  /** Ids held in `range`, of every kind or only of `kind`. */
   async ids(m) {
     const log = await node!.peer.open(m.channel as string)
-    return (await log.range((m.range as IdRange) ?? {})).map((e) => e.id)
+    const events = await log.range((m.range as IdRange) ?? {})
+    return events.filter((e) => m.kind === undefined || e.kind === m.kind).map((e) => e.id)
   },
   async catchUp() {
     return node!.peer.catchUp()
@@ -140,11 +144,20 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
     await Promise.allSettled([...l.pending])
     return { calls: l.calls, acked: l.acked, failed: l.failed }
   },
-  /** Fills the store with `n` really signed and stamped events (as if synced earlier). */
+  /** Waits for the background author checks of checkpoint-vouched events; returns the counts. */
+  async audited() {
+    await node!.peer.audited()
+    return { audited: node!.peer.stats.audited, forged: node!.peer.stats.forged }
+  },
+  /**
+   * Fills the store with `n` really signed and stamped events (as if synced earlier), with the
+   * relay's checkpoints interleaved (`checkpointEvery`, 0 = none; not counted in `n`).
+   */
   async generate(m) {
     const relayId = await Identity.import(m.relaySecret as string)
     const authors = await Promise.all(Array.from({ length: 8 }, () => Identity.generate()))
-    const events = await signedPool({
+    const every = (m.checkpointEvery as number | undefined) ?? 0
+    const pool = await signedPool({
       channel: m.channel as string,
       relay: relayId,
       authors,
@@ -152,8 +165,9 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
       start: Date.now() - (m.n as number),
       stepMs: 1,
     })
+    const events = every > 0 ? await withCheckpoints(pool, relayId, every) : pool
     await store.putMany(m.channel as string, events.map(toStored))
-    return events.reduce((sum, e) => sum + encodeEvent(e).length, 0)
+    return { count: events.length, bytes: events.reduce((sum, e) => sum + encodeEvent(e).length, 0) }
   },
   async markVirtual(m) {
     virtualKeys.add(m.key as string)

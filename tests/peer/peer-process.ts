@@ -10,8 +10,12 @@ export class PeerProcess {
   private nextId = 0
   private readonly ready: Promise<void>
 
-  constructor(readonly name: string) {
-    this.child = fork(CHILD, [], {
+  /** `child`: another entry speaking the same IPC protocol (default node-peer.ts). */
+  constructor(
+    readonly name: string,
+    child: string = CHILD,
+  ) {
+    this.child = fork(child, [], {
       execArgv: ['--import', 'tsx'],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

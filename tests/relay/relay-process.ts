@@ -13,9 +13,16 @@ export interface RelayProcess {
   stop(): Promise<number | null>
 }
 
+/**
+ * Test relays issue no checkpoints unless the test asks (`--limit checkpointEvery=256`, later
+ * arguments win): most scenarios count the events they post, and a checkpoint is one more event.
+ */
+export const TEST_RELAY_DEFAULTS = ['--limit', 'checkpointEvery=0']
+
 export function spawnRelay(args: string[], env: Record<string, string> = {}): Promise<RelayProcess> {
   // node itself (not the tsx wrapper, which forks): a SIGKILL must reach the relay process.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/src/cli.ts', '--port', '0', ...args], {
+  const argv = ['--import', 'tsx', 'relay/src/cli.ts', '--port', '0', ...TEST_RELAY_DEFAULTS, ...args]
+  const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,14 +4,17 @@
  * A posts history and leaves; F, a fresh replica whose only peers are the virtual clients,
  * gets the window's history from them. Then G joins while F (a real client holding the same
  * range) is online: G syncs from F and the virtual clients serve nothing.
+ * Run twice: one process per virtual client (`pnpm vc`, from source), and both in one host
+ * process (the bundled `peerchat-vc-host` that `pnpm start` and the Docker image run).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBundles } from '../../scripts/start.mjs'
 import { PeerProcess } from '../peer/peer-process.ts'
 import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
-import { spawnVc, type VcProcess } from './vc-process.ts'
+import { spawnVc, spawnVcHost, type VcProcess } from './vc-process.ts'
 
 const HISTORY = 400
 const LIMITS = [
@@ -19,16 +22,6 @@ const LIMITS = [
   'eventBurstPerKey=1000000',
   'framesPerSecondPerAddress=1000000',
 ]
-const dir = mkdtempSync(join(tmpdir(), 'peerchat-lone-'))
-let relay: RelayProcess | undefined
-const vcs: VcProcess[] = []
-const peers: PeerProcess[] = []
-afterAll(async () => {
-  for (const p of peers) p.kill()
-  await Promise.all(vcs.map((v) => v.stop()))
-  await relay?.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
 
 const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) => {
   const end = Date.now() + ms
@@ -39,7 +32,36 @@ const until = async (cond: () => Promise<boolean>, what: string, ms = 60_000) =>
 }
 type Report = { source: string; kind: string; added: number; complete: boolean }
 
-describe('virtual clients keep history for a lone user', () => {
+const LAYOUTS = [
+  {
+    layout: 'one process per virtual client',
+    start: async (url: string, dir: string) => {
+      const out: VcProcess[] = []
+      for (const name of ['vc1', 'vc2'])
+        out.push(await spawnVc(['--relay', url, '--name', name, '--data-dir', join(dir, name)]))
+      return out
+    },
+  },
+  {
+    layout: 'both virtual clients in one host process',
+    start: async (url: string, dir: string) =>
+      (await spawnVcHost(['--relay', url, `vc1=${join(dir, 'vc1')}`, `vc2=${join(dir, 'vc2')}`], 2)).clients,
+  },
+]
+
+describe.each(LAYOUTS)('virtual clients keep history for a lone user ($layout)', ({ start }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerchat-lone-'))
+  let relay: RelayProcess | undefined
+  const vcs: VcProcess[] = []
+  const peers: PeerProcess[] = []
+  beforeAll(() => ensureBundles(), 60_000)
+  afterAll(async () => {
+    for (const p of peers) p.kill()
+    await Promise.all(vcs.map((v) => v.stop()))
+    await relay?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
   it('a fresh peer gets the window from the virtual clients, which serve nothing once a real peer can', {
     timeout: 120_000,
   }, async () => {
@@ -49,8 +71,7 @@ describe('virtual clients keep history for a lone user', () => {
       '--quiet',
       ...LIMITS.flatMap((l) => ['--limit', l]),
     ])
-    for (const name of ['vc1', 'vc2'])
-      vcs.push(await spawnVc(['--relay', relay.url, '--name', name, '--data-dir', join(dir, name)]))
+    vcs.push(...(await start(relay.url, dir)))
     const [vc1, vc2] = vcs as [VcProcess, VcProcess]
     await until(async () => (await vc1.metrics()).mesh_peers >= 1, 'the virtual clients to mesh')
     const base = { relayUrl: relay.url, relayKey: relay.relayKey, channels: ['general'], room: 'community' }

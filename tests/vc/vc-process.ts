@@ -1,4 +1,7 @@
-/** Starts the virtual client CLI (`pnpm vc`'s entry) as a child process and reads its metrics. */
+/**
+ * Starts virtual clients as child processes and reads their metrics: one client per process
+ * (the CLI, `pnpm vc`'s entry) or several in one (the host that `pnpm start` runs).
+ */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { ROOT } from '../relay/relay-process.ts'
 
@@ -12,6 +15,10 @@ export type VcMetrics = Record<
   | 'from_peers_total'
   | 'from_relay_total'
   | 'disk_bytes'
+  | 'blobs_held'
+  | 'blob_bytes'
+  | 'blob_bytes_served_total'
+  | 'blob_bytes_received_total'
   | 'rss_bytes'
   | 'heap_used_bytes',
   number
@@ -36,6 +43,36 @@ export function spawnVc(
   env: Record<string, string> = {},
   command: string[] = FROM_SOURCE,
 ): Promise<VcProcess> {
+  return spawnClients(command, args, env, 1).then((h) => h.clients[0]!)
+}
+
+export interface VcHostProcess {
+  child: ChildProcess
+  /** One handle per virtual client; each reads its own samples of the shared /metrics. */
+  clients: VcProcess[]
+  output: () => string
+  stop(): Promise<void>
+}
+
+/** The bundled host (virtual-client/dist/host.mjs, built by `ensureBundles`) running `clients` NAME=DIR. */
+export const HOST_BUNDLE = ['virtual-client/dist/host.mjs']
+
+/** Starts several virtual clients in one process (peerchat-vc-host) with NAME=DIR operands in `args`. */
+export function spawnVcHost(
+  args: string[],
+  count: number,
+  env: Record<string, string> = {},
+  command: string[] = HOST_BUNDLE,
+): Promise<VcHostProcess> {
+  return spawnClients(command, args, env, count)
+}
+
+function spawnClients(
+  command: string[],
+  args: string[],
+  env: Record<string, string>,
+  count: number,
+): Promise<VcHostProcess> {
   const child = spawn(process.execPath, [...command, '--metrics-port', '0', '--quiet', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -44,36 +81,42 @@ export function spawnVc(
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
+  const stop = () =>
+    new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r()
+      child.once('exit', () => r())
+      child.kill('SIGTERM')
+    })
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`virtual client did not start:\n${out}`)), 30_000)
-    child.on('exit', (code) => reject(new Error(`virtual client exited ${code}:\n${out}`)))
+    const timer = setTimeout(() => reject(new Error(`virtual clients did not start:\n${out}`)), 30_000)
+    child.on('exit', (code) => reject(new Error(`virtual client process exited ${code}:\n${out}`)))
     child.stdout!.on('data', () => {
-      const m = /peerchat-vc (\S+) online key (\S+) metrics (\d+)/.exec(out)
-      if (!m) return
+      const online = [...out.matchAll(/peerchat-vc (\S+) online key (\S+) metrics (\d+)/g)]
+      if (online.length < count) return
       clearTimeout(timer)
-      const metricsPort = Number(m[3])
-      resolve({
-        child,
-        name: m[1]!,
-        key: m[2]!,
-        metricsPort,
-        output: () => out,
-        async metrics() {
-          const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-          const values: Record<string, number> = {}
-          for (const line of text.split('\n')) {
-            const mm = /^peerchat_vc_(\w+)\{[^}]*\} (\S+)$/.exec(line)
-            if (mm) values[mm[1]!] = Number(mm[2])
-          }
-          return values as VcMetrics
-        },
-        stop: () =>
-          new Promise((r) => {
-            if (child.exitCode !== null || child.signalCode !== null) return r()
-            child.once('exit', () => r())
-            child.kill('SIGTERM')
-          }),
-      })
+      const clients = online.map(
+        (m): VcProcess => ({
+          child,
+          name: m[1]!,
+          key: m[2]!,
+          metricsPort: Number(m[3]),
+          output: () => out,
+          metrics: () => readMetrics(Number(m[3]), m[1]!),
+          stop,
+        }),
+      )
+      resolve({ child, clients, output: () => out, stop })
     })
   })
+}
+
+/** The samples labelled vc="name" of a /metrics endpoint, by name without the `peerchat_vc_` prefix. */
+async function readMetrics(port: number, name: string): Promise<VcMetrics> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const values: Record<string, number> = {}
+  for (const line of text.split('\n')) {
+    const mm = /^peerchat_vc_(\w+)\{vc="([^"]*)"\} (\S+)$/.exec(line)
+    if (mm && mm[2] === name) values[mm[1]!] = Number(mm[3])
+  }
+  return values as VcMetrics
 }

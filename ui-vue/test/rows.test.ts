@@ -20,6 +20,7 @@ function msg(author: PublicKey, ts: number, extra: Partial<ChatMessage> = {}): C
     reactions: [],
     pending: false,
     failed: false,
+    attachment: null,
     ...extra,
   }
 }

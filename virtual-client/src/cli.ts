@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     ...(config.relayKey ? { relayKey: config.relayKey } : {}),
     dataDir: config.dataDir,
     windowMs: config.windowMs,
+    blobBudgetBytes: config.blobBudgetBytes,
     name: config.name,
     webrtc: config.webrtc,
     log,

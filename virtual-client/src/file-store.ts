@@ -16,10 +16,10 @@
 import { hash } from 'node:crypto'
 import {
   closeSync,
+  fstatSync,
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   statSync,
   truncateSync,
@@ -46,7 +46,7 @@ import {
   ulidFromBytes,
   ulidToBytes,
 } from '@peerchat/engine'
-import { encodeRecord, parseRecords, RECORD_HEADER_BYTES, RecordType } from './record.ts'
+import { encodeRecord, type ParsedRecord, parseRecords, RECORD_HEADER_BYTES, RecordType } from './record.ts'
 
 export const FileStoreDefaults = {
   /** A segment is sealed (and a new one started) once it would grow past this many bytes. */
@@ -178,9 +178,44 @@ export class FileStore implements Store {
   async getRange(channel: string, range: IdRange, opts: GetRangeOptions = {}): Promise<StoredEvent[]> {
     const ch = this.channel(channel)
     if (!ch) return []
+    const locs: Loc[] = []
+    const digests: Uint8Array[] = []
+    for (const e of ch.index.entries(range, opts.reverse ?? false, opts.limit)) {
+      locs.push(e.value)
+      digests.push(sumBytes(e.words))
+    }
+    // Neighbouring records are read with one read into one buffer (READ_SPAN_MAX_BYTES at most),
+    // not one buffer per event: serving history reads thousands of events a second, and every
+    // small buffer is a malloc the process pays for in resident memory (bench/README.md).
     const out: StoredEvent[] = []
-    for (const e of ch.index.entries(range, opts.reverse ?? false, opts.limit))
-      out.push({ event: decodeEvent(readAt(e.value)), digest: sumBytes(e.words) })
+    let i = 0
+    while (i < locs.length) {
+      const first = locs[i]!
+      let lo = first.offset
+      let hi = first.offset + first.length
+      let payload = first.length
+      let j = i + 1
+      for (; j < locs.length; j++) {
+        const l = locs[j]!
+        const nlo = Math.min(lo, l.offset)
+        const nhi = Math.max(hi, l.offset + l.length)
+        // Same file, within the span limit, and mostly live records (not garbage in between).
+        if (l.seg !== first.seg || nhi - nlo > READ_SPAN_MAX_BYTES || (payload + l.length) * 2 < nhi - nlo)
+          break
+        lo = nlo
+        hi = nhi
+        payload += l.length
+      }
+      const span = readSpan(first.seg, lo, hi - lo)
+      for (let k = i; k < j; k++) {
+        const l = locs[k]!
+        out.push({
+          event: decodeEvent(span.subarray(l.offset - lo, l.offset - lo + l.length)),
+          digest: digests[k]!,
+        })
+      }
+      i = j
+    }
     return out
   }
 
@@ -435,45 +470,68 @@ export class FileStore implements Store {
       .sort((a, b) => a - b)
     for (const n of files) {
       const path = join(ch.dir, segmentName(n))
-      const buf = readFileSync(path)
-      const { records, validBytes } = parseRecords(buf)
-      if (validBytes < buf.length) {
-        // A torn tail (crash mid-write) or rot: nothing after it was acknowledged intact.
-        truncateSync(path, validBytes)
-        this.recovery.truncatedBytes += buf.length - validBytes
-      }
-      const seg: Segment = { n, path, fd: openSync(path, 'r'), writer: undefined, size: validBytes }
+      const fd = openSync(path, 'r')
+      const size = fstatSync(fd).size
+      const seg: Segment = { n, path, fd, writer: undefined, size }
       ch.segments.push(seg)
       this.recovery.segments++
-      for (const r of records) {
-        this.recovery.records++
-        const payload = buf.subarray(r.payloadOffset, r.payloadOffset + r.payloadLength)
-        if (r.type === RecordType.tombstone) {
-          if (payload.length !== 16) {
-            this.recovery.invalidRecords++
-            continue
-          }
-          const loc = ch.index.get(ulidFromBytes(payload))
-          if (loc && ch.index.delete(ulidFromBytes(payload))) ch.liveBytes -= recordBytes(loc.length)
-          continue
-        }
-        // Only the id and channel are read here (the CRC vouches for the rest, which this store
-        // wrote from encodeEvent); a full decode of every event would only make garbage.
-        const id = eventIdIn(payload, name)
-        if (id === undefined) {
-          this.recovery.invalidRecords++
-          continue
-        }
-        if (cutoff !== undefined && id < cutoff) {
-          this.recovery.expired++
-          continue
-        }
-        const loc: Loc = { seg, offset: r.payloadOffset, length: r.payloadLength }
-        if (ch.index.insert(id, hash('sha256', payload, 'buffer'), loc))
-          ch.liveBytes += recordBytes(loc.length)
+      // Read through one reused window (REPLAY_WINDOW_BYTES), not the whole segment at once: the
+      // peak memory of opening stays flat however large the segments are.
+      let pos = 0
+      while (pos < size) {
+        const window = replayWindow().subarray(0, Math.min(REPLAY_WINDOW_BYTES, size - pos))
+        readFully(fd, window, pos)
+        const windowEnd = pos + window.length
+        const { records, validBytes, needMore } = parseRecords(window)
+        for (const r of records) this.replayRecord(ch, seg, window, r, pos, cutoff)
+        pos += validBytes
+        // Read on after whole records, or a record cut by the window (not by the end of the file).
+        if (validBytes === window.length) continue
+        if (!needMore || windowEnd >= size || validBytes === 0) break
+      }
+      if (pos < size) {
+        // A torn tail (crash mid-write) or rot: nothing after it was acknowledged intact.
+        truncateSync(path, pos)
+        this.recovery.truncatedBytes += size - pos
+        seg.size = pos
       }
     }
     // Replayed segments are never written again: the first append opens a fresh one.
+  }
+
+  private replayRecord(
+    ch: ChannelFiles,
+    seg: Segment,
+    window: Buffer,
+    r: ParsedRecord,
+    windowAt: number,
+    cutoff: Ulid | undefined,
+  ): void {
+    this.recovery.records++
+    const payload = window.subarray(r.payloadOffset, r.payloadOffset + r.payloadLength)
+    if (r.type === RecordType.tombstone) {
+      if (payload.length !== 16) {
+        this.recovery.invalidRecords++
+        return
+      }
+      const id = ulidFromBytes(payload)
+      const loc = ch.index.get(id)
+      if (loc && ch.index.delete(id)) ch.liveBytes -= recordBytes(loc.length)
+      return
+    }
+    // Only the id and channel are read here (the CRC vouches for the rest, which this store
+    // wrote from encodeEvent); a full decode of every event would only make garbage.
+    const id = eventIdIn(payload, ch.name)
+    if (id === undefined) {
+      this.recovery.invalidRecords++
+      return
+    }
+    if (cutoff !== undefined && id < cutoff) {
+      this.recovery.expired++
+      return
+    }
+    const loc: Loc = { seg, offset: windowAt + r.payloadOffset, length: r.payloadLength }
+    if (ch.index.insert(id, hash('sha256', payload, 'buffer'), loc)) ch.liveBytes += recordBytes(loc.length)
   }
 
   private checkOpen(): void {
@@ -497,11 +555,33 @@ function eventIdIn(payload: Uint8Array, channel: string): Ulid | undefined {
   }
 }
 
+/** Bytes read per step when a segment is replayed (well over the largest record). */
+const REPLAY_WINDOW_BYTES = 1024 * 1024
+let sharedWindow: Buffer | undefined
+/** One window for every replay of the process (replay is synchronous, so never shared at once). */
+const replayWindow = (): Buffer => (sharedWindow ??= Buffer.allocUnsafe(REPLAY_WINDOW_BYTES))
+
+function readFully(fd: number, into: Buffer, position: number): void {
+  let done = 0
+  while (done < into.length) {
+    const n = readSync(fd, into, done, into.length - done, position + done)
+    if (n === 0) throw new Error(`unexpected end of file at ${position + done}`)
+    done += n
+  }
+}
+
+/** Most bytes `getRange` reads at once (several records, one buffer). */
+const READ_SPAN_MAX_BYTES = 64 * 1024
+
 function readAt(loc: Loc): Uint8Array {
-  // A plain Uint8Array: decoded fields are slices of it and must not be Buffers.
-  const buf = new Uint8Array(loc.length)
-  const n = readSync(loc.seg.fd, buf, 0, loc.length, loc.offset)
-  if (n !== loc.length) throw new Error(`short read in ${loc.seg.path} at ${loc.offset}`)
+  return readSpan(loc.seg, loc.offset, loc.length)
+}
+
+function readSpan(seg: Segment, offset: number, length: number): Uint8Array {
+  // A plain Uint8Array: decoded fields are copied out of it (the decoder slices) and it is dropped.
+  const buf = new Uint8Array(length)
+  const n = readSync(seg.fd, buf, 0, length, offset)
+  if (n !== length) throw new Error(`short read in ${seg.path} at ${offset}`)
   return buf
 }
 

@@ -1,5 +1,6 @@
 export { ANNOUNCE_FIELD, type AwarenessLike, announceVirtual, isAnnouncedVirtual } from './announce.ts'
 export { HELP, parseVcConfig, type VcConfig } from './config.ts'
+export { FileBlobStore, FileBlobStoreDefaults, type FileBlobStoreOptions } from './file-blob-store.ts'
 export { FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'
 export { loadOrCreateIdentity } from './key-file.ts'
 export { renderMetrics, serveMetrics, type VcCounters } from './metrics.ts'

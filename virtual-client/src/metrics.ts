@@ -17,7 +17,13 @@ export interface VcCounters {
   refusedSessions: number
   /** Bytes of its segment files on disk. */
   diskBytes: number
-  /** Resident set and V8 heap in use (process.memoryUsage), for the 256 MB budget. */
+  /** Blobs (attachments) held on disk, and their bytes. */
+  blobsHeld: number
+  blobBytes: number
+  /** Attachment chunk bytes sent to peers (blobs served) and received (blobs kept). */
+  blobBytesServed: number
+  blobBytesReceived: number
+  /** Resident set and V8 heap in use of the whole process (shared when several clients run in one). */
   rssBytes: number
   heapUsedBytes: number
 }
@@ -33,19 +39,29 @@ const HELP: Record<keyof VcCounters, [type: 'gauge' | 'counter', help: string]> 
   fromRelay: ['counter', 'Events received live from the relay'],
   refusedSessions: ['counter', 'Sync sessions refused (per-peer limit)'],
   diskBytes: ['gauge', 'Bytes of segment files on disk'],
-  rssBytes: ['gauge', 'Resident set size of the process'],
-  heapUsedBytes: ['gauge', 'V8 heap in use'],
+  blobsHeld: ['gauge', 'Blobs (attachments) held on disk'],
+  blobBytes: ['gauge', 'Bytes of blobs held on disk'],
+  blobBytesServed: ['counter', 'Attachment chunk bytes sent to peers'],
+  blobBytesReceived: ['counter', 'Attachment chunk bytes received from peers'],
+  rssBytes: ['gauge', 'Resident set size of the process (all its virtual clients)'],
+  heapUsedBytes: ['gauge', 'V8 heap in use by the process (all its virtual clients)'],
 }
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
 export function renderMetrics(c: VcCounters, name: string): string {
-  const label = `{vc="${name.replace(/["\\\n]/g, '_')}"}`
+  return renderAllMetrics([{ name, counters: c }])
+}
+
+/** Several virtual clients of one process: each metric once, one sample per client (label `vc`). */
+export function renderAllMetrics(clients: readonly { name: string; counters: VcCounters }[]): string {
   let out = ''
   for (const key of Object.keys(HELP) as (keyof VcCounters)[]) {
     const [type, help] = HELP[key]
     const metric = `peerchat_vc_${snake(key)}${type === 'counter' ? '_total' : ''}`
-    out += `# HELP ${metric} ${help}\n# TYPE ${metric} ${type}\n${metric}${label} ${c[key]}\n`
+    out += `# HELP ${metric} ${help}\n# TYPE ${metric} ${type}\n`
+    for (const { name, counters } of clients)
+      out += `${metric}{vc="${name.replace(/["\\\n]/g, '_')}"} ${counters[key]}\n`
   }
   return out
 }

@@ -40,15 +40,29 @@ export interface ParsedRecord {
 /**
  * Parses records from the start of `buf`. Stops at the first incomplete, oversized, unknown
  * or CRC-failing record; `validBytes` is where it stopped (the length to truncate to).
+ * `needMore` says the stop was only the end of `buf` (a header, or a record of acceptable
+ * length, cut short): when `buf` is a window of a longer file, read on from `validBytes`.
  */
-export function parseRecords(buf: Buffer): { records: ParsedRecord[]; validBytes: number } {
+export function parseRecords(buf: Buffer): {
+  records: ParsedRecord[]
+  validBytes: number
+  needMore: boolean
+} {
   const records: ParsedRecord[] = []
   let at = 0
-  while (at + RECORD_HEADER_BYTES + 1 <= buf.length) {
+  let needMore = false
+  for (;;) {
+    if (at + RECORD_HEADER_BYTES + 1 > buf.length) {
+      needMore = at < buf.length
+      break
+    }
     const length = buf.readUInt32LE(at)
     if (length < 1 || length > MAX_RECORD_BODY_BYTES) break
     const end = at + RECORD_HEADER_BYTES + length
-    if (end > buf.length) break
+    if (end > buf.length) {
+      needMore = true
+      break
+    }
     const body = buf.subarray(at + RECORD_HEADER_BYTES, end)
     if (crc32(body) !== buf.readUInt32LE(at + 4)) break
     const type = body[0]
@@ -56,5 +70,5 @@ export function parseRecords(buf: Buffer): { records: ParsedRecord[]; validBytes
     records.push({ type, offset: at, payloadOffset: at + RECORD_HEADER_BYTES + 1, payloadLength: length - 1 })
     at = end
   }
-  return { records, validBytes: at }
+  return { records, validBytes: at, needMore }
 }

@@ -6,36 +6,44 @@
  * from peers when it starts and when peers appear, and answering other peers' sessions. It
  * announces itself as virtual (announce.ts) so real clients ask it last; the serving counters
  * show how often it still had to answer.
+ *
+ * Attachments of the window are kept too: it wants every attachment it stores (live or synced),
+ * never pushes (fanout 0), and real peers ask it only when no real client holds the blob.
  */
 import { join } from 'node:path'
-import { type Identity, publicKeyFromText, publicKeyToText } from '@peerchat/engine'
+import {
+  BlobExchange,
+  decodeAttachment,
+  type Identity,
+  Kind,
+  publicKeyFromText,
+  publicKeyToText,
+  type StampedEvent,
+  ulidTime,
+} from '@peerchat/engine'
 import { type Connected, connectPeer } from '@peerchat/transports/connect'
+import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
 import { announceVirtual } from './announce.ts'
+import { VirtualClientDefaults } from './defaults.ts'
+import { FileBlobStore } from './file-blob-store.ts'
 import { FileStore } from './file-store.ts'
 import { loadOrCreateIdentity } from './key-file.ts'
 import type { VcCounters } from './metrics.ts'
 
-export const VirtualClientDefaults = {
-  /** The rolling window of history held and served. */
-  windowMs: 24 * 60 * 60_000,
-  /** Catch-up runs this long after the last peer appeared (peers tend to arrive together). */
-  catchUpDebounceMs: 1000,
-  /** Between attempts to read the relay's well-known JSON while it is not up yet. */
-  wellKnownRetryMs: 500,
-  /** Give up reading the well-known JSON after this long. */
-  wellKnownTimeoutMs: 60_000,
-} as const
+export { VirtualClientDefaults }
 
 export interface VirtualClientOptions {
   /** The relay's base URL: http(s):// or ws(s)://host:port. */
   relayUrl: string
   /** The relay's public key (text), checked against /.well-known/peerchat.json; trusted from it when omitted. */
   relayKey?: string
-  /** Holds the key file (`vc.key`) and the store (`store/`). */
+  /** Holds the key file (`vc.key`), the event store (`store/`) and the blob store (`blobs/`). */
   dataDir: string
   windowMs?: number
+  /** Budget of the blob store (bytes). */
+  blobBudgetBytes?: number
   /** Shown in logs and metrics labels. */
   name?: string
   /** Mesh over WebRTC (default true). */
@@ -91,11 +99,14 @@ export class VirtualClient {
   private readonly offs: (() => void)[] = []
   private stopped = false
   private node: Connected | undefined
+  private exchange: BlobExchange | undefined
 
   private constructor(
     readonly name: string,
     readonly identity: Identity,
     readonly store: FileStore,
+    /** Attachments held for the window: bytes on disk, an index in memory, filled by the blob exchange. */
+    readonly blobs: FileBlobStore,
     private readonly opts: VirtualClientOptions,
   ) {}
 
@@ -111,7 +122,18 @@ export class VirtualClient {
     const windowMs = opts.windowMs ?? VirtualClientDefaults.windowMs
     const { identity } = await loadOrCreateIdentity(join(opts.dataDir, 'vc.key'))
     const store = await FileStore.open({ dir: join(opts.dataDir, 'store'), retentionMs: windowMs })
-    const vc = new VirtualClient(opts.name ?? 'vc', identity, store, opts)
+    let blobs: FileBlobStore
+    try {
+      blobs = await FileBlobStore.open({
+        dir: join(opts.dataDir, 'blobs'),
+        budgetBytes: opts.blobBudgetBytes ?? VirtualClientDefaults.blobBudgetBytes,
+        retentionMs: windowMs,
+      })
+    } catch (e) {
+      await store.close()
+      throw e
+    }
+    const vc = new VirtualClient(opts.name ?? 'vc', identity, store, blobs, opts)
     try {
       await vc.connect(windowMs)
     } catch (e) {
@@ -142,6 +164,11 @@ export class VirtualClient {
     })
     this.node = node
     if (node.mesh?.awareness) announceVirtual(node.mesh.awareness, this.publicKey)
+    if (node.mesh) {
+      // Over the mesh only: attachment bytes never take the relay's forwarded path.
+      this.exchange = new BlobExchange({ store: this.blobs, port: meshBlobPort(node.mesh), fanout: 0 })
+      await this.exchange.start()
+    }
     this.offs.push(
       node.relay.on('welcome', ({ channels }) => void this.joinAll(channels)),
       node.relay.on('channel-added', (c) => void this.joinAll([c])),
@@ -158,9 +185,26 @@ export class VirtualClient {
     const fresh = channels.filter((c) => !this.channels.includes(c))
     if (fresh.length === 0 || !this.node) return
     this.channels.push(...fresh)
-    for (const c of fresh) await this.node.peer.open(c)
+    for (const c of fresh) {
+      const log = await this.node.peer.open(c)
+      this.offs.push(log.onAdded((events) => this.keepAttachments(events)))
+    }
     this.node.mesh?.readmit()
     this.scheduleCatchUp()
+  }
+
+  /** Wants the blobs of attachments inside the window (live or synced). */
+  private keepAttachments(events: readonly StampedEvent[]): void {
+    const since = Date.now() - (this.opts.windowMs ?? VirtualClientDefaults.windowMs)
+    for (const e of events) {
+      if (e.kind !== Kind.attachment || ulidTime(e.id) < since || !this.exchange) continue
+      try {
+        const { digest, size, chunkRoot } = decodeAttachment(e.body)
+        this.exchange.want({ digest, size, chunkRoot })
+      } catch {
+        // a malformed body names no blob; the log stored a validly signed event, nothing to fetch
+      }
+    }
   }
 
   private scheduleCatchUp(): void {
@@ -180,6 +224,7 @@ export class VirtualClient {
     const peer = this.node?.peer
     let eventsHeld = 0
     for (const c of await this.store.channels()) eventsHeld += await this.store.count(c)
+    const blobs = await this.blobs.usage()
     return {
       eventsHeld,
       channels: this.channels.length,
@@ -191,6 +236,10 @@ export class VirtualClient {
       fromRelay: peer?.stats.fromRelay ?? 0,
       refusedSessions: peer?.stats.refusedSessions ?? 0,
       diskBytes: this.store.diskUsage().reduce((n, u) => n + u.bytes, 0),
+      blobsHeld: blobs.count,
+      blobBytes: blobs.bytes,
+      blobBytesServed: this.exchange?.stats.chunkBytesSent ?? 0,
+      blobBytesReceived: this.exchange?.stats.chunkBytesReceived ?? 0,
       rssBytes: process.memoryUsage.rss(),
       heapUsedBytes: process.memoryUsage().heapUsed,
     }
@@ -202,8 +251,10 @@ export class VirtualClient {
     this.stopped = true
     clearTimeout(this.catchUpTimer)
     for (const off of this.offs.splice(0)) off()
+    this.exchange?.stop()
     await this.node?.stop()
     await this.catchingUp
     await this.store.close()
+    await this.blobs.close()
   }
 }

@@ -1,8 +1,8 @@
 /** The small parts of the virtual client: configuration, metrics text, the virtual announcement, URLs. */
 import { describe, expect, it } from 'vitest'
 import { announceVirtual, isAnnouncedVirtual } from '../src/announce.ts'
-import { parseVcConfig } from '../src/config.ts'
-import { renderMetrics, serveMetrics, type VcCounters } from '../src/metrics.ts'
+import { parseHostConfig, parseVcConfig } from '../src/config.ts'
+import { renderAllMetrics, renderMetrics, serveMetrics, type VcCounters } from '../src/metrics.ts'
 import { relayUrls } from '../src/virtual-client.ts'
 
 describe('parseVcConfig', () => {
@@ -32,6 +32,28 @@ describe('parseVcConfig', () => {
   })
 })
 
+describe('parseHostConfig', () => {
+  it('takes NAME[=DIR] operands (default vc1 vc2) beside the flags of peerchat-vc', () => {
+    const c = parseHostConfig(['--relay', 'http://r:1', 'a=/x/a', 'b'], { PEERCHAT_DATA_DIR: '/d' }, '/')
+    expect(c.clients).toEqual([
+      { name: 'a', dataDir: '/x/a' },
+      { name: 'b', dataDir: '/d/vc-b' },
+    ])
+    expect(c).toMatchObject({ relayUrl: 'http://r:1', webrtc: true })
+    expect(parseHostConfig([], {}, '/w').clients.map((x) => x.name)).toEqual(['vc1', 'vc2'])
+    expect(parseHostConfig(['--blob-budget-mb', '64'], {}, '/').blobBudgetBytes).toBe(64 * 1048576)
+  })
+
+  it('refuses two clients sharing a name or a data dir, a bad name, and --name / --data-dir', () => {
+    expect(() => parseHostConfig(['a=/x', 'a=/y'], {})).toThrow(RangeError)
+    expect(() => parseHostConfig(['a=/x', 'b=/x'], {})).toThrow(RangeError)
+    expect(() => parseHostConfig(['../a=/x'], {})).toThrow(RangeError)
+    expect(() => parseHostConfig(['--name', 'a'], {})).toThrow()
+    expect(() => parseHostConfig(['--data-dir', '/x'], {})).toThrow()
+    expect(() => parseVcConfig(['--blob-budget-mb=1.5'], {})).toThrow(RangeError)
+  })
+})
+
 describe('metrics', () => {
   const counters: VcCounters = {
     eventsHeld: 5,
@@ -44,6 +66,10 @@ describe('metrics', () => {
     fromRelay: 9,
     refusedSessions: 0,
     diskBytes: 4096,
+    blobsHeld: 2,
+    blobBytes: 300_000,
+    blobBytesServed: 0,
+    blobBytesReceived: 300_000,
     rssBytes: 80e6,
     heapUsedBytes: 20e6,
   }
@@ -56,6 +82,15 @@ describe('metrics', () => {
     expect(text.split('\n').filter((l) => l.startsWith('peerchat_vc_'))).toHaveLength(
       Object.keys(counters).length,
     )
+  })
+
+  it('renders several clients with each metric declared once and one sample per client', () => {
+    const text = renderAllMetrics([
+      { name: 'vc1', counters },
+      { name: 'vc2', counters: { ...counters, eventsHeld: 6 } },
+    ])
+    expect(text.match(/# TYPE peerchat_vc_events_held gauge/g)).toHaveLength(1)
+    expect(text).toContain('peerchat_vc_events_held{vc="vc1"} 5\npeerchat_vc_events_held{vc="vc2"} 6\n')
   })
 
   it('serves /metrics and /healthz, 404 elsewhere, 405 for other methods', async () => {

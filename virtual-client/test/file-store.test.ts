@@ -59,6 +59,25 @@ describe('FileStore recovery', () => {
     await third.close()
   })
 
+  it('replays a segment larger than its read window, records straddling window edges, then a torn tail', async () => {
+    const dir = tempDir()
+    const store = await FileStore.open({ dir })
+    const many = events(12_000) // ~2.8 MB in one segment: three 1 MiB windows, edges mid-record
+    for (let i = 0; i < many.length; i += 2000) await store.putMany(CH, many.slice(i, i + 2000))
+    await store.close()
+    const seg = join(dir, CH, segments(dir).at(-1)!)
+    expect(segments(dir)).toHaveLength(1)
+    expect(statSync(seg).size).toBeGreaterThan(2 * 1024 * 1024)
+    appendFileSync(seg, encodeRecord(RecordType.event, new Uint8Array(300).fill(9)).subarray(0, 150))
+    const again = await FileStore.open({ dir })
+    expect(again.recovery).toMatchObject({ records: 12_000, truncatedBytes: 150, invalidRecords: 0 })
+    expect(await again.count(CH)).toBe(12_000)
+    const back = await again.getRange(CH, {})
+    expect(idsOf(back)).toEqual(idsOf(many))
+    expect(back.map((s) => s.digest)).toEqual(many.map((s) => s.digest))
+    await again.close()
+  })
+
   it('stops at a record whose CRC fails and at a length over MAX_RECORD_BODY_BYTES', async () => {
     const dir = tempDir()
     const store = await FileStore.open({ dir })

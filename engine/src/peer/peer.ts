@@ -8,6 +8,8 @@
  * - serving: it answers other peers' reconciliation sessions for the channels it holds;
  * - provenance: every sync leaves a report saying which peer supplied how many events.
  */
+
+import { BLOB_FRAME_VERSION } from '../blobs/frames.ts'
 import { toHex } from '../bytes.ts'
 import type { StampedEvent } from '../event.ts'
 import type { Ed25519Backend } from '../identity/backend.ts'
@@ -25,6 +27,8 @@ export interface PeerOptions {
   live?: LivePort
   verifyAuthors?: boolean
   backend?: Ed25519Backend
+  /** Accept history covered by relay checkpoints by hashing it (default true; see ChannelLog). */
+  checkpoints?: boolean
   /** Peers reconciled with per channel on (re)connect. */
   catchUpPeers?: number
   /** A session with no frame for this long is abandoned. */
@@ -93,7 +97,20 @@ export class Peer {
   private nextPing = 1
   private stopped = false
   readonly reports: SyncReport[] = []
-  readonly stats = { fromRelay: 0, fromPeers: 0, served: 0, servedBytes: 0, refusedSessions: 0, badFrames: 0 }
+  readonly stats = {
+    fromRelay: 0,
+    fromPeers: 0,
+    served: 0,
+    servedBytes: 0,
+    refusedSessions: 0,
+    badFrames: 0,
+    /** Author signatures of checkpoint-vouched events checked in the background ... */
+    audited: 0,
+    /** ... and events removed because the relay vouched for a forged one. */
+    forged: 0,
+  }
+  /** Background author checks, one at a time per channel. */
+  private readonly audits = new Map<string, Promise<void>>()
 
   constructor(private readonly opts: PeerOptions) {
     opts.mesh?.forEach((port, i) => {
@@ -123,6 +140,7 @@ export class Peer {
         relayKeys: this.opts.relayKeys,
         verifyAuthors: this.opts.verifyAuthors,
         backend: this.opts.backend,
+        checkpoints: this.opts.checkpoints,
       })
       this.logs.set(channel, log)
       this.opts.live?.join(channel)
@@ -236,7 +254,12 @@ export class Peer {
   ): Session {
     const info = this.opts.mesh?.[port]?.peers().get(peer)
     const s: Session = {
-      reconciler: new Reconciler(log, { ...this.opts.reconcile, ...(range ? { range } : {}) }),
+      // Pipelined: a catch-up's sender prepares its next frame while this side stores the last.
+      reconciler: new Reconciler(log, {
+        pipeline: true,
+        ...this.opts.reconcile,
+        ...(range ? { range } : {}),
+      }),
       port,
       peer,
       channel: log.channel,
@@ -299,10 +322,36 @@ export class Peer {
       if (this.reports.length > PeerDefaults.maxReports) this.reports.shift()
     }
     s.finish?.(s.report)
+    this.auditLater(s.channel)
+  }
+
+  /** Resolves once the background author checks of vouched events have caught up. */
+  async audited(): Promise<void> {
+    while (this.audits.size > 0) await Promise.all(this.audits.values())
+  }
+
+  /** After a session, checks the author signatures of what it accepted on relay checkpoints. */
+  private auditLater(channel: string): void {
+    const log = this.logs.get(channel)
+    if (!log || log.pendingAudit === 0 || this.audits.has(channel)) return
+    const run = log
+      .auditAuthors()
+      .then(
+        (r) => {
+          this.stats.audited += r.checked
+          this.stats.forged += r.removed.length
+        },
+        () => {}, // the store closed under it: the events stay vouched only
+      )
+      .finally(() => {
+        this.audits.delete(channel)
+        if (!this.stopped) this.auditLater(channel)
+      })
+    this.audits.set(channel, run)
   }
 
   private async onFrame(port: number, from: string, bytes: Uint8Array): Promise<void> {
-    if (this.stopped) return
+    if (this.stopped || bytes[0] === BLOB_FRAME_VERSION) return // blob frames share the lanes (blobs.md)
     let frame: PeerFrame
     try {
       frame = decodePeerFrame(bytes)

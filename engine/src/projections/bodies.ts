@@ -8,6 +8,8 @@
  * `DecodeError`. An empty body means "erased by a redaction" and never decodes.
  * The layouts are written down in docs/protocol/projections.md.
  */
+
+import { MAX_BLOB_BYTES } from '../blobs/manifest.ts'
 import {
   createWriter,
   decodeWith,
@@ -46,6 +48,14 @@ export const BodyLimits = {
   docName: 64,
   /** Bytes of one Yjs update inside a `yjs` event (leaves room for the envelope in `Limits.body`). */
   yjsUpdate: 40 * 1024,
+  /** UTF-8 bytes of an attachment's MIME type (`type/subtype`, parameters included). */
+  mime: 127,
+  /** UTF-8 bytes of an attachment's file name. */
+  fileName: 255,
+  /** Pixels of an image's width or height. */
+  dimension: 65_535,
+  /** Bytes of an attachment's inline thumbnail (a small image that shows before the blob arrives). */
+  thumbnail: 16 * 1024,
 } as const
 
 export interface MessageBody {
@@ -78,6 +88,24 @@ export interface ChannelMetaBody {
 export interface YjsBody {
   doc: string
   update: Uint8Array
+}
+
+/**
+ * An attachment: the metadata of a content-addressed blob (the bytes travel peer to peer,
+ * docs/protocol/blobs.md). `digest` is the SHA-256 of the blob, `chunkRoot` the SHA-256 of its
+ * chunks' hashes, so any peer can serve it and every chunk is checked on arrival.
+ */
+export interface AttachmentBody {
+  digest: Uint8Array
+  size: number
+  chunkRoot: Uint8Array
+  mime: string
+  name: string
+  /** Pixel dimensions of an image. */
+  width?: number
+  height?: number
+  /** A small inline preview and its MIME type. */
+  thumbnail?: { mime: string; bytes: Uint8Array }
 }
 
 /** Document names: the same grammar as kinds, so they are printable and unambiguous. */
@@ -255,6 +283,93 @@ function readYjs(r: Reader): YjsBody {
   return { doc, update }
 }
 
+const MIME_RE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[ -~]*)?$/i
+const isValidMime = (mime: string): boolean => MIME_RE.test(mime)
+
+function checkDimension(n: number | undefined, what: string): void {
+  if (!Number.isSafeInteger(n) || n! < 1 || n! > BodyLimits.dimension)
+    throw new RangeError(`${what} must be an integer in [1, ${BodyLimits.dimension}]`)
+}
+
+// attachment = v digest:32 size:varuint chunkRoot:32 mime name flags(bit0 dims, bit1 thumbnail)
+//              [width:varuint height:varuint] [thumbMime thumbnail:bytes]
+export function encodeAttachment(b: AttachmentBody): Uint8Array {
+  if (!(b.digest instanceof Uint8Array) || b.digest.length !== 32)
+    throw new RangeError('digest must be 32 bytes')
+  if (!(b.chunkRoot instanceof Uint8Array) || b.chunkRoot.length !== 32)
+    throw new RangeError('chunkRoot must be 32 bytes')
+  if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > MAX_BLOB_BYTES)
+    throw new RangeError(`attachment size must be an integer in [0, ${MAX_BLOB_BYTES}]`)
+  checkText(b.mime, BodyLimits.mime, 'MIME type')
+  if (!isValidMime(b.mime)) throw new RangeError(`invalid MIME type ${JSON.stringify(b.mime)}`)
+  checkText(b.name, BodyLimits.fileName, 'file name')
+  if (b.name.length === 0) throw new RangeError('file name must not be empty')
+  const dims = b.width !== undefined || b.height !== undefined
+  if (dims) {
+    checkDimension(b.width, 'width')
+    checkDimension(b.height, 'height')
+  }
+  const thumb = b.thumbnail
+  if (thumb) {
+    checkText(thumb.mime, BodyLimits.mime, 'thumbnail MIME type')
+    if (!isValidMime(thumb.mime))
+      throw new RangeError(`invalid thumbnail MIME type ${JSON.stringify(thumb.mime)}`)
+    if (!(thumb.bytes instanceof Uint8Array)) throw new TypeError('thumbnail must be a Uint8Array')
+    if (thumb.bytes.length === 0 || thumb.bytes.length > BodyLimits.thumbnail)
+      throw new RangeError(`thumbnail must be 1..${BodyLimits.thumbnail} bytes`)
+  }
+  const w = begin()
+  writeBytes(w, b.digest)
+  writeVarUint(w, b.size)
+  writeBytes(w, b.chunkRoot)
+  writeVarString(w, b.mime)
+  writeVarString(w, b.name)
+  writeU8(w, (dims ? 1 : 0) | (thumb ? 2 : 0))
+  if (dims) {
+    writeVarUint(w, b.width!)
+    writeVarUint(w, b.height!)
+  }
+  if (thumb) {
+    writeVarString(w, thumb.mime)
+    writeVarBytes(w, thumb.bytes)
+  }
+  return finish(w)
+}
+
+function readMime(r: Reader, what: string): string {
+  const mime = r.varString(BodyLimits.mime, what)
+  if (!isValidMime(mime)) throw new DecodeError(`invalid ${what}`)
+  return mime
+}
+
+function readDimension(r: Reader, what: string): number {
+  const n = r.varUint(BodyLimits.dimension, what)
+  if (n === 0) throw new DecodeError(`${what} must not be 0`)
+  return n
+}
+
+function readAttachment(r: Reader): AttachmentBody {
+  readVersion(r, 'attachment')
+  const digest = r.bytes(32, 'digest')
+  const size = r.varUint(MAX_BLOB_BYTES, 'attachment size')
+  const chunkRoot = r.bytes(32, 'chunkRoot')
+  const mime = readMime(r, 'MIME type')
+  const name = readNonEmpty(r, BodyLimits.fileName, 'file name')
+  const flags = readFlags(r, 3, 'attachment')
+  const body: AttachmentBody = { digest, size, chunkRoot, mime, name }
+  if (flags & 1) {
+    body.width = readDimension(r, 'width')
+    body.height = readDimension(r, 'height')
+  }
+  if (flags & 2) {
+    const thumbMime = readMime(r, 'thumbnail MIME type')
+    const bytes = r.varBytes(BodyLimits.thumbnail, 'thumbnail')
+    if (bytes.length === 0) throw new DecodeError('empty thumbnail')
+    body.thumbnail = { mime: thumbMime, bytes }
+  }
+  return body
+}
+
 /** A decoded chat body, tagged by its event kind. */
 export type ChatBody =
   | { kind: typeof Kind.message; body: MessageBody }
@@ -264,6 +379,7 @@ export type ChatBody =
   | { kind: typeof Kind.profile; body: ProfileBody }
   | { kind: typeof Kind.channelMeta; body: ChannelMetaBody }
   | { kind: typeof Kind.yjs; body: YjsBody }
+  | { kind: typeof Kind.attachment; body: AttachmentBody }
 
 export const decodeMessage = (b: Uint8Array): MessageBody => decodeWith(b, readMessage, 'message body')
 export const decodeEdit = (b: Uint8Array): EditBody => decodeWith(b, readEdit, 'edit body')
@@ -273,6 +389,8 @@ export const decodeProfile = (b: Uint8Array): ProfileBody => decodeWith(b, readP
 export const decodeChannelMeta = (b: Uint8Array): ChannelMetaBody =>
   decodeWith(b, readChannelMeta, 'channel.meta body')
 export const decodeYjs = (b: Uint8Array): YjsBody => decodeWith(b, readYjs, 'yjs body')
+export const decodeAttachment = (b: Uint8Array): AttachmentBody =>
+  decodeWith(b, readAttachment, 'attachment body')
 
 /**
  * Decodes the body of a chat kind. Returns undefined for kinds this module does not define
@@ -294,6 +412,8 @@ export function decodeChatBody(kind: string, body: Uint8Array): ChatBody | undef
       return { kind, body: decodeChannelMeta(body) }
     case Kind.yjs:
       return { kind, body: decodeYjs(body) }
+    case Kind.attachment:
+      return { kind, body: decodeAttachment(body) }
     default:
       return undefined
   }

@@ -3,6 +3,7 @@
  * budget. A whole range (possibly 100,000 events for a fresh replica) is a cursor, not a list.
  */
 
+import { CHECKPOINT_KIND } from '../checkpoint.ts'
 import { LimitError } from '../errors.ts'
 import { encodeEvent } from '../event.ts'
 import type { IdRange, Store } from '../store/store.ts'
@@ -39,6 +40,10 @@ export class Outbox {
    * Encoded events whose framed size (length prefix included) totals at most `budget`.
    * `frameRoom` is the room of a frame without ranges: an event larger than that can never
    * be sent (LimitError); a smaller one that does not fit now waits for the next frame.
+   *
+   * A full frame ends right after the last relay checkpoint it carries (the events after it
+   * wait for the next frame), so the receiver gets each checkpoint with all the events it
+   * covers and can hash them instead of checking their signatures (see ChannelLog).
    */
   async fill(budget: number, frameRoom: number): Promise<Uint8Array[]> {
     const out: Uint8Array[] = []
@@ -52,6 +57,8 @@ export class Outbox {
       left -= size
       return true
     }
+    /** Where the current range cursor stood right after the last checkpoint taken into this frame. */
+    let rewind: { head: Owed; at: number; gte: Ulid | undefined } | undefined
     while (this.queue.length > 0) {
       const head = this.queue[0]!
       if ('ids' in head) {
@@ -65,10 +72,18 @@ export class Outbox {
       }
       const page = await this.store.getRange(this.channel, head.range, { limit: PAGE })
       for (const { event } of page) {
-        if (!head.exclude?.has(event.id) && !take(encodeEvent(event))) return out
+        if (!head.exclude?.has(event.id) && !take(encodeEvent(event))) {
+          if (rewind?.head === head && rewind.at < out.length) {
+            out.length = rewind.at
+            head.range.gte = rewind.gte
+          }
+          return out
+        }
         const next = successor(event.id)
         if (next === undefined) break // the largest possible id: nothing can follow
         head.range.gte = next
+        if (event.kind === CHECKPOINT_KIND && !head.exclude?.has(event.id))
+          rewind = { head, at: out.length, gte: next }
       }
       const last = page[page.length - 1]
       if (page.length < PAGE || successor(last!.event.id) === undefined) this.queue.shift()

@@ -46,11 +46,17 @@ export interface ReconcilerOptions {
   maxFrameBytes?: number
   branching?: number
   idListThreshold?: number
+  /**
+   * Answer a frame that carries only events (and announces more) before storing them, so the
+   * peer prepares its next frame while this side verifies and stores (one frame at a time).
+   * Their `added`/`rejected` counts then come with the next `receive` result. Default false.
+   */
+  pipeline?: boolean
 }
 
 export interface ReceiveResult {
   reply: Uint8Array | null
-  /** Events from this frame newly stored / refused by the log. */
+  /** Events from this frame newly stored / refused by the log (plus those of a pipelined frame before it). */
   added: number
   rejected: number
   /** Nothing further is expected from either side unless the peer sends again. */
@@ -109,6 +115,12 @@ export class Reconciler {
   private readonly outbox: Outbox
   /** Ids we listed in our last frame, per range: the peer's `need` bits index into them. */
   private listed = new Map<string, Ulid[]>()
+  private readonly pipeline: boolean
+  /** The add of the last pipelined frame, its counts, and its error (raised by the next receive). */
+  private adding: Promise<void> | undefined
+  private pendingAdded = 0
+  private pendingRejected = 0
+  private addError: { error: unknown } | undefined
 
   constructor(
     private readonly log: ChannelLog,
@@ -117,6 +129,7 @@ export class Reconciler {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.branching = opts.branching ?? DEFAULT_BRANCHING
     this.threshold = opts.idListThreshold ?? DEFAULT_ID_LIST_THRESHOLD
+    this.pipeline = opts.pipeline ?? false
     if (
       !Number.isInteger(this.maxFrameBytes) ||
       this.maxFrameBytes < MIN_FRAME_BYTES ||
@@ -165,13 +178,29 @@ export class Reconciler {
     this.adoptRange(frame)
     this.stats.rounds++
     const lower = this.lower!
-    let added = 0
-    let rejected = 0
+    // Whatever a pipelined frame added is settled (and counted) before anything else.
+    await this.settle()
+    let added = this.pendingAdded
+    let rejected = this.pendingRejected
+    this.pendingAdded = this.pendingRejected = 0
     if (frame.events.length > 0) {
       this.stats.eventsReceived += frame.events.length
-      const result = await this.log.addEncoded(frame.events)
-      added = result.added.length
-      rejected = result.rejected.length
+      // Events only, more to come, nothing owed: the answer is an empty frame whatever they hold.
+      if (this.pipeline && frame.more && frame.ranges.length === 0 && this.outbox.empty) {
+        this.adding = this.log.addEncoded(frame.events).then(
+          (r) => {
+            this.pendingAdded += r.added.length
+            this.pendingRejected += r.rejected.length
+          },
+          (error: unknown) => {
+            this.addError = { error }
+          },
+        )
+      } else {
+        const result = await this.log.addEncoded(frame.events)
+        added += result.added.length
+        rejected += result.rejected.length
+      }
     }
     const previouslyListed = this.listed
     this.listed = new Map()
@@ -184,6 +213,15 @@ export class Reconciler {
     const done = !w.open && !more && !frame.more
     if (done && events.length === 0) return { reply: null, added, rejected, done }
     return { reply: this.emit({ more, lower, ranges, events }), added, rejected, done }
+  }
+
+  /** Waits for the last pipelined add; rethrows its error (the session is then dead). */
+  private async settle(): Promise<void> {
+    if (this.adding) {
+      await this.adding
+      this.adding = undefined
+    }
+    if (this.addError) throw this.addError.error
   }
 
   /** The responder learns the sync range from the first frame; later frames must agree. */

@@ -2,6 +2,7 @@
  * Deterministic event fixtures for store, log and reconciliation tests and benchmarks.
  * Deterministic so that a fast-check seed reproduces the same events.
  */
+import { CheckpointWindow, DEFAULT_CHECKPOINT_EVERY, stampCheckpoint, ulidAfter } from '../checkpoint.ts'
 import { eventDigest, type StampedEvent, signRequest, stamp } from '../event.ts'
 import type { Signer } from '../identity/keys.ts'
 import type { StoredEvent } from '../store/store.ts'
@@ -81,3 +82,35 @@ export async function signedPool(opts: PoolOptions): Promise<StampedEvent[]> {
 }
 
 export const toStored = (event: StampedEvent): StoredEvent => ({ event, digest: eventDigest(event) })
+
+/**
+ * `events` (ids ascending) with the relay's checkpoints inserted as a relay would issue them:
+ * after every `every` stamps (a checkpoint event is itself a stamp of the next window), and
+ * one for the remainder at the end. A checkpoint's id is its window's last id + 1.
+ */
+export async function withCheckpoints(
+  events: readonly StampedEvent[],
+  relay: Signer,
+  every = DEFAULT_CHECKPOINT_EVERY,
+): Promise<StampedEvent[]> {
+  const out: StampedEvent[] = []
+  const window = new CheckpointWindow()
+  const flush = () => {
+    const cp = window.close()
+    if (!cp) return undefined
+    const channel = events[0]!.channel
+    return stampCheckpoint(relay, ulidAfter(cp.last), channel, cp)
+  }
+  for (const e of events) {
+    out.push(e)
+    window.add(e.id, eventDigest(e))
+    if (window.count >= every) {
+      const cpEvent = await flush()!
+      out.push(cpEvent)
+      window.add(cpEvent.id, eventDigest(cpEvent))
+    }
+  }
+  const last = flush()
+  if (last) out.push(await last)
+  return out
+}

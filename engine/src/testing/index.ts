@@ -1,3 +1,12 @@
 /** Test support shipped with the engine (`@peerchat/engine/testing`): conformance suites and fixtures. */
-export { fakeStoredEvent, fixtureUlid, type PoolOptions, signedPool, toStored } from './events.ts'
+
+export { type BlobStoreFixture, runBlobStoreConformance } from './blob-store-conformance.ts'
+export {
+  fakeStoredEvent,
+  fixtureUlid,
+  type PoolOptions,
+  signedPool,
+  toStored,
+  withCheckpoints,
+} from './events.ts'
 export { runStoreConformance, type StoreFixture } from './store-conformance.ts'

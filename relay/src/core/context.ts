@@ -6,6 +6,7 @@ import { monotonicUlid, type Signer, type Ulid } from '@peerchat/engine'
 import { type RelayLimits, resolveLimits } from '../limits.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import { Metrics } from '../metrics.ts'
+import { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { ChannelRegistry, DEFAULT_POLICY, Policy, type PolicyOptions } from './policy.ts'
 import { RateLimiter } from './token-bucket.ts'
@@ -30,6 +31,8 @@ export interface RelayContext {
   communityRoom: string
   now: () => number
   nextId: () => Ulid
+  /** Per-channel checkpoint windows (limits `checkpointEvery`, `checkpointIdleMs`, `checkpointMinEvents`). */
+  checkpoints: Checkpointer
   cache: IdempotencyCache
   eventLimiter: RateLimiter
   frameLimiter: RateLimiter
@@ -44,6 +47,7 @@ export function createContext(o: ContextOptions): RelayContext {
   const limits = resolveLimits(o.limits)
   const now = o.now ?? Date.now
   const maxKeys = limits.rateLimiterEntries
+  const nextId = monotonicUlid(now)
   return {
     relay: o.relay,
     limits,
@@ -51,7 +55,15 @@ export function createContext(o: ContextOptions): RelayContext {
     channels: new ChannelRegistry(o.channels ?? ['general'], limits.maxChannels),
     communityRoom: o.communityRoom ?? 'community',
     now,
-    nextId: monotonicUlid(now),
+    nextId,
+    checkpoints: new Checkpointer({
+      relay: o.relay,
+      nextId,
+      now,
+      every: limits.checkpointEvery,
+      idleMs: limits.checkpointIdleMs,
+      minEvents: limits.checkpointMinEvents,
+    }),
     cache: new IdempotencyCache(limits.idempotencyEntries, limits.idempotencyTtlMs, now),
     eventLimiter: new RateLimiter(limits.eventsPerSecondPerKey, limits.eventBurstPerKey, maxKeys, now),
     forwardLimiter: new RateLimiter(limits.forwardBytesPerSecond, limits.forwardBurstBytes, maxKeys, now),

@@ -76,7 +76,13 @@ export class RelayCore<H> {
   constructor(
     readonly ctx: RelayContext,
     private readonly io: RelayIo<H>,
-  ) {}
+  ) {
+    // A checkpoint is a stamped event of its channel: it fans out like any other.
+    ctx.checkpoints.onCheckpoint((event, bytes) => {
+      this.ctx.metrics.checkpoints++
+      this.publishTo(Topics.channel(event.channel), eventFrameFromBytes(bytes))
+    })
+  }
 
   /** State for a new socket; the shell stores it as the socket's user data. */
   newConn(address: string, origin: string): Conn<H> {
@@ -179,6 +185,7 @@ export class RelayCore<H> {
 
   /** Called about once a second: login deadlines, session expiry and slow consumers. */
   sweep(): void {
+    this.ctx.checkpoints.sweep()
     const now = this.ctx.now()
     const { maxBackpressureBytes } = this.ctx.limits
     for (const conn of this.conns) {

@@ -1,7 +1,9 @@
 /**
  * The verify -> stamp path as one pure function of its context: privilege and rate checks,
- * the idempotency cache, author signature, monotonic id and the relay's signature.
- * It performs no IO: the caller publishes what it returns.
+ * the idempotency cache, author signature, monotonic id and the relay's signature; every
+ * stamp also enters its channel's checkpoint window (checkpointer.ts).
+ * It performs no IO: the caller publishes what it returns (checkpoints go to the
+ * checkpointer's listeners).
  */
 import { createHash } from 'node:crypto'
 import {
@@ -20,6 +22,7 @@ import {
   ulidTime,
   verifyAuthor,
 } from '@peerchat/engine'
+import type { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache, type Stamp } from './idempotency.ts'
 import type { ChannelRegistry } from './policy.ts'
 import type { RateLimiter } from './token-bucket.ts'
@@ -32,7 +35,12 @@ export interface StampContext {
   /** Events per public key. */
   eventLimiter: RateLimiter
   channels: ChannelRegistry
+  /** Per-channel checkpoint windows; absent: no checkpoints. */
+  checkpoints?: Checkpointer
 }
+
+/** Kinds reserved to the relay itself (`relay.checkpoint`): clients may not publish them. */
+export const RELAY_KIND_PREFIX = 'relay.'
 
 export type StampOutcome =
   | { kind: 'stamped'; event: StampedEvent; bytes: Uint8Array; createdChannel: boolean }
@@ -57,6 +65,8 @@ export async function stampRequest(
 ): Promise<StampOutcome> {
   if (!equalBytes(req.author, session.publicKey))
     return reject(ErrorCode.forbidden, 'author is not the logged-in key')
+  if (req.kind.startsWith(RELAY_KIND_PREFIX))
+    return reject(ErrorCode.forbidden, `kinds ${RELAY_KIND_PREFIX}* are the relay's own`)
   const creates = req.kind === Kind.channelCreate
   if (creates) {
     if (!(session.privileges & Privilege.create))
@@ -85,9 +95,20 @@ export async function stampRequest(
   if (isNewChannel && ctx.channels.isFull())
     return reject(ErrorCode.limitExceeded, 'the relay has too many channels')
 
+  let bytes: Uint8Array | undefined
   const pending = (async (): Promise<Stamp | null> => {
     if (!(await verifyAuthor(req))) return null
-    const event = await stamp(ctx.relay, ctx.nextId(), req)
+    const id = ctx.nextId()
+    ctx.checkpoints?.issued(req.channel, id)
+    let event: StampedEvent
+    try {
+      event = await stamp(ctx.relay, id, req)
+    } catch (err) {
+      ctx.checkpoints?.stamped(req.channel, id, undefined)
+      throw err
+    }
+    bytes = encodeEvent(event)
+    ctx.checkpoints?.stamped(req.channel, id, bytes)
     return { id: event.id, relaySig: event.relaySig }
   })()
   ctx.cache.insert(key, digest, pending)
@@ -95,5 +116,5 @@ export async function stampRequest(
   if (!s) return reject(ErrorCode.badSignature, 'author signature does not verify')
   const createdChannel = isNewChannel && ctx.channels.add(req.channel)
   const event = withStamp(req, s)
-  return { kind: 'stamped', event, bytes: encodeEvent(event), createdChannel }
+  return { kind: 'stamped', event, bytes: bytes ?? encodeEvent(event), createdChannel }
 }

@@ -3,12 +3,22 @@
  * exposed on `window.idbCheck` for tests/e2e/indexeddb.test.ts: every answer of the
  * IndexedDbStore is compared with MemoryStore's on the same events.
  */
-import { fromHex, MemoryStore, type Store, type StoredEvent, toHex } from '@peerchat/engine'
+import {
+  type BlobStore,
+  describeBlob,
+  fromHex,
+  MemoryBlobStore,
+  MemoryStore,
+  type Store,
+  type StoredEvent,
+  toHex,
+} from '@peerchat/engine'
 // The events module only: the testing barrel also exports the vitest suite.
 import { fakeStoredEvent } from '../../../engine/src/testing/events.ts'
 import {
   type Durability,
   deleteIndexedDbStore,
+  openIndexedDbBlobStore,
   openIndexedDbStore,
 } from '../../../ui-vue/src/storage/index.ts'
 
@@ -150,6 +160,117 @@ async function fillUntilFull(relayKeyHex: string, batch: number, maxEvents: numb
   return result
 }
 
+/** Seeded bytes of blob `i` (sizes around the 64 KiB chunk boundary and beyond). */
+function blobBytes(i: number, size: number): Uint8Array {
+  const out = new Uint8Array(size)
+  let x = (i + 1) * 2654435761
+  for (let j = 0; j < size; j++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    out[j] = x >>> 24
+  }
+  return out
+}
+
+/** Every answer of a blob store about `digests`, as comparable strings (bytes as SHA-256 hex). */
+async function blobAnswers(store: BlobStore, digests: Uint8Array[]): Promise<string[]> {
+  const hex = (b: Uint8Array | undefined) => (b ? `${b.length}:${toHex(describeBlob(b).digest)}` : 'absent')
+  const out = [`usage ${JSON.stringify(await store.usage())}`]
+  for (const info of await store.list())
+    out.push(`info ${toHex(info.digest)} ${info.size} ${info.pinned} ${info.usedAt}`)
+  for (const d of digests) {
+    out.push(`has ${await store.has(d)} get ${hex(await store.get(d))}`)
+    for (const [offset, length] of [
+      [0, 10],
+      [65_530, 20],
+      [65_536, 65_536],
+      [100_000, 500_000],
+      [3_000_000, 1],
+    ] as const)
+      out.push(`read ${offset}+${length} ${hex(await store.read(d, offset, length))}`)
+  }
+  return out
+}
+
+/** The BlobStore conformance essentials in Chromium: the same calls on IndexedDB and memory. */
+async function compareBlobsWithMemory(): Promise<{ checks: number; mismatches: string[] }> {
+  const relayKey = crypto.getRandomValues(new Uint8Array(32))
+  let idb: BlobStore = await openIndexedDbBlobStore({ relayKey })
+  const memory = new MemoryBlobStore()
+  const sizes = [0, 1, 65_535, 65_536, 65_537, 200_000, 1_048_576 + 3]
+  const blobs = sizes.map((size, i) => ({
+    bytes: blobBytes(i, size),
+    digest: describeBlob(blobBytes(i, size)).digest,
+  }))
+  const mismatches: string[] = []
+  let checks = 0
+  const compare = async (step: string) => {
+    const [a, b] = [
+      await blobAnswers(
+        idb,
+        blobs.map((x) => x.digest),
+      ),
+      await blobAnswers(
+        memory,
+        blobs.map((x) => x.digest),
+      ),
+    ]
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      checks++
+      if (a[i] !== b[i]) mismatches.push(`${step}: ${a[i]} vs memory ${b[i]}`)
+    }
+  }
+  const both = async (call: (s: BlobStore) => Promise<unknown>, what: string) => {
+    const [a, b] = [await call(idb), await call(memory)]
+    checks++
+    if (a !== b) mismatches.push(`${what}: ${a} vs memory ${b}`)
+  }
+  for (const [i, b] of blobs.entries())
+    await both((s) => s.put(b.digest, b.bytes, { pinned: i % 3 === 0, usedAt: 10 + i }), `put ${i}`)
+  await both((s) => s.put(blobs[1]!.digest, blobs[1]!.bytes, { usedAt: 5 }), 're-put')
+  await compare('after puts')
+  await both((s) => s.delete(blobs[2]!.digest), 'delete')
+  await both((s) => s.delete(blobs[2]!.digest), 'delete again')
+  await both((s) => s.pin(blobs[4]!.digest, true), 'pin')
+  await both((s) => s.touch(blobs[5]!.digest, 99), 'touch')
+  await compare('after changes')
+  await idb.close()
+  idb = await openIndexedDbBlobStore({ relayKey })
+  await compare('after reopen')
+  await idb.close()
+  return { checks, mismatches }
+}
+
+/**
+ * Fills the blob store until the (lowered) quota refuses a write: the store evicts unpinned
+ * blobs and retries; pinned blobs alone filling it end in a LimitError. The log store of the
+ * same community still takes events (separate database).
+ */
+async function fillBlobsUntilFull(relayKeyHex: string, size: number, max: number) {
+  const relayKey = fromHex(relayKeyHex)
+  const evicted: string[] = []
+  const store = await openIndexedDbBlobStore({ relayKey, onEvict: (d) => evicted.push(toHex(d)) })
+  const stored: string[] = []
+  let error: { name: string; limit?: string; message: string } | undefined
+  // Unpinned blobs first (others' attachments), then pinned ones (mine) until it fails.
+  for (let i = 0; i < max && !error; i++) {
+    const bytes = blobBytes(1000 + i, size)
+    const digest = describeBlob(bytes).digest
+    try {
+      await store.put(digest, bytes, { pinned: i >= max / 4, usedAt: i })
+      stored.push(toHex(digest))
+    } catch (e) {
+      const err = e as Error & { limit?: string }
+      error = { name: err.name, limit: err.limit, message: err.message }
+    }
+  }
+  const left = (await store.list()).map((b) => ({ digest: toHex(b.digest), pinned: b.pinned }))
+  await store.close()
+  const log = await openIndexedDbStore({ relayKey })
+  const logAdded = await log.putMany('general', pool('general', 20))
+  await log.close()
+  return { stored: stored.length, evicted, left, error, logAdded }
+}
+
 declare global {
   interface Window {
     idbCheck: {
@@ -157,7 +278,16 @@ declare global {
       write: typeof write
       read: typeof read
       fillUntilFull: typeof fillUntilFull
+      compareBlobsWithMemory: typeof compareBlobsWithMemory
+      fillBlobsUntilFull: typeof fillBlobsUntilFull
     }
   }
 }
-window.idbCheck = { compareWithMemory, write, read, fillUntilFull }
+window.idbCheck = {
+  compareWithMemory,
+  write,
+  read,
+  fillUntilFull,
+  compareBlobsWithMemory,
+  fillBlobsUntilFull,
+}

@@ -1,4 +1,5 @@
 export { DEFAULT_MAX_STEPS, realClock, type Scheduler, VirtualClock } from './clock.ts'
+export { type GossipSimOptions, type GossipSimResult, measureRound, runGossipSim } from './gossip-sim.ts'
 export {
   DEFAULT_LINK,
   DEFAULT_MAX_IN_FLIGHT,

@@ -6,6 +6,9 @@
  */
 import {
   ChannelView,
+  decodeAttachment,
+  encodeMessage,
+  Kind,
   type MessageView,
   type PublicKey,
   publicKeyToText,
@@ -15,6 +18,7 @@ import {
   toHex,
   type Ulid,
 } from '@peerchat/engine'
+import { type AttachmentInfo, attachmentInfo } from './attachments.ts'
 import { decodeBody } from './bodies.ts'
 
 export interface Reaction {
@@ -38,7 +42,17 @@ export interface ChatMessage {
   pending: boolean
   /** A pending message the relay refused (shown as "not sent"). */
   failed: boolean
+  /** The file or image an `attachment` event shares (null for text messages and once deleted). */
+  attachment: AttachmentInfo | null
 }
+
+/**
+ * The engine's view folds `message` events only. An attachment is shown as a message whose
+ * content is the file: the view gets a stand-in message (same id, author, time; empty text),
+ * so replies, reactions and deletion work on it as on any message, and the row takes the file
+ * from `attachments`.
+ */
+const STAND_IN_BODY = encodeMessage({ text: '', mentions: [] })
 
 /** Receivers keep one event per (author, clientNonce): the stamped copy replaces the pending row. */
 const pendingKey = (author: Uint8Array, nonce: Uint8Array): string =>
@@ -47,6 +61,7 @@ const pendingKey = (author: Uint8Array, nonce: Uint8Array): string =>
 export class ChannelTimeline {
   private readonly view: ChannelView
   private readonly list: ChatMessage[] = []
+  private readonly attachments = new Map<Ulid, AttachmentInfo>()
   private pendingCount = 0
   readonly selfId: string
 
@@ -76,7 +91,7 @@ export class ChannelTimeline {
   /** Applies stamped events in any order; returns how many rows changed. */
   apply(events: readonly StampedEvent[]): number {
     for (const e of events) this.dropPending(e)
-    const change = this.view.apply(events)
+    const change = this.view.apply(events.map((e) => this.standIn(e)))
     this.rejected += change.ignored.length
     for (const id of change.messages) {
       const m = this.view.message(id)
@@ -87,25 +102,34 @@ export class ChannelTimeline {
 
   /** Shows a signed but not yet stamped message (the outbox). */
   addPending(req: SignedRequest): void {
-    let body: ReturnType<typeof decodeBody>
+    let body: ReturnType<typeof decodeBody> | undefined
     try {
-      body = decodeBody(req.kind, req.body)
+      body = req.kind === Kind.attachment ? undefined : decodeBody(req.kind, req.body)
     } catch {
       return
     }
-    if (body.kind !== 'message') return
+    let attachment: AttachmentInfo | null = null
+    if (req.kind === Kind.attachment) {
+      try {
+        attachment = attachmentInfo(decodeAttachment(req.body))
+      } catch {
+        return
+      }
+    }
+    if (!attachment && body?.kind !== 'message') return
     this.list.push({
       key: pendingKey(req.author, req.clientNonce),
       id: null,
       ts: Date.now(),
       authorId: publicKeyToText(req.author),
-      text: body.text,
+      text: body?.kind === 'message' ? body.text : '',
       edited: false,
       redacted: false,
-      replyTo: body.replyTo ?? null,
+      replyTo: (body?.kind === 'message' && body.replyTo) || null,
       reactions: [],
       pending: true,
       failed: false,
+      attachment,
     })
     this.pendingCount++
   }
@@ -142,7 +166,19 @@ export class ChannelTimeline {
       })),
       pending: false,
       failed: false,
+      attachment: redacted ? null : (this.attachments.get(m.id) ?? null),
     }
+  }
+
+  /** An attachment event as the view's stand-in message (other events unchanged). */
+  private standIn(e: StampedEvent): StampedEvent {
+    if (e.kind !== Kind.attachment) return e
+    try {
+      this.attachments.set(e.id, attachmentInfo(decodeAttachment(e.body)))
+    } catch {
+      return e // malformed: the view counts it as ignored
+    }
+    return { ...e, kind: Kind.message, body: STAND_IN_BODY }
   }
 
   private upsert(row: ChatMessage): void {

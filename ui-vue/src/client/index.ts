@@ -3,7 +3,7 @@
  * (its `/.well-known/peerchat.json` answers), the simulation otherwise or when the URL says
  * `?sim` (`?store=memory` keeps the real client's history in memory only). Each is loaded with a dynamic import so neither costs anything in the other's bundle.
  */
-import { MemoryStore, type Signer, type Store } from '@peerchat/engine'
+import { type BlobStore, MemoryBlobStore, MemoryStore, type Signer, type Store } from '@peerchat/engine'
 import { discoverRelay } from './relay-config.ts'
 import type { SimOptions } from './sim.ts'
 import type { ChatClient } from './types.ts'
@@ -44,11 +44,21 @@ export async function createClient(
   const config = params.has('sim') || !origin ? null : await discoverRelay(origin)
   if (config) {
     // `?store=memory` keeps nothing on this device (and is the latency bench's comparison).
-    const [{ RealClient }, store] = await Promise.all([
+    const memory = params.get('store') === 'memory'
+    const [{ RealClient }, store, blobStore, blobBudgetBytes] = await Promise.all([
       import('./real.ts'),
-      params.get('store') === 'memory' ? new MemoryStore() : openLogStore(config.relayKey),
+      memory ? new MemoryStore() : openLogStore(config.relayKey),
+      memory ? new MemoryBlobStore() : openBlobStore(config.relayKey),
+      blobBudget(),
     ])
-    return new RealClient({ signer, name, config, store })
+    return new RealClient({
+      signer,
+      name,
+      config,
+      store,
+      blobStore,
+      ...(blobBudgetBytes ? { blobBudgetBytes } : {}),
+    })
   }
   const { SimClient } = await import('./sim.ts')
   return SimClient.create({ signer, name, ...simOptionsFromUrl(search) })
@@ -65,5 +75,28 @@ async function openLogStore(relayKey: Uint8Array): Promise<Store> {
   } catch (e) {
     console.warn(`IndexedDB unavailable, keeping history in memory: ${(e as Error).message}`)
     return new MemoryStore()
+  }
+}
+
+/** Attachments in their own IndexedDB database (a full blob store never blocks the log). */
+async function openBlobStore(relayKey: Uint8Array): Promise<BlobStore> {
+  try {
+    const { openIndexedDbBlobStore } = await import('../storage/index.ts')
+    return await openIndexedDbBlobStore({ relayKey })
+  } catch (e) {
+    console.warn(`IndexedDB unavailable, keeping attachments in memory: ${(e as Error).message}`)
+    return new MemoryBlobStore()
+  }
+}
+
+/** Most of others' attachments kept on the device (default 512 MiB), within a third of the quota. */
+export const BLOB_BUDGET_MAX = 512 * 1024 * 1024
+
+async function blobBudget(): Promise<number | undefined> {
+  try {
+    const quota = (await navigator.storage?.estimate?.())?.quota
+    return quota ? Math.max(32 * 1024 * 1024, Math.min(BLOB_BUDGET_MAX, Math.floor(quota / 3))) : undefined
+  } catch {
+    return undefined
   }
 }

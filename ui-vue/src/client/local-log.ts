@@ -57,8 +57,10 @@ export class LocalLog {
     let unread = 0
     let mentions = 0
     for (const e of this.newerThan(channel, marker)) {
-      if (e.kind !== Kind.message || publicKeyToText(e.author) === selfId) continue
+      if ((e.kind !== Kind.message && e.kind !== Kind.attachment) || publicKeyToText(e.author) === selfId)
+        continue
       unread++
+      if (e.kind === Kind.attachment) continue
       try {
         const body = decodeBody(e.kind, e.body)
         if (body.kind === Kind.message && body.text.includes(mention)) mentions++

@@ -6,9 +6,13 @@
  * from other peers when it runs out (`PeerSync`); the relay keeps none.
  */
 import {
+  BlobExchange,
+  type BlobStore,
   type ChannelLog,
+  decodeAttachment,
   isValidChannel,
   Kind,
+  MemoryBlobStore,
   MemoryStore,
   type MeshPort,
   Privilege,
@@ -25,10 +29,12 @@ import {
   verifyRelayStamp,
 } from '@peerchat/engine'
 import { type Connected, connectPeer, keyOfPeerId } from '@peerchat/transports/connect'
+import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { Coverage } from './coverage.ts'
 import { Directory } from './directory.ts'
 import { LocalLog } from './local-log.ts'
+import { RealMedia, SpreadTally } from './media.ts'
 import { PeerSync } from './peer-sync.ts'
 import type { RelayConfig } from './relay-config.ts'
 import type {
@@ -85,11 +91,18 @@ export interface RealOptions {
    * is rebuilt from peers on every load); the app passes the IndexedDB store.
    */
   store?: Store
+  /** Where attachments live (closed on stop). Default: a MemoryBlobStore; the app passes IndexedDB. */
+  blobStore?: BlobStore
+  /** Bytes of others' attachments kept before the least recently used go (default: the exchange's). */
+  blobBudgetBytes?: number
 }
 
 export class RealClient extends ChatClientBase implements ChatClient {
   readonly network: string
   private readonly store: Store
+  private readonly blobStore: BlobStore
+  private exchange: BlobExchange | undefined
+  private mediaClient: RealMedia | undefined
   /** Sources of the events seen this session (provenance) and per-channel order (unread counts). */
   private readonly index = new LocalLog()
   private readonly directory = new Directory()
@@ -116,6 +129,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
     super()
     this.network = options.config.url
     this.store = options.store ?? new MemoryStore()
+    this.blobStore = options.blobStore ?? new MemoryBlobStore()
     this.myName = options.name
   }
 
@@ -140,9 +154,18 @@ export class RealClient extends ChatClientBase implements ChatClient {
     })
     if (this.stopped) {
       await connected.stop()
+      await this.blobStore.close()
       return this.store.close()
     }
     this.connected = connected
+    try {
+      await this.startMedia(connected)
+    } catch (e) {
+      // The chat works without attachments (a blob store that cannot even list itself).
+      console.warn(`attachments unavailable: ${(e as Error).message}`)
+      this.exchange?.stop()
+      this.exchange = undefined
+    }
     const { relay, peer } = connected
     this.offs.push(
       // Registered after the Peer's listener, whose log add settles later (it verifies first).
@@ -176,9 +199,11 @@ export class RealClient extends ChatClientBase implements ChatClient {
     this.stopped = true
     for (const off of this.offs.splice(0)) off()
     this.sync?.stop()
+    this.exchange?.stop()
     const connected = this.connected
     void (async () => {
       await connected?.stop()
+      await this.blobStore.close()
       await this.store.close()
     })().catch(() => {})
     this.emitter.emit('connection', 'offline')
@@ -272,6 +297,10 @@ export class RealClient extends ChatClientBase implements ChatClient {
     return this.voiceNetwork
   }
 
+  get media(): RealMedia | undefined {
+    return this.mediaClient
+  }
+
   community(): CommunityInfo {
     const privileges = this.connected?.relay.session?.value.privileges ?? 0
     return { access: this.options.config.access, canCreateChannels: (privileges & Privilege.create) !== 0 }
@@ -343,6 +372,14 @@ export class RealClient extends ChatClientBase implements ChatClient {
         }
       })
     const direct = mesh?.stats() ?? { bytesIn: 0, bytesOut: 0 }
+    const blobs = this.exchange?.stats
+    const media = blobs && {
+      stored: await this.blobStore.usage(),
+      chunkBytesSent: blobs.chunkBytesSent,
+      chunkBytesReceived: blobs.chunkBytesReceived,
+      completed: blobs.completed,
+      badChunks: blobs.badChunks,
+    }
     return {
       connection: this.connection(),
       network: this.network,
@@ -359,6 +396,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
       peers,
       channels,
       sessions,
+      ...(media ? { media } : {}),
     }
   }
 
@@ -390,6 +428,42 @@ export class RealClient extends ChatClientBase implements ChatClient {
 
   // ---- internals -------------------------------------------------------------------------
 
+  /** The blob exchange over the WebRTC mesh only: blob bytes never take the relay's forwarding. */
+  private async startMedia(connected: Connected): Promise<void> {
+    const mesh = connected.mesh
+    if (!mesh) return
+    const tally = new SpreadTally()
+    const port = meshBlobPort(mesh, {
+      sent: (_peer, bytes) => tally.sent(bytes),
+      received: (from, bytes) => tally.received(from, bytes),
+    })
+    this.exchange = new BlobExchange({
+      store: this.blobStore,
+      port,
+      ...(this.options.blobBudgetBytes ? { budgetBytes: this.options.blobBudgetBytes } : {}),
+    })
+    await this.exchange.start()
+    this.offs.push(mesh.on('peer-left', ({ peer }) => tally.left(peer)))
+    this.mediaClient = new RealMedia({
+      exchange: this.exchange,
+      store: this.blobStore,
+      tally,
+      connected: () => mesh.peers().size,
+      publish: (channel, kind, body) => this.publish(channel, kind, body),
+    })
+  }
+
+  /** A live attachment: accept pushes of it (gossip), and pull it soon if none comes. */
+  private wantAttachment(event: StampedEvent): void {
+    if (!this.exchange) return
+    try {
+      const a = decodeAttachment(event.body)
+      this.exchange.want({ digest: a.digest, size: a.size, chunkRoot: a.chunkRoot })
+    } catch {
+      // malformed: the view ignores it too
+    }
+  }
+
   private requireConnected(): Connected {
     if (!this.connected) throw new Error('not connected yet')
     return this.connected
@@ -417,11 +491,12 @@ export class RealClient extends ChatClientBase implements ChatClient {
         ? { via: 'relay' }
         : (this.sync?.sourceFor(channel) ?? { via: 'peer', peer: 'unknown' })
       this.noteSource(event, source)
+      if (event.kind === Kind.attachment && source.via === 'relay') this.wantAttachment(event)
       if (event.kind === Kind.profile) names = this.directory.addProfile(event) || names
       this.emitter.emit('event', { event, source })
     }
     if (names) this.emitter.emit('members', this.members())
-    if (events.some((e) => e.kind === Kind.message)) this.queueChannels()
+    if (events.some((e) => e.kind === Kind.message || e.kind === Kind.attachment)) this.queueChannels()
   }
 
   /** Typing hints from the mesh's awareness; re-read on every change of it or of presence. */

@@ -7,6 +7,7 @@
  * sync + IndexedDB store) implements the same interface and replaces it without UI changes.
  */
 import type { PublicKey, SignedRequest, StampedEvent, Ulid } from '@peerchat/engine'
+import type { AttachmentInfo } from './attachments.ts'
 import type { VoiceNetwork } from './voice/network.ts'
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
@@ -139,6 +140,15 @@ export interface SyncStatus {
   channels: ChannelCoverage[]
   /** The latest reconciliation sessions, newest first. */
   sessions: SyncSession[]
+  /** Attachments (absent without media): held on this device, and chunk bytes moved peer to peer. */
+  media?: {
+    stored: { count: number; bytes: number; pinnedBytes: number }
+    chunkBytesSent: number
+    chunkBytesReceived: number
+    /** Blobs downloaded and verified this session; chunks refused (wrong hash). */
+    completed: number
+    badChunks: number
+  }
 }
 
 /** The community as the relay describes it, and what this session may do in it. */
@@ -161,6 +171,51 @@ export interface ChatClientEvents {
 }
 
 export type Unsubscribe = () => void
+
+/** A file ready to share: its bytes, and what the composer made of it (image size, thumbnail). */
+export interface PreparedFile {
+  bytes: Uint8Array
+  mime: string
+  name: string
+  width?: number
+  height?: number
+  thumbnail?: { mime: string; bytes: Uint8Array }
+}
+
+/** How far a shared blob has spread: chunk bytes sent to peers, and peers that hold it. */
+export interface ShareStatus {
+  sent: number
+  size: number
+  peers: number
+  /** Direct peers connected now (the most `peers` can reach). */
+  connected: number
+}
+
+/** Chunks of a blob held while it is being fetched. */
+export interface FetchProgress {
+  held: number
+  count: number
+}
+
+/**
+ * Attachments: the bytes move peer to peer (docs/protocol/blobs.md); the relay stamps only the
+ * `attachment` event. Absent where there is no peer-to-peer mesh (the simulation).
+ */
+export interface MediaClient {
+  /** Largest file accepted, in bytes. */
+  readonly maxBytes: number
+  /** Stores the blob (pinned), offers it to peers, and posts the attachment event. */
+  share(channel: string, file: PreparedFile): Promise<{ outgoing: Outgoing; digest: string }>
+  /** How far a blob this device holds has spread; undefined if it does not hold it. */
+  shareStatus(digest: string): ShareStatus | undefined
+  /** The blob's bytes, from this device or pulled from peers; resolves only once the whole digest verified. */
+  fetch(
+    attachment: AttachmentInfo,
+    opts?: { signal?: AbortSignal; onProgress?: (p: FetchProgress) => void },
+  ): Promise<Uint8Array>
+  /** Whether the blob is on this device (no peer needed). */
+  holds(digest: string): boolean
+}
 
 /** Present only on simulated clients: lets the UI (and tests) cut the network. */
 export interface SimulationControls {
@@ -204,6 +259,8 @@ export interface ChatClient {
   createChannel(name: string): Promise<Outgoing>
   /** Voice signaling over the peer-to-peer mesh; absent where there is no mesh (the simulation). */
   readonly voice?: VoiceNetwork
+  /** Attachments over the peer-to-peer mesh; absent where there is none (the simulation). */
+  readonly media?: MediaClient
 
   on<K extends keyof ChatClientEvents>(type: K, handler: (value: ChatClientEvents[K]) => void): Unsubscribe
 }

@@ -133,7 +133,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
       const list = current.value.view.messages()
       for (let i = list.length - 1; i >= 0; i--) {
         const m = list[i]!
-        if (m.authorId === current.value.view.selfId && !m.pending && !m.redacted) return m
+        if (m.authorId === current.value.view.selfId && !m.pending && !m.redacted && !m.attachment) return m
       }
       return undefined
     },

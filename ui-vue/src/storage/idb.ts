@@ -123,3 +123,55 @@ export function deleteDatabase(factory: IDBFactory, name: string): Promise<void>
     request.onblocked = () => reject(new Error(`${name} is still open in another tab: close it and retry`))
   })
 }
+
+/**
+ * `transact` over several object stores in one transaction (all written, or none). Request
+ * callbacks that issue more requests wrap them in `guard`: a throw there (a synchronous quota
+ * refusal) aborts the transaction and is what the promise rejects with.
+ */
+export function transactStores<T>(
+  db: IDBDatabase,
+  storeNames: readonly string[],
+  mode: 'readonly' | WriteMode,
+  what: string,
+  fill: (tx: IDBTransaction, guard: (fn: () => void) => () => void) => () => T,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let tx: IDBTransaction
+    try {
+      tx =
+        mode === 'readonly'
+          ? db.transaction([...storeNames], mode)
+          : db.transaction([...storeNames], 'readwrite', mode)
+    } catch (error) {
+      reject(storageError(error, what))
+      return
+    }
+    let result: () => T = () => undefined as T
+    let thrown: unknown
+    const guard = (fn: () => void) => (): void => {
+      try {
+        fn()
+      } catch (error) {
+        thrown ??= error
+        try {
+          tx.abort()
+        } catch {
+          // Already aborting.
+        }
+      }
+    }
+    tx.oncomplete = () => resolve(result())
+    tx.onabort = () => reject(storageError(thrown ?? tx.error, what))
+    try {
+      result = fill(tx, guard)
+    } catch (error) {
+      reject(storageError(error, what))
+      try {
+        tx.abort()
+      } catch {
+        // Already finished or aborting: the rejection above stands.
+      }
+    }
+  })
+}

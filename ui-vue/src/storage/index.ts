@@ -1,4 +1,14 @@
 /** Browser persistence in IndexedDB (docs/protocol/storage-indexeddb.md). */
+
+export {
+  BLOB_CHUNKS,
+  BLOB_INFO,
+  blobDatabaseName,
+  deleteIndexedDbBlobStore,
+  IndexedDbBlobStore,
+  type IndexedDbBlobStoreOptions,
+  openIndexedDbBlobStore,
+} from './blob-store.ts'
 export { DocSnapshotCache } from './doc-cache.ts'
 export { isQuotaError, QUOTA_LIMIT } from './idb.ts'
 export {

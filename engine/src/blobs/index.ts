@@ -1,0 +1,7 @@
+export * from './budget.ts'
+export * from './exchange.ts'
+export * from './frames.ts'
+export * from './manifest.ts'
+export { checkRange, MemoryBlobStore } from './memory-store.ts'
+export * from './store.ts'
+export * from './transfer.ts'

@@ -1,0 +1,213 @@
+/**
+ * A real peer process for the blob scenarios (tests/peer/blobs-webrtc.test.ts): relay client
+ * and WebRTC mesh from `connectPeer`, plus a `BlobExchange` over the mesh only (never the
+ * relay-forwarded fallback). Test knobs: serve corrupted chunks, leave after serving n chunks.
+ * Driven over IPC by `PeerProcess` (peer-process.ts) with this file as its child.
+ */
+import { createHash } from 'node:crypto'
+import {
+  BlobExchange,
+  type BlobPort,
+  decodeAttachment,
+  decodeBlobFrame,
+  describeBlob,
+  encodeAttachment,
+  encodeBlobFrame,
+  Identity,
+  Kind,
+  MemoryBlobStore,
+  MemoryStore,
+  publicKeyFromText,
+  publicKeyToText,
+} from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { type Connected, connectPeer } from '@peerchat/transports/connect'
+import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
+import WebSocket from 'ws'
+
+useNodeCrypto()
+
+interface StartArgs {
+  relayUrl: string
+  relayKey: string
+  channels: string[]
+  room: string
+  fanout?: number
+  /** Keys (text) of virtual clients: asked last. */
+  virtual?: string[]
+}
+
+const store = new MemoryStore()
+const blobStore = new MemoryBlobStore()
+let args: StartArgs
+let identity: Identity
+let node: Connected | undefined
+let exchange: BlobExchange | undefined
+/** Test knobs. */
+let corrupt = false
+let leaveAfter: number | undefined
+let servedChunks = 0
+let leaving: Promise<void> | undefined
+/** Stats of the exchanges of earlier sessions (offline/online), summed. */
+const totals = { chunkBytesSent: 0, chunkBytesReceived: 0, badChunks: 0 }
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+
+function blobOf(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size)
+  let x = seed >>> 0
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    out[i] = x >>> 24
+  }
+  return out
+}
+
+/** The mesh as the exchange sees it, with the test's tampering on outgoing chunks. */
+function blobPort(mesh: NonNullable<Connected['mesh']>): BlobPort {
+  const tamper = (bytes: Uint8Array): Uint8Array => {
+    const f = decodeBlobFrame(bytes)
+    if (f.type !== 'chunk') return bytes
+    servedChunks++
+    if (leaveAfter !== undefined && servedChunks >= leaveAfter && !leaving) leaving = goOffline()
+    if (!corrupt) return bytes
+    const data = f.data.slice()
+    data[0] = data[0]! ^ 0xff
+    return encodeBlobFrame({ ...f, data })
+  }
+  return {
+    self: mesh.self,
+    send: (peer, bytes) => mesh.send(peer as never, tamper(bytes)),
+    sendBulk: (peer, bytes) => mesh.sendBulk(peer as never, tamper(bytes)),
+    peers: () => mesh.peers(),
+    on: mesh.on.bind(mesh) as unknown as BlobPort['on'],
+  }
+}
+
+async function goOnline(): Promise<void> {
+  node = await connectPeer({
+    relayUrl: args.relayUrl,
+    relayKey: publicKeyFromText(args.relayKey),
+    identity,
+    store,
+    channels: args.channels,
+    room: args.room,
+    WebSocket: WebSocket as never,
+    ...nodeWebrtc(),
+    isVirtual: (key) => args.virtual?.includes(publicKeyToText(key)) ?? false,
+  })
+  exchange = new BlobExchange({
+    store: blobStore,
+    port: blobPort(node.mesh!),
+    fanout: args.fanout ?? 3,
+    requestTimeoutMs: 3_000,
+    offerTimeoutMs: 2_000,
+    pullDelayMs: 500,
+  })
+  await exchange.start()
+}
+
+async function goOffline(): Promise<void> {
+  if (exchange) {
+    totals.chunkBytesSent += exchange.stats.chunkBytesSent
+    totals.chunkBytesReceived += exchange.stats.chunkBytesReceived
+    totals.badChunks += exchange.stats.badChunks
+  }
+  exchange?.stop()
+  exchange = undefined
+  await node?.stop()
+  node = undefined
+}
+
+async function attachment(channel: string, id: string) {
+  const log = await node!.peer.open(channel)
+  const event = (await log.range({})).find((e) => e.id === id)
+  if (!event || event.kind !== Kind.attachment) throw new Error(`no attachment ${id}`)
+  return decodeAttachment(event.body)
+}
+
+const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
+  async start(m) {
+    args = m.args as StartArgs
+    identity = await Identity.generate()
+    await goOnline()
+  },
+  async offline() {
+    await goOffline()
+  },
+  async online() {
+    leaveAfter = undefined
+    leaving = undefined
+    await goOnline()
+  },
+  async meshPeers() {
+    return node?.mesh ? node.mesh.peers().size : 0
+  },
+  async ids(m) {
+    const log = await node!.peer.open(m.channel as string)
+    return (await log.range({})).map((e) => e.id)
+  },
+  /** Stamps an attachment through the relay, then stores, announces and pushes the blob. */
+  async blobPost(m) {
+    const bytes = blobOf(m.size as number, m.seed as number)
+    const d = describeBlob(bytes)
+    const body = encodeAttachment({
+      digest: d.digest,
+      size: d.size,
+      chunkRoot: d.chunkRoot,
+      mime: 'application/octet-stream',
+      name: 'file.bin',
+    })
+    const event = await node!.peer.publish(m.channel as string, Kind.attachment, body)
+    await exchange!.publish(bytes)
+    return { id: event.id, sha256: sha(bytes) }
+  },
+  /** Fetches the attachment of event `id` (pull); resolves with the SHA-256 of what arrived. */
+  async blobFetch(m) {
+    const a = await attachment(m.channel as string, m.event as string)
+    const bytes = await exchange!.fetch(a)
+    return { sha256: sha(bytes), size: bytes.length }
+  },
+  /** Wants the attachment of event `event`: accepts pushes of it, pulls it if none comes. */
+  async blobWant(m) {
+    exchange!.want(await attachment(m.channel as string, m.event as string))
+  },
+  async blobHolds(m) {
+    const a = await attachment(m.channel as string, m.event as string)
+    if (!exchange?.holds(a.digest)) return undefined
+    return sha((await blobStore.get(a.digest))!)
+  },
+  async blobProgress(m) {
+    const a = await attachment(m.channel as string, m.event as string)
+    return exchange?.progress(a.digest)?.held ?? (exchange?.holds(a.digest) ? -1 : 0)
+  },
+  async blobStats() {
+    const s = exchange?.stats
+    return {
+      chunkBytesSent: totals.chunkBytesSent + (s?.chunkBytesSent ?? 0),
+      chunkBytesReceived: totals.chunkBytesReceived + (s?.chunkBytesReceived ?? 0),
+      badChunks: totals.badChunks + (s?.badChunks ?? 0),
+      servedChunks,
+      online: node !== undefined,
+    }
+  },
+  async blobCorrupt(m) {
+    corrupt = m.on as boolean
+  },
+  async blobLeaveAfter(m) {
+    servedChunks = 0
+    leaveAfter = m.chunks as number
+  },
+}
+
+process.on('message', async (m: { id: number; op: string } & Record<string, unknown>) => {
+  try {
+    const fn = ops[m.op]
+    if (!fn) throw new Error(`unknown op ${m.op}`)
+    process.send?.({ id: m.id, result: await fn(m) })
+  } catch (e) {
+    process.send?.({ id: m.id, error: (e as Error).stack ?? String(e) })
+  }
+})
+process.on('disconnect', () => process.exit(0))
+process.send?.({ ready: true })

@@ -1,0 +1,126 @@
+/**
+ * Issue #5's real-WebRTC scenario: a relay process and four Node peer processes meshed over
+ * WebRTC (@roamhq/wrtc, loopback). A posts a 5 MB file (the relay stamps only its metadata)
+ * and pushes it; B, C and D end up with byte-identical copies; A leaves in the middle of serving C and C
+ * completes from the others, keeping the chunks it had; D serving corrupted chunks is caught
+ * by C and never asked again. The relay's byte counters show none of the file's bytes.
+ */
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { RelayProcess } from '../relay/relay-process.ts'
+import { PeerProcess } from './peer-process.ts'
+import { peerArgs, relayMetric, startRelay, until } from './scenario.ts'
+
+const CHILD = fileURLToPath(new URL('./blob-node.ts', import.meta.url))
+const SIZE = 5 * 1024 * 1024
+const CHUNKS = SIZE / (64 * 1024)
+const CH = 'general'
+
+let relay: RelayProcess | undefined
+const peers: PeerProcess[] = []
+afterAll(async () => {
+  for (const p of peers) p.kill()
+  await relay?.stop()
+})
+
+interface BlobStats {
+  chunkBytesSent: number
+  chunkBytesReceived: number
+  badChunks: number
+  servedChunks: number
+  online: boolean
+}
+
+describe('blobs over real WebRTC', () => {
+  it('a 5 MB file spreads peer to peer, survives its uploader leaving, and a corrupting peer is caught', {
+    timeout: 240_000,
+  }, async () => {
+    relay = await startRelay()
+    const r = relay
+    const relayBytes = async () =>
+      (await relayMetric(r, 'peerchat_relay_bytes_in_total')) +
+      (await relayMetric(r, 'peerchat_relay_bytes_out_total')) +
+      (await relayMetric(r, 'peerchat_relay_forwarded_bytes_total'))
+    const [a, b, c, d] = ['A', 'B', 'C', 'D'].map((n) => new PeerProcess(n, CHILD)) as [
+      PeerProcess,
+      PeerProcess,
+      PeerProcess,
+      PeerProcess,
+    ]
+    peers.push(a, b, c, d)
+    const mesh = (p: PeerProcess) => p.call<number>('meshPeers')
+    const stats = (p: PeerProcess) => p.call<BlobStats>('blobStats')
+    const args = peerArgs(relay)
+    await Promise.all([a, b, c, d].map((p) => p.call('start', { args })))
+    await until(async () => (await Promise.all([a, b, c, d].map(mesh))).every((n) => n === 3), 'a full mesh')
+    const before = await relayBytes()
+
+    // A posts: the relay stamps the metadata, A offers the bytes to its peers (fanout 3).
+    // B and D want the file once the stamp arrives (offers that outran it are taken up);
+    // C does not want it yet, so it receives nothing.
+    const posted = await a.call<{ id: string; sha256: string }>('blobPost', {
+      channel: CH,
+      size: SIZE,
+      seed: 5,
+    })
+    for (const p of [b, c, d])
+      await until(
+        async () => (await p.call<string[]>('ids', { channel: CH })).includes(posted.id),
+        'the stamp',
+      )
+    await Promise.all([b, d].map((p) => p.call('blobWant', { channel: CH, event: posted.id })))
+    const holds = (p: PeerProcess) =>
+      p.call<string | undefined>('blobHolds', { channel: CH, event: posted.id })
+    await until(
+      async () => (await holds(b)) !== undefined && (await holds(d)) !== undefined,
+      'B and D to hold it',
+    )
+    expect(await holds(b)).toBe(posted.sha256)
+    expect(await holds(d)).toBe(posted.sha256)
+    expect(await holds(c)).toBeUndefined()
+    expect((await stats(c)).chunkBytesReceived).toBe(0)
+    // every byte was needed: B and D got one copy each, from A or from each other
+    expect((await stats(b)).chunkBytesReceived + (await stats(d)).chunkBytesReceived).toBe(2 * SIZE)
+
+    // B and D step away; A will leave after serving C 20 chunks (of 80).
+    await b.call('offline')
+    await d.call('offline')
+    await until(async () => (await mesh(c)) === 1, 'C meshed with A only')
+    const aBefore = (await stats(a)).chunkBytesSent
+    await a.call('blobLeaveAfter', { chunks: 20 })
+    const cFetch = c.call<{ sha256: string; size: number }>('blobFetch', { channel: CH, event: posted.id })
+    await until(async () => !(await stats(a)).online, 'A to leave mid-transfer')
+    const aSent = (await stats(a)).chunkBytesSent - aBefore
+    expect(aSent).toBeGreaterThan(0)
+    expect(aSent).toBeLessThan(SIZE)
+    const heldFromA = await c.call<number>('blobProgress', { channel: CH, event: posted.id })
+    expect(heldFromA).toBeGreaterThan(0)
+    expect(heldFromA).toBeLessThan(CHUNKS)
+
+    // D comes back serving corrupted chunks: C checks each one against the stamp, catches D,
+    // bans it for this file and waits for an honest peer.
+    await d.call('blobCorrupt', { on: true })
+    await d.call('online')
+    await until(async () => (await stats(c)).badChunks > 0, 'C to catch a corrupted chunk from D')
+    const dServed = (await stats(d)).servedChunks
+    expect(await c.call<number>('blobProgress', { channel: CH, event: posted.id })).toBeLessThan(CHUNKS)
+
+    // B comes back: C resumes from B and completes, byte-identical.
+    const bBefore = (await stats(b)).chunkBytesSent
+    await b.call('online')
+    expect(await cFetch).toEqual({ sha256: posted.sha256, size: SIZE })
+    const cStats = await stats(c)
+    // Every accepted byte was needed once: the chunks from A were kept, not fetched again.
+    expect(cStats.chunkBytesReceived).toBe(SIZE)
+    expect((await stats(d)).servedChunks).toBe(dServed) // D was never asked again
+    const bServedC = (await stats(b)).chunkBytesSent - bBefore
+    expect(bServedC).toBeGreaterThan(0)
+    expect(bServedC).toBeLessThan(SIZE)
+
+    // The relay saw logins, presence, stamps and signaling (about 5 KB here): less than one
+    // 64 KiB chunk, while four 5 MB copies moved peer to peer.
+    const relayed = (await relayBytes()) - before
+    expect(relayed).toBeLessThan(64 * 1024)
+    expect(await relayMetric(r, 'peerchat_relay_forwarded_bytes_total')).toBeLessThan(64 * 1024)
+  })
+})
