@@ -66,6 +66,7 @@ async function fillStore(dir: string, relay: Identity): Promise<number> {
       start: start + from * step,
       stepMs: step,
       bodyBytes: 160, // a chat line with its formatting
+      first: from, // distinct (author, clientNonce) across batches
     })
     await store.putMany(
       'general',

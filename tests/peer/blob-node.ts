@@ -49,7 +49,7 @@ let leaveAfter: number | undefined
 let servedChunks = 0
 let leaving: Promise<void> | undefined
 /** Stats of the exchanges of earlier sessions (offline/online), summed. */
-const totals = { chunkBytesSent: 0, chunkBytesReceived: 0, badChunks: 0 }
+const totals = { chunkBytesSent: 0, chunkBytesReceived: 0, chunkBytesWasted: 0, badChunks: 0 }
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
@@ -112,6 +112,7 @@ async function goOffline(): Promise<void> {
     totals.chunkBytesSent += exchange.stats.chunkBytesSent
     totals.chunkBytesReceived += exchange.stats.chunkBytesReceived
     totals.badChunks += exchange.stats.badChunks
+    totals.chunkBytesWasted += exchange.stats.chunkBytesWasted
   }
   exchange?.stop()
   exchange = undefined
@@ -186,6 +187,7 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
     return {
       chunkBytesSent: totals.chunkBytesSent + (s?.chunkBytesSent ?? 0),
       chunkBytesReceived: totals.chunkBytesReceived + (s?.chunkBytesReceived ?? 0),
+      chunkBytesWasted: totals.chunkBytesWasted + (s?.chunkBytesWasted ?? 0),
       badChunks: totals.badChunks + (s?.badChunks ?? 0),
       servedChunks,
       online: node !== undefined,

@@ -27,6 +27,7 @@ interface BlobStats {
   chunkBytesSent: number
   chunkBytesReceived: number
   badChunks: number
+  chunkBytesWasted: number
   servedChunks: number
   online: boolean
 }
@@ -108,14 +109,21 @@ describe('blobs over real WebRTC', () => {
     // B comes back: C resumes from B and completes, byte-identical.
     const bBefore = (await stats(b)).chunkBytesSent
     await b.call('online')
+    await until(async () => (await mesh(c)) === 2, 'C meshed with D and B')
+    await until(
+      async () => (await c.call<number>('blobProgress', { channel: CH, event: posted.id })) === -1,
+      'C to complete the file from B',
+    )
     expect(await cFetch).toEqual({ sha256: posted.sha256, size: SIZE })
     const cStats = await stats(c)
     // Every accepted byte was needed once: the chunks from A were kept, not fetched again.
     expect(cStats.chunkBytesReceived).toBe(SIZE)
     expect((await stats(d)).servedChunks).toBe(dServed) // D was never asked again
+    // B served the rest; under load a slow chunk may be asked again and arrive twice (C counts
+    // the copy as wasted and drops it), so B's count is bounded by the blob plus those copies.
     const bServedC = (await stats(b)).chunkBytesSent - bBefore
     expect(bServedC).toBeGreaterThan(0)
-    expect(bServedC).toBeLessThan(SIZE)
+    expect(bServedC - cStats.chunkBytesWasted).toBeLessThan(SIZE)
 
     // The relay saw logins, presence, stamps and signaling (about 5 KB here): less than one
     // 64 KiB chunk, while four 5 MB copies moved peer to peer.

@@ -53,6 +53,11 @@ export interface PoolOptions {
   start?: number
   stepMs?: number
   bodyBytes?: number
+  /**
+   * Index of the first event (default 0): it seeds each event's clientNonce, so pools made in
+   * batches must pass it or their (author, clientNonce) pairs repeat and a log keeps one of each.
+   */
+  first?: number
 }
 
 /** `count` really signed and stamped events, ids ascending. Sign once per test file and reuse. */
@@ -66,7 +71,7 @@ export async function signedPool(opts: PoolOptions): Promise<StampedEvent[]> {
     const batch = Array.from({ length: Math.min(CHUNK, count - from) }, async (_, k) => {
       const i = from + k
       const clientNonce = new Uint8Array(16)
-      new DataView(clientNonce.buffer).setUint32(0, i >>> 0)
+      new DataView(clientNonce.buffer).setUint32(0, (i + (opts.first ?? 0)) >>> 0)
       const body = new Uint8Array(opts.bodyBytes ?? 24).fill(i & 0xff)
       const req = await signRequest(authors[i % authors.length]!, {
         channel,

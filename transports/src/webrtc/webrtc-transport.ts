@@ -25,6 +25,7 @@ import { type DataChannelLike, DEFAULT_PIPE_LIMITS, FramePipe, type PipeLimits }
 /** Negotiated channel ids: far above the ids simple-peer's own channel can take (0 or 1). */
 export const ENGINE_CHANNEL_ID = 100
 export const BULK_CHANNEL_ID = 101
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000
 
 export interface WebrtcTransportOptions {
   /** One room per community (not per channel). */
@@ -42,6 +43,12 @@ export interface WebrtcTransportOptions {
   admit?: (peer: PeerId) => PeerInfo | undefined
   /** Concurrent peer connections y-webrtc may open (its own cap, against floods of announces). */
   maxConns?: number
+  /**
+   * A connection whose engine channel is not open after this long (ms) is torn down so y-webrtc
+   * announces again and retries. Default 15,000. (y-webrtc keeps a connection whose offer was
+   * lost to glare or whose ICE never finished, and ignores that peer's announces meanwhile.)
+   */
+  connectTimeoutMs?: number
   limits?: Partial<PipeLimits>
 }
 
@@ -50,6 +57,8 @@ interface Link {
   engine: FramePipe
   bulk: FramePipe
   admitted: boolean
+  /** Pending until the engine channel opens. */
+  connectTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 // y-webrtc's internals we rely on (10.3.0): room.peerId, room.webrtcConns, conn.peer._pc.
@@ -214,11 +223,18 @@ export class WebrtcTransport implements Transport {
     const link: Link = {
       conn,
       admitted: false,
+      connectTimer: setTimeout(
+        () => this.links.get(peer) === link && this.drop(peer, true),
+        this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      ),
       engine: new FramePipe(engineChannel, this.pipeLimits, (bytes) => this.deliver(peer, bytes), onError),
       bulk: new FramePipe(bulkChannel, this.pipeLimits, (bytes) => this.deliver(peer, bytes), onError),
     }
     this.links.set(peer, link)
-    engineChannel.onopen = () => this.tryAdmit(peer, link)
+    engineChannel.onopen = () => {
+      clearTimeout(link.connectTimer)
+      this.tryAdmit(peer, link)
+    }
     engineChannel.onclose = () => {
       if (this.links.get(peer) === link) this.drop(peer)
     }
@@ -240,6 +256,7 @@ export class WebrtcTransport implements Transport {
     const link = this.links.get(peer)
     if (!link) return
     this.links.delete(peer)
+    clearTimeout(link.connectTimer)
     link.engine.close()
     link.bulk.close()
     if (closeConnection) (link.conn as YConn).peer.destroy()
