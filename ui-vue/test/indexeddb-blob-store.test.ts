@@ -117,6 +117,36 @@ describe('IndexedDbBlobStore', () => {
       expect(await store.get(incoming.digest)).toEqual(incoming.bytes)
     })
 
+    it('a retry refused again evicts the next unpinned blob (freed space counted late)', async () => {
+      const evicted: number[] = []
+      const store = await openIndexedDbBlobStore({
+        relayKey: randomBytes(32),
+        onEvict: (_d, size) => evicted.push(size),
+      })
+      open.push(store)
+      const mine = blob(100_000, 7)
+      const old = blob(90_000, 8)
+      const recent = blob(80_000, 9)
+      await store.put(mine.digest, mine.bytes, { pinned: true, usedAt: 1 })
+      await store.put(old.digest, old.bytes, { usedAt: 2 })
+      await store.put(recent.digest, recent.bytes, { usedAt: 3 })
+      let refusals = 0
+      IDBObjectStore.prototype.add = function (
+        this: IDBObjectStore,
+        ...args: Parameters<IDBObjectStore['add']>
+      ) {
+        if (this.name === BLOB_CHUNKS && refusals < 2) {
+          refusals++
+          throw quota()
+        }
+        return realAdd.apply(this, args)
+      }
+      const incoming = blob(50_000, 10)
+      expect(await store.put(incoming.digest, incoming.bytes, { usedAt: 4 })).toBe(true)
+      expect(evicted).toEqual([90_000, 80_000])
+      expect((await store.list()).map((b) => b.pinned).sort()).toEqual([false, true]) // incoming + mine
+    })
+
     it('a refusal that eviction cannot fix is a LimitError, and nothing of the blob is written', async () => {
       const store = await openIndexedDbBlobStore({ relayKey: randomBytes(32) })
       open.push(store)

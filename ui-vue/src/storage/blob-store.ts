@@ -8,8 +8,8 @@
  * rows of `CHUNK_BYTES` (the wire's chunk size), so serving a chunk to a peer reads that
  * chunk only. Every write is one transaction over both stores: a blob is there entirely or
  * not at all. When the browser refuses a write for lack of space (QuotaExceededError), the
- * store evicts unpinned blobs, least recently used first, and retries once; if that cannot make
- * room it rejects with a LimitError (`storage-quota`) that tells the user what to do.
+ * store evicts unpinned blobs, least recently used first, and retries, until the write fits or
+ * no unpinned blob is left; then it rejects with a LimitError (`storage-quota`) that tells the user what to do.
  * Layout: docs/protocol/storage-indexeddb.md (## Blobs).
  */
 import {
@@ -53,7 +53,7 @@ export interface IndexedDbBlobStoreOptions extends DatabaseOptions {
   keyRange?: typeof IDBKeyRange
   /** Of write transactions (default 'strict': `put` resolves once the blob is on disk). */
   durability?: 'strict' | 'relaxed'
-  /** On a quota refusal, evict unpinned blobs (least recently used first) and retry once. Default true. */
+  /** On a quota refusal, evict unpinned blobs (least recently used first) and retry until it fits or none is left. Default true. */
   evictOnQuota?: boolean
   /** Told of every blob evicted to make room (the exchange forgets it; the UI may say so). */
   onEvict?: (digest: BlobDigest, size: number) => void
@@ -164,16 +164,14 @@ export class IndexedDbBlobStore implements BlobStore {
       rows.push({ k, n, b: bytes.slice(n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES) })
     const usedAt = opts.usedAt ?? 0
     const pinned = opts.pinned === true
-    try {
-      return await this.putRows(k, bytes.length, rows, pinned, usedAt)
-    } catch (error) {
-      if (!isQuota(error) || this.opts.evictOnQuota === false) throw error
-      const freed = await this.evictFor(bytes.length, k)
-      if (freed === 0) throw quotaError(bytes.length, error)
+    // Refused for lack of space: evict more unpinned blobs and retry, until the write fits or
+    // nothing unpinned is left (the browser may count freed space late, so one round can fall short).
+    for (;;) {
       try {
         return await this.putRows(k, bytes.length, rows, pinned, usedAt)
-      } catch (again) {
-        throw isQuota(again) ? quotaError(bytes.length, again) : again
+      } catch (error) {
+        if (!isQuota(error) || this.opts.evictOnQuota === false) throw error
+        if ((await this.evictFor(bytes.length, k)) === 0) throw quotaError(bytes.length, error)
       }
     }
   }
