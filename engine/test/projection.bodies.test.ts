@@ -240,3 +240,79 @@ describe('every limit, exceeded', () => {
     expect(biggest.length).toBeLessThanOrEqual(Limits.body)
   })
 })
+
+describe('profile with an avatar blob', () => {
+  const digest = new Uint8Array(32).fill(7)
+  const chunkRoot = new Uint8Array(32).fill(9)
+  const full = { name: 'Ann', avatar: digest, avatarBlob: { size: 4321, chunkRoot, mime: 'image/webp' } }
+
+  it('round-trips (property), and older bodies decode as before', () => {
+    fc.assert(
+      fc.property(
+        text,
+        key,
+        fc.integer({ min: 1, max: BodyLimits.avatar }),
+        key,
+        fc.constantFrom('image/webp', 'image/png', 'image/jpeg'),
+        (name, avatar, size, root, mime) => {
+          const body = { name, avatar, avatarBlob: { size, chunkRoot: root, mime } }
+          same(decodeProfile(encodeProfile(body)), body)
+        },
+      ),
+    )
+    // The layout without the blob fields is unchanged: flags 1 then the digest.
+    const old = encodeProfile({ name: 'Ann', avatar: digest })
+    expect([...old.subarray(0, 6)]).toEqual([1, 3, 65, 110, 110, 1])
+    expect(decodeProfile(old)).toEqual({ name: 'Ann', avatar: digest })
+  })
+
+  it('refuses bad values on both sides', () => {
+    expect(() => encodeProfile({ name: 'Ann', avatarBlob: full.avatarBlob })).toThrow(RangeError)
+    expect(() => encodeProfile({ ...full, avatarBlob: { ...full.avatarBlob, size: 0 } })).toThrow(RangeError)
+    expect(() =>
+      encodeProfile({ ...full, avatarBlob: { ...full.avatarBlob, size: BodyLimits.avatar + 1 } }),
+    ).toThrow(RangeError)
+    expect(() => encodeProfile({ ...full, avatarBlob: { ...full.avatarBlob, mime: 'svg' } })).toThrow(
+      RangeError,
+    )
+    expect(() =>
+      encodeProfile({ ...full, avatarBlob: { ...full.avatarBlob, chunkRoot: new Uint8Array(31) } }),
+    ).toThrow(RangeError)
+    const raw = (flags: number, size: number) => {
+      const w = createWriter()
+      writeU8(w, 1)
+      writeVarString(w, 'Ann')
+      writeU8(w, flags)
+      if (flags & 1) writeBytes(w, digest)
+      if (flags & 2) {
+        writeVarUint(w, size)
+        writeBytes(w, chunkRoot)
+        writeVarString(w, 'image/webp')
+      }
+      return finish(w)
+    }
+    expect(decodeProfile(raw(3, 10))).toEqual({ ...full, avatarBlob: { ...full.avatarBlob, size: 10 } })
+    expect(() => decodeProfile(raw(2, 10))).toThrow(DecodeError)
+    expect(() => decodeProfile(raw(3, 0))).toThrow(DecodeError)
+    expect(() => decodeProfile(raw(3, BodyLimits.avatar + 1))).toThrow(/exceeds limit/)
+    expect(() => decodeProfile(raw(7, 10))).toThrow(/flags/)
+  })
+
+  it('mutated bodies decode canonically or throw DecodeError', () => {
+    const bytes0 = encodeProfile(full)
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(), (pos, value, cut) => {
+        const bytes = bytes0.slice()
+        bytes[pos % bytes.length] = value
+        for (const input of [bytes, bytes.subarray(0, cut % (bytes.length + 1))]) {
+          try {
+            expect(encodeProfile(decodeProfile(input))).toEqual(input)
+          } catch (e) {
+            expect(e).toBeInstanceOf(DecodeError)
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})

@@ -12,6 +12,8 @@ export interface HttpResult {
   status: number
   type: string
   body: string | Uint8Array
+  /** Further response headers (lower-case names). */
+  headers?: Record<string, string>
 }
 
 const text = (status: number, body: string): HttpResult => ({
@@ -56,7 +58,8 @@ export function wellKnown(ctx: RelayContext, o: RelayOptions): HttpResult {
     limits: ctx.limits,
     iceServers: o.iceServers ?? [],
   })
-  return { status: 200, type: 'application/json', body }
+  // Public facts: any page may read them (the web app on a dev server names a relay with ?relay=).
+  return { status: 200, type: 'application/json', body, headers: { 'access-control-allow-origin': '*' } }
 }
 
 /** Maps a URL path to a file under `root`, or null for anything that would leave it. */

@@ -39,6 +39,7 @@ function writeResult(res: UwsTypes.HttpResponse, r: HttpResult): void {
   res.writeStatus(STATUS_TEXT[r.status] ?? String(r.status))
   res.writeHeader('content-type', r.type)
   res.writeHeader('x-content-type-options', 'nosniff')
+  for (const [name, value] of Object.entries(r.headers ?? {})) res.writeHeader(name, value)
   res.end(r.body)
 }
 

@@ -95,7 +95,9 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
     }
     route(ctx, o, req.url ?? '/').then(
       (r) =>
-        res.writeHead(r.status, { 'content-type': r.type, 'x-content-type-options': 'nosniff' }).end(r.body),
+        res
+          .writeHead(r.status, { 'content-type': r.type, 'x-content-type-options': 'nosniff', ...r.headers })
+          .end(r.body),
       () => res.writeHead(404).end('not found\n'),
     )
   })

@@ -25,12 +25,12 @@ export interface RealRelay {
  * Every browser context connects from 127.0.0.1, so the per-address frame limits (sized for one
  * person per address) are raised; the per-key limits stay at their defaults.
  */
-export async function startRealRelay(extra: string[] = []): Promise<RealRelay> {
+export async function startRealRelay(extra: string[] = [], staticDir = DIST_DIR): Promise<RealRelay> {
   const dataDir = mkdtempSync(join(tmpdir(), 'peerchat-e2e-'))
   const spawnOn = (port: number) =>
     spawnRelay([
       '--static-dir',
-      DIST_DIR,
+      staticDir,
       '--data-dir',
       dataDir,
       '--limit',

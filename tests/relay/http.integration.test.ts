@@ -57,7 +57,10 @@ describe('HTTP on the uWS shell', () => {
     expect(metrics).toMatch(/^peerchat_relay_rejections_total\{reason="bad_frame"\} 1$/m)
     expect(metrics).toMatch(/^peerchat_relay_event_loop_lag_seconds /m)
     c.close()
-    const wk = await (await http('/.well-known/peerchat.json')).json()
+    const wkRes = await http('/.well-known/peerchat.json')
+    // Readable from any origin (a dev server's page naming this relay with ?relay=).
+    expect(wkRes.headers.get('access-control-allow-origin')).toBe('*')
+    const wk = await wkRes.json()
     expect(wk).toMatchObject({
       relayKey: publicKeyToText(relay.relayKey),
       protocolVersion: 1,

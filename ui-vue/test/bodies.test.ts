@@ -15,6 +15,16 @@ describe('chat bodies', () => {
       { kind: Kind.reaction, target, emoji: '🎉', on: true },
       { kind: Kind.reaction, target, emoji: '👍', on: false },
       { kind: Kind.profile, name: 'Ada' },
+      {
+        kind: Kind.profile,
+        name: 'Ada',
+        avatar: {
+          digest: new Uint8Array(32).fill(1),
+          size: 900,
+          chunkRoot: new Uint8Array(32).fill(2),
+          mime: 'image/webp',
+        },
+      },
     ]
     for (const body of bodies) expect(decodeBody(body.kind, encodeBody(body))).toEqual(body)
   })

@@ -19,8 +19,10 @@ import { useNodeCrypto } from '@peerchat/engine/node'
 import { fixtureUlid, signedPool } from '@peerchat/engine/testing'
 import { MemoryNetwork } from '@peerchat/transports/memory'
 import { beforeAll, describe, expect, it } from 'vitest'
+import type { AvatarRef } from '../src/client/bodies.ts'
 import { encodeBody } from '../src/client/bodies.ts'
 import { Directory, privilegesOf } from '../src/client/directory.ts'
+import { loadOwnAvatar, OWN_AVATAR_STORAGE_KEY, saveOwnAvatar } from '../src/client/own-avatar.ts'
 import { BACKFILL_WINDOWS_MS, CATCH_UP_WINDOW_MS, PeerSync } from '../src/client/peer-sync.ts'
 import { parseRelayConfig, WELL_KNOWN_MAX_BYTES } from '../src/client/relay-config.ts'
 import type { EventSource } from '../src/client/types.ts'
@@ -59,13 +61,19 @@ describe('parseRelayConfig', () => {
   })
 })
 
-async function profile(author: Identity, name: string, at: number, n: number): Promise<StampedEvent> {
+async function profile(
+  author: Identity,
+  name: string,
+  at: number,
+  n: number,
+  avatar?: AvatarRef,
+): Promise<StampedEvent> {
   const clientNonce = new Uint8Array(16).fill(n)
   const req = await signRequest(author, {
     channel: 'general',
     kind: 'profile',
     clientNonce,
-    body: encodeBody({ kind: 'profile', name }),
+    body: encodeBody(avatar ? { kind: 'profile', name, avatar } : { kind: 'profile', name }),
   })
   return stamp(relay, fixtureUlid(at, n), req)
 }
@@ -105,6 +113,58 @@ describe('Directory', () => {
     ])
     expect(members[1]!.privileges).toEqual(['admin', 'moderator', 'post'])
     expect(privilegesOf(Privilege.post | Privilege.create)).toEqual(['post', 'create-channel'])
+  })
+
+  it('takes the avatar of the latest profile: a rename without one removes it', async () => {
+    const d = new Directory()
+    const avatar = {
+      digest: new Uint8Array(32).fill(5),
+      size: 700,
+      chunkRoot: new Uint8Array(32).fill(6),
+      mime: 'image/webp',
+    }
+    const id = publicKeyToText(ann.publicKey)
+    expect(d.addProfile(await profile(ann, 'Ann', 1_700_000_000_000, 1, avatar))).toBe(true)
+    expect(d.avatarOf(id)?.id).toBe('05'.repeat(32))
+    const me = { key: relay.publicKey, name: 'Me', online: true, privileges: 0, typingIn: null }
+    expect(d.members(me, [session(ann.publicKey, Privilege.post)])[1]!.avatar?.size).toBe(700)
+    // Same name, no picture: still a change the list must show.
+    expect(d.addProfile(await profile(ann, 'Ann', 1_700_000_001_000, 2))).toBe(true)
+    expect(d.avatarOf(id)).toBeUndefined()
+  })
+})
+
+describe('own avatar storage', () => {
+  it('keeps the reference per identity and community, and forgets it on removal', () => {
+    const store = new Map<string, string>()
+    const localStorage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+    }
+    Object.assign(globalThis, { localStorage })
+    try {
+      const avatar = {
+        digest: new Uint8Array(32).fill(1),
+        size: 12,
+        chunkRoot: new Uint8Array(32).fill(2),
+        mime: 'image/webp',
+        id: '01'.repeat(32),
+      }
+      saveOwnAvatar('me', 'relay-a', avatar)
+      expect(loadOwnAvatar('me', 'relay-a')).toEqual(avatar)
+      expect(loadOwnAvatar('me', 'relay-b')).toBeUndefined()
+      saveOwnAvatar('me', 'relay-a', undefined)
+      expect(loadOwnAvatar('me', 'relay-a')).toBeUndefined()
+      store.set(
+        OWN_AVATAR_STORAGE_KEY,
+        '{"me@relay-a": {"digest": "zz", "size": 1, "chunkRoot": "00", "mime": "x"}}',
+      )
+      expect(loadOwnAvatar('me', 'relay-a')).toBeUndefined()
+      store.set(OWN_AVATAR_STORAGE_KEY, 'not json')
+      expect(loadOwnAvatar('me', 'relay-a')).toBeUndefined()
+    } finally {
+      Reflect.deleteProperty(globalThis, 'localStorage')
+    }
   })
 })
 

@@ -56,6 +56,8 @@ export const BodyLimits = {
   dimension: 65_535,
   /** Bytes of an attachment's inline thumbnail (a small image that shows before the blob arrives). */
   thumbnail: 16 * 1024,
+  /** Bytes of a profile's avatar blob (a small square image: one blob chunk). */
+  avatar: 64 * 1024,
 } as const
 
 export interface MessageBody {
@@ -80,6 +82,17 @@ export interface ProfileBody {
   name: string
   /** SHA-256 digest of the avatar blob (content-addressed attachment). */
   avatar?: Uint8Array
+  /**
+   * What a peer needs to fetch and check the avatar blob (docs/protocol/blobs.md): its size,
+   * chunk root and MIME type. Only with `avatar`; absent in profiles written before it existed.
+   */
+  avatarBlob?: AvatarBlob
+}
+export interface AvatarBlob {
+  /** 1..`BodyLimits.avatar` bytes. */
+  size: number
+  chunkRoot: Uint8Array
+  mime: string
 }
 export interface ChannelMetaBody {
   topic: string
@@ -224,22 +237,46 @@ function readReaction(r: Reader): ReactionBody {
   return { target, emoji, on: on === 1 }
 }
 
-// profile = v name flags(bit0 avatar) [avatar:32]
+// profile = v name flags(bit0 avatar, bit1 avatarBlob; bit1 needs bit0) [avatar:32]
+//           [size:varuint(1..avatar) chunkRoot:32 mime]
 export function encodeProfile(b: ProfileBody): Uint8Array {
   checkText(b.name, BodyLimits.name, 'display name')
   if (b.avatar && b.avatar.length !== 32) throw new RangeError('avatar digest must be 32 bytes')
+  const blob = b.avatarBlob
+  if (blob) {
+    if (!b.avatar) throw new RangeError('avatarBlob needs the avatar digest')
+    if (!Number.isSafeInteger(blob.size) || blob.size < 1 || blob.size > BodyLimits.avatar)
+      throw new RangeError(`avatar size must be an integer in [1, ${BodyLimits.avatar}]`)
+    if (!(blob.chunkRoot instanceof Uint8Array) || blob.chunkRoot.length !== 32)
+      throw new RangeError('avatar chunkRoot must be 32 bytes')
+    checkText(blob.mime, BodyLimits.mime, 'avatar MIME type')
+    if (!isValidMime(blob.mime)) throw new RangeError(`invalid avatar MIME type ${JSON.stringify(blob.mime)}`)
+  }
   const w = begin()
   writeVarString(w, b.name)
-  writeU8(w, b.avatar ? 1 : 0)
+  writeU8(w, (b.avatar ? 1 : 0) | (blob ? 2 : 0))
   if (b.avatar) writeBytes(w, b.avatar)
+  if (blob) {
+    writeVarUint(w, blob.size)
+    writeBytes(w, blob.chunkRoot)
+    writeVarString(w, blob.mime)
+  }
   return finish(w)
 }
 
 function readProfile(r: Reader): ProfileBody {
   readVersion(r, 'profile')
   const name = r.varString(BodyLimits.name, 'display name')
-  const flags = readFlags(r, 1, 'profile')
-  return flags & 1 ? { name, avatar: r.bytes(32, 'avatar digest') } : { name }
+  const flags = readFlags(r, 3, 'profile')
+  if (flags === 2) throw new DecodeError('profile avatarBlob without an avatar digest')
+  if (!(flags & 1)) return { name }
+  const avatar = r.bytes(32, 'avatar digest')
+  if (!(flags & 2)) return { name, avatar }
+  const size = r.varUint(BodyLimits.avatar, 'avatar size')
+  if (size === 0) throw new DecodeError('avatar size must not be 0')
+  const chunkRoot = r.bytes(32, 'avatar chunkRoot')
+  const mime = readMime(r, 'avatar MIME type')
+  return { name, avatar, avatarBlob: { size, chunkRoot, mime } }
 }
 
 // channel.meta = v topic count(pinned) id:16*

@@ -3,7 +3,7 @@
  * client's own `publish` (sign, queue, stamp). Implementations supply transport and storage.
  */
 import { Kind, type Ulid } from '@peerchat/engine'
-import { type ChatBody, encodeBody } from './bodies.ts'
+import { type AvatarRef, type ChatBody, encodeBody } from './bodies.ts'
 import { Emitter } from './emitter.ts'
 import type { ChatClientEvents, Outgoing, Unsubscribe } from './types.ts'
 
@@ -39,8 +39,11 @@ export abstract class ChatClientBase {
     return this.publishBody(channel, { kind: Kind.redact, target })
   }
 
-  setProfile(name: string): Promise<Outgoing> {
-    return this.publishBody(this.profileChannel(), { kind: Kind.profile, name })
+  setProfile(name: string, avatar?: AvatarRef): Promise<Outgoing> {
+    return this.publishBody(
+      this.profileChannel(),
+      avatar ? { kind: Kind.profile, name, avatar } : { kind: Kind.profile, name },
+    )
   }
 
   /** The channel profile events go to (a client may pick one its relay actually has). */

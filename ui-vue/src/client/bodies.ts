@@ -4,6 +4,7 @@
  * simulation, mapped onto the engine's encoders. No second wire format lives here.
  */
 import {
+  type AvatarBlob,
   BodyLimits,
   DecodeError,
   decodeChatBody,
@@ -28,7 +29,12 @@ export type ChatBody =
   | { kind: typeof Kind.edit; target: Ulid; text: string }
   | { kind: typeof Kind.redact; target: Ulid }
   | { kind: typeof Kind.reaction; target: Ulid; emoji: string; on: boolean }
-  | { kind: typeof Kind.profile; name: string }
+  | { kind: typeof Kind.profile; name: string; avatar?: AvatarRef }
+
+/** A profile picture: a blob named by its digest, with what a peer needs to fetch and check it. */
+export interface AvatarRef extends AvatarBlob {
+  digest: Uint8Array
+}
 
 /** Encodes a body; throws RangeError when a field is over its limit. */
 export function encodeBody(body: ChatBody): Uint8Array {
@@ -46,7 +52,19 @@ export function encodeBody(body: ChatBody): Uint8Array {
     case Kind.reaction:
       return encodeReaction({ target: body.target, emoji: body.emoji, on: body.on })
     case Kind.profile:
-      return encodeProfile({ name: body.name })
+      return encodeProfile(
+        body.avatar
+          ? {
+              name: body.name,
+              avatar: body.avatar.digest,
+              avatarBlob: {
+                size: body.avatar.size,
+                chunkRoot: body.avatar.chunkRoot,
+                mime: body.avatar.mime,
+              },
+            }
+          : { name: body.name },
+      )
   }
 }
 
@@ -64,8 +82,13 @@ export function decodeBody(kind: string, bytes: Uint8Array): ChatBody {
       return { kind: Kind.redact, target: decoded.body.target }
     case Kind.reaction:
       return { kind: Kind.reaction, ...decoded.body }
-    case Kind.profile:
-      return { kind: Kind.profile, name: decoded.body.name }
+    case Kind.profile: {
+      const { name, avatar, avatarBlob } = decoded.body
+      // A digest alone (older profiles) cannot be fetched: shown as initials.
+      return avatar && avatarBlob
+        ? { kind: Kind.profile, name, avatar: { digest: avatar, ...avatarBlob } }
+        : { kind: Kind.profile, name }
+    }
     default:
       throw new DecodeError(`not a chat kind the UI shows: ${kind}`)
   }

@@ -10,10 +10,11 @@ import {
   publicKeyToText,
   type Session,
   type StampedEvent,
+  toHex,
   type Ulid,
 } from '@peerchat/engine'
 import { decodeBody } from './bodies.ts'
-import type { Member, Privilege as UiPrivilege } from './types.ts'
+import type { Member, MemberAvatarRef, Privilege as UiPrivilege } from './types.ts'
 
 /** Privilege bits of an attestation as the UI names them (admins also moderate). */
 export function privilegesOf(bits: number): UiPrivilege[] {
@@ -25,28 +26,34 @@ export function privilegesOf(bits: number): UiPrivilege[] {
 }
 
 export class Directory {
-  private readonly names = new Map<string, { id: Ulid; name: string }>()
+  private readonly names = new Map<string, { id: Ulid; name: string; avatar?: MemberAvatarRef }>()
 
   /** Takes a profile event into account; true when a shown name changed. */
   addProfile(event: StampedEvent): boolean {
     if (event.kind !== Kind.profile) return false
     let name: string
+    let avatar: MemberAvatarRef | undefined
     try {
       const body = decodeBody(event.kind, event.body)
       if (body.kind !== Kind.profile) return false
       name = body.name
+      if (body.avatar) avatar = { ...body.avatar, id: toHex(body.avatar.digest) }
     } catch {
       return false // a malformed profile is ignored; the previous name stays
     }
     const id = publicKeyToText(event.author)
     const held = this.names.get(id)
     if (held && held.id >= event.id) return false
-    this.names.set(id, { id: event.id, name })
-    return held?.name !== name
+    this.names.set(id, avatar ? { id: event.id, name, avatar } : { id: event.id, name })
+    return held?.name !== name || held?.avatar?.id !== avatar?.id
   }
 
   nameOf(id: string): string | undefined {
     return this.names.get(id)?.name
+  }
+
+  avatarOf(id: string): MemberAvatarRef | undefined {
+    return this.names.get(id)?.avatar
   }
 
   /**
@@ -55,7 +62,14 @@ export class Directory {
    * (key -> channel) holds the awareness hints, already checked (typing.ts).
    */
   members(
-    self: { key: PublicKey; name: string; online: boolean; privileges: number; typingIn: string | null },
+    self: {
+      key: PublicKey
+      name: string
+      online: boolean
+      privileges: number
+      typingIn: string | null
+      avatar?: MemberAvatarRef | undefined
+    },
     online: Iterable<Session>,
     typing: ReadonlyMap<string, string> = new Map(),
   ): Member[] {
@@ -78,11 +92,21 @@ export class Directory {
       online: self.online,
       privileges: privilegesOf(self.privileges),
       typingIn: self.typingIn,
+      ...(self.avatar ? { avatar: self.avatar } : {}),
     }
     return [me, ...others.values()]
   }
 
   private member(key: PublicKey, id: string, online: boolean, privileges: UiPrivilege[]): Member {
-    return { key, id, name: this.nameOf(id) ?? `${id.slice(0, 8)}…`, online, privileges, typingIn: null }
+    const avatar = this.avatarOf(id)
+    return {
+      key,
+      id,
+      name: this.nameOf(id) ?? `${id.slice(0, 8)}…`,
+      online,
+      privileges,
+      typingIn: null,
+      ...(avatar ? { avatar } : {}),
+    }
   }
 }

@@ -3,8 +3,16 @@
  * (its `/.well-known/peerchat.json` answers), the simulation otherwise or when the URL says
  * `?sim` (`?store=memory` keeps the real client's history in memory only). Each is loaded with a dynamic import so neither costs anything in the other's bundle.
  */
-import { type BlobStore, MemoryBlobStore, MemoryStore, type Signer, type Store } from '@peerchat/engine'
-import { discoverRelay } from './relay-config.ts'
+import {
+  type BlobStore,
+  MemoryBlobStore,
+  MemoryStore,
+  publicKeyToText,
+  type Signer,
+  type Store,
+} from '@peerchat/engine'
+import { checkPin, communityUrl, RelayKeyChangedError, rememberCommunity } from './communities.ts'
+import { discoverRelay, type RelayConfig } from './relay-config.ts'
 import type { SimOptions } from './sim.ts'
 import type { ChatClient } from './types.ts'
 
@@ -34,6 +42,25 @@ export function simOptionsFromUrl(search: string): Omit<SimOptions, 'signer' | '
   }
 }
 
+/** The relay a page talks to: the one serving it, else (a dev server) the one `?relay=` names. */
+export interface FoundRelay {
+  config: RelayConfig
+  /** http(s) origin of the relay (the community's URL). */
+  url: string
+  /** The page is served by that relay (false: the Vite dev server with `?relay=`). */
+  servedByRelay: boolean
+}
+
+export async function findRelay(search: string, origin: string | undefined): Promise<FoundRelay | null> {
+  const params = new URLSearchParams(search)
+  if (params.has('sim') || !origin) return null
+  const own = await discoverRelay(origin)
+  if (own) return { config: own, url: new URL(origin).origin, servedByRelay: true }
+  const named = communityUrl(params.get('relay') ?? '')
+  const config = named ? await discoverRelay(named) : null
+  return config && named ? { config, url: named, servedByRelay: false } : null
+}
+
 export async function createClient(
   signer: Signer,
   name: string,
@@ -41,8 +68,15 @@ export async function createClient(
   origin = globalThis.location?.origin,
 ): Promise<ChatClient> {
   const params = new URLSearchParams(search)
-  const config = params.has('sim') || !origin ? null : await discoverRelay(origin)
-  if (config) {
+  const found = await findRelay(search, origin)
+  if (found) {
+    const { config } = found
+    // The key pinned at the first join must still be the relay's: a change is the user's call.
+    const key = publicKeyToText(config.relayKey)
+    const storage = globalThis.localStorage
+    const pin = checkPin(storage, found.url, key)
+    if (pin.status === 'changed') throw new RelayKeyChangedError(found.url, pin.pinned, key)
+    rememberCommunity(storage, found.url, key, Date.now())
     // `?store=memory` keeps nothing on this device (and is the latency bench's comparison).
     const memory = params.get('store') === 'memory'
     const [{ RealClient }, store, blobStore, blobBudgetBytes] = await Promise.all([
@@ -55,6 +89,7 @@ export async function createClient(
       signer,
       name,
       config,
+      home: { url: found.url, servedByRelay: found.servedByRelay },
       store,
       blobStore,
       ...(blobBudgetBytes ? { blobBudgetBytes } : {}),

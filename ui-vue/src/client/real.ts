@@ -8,6 +8,7 @@
 import {
   BlobExchange,
   type BlobStore,
+  BodyLimits,
   type ChannelLog,
   decodeAttachment,
   isValidChannel,
@@ -24,17 +25,20 @@ import {
   type StampedEvent,
   type Store,
   signRequest,
+  toHex,
   type Ulid,
   verifyAuthor,
   verifyRelayStamp,
 } from '@peerchat/engine'
 import { type Connected, connectPeer, keyOfPeerId } from '@peerchat/transports/connect'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
+import { isInlineImage } from './attachments.ts'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { Coverage } from './coverage.ts'
 import { Directory } from './directory.ts'
 import { LocalLog } from './local-log.ts'
 import { RealMedia, SpreadTally } from './media.ts'
+import { loadOwnAvatar, saveOwnAvatar } from './own-avatar.ts'
 import { PeerSync } from './peer-sync.ts'
 import type { RelayConfig } from './relay-config.ts'
 import type {
@@ -47,8 +51,10 @@ import type {
   HistoryPage,
   HistoryQuery,
   Member,
+  MemberAvatarRef,
   Outgoing,
   PeerStatus,
+  PreparedAvatar,
   Provenance,
   SyncSession,
   SyncStatus,
@@ -95,6 +101,8 @@ export interface RealOptions {
   blobStore?: BlobStore
   /** Bytes of others' attachments kept before the least recently used go (default: the exchange's). */
   blobBudgetBytes?: number
+  /** The community's page URL (the relay's origin) and whether the page is served by it. */
+  home?: { url: string; servedByRelay: boolean }
 }
 
 export class RealClient extends ChatClientBase implements ChatClient {
@@ -119,6 +127,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
   private connected: Connected | undefined
   private sync: PeerSync | undefined
   private myName: string
+  private myAvatar: MemberAvatarRef | undefined
   private myTyping: string | null = null
   /** Others' typing hints (awareness, checked against presence): key text -> channel. */
   private typing: ReadonlyMap<string, string> = new Map()
@@ -131,6 +140,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
     this.store = options.store ?? new MemoryStore()
     this.blobStore = options.blobStore ?? new MemoryBlobStore()
     this.myName = options.name
+    this.myAvatar = loadOwnAvatar(publicKeyToText(this.self), publicKeyToText(this.relayKey))
   }
 
   get self(): PublicKey {
@@ -178,6 +188,8 @@ export class RealClient extends ChatClientBase implements ChatClient {
       relay.on('channel-added', (c) => void this.openChannel(c)),
     )
     for (const c of relay.channels) await this.openChannel(c)
+    // A device that did not keep its picture takes the one its stored profile names.
+    this.myAvatar ??= this.directory.avatarOf(publicKeyToText(this.self))
     this.watchTyping()
     this.voiceNetwork = this.makeVoiceNetwork()
     const ports = [connected.mesh, connected.fallback].filter((p) => p !== undefined)
@@ -240,6 +252,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
         online: this.connection() === 'online',
         privileges: relay?.session?.value.privileges ?? 0,
         typingIn: this.myTyping,
+        avatar: this.myAvatar,
       },
       sessions,
       this.typing,
@@ -303,7 +316,12 @@ export class RealClient extends ChatClientBase implements ChatClient {
 
   community(): CommunityInfo {
     const privileges = this.connected?.relay.session?.value.privileges ?? 0
-    return { access: this.options.config.access, canCreateChannels: (privileges & Privilege.create) !== 0 }
+    const home = this.options.home
+    return {
+      access: this.options.config.access,
+      canCreateChannels: (privileges & Privilege.create) !== 0,
+      ...(home ? { url: home.url, servedByRelay: home.servedByRelay } : {}),
+    }
   }
 
   createChannel(name: string): Promise<Outgoing> {
@@ -421,9 +439,38 @@ export class RealClient extends ChatClientBase implements ChatClient {
     return this.joined.includes(PROFILE_CHANNEL) ? PROFILE_CHANNEL : (this.joined[0] ?? PROFILE_CHANNEL)
   }
 
+  /** Every profile event carries the current picture, so a rename keeps it. */
   override setProfile(name: string): Promise<Outgoing> {
     this.myName = name
-    return super.setProfile(name)
+    return super.setProfile(name, this.myAvatar)
+  }
+
+  /**
+   * Stores the picture as a pinned blob (announced to peers, who fetch it from the mesh) and
+   * posts a profile naming it; `null` posts a profile without one.
+   */
+  async setAvatar(avatar: PreparedAvatar | null): Promise<Outgoing> {
+    if (avatar) {
+      if (!this.exchange)
+        throw new Error('Pictures travel peer to peer, and the peer-to-peer mesh is not up.')
+      if (!isInlineImage(avatar.mime))
+        throw new RangeError(`A picture must be a raster image, not ${avatar.mime}.`)
+      if (avatar.bytes.length === 0 || avatar.bytes.length > BodyLimits.avatar)
+        throw new RangeError(`A picture is 1 to ${BodyLimits.avatar} bytes once resized.`)
+      const d = await this.exchange.publish(avatar.bytes, { pinned: true })
+      this.myAvatar = {
+        digest: d.digest,
+        size: d.size,
+        chunkRoot: d.chunkRoot,
+        mime: avatar.mime,
+        id: toHex(d.digest),
+      }
+    } else {
+      this.myAvatar = undefined
+    }
+    saveOwnAvatar(publicKeyToText(this.self), publicKeyToText(this.relayKey), this.myAvatar)
+    this.emitter.emit('members', this.members())
+    return this.setProfile(this.myName)
   }
 
   // ---- internals -------------------------------------------------------------------------

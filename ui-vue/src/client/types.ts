@@ -8,6 +8,7 @@
  */
 import type { PublicKey, SignedRequest, StampedEvent, Ulid } from '@peerchat/engine'
 import type { AttachmentInfo } from './attachments.ts'
+import type { AvatarRef } from './bodies.ts'
 import type { VoiceNetwork } from './voice/network.ts'
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
@@ -35,6 +36,19 @@ export interface Member {
   typingIn: string | null
   /** Announced as a virtual client (a headless peer of last resort; an awareness hint). */
   virtual?: boolean
+  /** The profile picture named by the member's latest profile (a blob fetched from peers). */
+  avatar?: MemberAvatarRef
+}
+
+/** An avatar as members carry it: the profile's blob reference and its digest in hex. */
+export interface MemberAvatarRef extends AvatarRef {
+  id: string
+}
+
+/** A picked picture, resized and re-encoded (a small square raster image). */
+export interface PreparedAvatar {
+  bytes: Uint8Array
+  mime: string
 }
 
 /** Where an event came from, shown by the trust panel. */
@@ -156,6 +170,10 @@ export interface CommunityInfo {
   /** `open`: anyone with a key logs in; `invite`: a non-admin needs an admin-signed invite. */
   access: 'open' | 'invite' | 'unknown'
   canCreateChannels: boolean
+  /** The community's URL (its relay's http(s) origin); absent in the simulation. */
+  url?: string
+  /** The page is served by that relay (false: a dev server naming it with `?relay=`). */
+  servedByRelay?: boolean
 }
 
 export interface ChatClientEvents {
@@ -249,6 +267,11 @@ export interface ChatClient {
   react(channel: string, target: Ulid, emoji: string, on: boolean): Promise<Outgoing>
   redact(channel: string, target: Ulid): Promise<Outgoing>
   setProfile(name: string): Promise<Outgoing>
+  /**
+   * Publishes a profile picture as a pinned blob and a profile event naming it (`null` removes
+   * it). Absent where there is no peer-to-peer mesh (the simulation).
+   */
+  setAvatar?(avatar: PreparedAvatar | null): Promise<Outgoing>
   /** Ephemeral typing hint (awareness); `null` when the composer is left or emptied. */
   setTyping(channel: string | null): void
 

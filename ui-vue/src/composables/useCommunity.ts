@@ -16,6 +16,9 @@ function createCommunity(client: ChatClient, channels: ChannelsState) {
   })
   const canCreate = computed(() => info.value.canCreateChannels)
   const access = computed(() => info.value.access)
+  /** The community's URL (real network) and whether this page is served by its relay. */
+  const url = computed(() => info.value.url)
+  const servedByRelay = computed(() => info.value.servedByRelay ?? false)
   /** Channel created by me and not yet in the list: opened as soon as the relay announces it. */
   const pending = shallowRef<string | null>(null)
 
@@ -42,7 +45,7 @@ function createCommunity(client: ChatClient, channels: ChannelsState) {
     }
   })
 
-  return { canCreate, access, createChannel }
+  return { canCreate, access, url, servedByRelay, createChannel }
 }
 
 export type CommunityState = ReturnType<typeof createCommunity>
