@@ -1,8 +1,9 @@
 /**
  * When the real client asks other peers for history, and whom: catch-up of the recent window
- * with the first peers that appear, and scroll-back of older ranges on demand. Every session
- * it starts runs one at a time with a known peer, so the events a session adds can be
- * attributed to that peer and link (the trust panel's "from peer … over webrtc").
+ * with the best ranked peers once their links have settled (real clients before virtual ones,
+ * which announce themselves in awareness over the direct link), and scroll-back of older ranges
+ * on demand. Every session it starts runs one at a time with a known peer, so the events a
+ * session adds can be attributed to that peer and link (the trust panel's "from peer … over webrtc").
  */
 import {
   type Candidate,
@@ -28,9 +29,16 @@ export const CATCH_UP_WINDOW_MS = 24 * 60 * 60_000
 export const FALLBACK_GRACE_MS = 2_000
 /**
  * How long scroll-back waits for a first peer when others are online but not linked yet
- * (default 3 s). While only forwarded peers are known it waits FALLBACK_GRACE_MS for a direct one.
+ * (default 3 s). While some peer is reachable only through forwarding it waits up to
+ * FALLBACK_GRACE_MS (after the latest peer appeared) for its direct link.
  */
 export const PEER_WAIT_MS = 3_000
+/**
+ * How long after the latest peer appeared its kind is left to settle before peers are ranked
+ * (default 500 ms): a virtual client announces itself in awareness just after its link opens,
+ * and ranked before that it would pass for a real client and be asked first.
+ */
+export const LINK_SETTLE_MS = 500
 /** Scroll-back asks for these ever wider windows before the oldest held event, then for all of it. */
 export const BACKFILL_WINDOWS_MS: readonly number[] = [60 * 60_000, 24 * 60 * 60_000, 30 * 24 * 60 * 60_000]
 
@@ -51,7 +59,11 @@ const keyOf = (c: Candidate): string => (c.info.key ? publicKeyToText(c.info.key
 
 export class PeerSync {
   private readonly caughtUp = new Set<string>()
-  private readonly scheduled = new Set<string>()
+  /** A catch-up loop is running; `joinedSince`: a peer appeared while it ran. */
+  private catchingUp = false
+  private joinedSince = false
+  /** When the latest peer appeared (links settle from then on). */
+  private lastJoin = 0
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private readonly offs: (() => void)[] = []
   private readonly waiters = new Set<() => void>()
@@ -126,14 +138,37 @@ export class PeerSync {
   // ---- catch-up --------------------------------------------------------------------------
 
   private onPeerJoined(): void {
+    this.lastJoin = (this.o.now ?? Date.now)()
     for (const wake of [...this.waiters]) wake()
     if (this.stopped || this.caughtUp.size >= CATCH_UP_PEERS) return
-    for (const c of this.o.peer.candidates()) {
-      const key = keyOf(c)
-      if (this.caughtUp.has(key) || this.scheduled.has(key)) continue
-      this.scheduled.add(key)
-      const direct = !this.o.ports[c.port]?.fallback
-      this.later(direct ? 0 : FALLBACK_GRACE_MS, () => void this.catchUpWith(key))
+    if (this.catchingUp) {
+      this.joinedSince = true
+      return
+    }
+    this.catchingUp = true
+    void this.catchUp().finally(() => {
+      this.catchingUp = false
+    })
+  }
+
+  /**
+   * Catches up with up to CATCH_UP_PEERS peers, one at a time, each time the best ranked one
+   * not caught up with yet once links have settled: real clients before virtual ones, direct
+   * links before the relay's forwarding (ranked when asked, not when the peer appeared).
+   */
+  private async catchUp(): Promise<void> {
+    const tried = new Set<string>()
+    while (!this.stopped && this.caughtUp.size < CATCH_UP_PEERS) {
+      await this.awaitLinks()
+      if (this.stopped) return
+      if (this.joinedSince) {
+        this.joinedSince = false
+        tried.clear()
+      }
+      const next = this.o.peer.candidates().find((c) => !this.caughtUp.has(keyOf(c)) && !tried.has(keyOf(c)))
+      if (!next) return
+      tried.add(keyOf(next))
+      await this.catchUpWith(keyOf(next))
     }
   }
 
@@ -152,7 +187,6 @@ export class PeerSync {
       const report = await this.syncWith(channel, range, target)
       ok &&= report.complete
     }
-    this.scheduled.delete(key)
     if (ok) this.caughtUp.add(key)
   }
 
@@ -188,17 +222,27 @@ export class PeerSync {
   }
 
   /**
-   * Gives links a moment right after start: up to PEER_WAIT_MS for a first peer, and up to
-   * FALLBACK_GRACE_MS for a direct one while only relay-forwarded peers are known.
+   * Gives links a moment before peers are ranked: up to PEER_WAIT_MS for a first peer; then
+   * LINK_SETTLE_MS after the latest peer appeared, and up to FALLBACK_GRACE_MS after it while
+   * some peer is reachable only through the relay's forwarding (its kind is not known yet either:
+   * awareness travels over the direct link).
    */
   private async awaitLinks(): Promise<void> {
-    const start = (this.o.now ?? Date.now)()
+    const now = this.o.now ?? Date.now
+    const start = now()
     for (;;) {
+      if (this.stopped) return
       const candidates = this.o.peer.candidates()
-      const direct = candidates.some((c) => !this.o.ports[c.port]?.fallback)
-      const limit = candidates.length === 0 ? PEER_WAIT_MS : direct ? 0 : FALLBACK_GRACE_MS
-      const left = start + limit - (this.o.now ?? Date.now)()
-      if (left <= 0 || this.stopped) return
+      const forwarded = candidates.some((c) => this.o.ports[c.port]?.fallback)
+      const t = now()
+      const left =
+        candidates.length === 0
+          ? start + PEER_WAIT_MS - t
+          : Math.max(
+              this.lastJoin + LINK_SETTLE_MS - t,
+              forwarded ? this.lastJoin + FALLBACK_GRACE_MS - t : 0,
+            )
+      if (left <= 0) return
       await this.waitForPeer(left)
     }
   }
@@ -215,13 +259,5 @@ export class PeerSync {
       this.timers.add(timer)
       this.waiters.add(wake)
     })
-  }
-
-  private later(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t)
-      if (!this.stopped) fn()
-    }, ms)
-    this.timers.add(t)
   }
 }

@@ -374,8 +374,10 @@ export class RealClient extends ChatClientBase implements ChatClient {
       .slice(-STATUS_SESSIONS_MAX)
       .reverse()
       .map((r) => {
+        // The Peer names a report's source `<port name>:<peer id>` (its index when unnamed).
         const colon = r.source.indexOf(':')
-        const port = ports[Number(r.source.slice(0, colon))]
+        const label = r.source.slice(0, colon)
+        const port = ports.find((p) => p.name === label) ?? ports[Number(label)]
         return {
           channel: r.channel,
           peer: keyOfPeerId(r.source.slice(colon + 1)),
