@@ -16,9 +16,7 @@
  *
  *   pnpm bench:catchup [n ...]     (default 10000 100000; BENCH_MODES=checkpoint for one mode)
  */
-import { mkdtempSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import {
   CHECKPOINT_KIND,
   ChannelLog,
@@ -30,7 +28,7 @@ import {
 import { nodePeerBackend, useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, withCheckpoints } from '@peerchat/engine/testing'
 import { PeerProcess } from '../tests/peer/peer-process.ts'
-import { spawnRelay } from '../tests/relay/relay-process.ts'
+import { peerArgs, startRelay, until } from '../tests/peer/scenario.ts'
 
 useNodeCrypto()
 const sizes = process.argv
@@ -38,11 +36,6 @@ const sizes = process.argv
   .map(Number)
   .filter((n) => n > 0)
 const NS = sizes.length ? sizes : [10_000, 100_000]
-const LIMITS = [
-  'signalsPerSecondPerKey=100000',
-  'signalBurstPerKey=100000',
-  'unauthenticatedPerAddress=1000',
-].flatMap((l) => ['--limit', l])
 
 interface Mode {
   name: string
@@ -109,30 +102,9 @@ async function localCeiling(
   return { rate, auditS: (performance.now() - t1) / 1000 }
 }
 
-const until = async (cond: () => Promise<boolean>, what: string) => {
-  const end = Date.now() + 60_000
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
 const relayId = await Identity.generate()
-const relay = await spawnRelay(
-  ['--data-dir', mkdtempSync(join(tmpdir(), 'peerchat-bench-')), '--quiet', ...LIMITS],
-  {
-    PEERCHAT_RELAY_KEY: relayId.export(),
-  },
-)
-const base = {
-  relayUrl: relay.url,
-  relayKey: relay.relayKey,
-  channels: ['general'],
-  room: 'community',
-  kind: 'client',
-  webrtc: true,
-  catchUpSince: 0,
-}
+const relay = await startRelay({ env: { PEERCHAT_RELAY_KEY: relayId.export() } })
+const base = peerArgs(relay, { catchUpSince: 0 })
 const rows: string[] = []
 const load: string[] = [loadavg()[0]!.toFixed(2)]
 try {

@@ -33,6 +33,7 @@ import {
   type PutBlobOptions,
   planEviction,
   toHex,
+  usageOf,
 } from '@peerchat/engine'
 
 export const FileBlobStoreDefaults = {
@@ -186,13 +187,7 @@ export class FileBlobStore implements BlobStore {
 
   async usage(): Promise<BlobUsage> {
     this.checkOpen()
-    const usage: BlobUsage = { count: 0, bytes: 0, pinnedBytes: 0 }
-    for (const { info } of this.blobs.values()) {
-      usage.count++
-      usage.bytes += info.size
-      if (info.pinned) usage.pinnedBytes += info.size
-    }
-    return usage
+    return usageOf(Array.from(this.blobs.values(), (b) => b.info))
   }
 
   /** Waits for pending writes, then closes the journal. Idempotent. */

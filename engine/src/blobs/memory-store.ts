@@ -7,6 +7,7 @@ import {
   type BlobStore,
   type BlobUsage,
   type PutBlobOptions,
+  usageOf,
 } from './store.ts'
 
 interface Entry {
@@ -89,13 +90,7 @@ export class MemoryBlobStore implements BlobStore {
 
   async usage(): Promise<BlobUsage> {
     if (this.closed) throw new Error('blob store is closed')
-    const usage: BlobUsage = { count: 0, bytes: 0, pinnedBytes: 0 }
-    for (const { info } of this.blobs.values()) {
-      usage.count++
-      usage.bytes += info.size
-      if (info.pinned) usage.pinnedBytes += info.size
-    }
-    return usage
+    return usageOf(Array.from(this.blobs.values(), (b) => b.info))
   }
 
   async close(): Promise<void> {

@@ -63,3 +63,14 @@ export interface BlobStore {
 }
 
 export const BLOB_DIGEST_BYTES = 32
+
+/** What a store holds, summed from its blobs' infos (every store's `usage`). */
+export function usageOf(infos: Iterable<Pick<BlobInfo, 'size' | 'pinned'>>): BlobUsage {
+  const usage: BlobUsage = { count: 0, bytes: 0, pinnedBytes: 0 }
+  for (const info of infos) {
+    usage.count++
+    usage.bytes += info.size
+    if (info.pinned) usage.pinnedBytes += info.size
+  }
+  return usage
+}

@@ -26,6 +26,7 @@ import {
   LimitError,
   type PutBlobOptions,
   toHex,
+  usageOf,
 } from '@peerchat/engine'
 import { deleteDatabase, openDatabase, QUOTA_LIMIT, transactStores, type WriteMode } from './idb.ts'
 import { type DatabaseOptions, factoryOf } from './schema.ts'
@@ -218,13 +219,7 @@ export class IndexedDbBlobStore implements BlobStore {
   }
 
   async usage(): Promise<BlobUsage> {
-    const usage: BlobUsage = { count: 0, bytes: 0, pinnedBytes: 0 }
-    for (const info of await this.list()) {
-      usage.count++
-      usage.bytes += info.size
-      if (info.pinned) usage.pinnedBytes += info.size
-    }
-    return usage
+    return usageOf(await this.list())
   }
 
   async close(): Promise<void> {
