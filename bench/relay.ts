@@ -13,7 +13,7 @@
  *  - RSS per idle authenticated connection: relay RSS growth over N (10,000) logged-in sockets.
  * Subscribers are raw sockets that only parse frame headers (see relay-raw-client.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
@@ -101,7 +101,15 @@ async function presign(author: Identity, n: number): Promise<Uint8Array[]> {
   return reqs.map((request: SignedRequest) => encodeFrame({ type: 'publish', request }))
 }
 
-async function fanout(port: number, subscribers: number) {
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS // utime, stime (fields 14, 15)
+}
+
+async function fanout(port: number, subscribers: number, relayPid: number) {
   const { subs, counts } = await joinedSubscribers(port, subscribers)
   const author = await Identity.generate()
   const frames = await presign(author, 8000 * SECONDS)
@@ -109,7 +117,12 @@ async function fanout(port: number, subscribers: number) {
   const WINDOW = 256
   let sent = 0
   let t0 = 0
-  const started = () => (t0 ||= performance.now())
+  let cpu0 = 0
+  const started = () => {
+    if (t0) return
+    t0 = performance.now()
+    cpu0 = cpuSecondsOf(relayPid)
+  }
   const deadline = () => t0 + SECONDS * 1000
   // Keep the window full, but never let subscribers fall more than WINDOW events behind.
   const pump = () => {
@@ -151,9 +164,13 @@ async function fanout(port: number, subscribers: number) {
     if (a === sent && d >= sent * subscribers) break
     await sleep(10)
   }
+  const relayCpu = cpuSecondsOf(relayPid) - cpu0
   const errors = pub.counts[Tag.error]!
   for (const s of [...subs, pub]) s.close()
   return {
+    // What one saturated relay core sustains, whoever the bottleneck of this run was.
+    deliveriesPerRelayCpuSecond: lastDelivered / relayCpu,
+    relayCpuShare: relayCpu / ((tDelivered - t0) / 1000),
     stampedPerSec: lastAcked / ((tAck - t0) / 1000),
     deliveriesPerSec: lastDelivered / ((tDelivered - t0) / 1000),
     sent,
@@ -239,7 +256,7 @@ async function loadMain(arg: string): Promise<void> {
     relayPid: number
   }
   let result: unknown
-  if (scenario.kind === 'fanout') result = await fanout(port, scenario.subscribers)
+  if (scenario.kind === 'fanout') result = await fanout(port, scenario.subscribers, relayPid)
   else if (scenario.kind === 'latency') result = await latency(port, scenario.subscribers, scenario.rate)
   else result = await idle(port, scenario.connections, relayPid)
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
@@ -354,6 +371,8 @@ async function main(): Promise<void> {
     if (scenario.kind === 'fanout') {
       row(`${name}: stamped msgs/s`, 'stampedPerSec', 0, runs)
       row(`${name}: deliveries/s`, 'deliveriesPerSec', 0, runs)
+      row(`${name}: deliveries per relay CPU second`, 'deliveriesPerRelayCpuSecond', 0, runs)
+      row(`${name}: relay core busy (share)`, 'relayCpuShare', 2, runs)
     } else if (scenario.kind === 'latency') {
       row(`${name}: p50 ms`, 'p50Ms', 2, runs)
       row(`${name}: p99 ms`, 'p99Ms', 2, runs)
