@@ -272,6 +272,8 @@ function startRelay(shell: Shell): Promise<{ child: ChildProcess; port: number }
       '-c',
       '0',
       process.execPath,
+      // e.g. BENCH_RELAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the relay
+      ...(process.env.BENCH_RELAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',
       'relay/src/cli.ts',
@@ -328,8 +330,13 @@ async function runCase(shell: Shell, scenario: Scenario): Promise<Record<string,
     if (!m) throw new Error(`load generator failed: ${out}`)
     return JSON.parse(m[1]!)
   } finally {
+    // SIGTERM first (a --cpu-prof relay writes its profile on a clean exit), SIGKILL after 5 s.
     relay.child.removeAllListeners('exit')
-    relay.child.kill('SIGKILL')
+    const exited = new Promise((r) => relay.child.once('exit', r))
+    relay.child.kill('SIGTERM')
+    const timer = setTimeout(() => relay.child.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(timer)
   }
 }
 
