@@ -105,6 +105,22 @@ describe('BlobExchange', () => {
     stop()
   })
 
+  it('fetch never returns a damaged stored copy: it is dropped and fetched again from a peer', async () => {
+    const { nodes, stop } = await setup(['a', 'b'], { fanout: 0 })
+    const bytes = blob(2 * CHUNK_BYTES + 5, 3)
+    const meta = describeBlob(bytes)
+    const damaged = bytes.slice()
+    damaged[10] = damaged[10]! ^ 1
+    await nodes.b!.store.put(meta.digest, damaged)
+    nodes.b!.ex.stop()
+    await nodes.b!.ex.start() // believes its store holds the blob
+    await nodes.a!.ex.publish(bytes)
+    expect(equalBytes(await nodes.b!.ex.fetch(meta), bytes)).toBe(true)
+    expect(equalBytes((await nodes.b!.store.get(meta.digest))!, bytes)).toBe(true)
+    expect(nodes.b!.ex.stats.chunkBytesReceived).toBe(bytes.length)
+    stop()
+  })
+
   it('pull: fetch asks the announcers, real clients before virtual ones', async () => {
     const { nodes, stop } = await setup(['a', 'v', 'r', 'me'], { fanout: 0 }, { v: 'virtual' })
     const bytes = blob(2 * CHUNK_BYTES + 9)

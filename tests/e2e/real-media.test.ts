@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { relayMetric } from '../peer/scenario.ts'
+import { relayTraffic } from '../peer/scenario.ts'
 import { launchChromium } from './browser.ts'
 import { buildUi } from './build.ts'
 import { noisePng } from './png.ts'
@@ -40,15 +40,7 @@ afterAll(async () => {
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
-/** Bytes in, out and forwarded on the relay path (its /metrics). */
-async function relayBytes(): Promise<number> {
-  const r = relay.process
-  return (
-    (await relayMetric(r, 'peerchat_relay_bytes_in_total')) +
-    (await relayMetric(r, 'peerchat_relay_bytes_out_total')) +
-    (await relayMetric(r, 'peerchat_relay_forwarded_bytes_total'))
-  )
-}
+const relayBytes = () => relayTraffic(relay.process)
 
 /** SHA-256 (hex) of the bytes behind the full image shown in the page. */
 function shownDigest(page: Page): Promise<string> {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { RelayProcess } from '../relay/relay-process.ts'
 import { PeerProcess } from './peer-process.ts'
-import { peerArgs, relayMetric, startRelay, until } from './scenario.ts'
+import { peerArgs, relayMetric, relayTraffic, startRelay, until } from './scenario.ts'
 
 const CHILD = fileURLToPath(new URL('./blob-node.ts', import.meta.url))
 const SIZE = 5 * 1024 * 1024
@@ -38,10 +38,7 @@ describe('blobs over real WebRTC', () => {
   }, async () => {
     relay = await startRelay()
     const r = relay
-    const relayBytes = async () =>
-      (await relayMetric(r, 'peerchat_relay_bytes_in_total')) +
-      (await relayMetric(r, 'peerchat_relay_bytes_out_total')) +
-      (await relayMetric(r, 'peerchat_relay_forwarded_bytes_total'))
+    const relayBytes = () => relayTraffic(r)
     const [a, b, c, d] = ['A', 'B', 'C', 'D'].map((n) => new PeerProcess(n, CHILD)) as [
       PeerProcess,
       PeerProcess,

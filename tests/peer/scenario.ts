@@ -71,6 +71,13 @@ export async function relayMetric(relay: RelayProcess, name: string): Promise<nu
   return Number(line?.slice(name.length + 1))
 }
 
+/** Every byte the relay moved (in, out and forwarded): what attachment tests check stays small. */
+export async function relayTraffic(relay: RelayProcess): Promise<number> {
+  const names = ['bytes_in_total', 'bytes_out_total', 'forwarded_bytes_total']
+  const values = await Promise.all(names.map((n) => relayMetric(relay, `peerchat_relay_${n}`)))
+  return values.reduce((a, b) => a + b, 0)
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Polls `cond` every 100 ms; throws naming `what` after `ms`. */

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PeerProcess } from '../peer/peer-process.ts'
-import { peerArgs, relayMetric, startRelay, until } from '../peer/scenario.ts'
+import { peerArgs, relayTraffic, startRelay, until } from '../peer/scenario.ts'
 import type { RelayProcess } from '../relay/relay-process.ts'
 import { spawnVc, type VcProcess } from './vc-process.ts'
 
@@ -35,10 +35,7 @@ describe('virtual clients keep attachments', () => {
   }, async () => {
     relay = await startRelay()
     const r = relay
-    const relayBytes = async () =>
-      (await relayMetric(r, 'peerchat_relay_bytes_in_total')) +
-      (await relayMetric(r, 'peerchat_relay_bytes_out_total')) +
-      (await relayMetric(r, 'peerchat_relay_forwarded_bytes_total'))
+    const relayBytes = () => relayTraffic(r)
     vc = await spawnVc(['--relay', relay.url, '--name', 'vc1', '--data-dir', join(dir, 'vc1')])
     const v = vc
     const args = peerArgs(relay, { virtual: [v.key] })

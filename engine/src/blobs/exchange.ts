@@ -28,6 +28,7 @@ import {
 } from './frames.ts'
 import {
   type BlobMeta,
+  blobMatches,
   CHUNK_BYTES,
   checkMeta,
   chunkCount,
@@ -337,11 +338,14 @@ export class BlobExchange {
     const hex = this.remember(toHex(checkMeta(meta).digest), meta)
     await this.storing.get(hex)
     if (this.held.has(hex)) {
+      // A store keeps bytes, it does not vouch for them: what `fetch` returns always matches the
+      // stamp (downloads were checked on arrival; a damaged stored copy is dropped and fetched again).
       const bytes = await this.store.get(meta.digest)
-      if (bytes) {
+      if (bytes && blobMatches(meta, bytes)) {
         await this.store.touch(meta.digest, this.clock.now())
         return bytes
       }
+      if (bytes) await this.store.delete(meta.digest)
       this.held.delete(hex)
     }
     if (meta.size > this.o.maxAttachmentBytes)

@@ -4,9 +4,8 @@
  * blob byte), over the device's `BlobStore` (IndexedDB in the browser).
  *
  * `share` stores the file pinned, announces and pushes it (fanout), then posts the `attachment`
- * event; `fetch` returns bytes only after their SHA-256 matched the stamped digest, checked here
- * again with WebCrypto whatever the source (a store is trusted to keep, not to be right).
- * The port wrapper tallies chunk bytes sent and HAVE announcements per digest for the
+ * event; `fetch` returns bytes only after their SHA-256 matched the stamped digest (the
+ * exchange checks downloads on arrival and stored copies on every read). The port wrapper tallies chunk bytes sent and HAVE announcements per digest for the
  * uploader's progress.
  */
 import {
@@ -16,7 +15,6 @@ import {
   type BlobStore,
   decodeBlobFrame,
   encodeAttachment,
-  equalBytes,
   fromHex,
   Kind,
   toHex,
@@ -79,11 +77,6 @@ export class SpreadTally {
   left(peer: string): void {
     for (const t of this.byDigest.values()) t.holders.delete(peer)
   }
-}
-
-/** SHA-256 with WebCrypto (native, off the main thread's JS). */
-async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>))
 }
 
 export interface RealMediaOptions {
@@ -150,13 +143,8 @@ export class RealMedia implements MediaClient {
         }, FETCH_PROGRESS_MS)
       : undefined
     try {
-      const bytes = await this.o.exchange.fetch(meta, opts.signal)
-      if (bytes.length !== a.size || !equalBytes(await sha256(bytes), a.digest)) {
-        // Only a damaged store can get here (the exchange verified what it downloaded).
-        await this.o.store.delete(a.digest)
-        throw new Error('the stored copy of this file is damaged: it was removed, try again')
-      }
-      return bytes
+      // The exchange returns only bytes that match the stamped digest, downloaded or stored.
+      return await this.o.exchange.fetch(meta, opts.signal)
     } finally {
       clearInterval(timer)
     }
