@@ -206,9 +206,13 @@ async function main() {
     let out = ''
     relay.stdout.on('data', (d) => {
       process.stdout.write(d)
+      if (out === null) return // found: stop keeping the relay's output
       out += d
       const m = /listening on ws:\/\/([^ ]+) key (\S+)/.exec(out)
-      if (m) done({ url: m[1], key: m[2] })
+      if (m) {
+        out = null
+        done({ url: m[1], key: m[2] })
+      }
     })
     relay.once('exit', (code) => fail(new Error(`the relay exited (${code}) before listening`)))
   }).catch((e) => {

@@ -30,7 +30,7 @@ import type { Ed25519Backend } from './identity/backend.ts'
 import { Domain } from './identity/domains.ts'
 import type { Signer } from './identity/keys.ts'
 import { verifySignature } from './identity/verify.ts'
-import { ULID_BYTES, type Ulid, ulidFromBytes, ulidTime, ulidToBytes } from './ulid.ts'
+import { ULID_BYTES, type Ulid, ulidFromBytes, ulidSuccessor, ulidTime, ulidToBytes } from './ulid.ts'
 
 export const CHECKPOINT_KIND = 'relay.checkpoint'
 export const CHECKPOINT_VERSION = 1
@@ -173,35 +173,43 @@ export async function verifyCheckpointEvent(
   relayKeys: readonly Uint8Array[],
   backend?: Ed25519Backend,
 ): Promise<Checkpoint | undefined> {
-  if (!isCheckpointEvent(e, relayKeys)) return undefined
+  const verdict = await checkCheckpointEvent(e, relayKeys, backend)
+  return typeof verdict === 'string' ? undefined : verdict
+}
+
+/** Why a checkpoint event is refused (the log's reject reasons of the same names). */
+export type CheckpointRefusal = 'notCheckpoint' | 'malformed' | 'badRelaySig' | 'badAuthorSig'
+
+/** `verifyCheckpointEvent` with the reason of a refusal; each signature is checked once. */
+export async function checkCheckpointEvent(
+  e: StampedEvent,
+  relayKeys: readonly Uint8Array[],
+  backend?: Ed25519Backend,
+): Promise<Checkpoint | CheckpointRefusal> {
+  if (!isCheckpointEvent(e, relayKeys)) return 'notCheckpoint'
   let cp: Checkpoint
   let authored: Uint8Array
   let stamp: Uint8Array
   try {
     cp = decodeCheckpointBody(e.body)
-    if (cp.last >= e.id) return undefined
-    if (!equalBytes(e.clientNonce, ulidToBytes(cp.first))) return undefined
+    if (cp.last >= e.id) return 'malformed'
+    if (!equalBytes(e.clientNonce, ulidToBytes(cp.first))) return 'malformed'
     authored = encodeAuthored(e)
     stamp = stampPayload(e.id, e)
   } catch {
-    return undefined
+    return 'malformed'
   }
   const [authorOk, stampOk] = await Promise.all([
     verifySignature(Domain.checkpoint, e.author, authored, e.authorSig, backend),
     verifySignature(Domain.stamp, e.author, stamp, e.relaySig, backend),
   ])
-  return authorOk && stampOk ? cp : undefined
+  if (!stampOk) return 'badRelaySig'
+  return authorOk ? cp : 'badAuthorSig'
 }
 
 /** The id right after `id` (id + 1 as a 128-bit number), for half-open ranges ending at `id`. */
 export function ulidAfter(id: Ulid): Ulid {
-  const b = ulidToBytes(id)
-  for (let i = b.length - 1; i >= 0; i--) {
-    if (b[i] !== 0xff) {
-      b[i]!++
-      return ulidFromBytes(b)
-    }
-    b[i] = 0
-  }
-  throw new RangeError('no id after the largest ULID')
+  const next = ulidSuccessor(id)
+  if (next === undefined) throw new RangeError('no id after the largest ULID')
+  return next
 }

@@ -20,18 +20,17 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, equalBytes } from './bytes.ts'
 import {
   type Checkpoint,
+  checkCheckpointEvent,
   checkpointRoot,
-  decodeCheckpointBody,
   isCheckpointEvent,
   ulidAfter,
-  verifyCheckpointEvent,
 } from './checkpoint.ts'
 import { DecodeError } from './errors.ts'
 import type { StampedEvent } from './event.ts'
 import {
   decodeEvent,
   encodeAuthored,
-  encodeEvent,
+  eventDigest,
   isValidChannel,
   isValidKind,
   Limits,
@@ -381,7 +380,7 @@ export class ChannelLog {
     let d = digests.get(e)
     if (!d) {
       try {
-        d = sha256(encodeEvent(e))
+        d = eventDigest(e)
       } catch {
         return undefined
       }
@@ -392,29 +391,14 @@ export class ChannelLog {
 
   /** A checkpoint event's verdict; a valid one becomes known (when checkpoints are used). */
   private async verifyCheckpoint(e: StampedEvent): Promise<RejectReason | Checkpoint> {
-    const cp = await verifyCheckpointEvent(e, this.relayKeys, this.backend)
-    if (cp) {
-      if (this.useCheckpoints) {
-        this.known.delete(e.id)
-        this.known.set(e.id, cp)
-        if (this.known.size > MAX_KNOWN_CHECKPOINTS) this.known.delete(this.known.keys().next().value!)
-      }
-      return cp
+    const verdict = await checkCheckpointEvent(e, this.relayKeys, this.backend)
+    if (typeof verdict === 'string') return verdict === 'notCheckpoint' ? RejectReason.malformed : verdict
+    if (this.useCheckpoints) {
+      this.known.delete(e.id)
+      this.known.set(e.id, verdict)
+      if (this.known.size > MAX_KNOWN_CHECKPOINTS) this.known.delete(this.known.keys().next().value!)
     }
-    // Why it failed, for the report: the stamp, the body, or the checkpoint signature.
-    try {
-      decodeCheckpointBody(e.body)
-    } catch {
-      return RejectReason.malformed
-    }
-    const stampOk = await verifySignature(
-      Domain.stamp,
-      e.author,
-      concatBytes(ulidToBytes(e.id), encodeAuthored(e), e.authorSig),
-      e.relaySig,
-      this.backend,
-    )
-    return stampOk ? RejectReason.badAuthorSig : RejectReason.badRelaySig
+    return verdict
   }
 
   /** Full per-event check: relay stamp, and the author signature when `verifyAuthors`. */
@@ -526,7 +510,7 @@ export class ChannelLog {
     }
     const items: StoredEvent[] = [...batch.values()].map((event) => ({
       event,
-      digest: digests.get(event) ?? sha256(encodeEvent(event)),
+      digest: digests.get(event) ?? eventDigest(event),
     }))
     // Write before deleting: a crash in between leaves both, which the index rebuild resolves.
     await this.store.putMany(this.channel, items)

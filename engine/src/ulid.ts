@@ -120,3 +120,16 @@ export function monotonicUlid(
     return ulidFromBytes(last)
   }
 }
+
+/** The next ULID in byte order (id + 1 as a 128-bit number); undefined after the largest. */
+export function ulidSuccessor(id: Ulid): Ulid | undefined {
+  const b = ulidToBytes(id)
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] !== 0xff) {
+      b[i]!++
+      return ulidFromBytes(b)
+    }
+    b[i] = 0
+  }
+  return undefined
+}

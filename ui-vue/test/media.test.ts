@@ -7,7 +7,6 @@ import {
   encodeReaction,
   encodeRedact,
   Kind,
-  MemoryBlobStore,
   type PublicKey,
   type SignedRequest,
   type StampedEvent,
@@ -167,14 +166,13 @@ describe('RealMedia.fetch', () => {
     mime: 'image/png',
     name: 'p.png',
   })
-  const media = (fetched: Uint8Array, store = new MemoryBlobStore()) =>
+  const media = (fetched: Uint8Array) =>
     new RealMedia({
       exchange: {
         fetch: async () => fetched,
         progress: () => undefined,
         holds: () => true,
       } as unknown as BlobExchange,
-      store,
       tally: new SpreadTally(),
       connected: () => 0,
       publish: async () => {

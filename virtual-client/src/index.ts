@@ -1,4 +1,9 @@
-export { ANNOUNCE_FIELD, type AwarenessLike, announceVirtual, isAnnouncedVirtual } from './announce.ts'
+export {
+  ANNOUNCE_FIELD,
+  type AwarenessLike,
+  announceVirtual,
+  isAnnouncedVirtual,
+} from '@peerchat/transports/announce'
 export { HELP, parseVcConfig, type VcConfig } from './config.ts'
 export { FileBlobStore, FileBlobStoreDefaults, type FileBlobStoreOptions } from './file-blob-store.ts'
 export { FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'

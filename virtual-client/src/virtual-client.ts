@@ -4,7 +4,7 @@
  * It holds a rolling window (24 h by default) of every channel the relay lists, in a
  * FileStore, and takes part in sync like any replica: live events from the relay, catch-up
  * from peers when it starts and when peers appear, and answering other peers' sessions. It
- * announces itself as virtual (announce.ts) so real clients ask it last; the serving counters
+ * announces itself as virtual (transports/src/announce.ts) so real clients ask it last; the serving counters
  * show how often it still had to answer.
  *
  * Attachments of the window are kept too: it wants every attachment it stores (live or synced),
@@ -21,11 +21,11 @@ import {
   type StampedEvent,
   ulidTime,
 } from '@peerchat/engine'
+import { announceVirtual } from '@peerchat/transports/announce'
 import { type Connected, connectPeer } from '@peerchat/transports/connect'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
-import { announceVirtual } from './announce.ts'
 import { VirtualClientDefaults } from './defaults.ts'
 import { FileBlobStore } from './file-blob-store.ts'
 import { FileStore } from './file-store.ts'
@@ -166,7 +166,12 @@ export class VirtualClient {
     if (node.mesh?.awareness) announceVirtual(node.mesh.awareness, this.publicKey)
     if (node.mesh) {
       // Over the mesh only: attachment bytes never take the relay's forwarded path.
-      this.exchange = new BlobExchange({ store: this.blobs, port: meshBlobPort(node.mesh), fanout: 0 })
+      this.exchange = new BlobExchange({
+        store: this.blobs,
+        port: meshBlobPort(node.mesh),
+        fanout: 0,
+        budgetBytes: this.opts.blobBudgetBytes ?? VirtualClientDefaults.blobBudgetBytes,
+      })
       await this.exchange.start()
     }
     this.offs.push(

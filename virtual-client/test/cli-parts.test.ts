@@ -1,6 +1,7 @@
 /** The small parts of the virtual client: configuration, metrics text, the virtual announcement, URLs. */
+
+import { announceVirtual, isAnnouncedVirtual } from '@peerchat/transports/announce'
 import { describe, expect, it } from 'vitest'
-import { announceVirtual, isAnnouncedVirtual } from '../src/announce.ts'
 import { parseHostConfig, parseVcConfig } from '../src/config.ts'
 import { renderAllMetrics, renderMetrics, serveMetrics, type VcCounters } from '../src/metrics.ts'
 import { relayUrls } from '../src/virtual-client.ts'

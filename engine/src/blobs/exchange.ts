@@ -190,6 +190,8 @@ export class BlobExchange {
   private readonly known = new Map<Hex, BlobMeta>()
   /** Digests held, with their size, most recently added last. */
   private readonly held = new Map<Hex, number>()
+  /** Held digests whose stored bytes were hashed this run (each stored copy is checked once). */
+  private readonly verified = new Set<Hex>()
   /** What each connected peer announced. */
   private readonly peerHas = new Map<string, Set<Hex>>()
   private readonly scores = new Map<string, number>()
@@ -341,12 +343,14 @@ export class BlobExchange {
       // A store keeps bytes, it does not vouch for them: what `fetch` returns always matches the
       // stamp (downloads were checked on arrival; a damaged stored copy is dropped and fetched again).
       const bytes = await this.store.get(meta.digest)
-      if (bytes && blobMatches(meta, bytes)) {
+      if (bytes && (this.verified.has(hex) || blobMatches(meta, bytes))) {
+        this.verified.add(hex)
         await this.store.touch(meta.digest, this.clock.now())
         return bytes
       }
       if (bytes) await this.store.delete(meta.digest)
       this.held.delete(hex)
+      this.verified.delete(hex)
     }
     if (meta.size > this.o.maxAttachmentBytes)
       throw new LimitError(
@@ -653,6 +657,7 @@ export class BlobExchange {
       return
     }
     this.stats.completed++
+    this.cacheManifest(hex, d.transfer.hashes!) // it serves the blob next: no re-read, no re-hash
     const stored = this.keep(d.transfer.meta, bytes, false).finally(() => this.storing.delete(hex))
     this.storing.set(
       hex,
@@ -673,14 +678,19 @@ export class BlobExchange {
   /** Stores a verified blob within the budget, then announces and pushes it. */
   private async keep(meta: BlobMeta, bytes: Uint8Array, pinned: boolean): Promise<void> {
     const hex = toHex(meta.digest)
-    const plan = planEviction(await this.store.list(), this.o.budgetBytes, bytes.length)
+    const fits = (await this.store.usage()).bytes + bytes.length <= this.o.budgetBytes
+    const plan = fits
+      ? { fits, evict: [] }
+      : planEviction(await this.store.list(), this.o.budgetBytes, bytes.length)
     if (!plan.fits) throw new LimitError('pinned blobs fill the storage budget', 'budgetBytes')
     for (const digest of plan.evict) {
       await this.store.delete(digest)
       this.held.delete(toHex(digest))
+      this.verified.delete(toHex(digest))
     }
     await this.store.put(meta.digest, bytes, { pinned, usedAt: this.clock.now() })
     this.held.set(hex, bytes.length)
+    this.verified.add(hex)
     if (!this.running) return
     for (const peer of this.port.peers().keys())
       this.sendFrame(peer, { type: 'have', digests: [meta.digest] })
@@ -831,6 +841,7 @@ export class BlobExchange {
   /** The store lost a blob we announced (evicted by another path): say so. */
   private lost(from: string, digest: BlobDigest): void {
     this.held.delete(toHex(digest))
+    this.verified.delete(toHex(digest))
     this.sendFrame(from, { type: 'no', digest, reason: NoReason.absent })
   }
 

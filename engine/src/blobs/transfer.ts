@@ -29,6 +29,8 @@ export class Transfer {
   private readonly chunks: (Uint8Array | undefined)[]
   private readonly inflight = new Set<number>()
   private held = 0
+  /** Every chunk below this index is held: `nextGets` starts here, not at 0 (O(window) per chunk). */
+  private firstMissing = 0
   private manifestAsked = false
   private delivered = false
 
@@ -102,7 +104,7 @@ export class Transfer {
     const per = Math.min(perGet, MAX_GET_CHUNKS)
     let room = this.window - this.inflight.size
     let run: GetRequest | undefined
-    for (let i = 0; i < this.count && room > 0; i++) {
+    for (let i = this.firstMissing; i < this.count && room > 0; i++) {
       if (this.chunks[i] !== undefined || this.inflight.has(i)) {
         run = undefined
         continue
@@ -127,6 +129,7 @@ export class Transfer {
     this.chunks[index] = data
     this.inflight.delete(index)
     this.held++
+    while (this.firstMissing < this.count && this.chunks[this.firstMissing] !== undefined) this.firstMissing++
     this.contributors.add(from)
     if (from === this.source) this.delivered = true
     return 'ok'
@@ -143,6 +146,7 @@ export class Transfer {
   reset(): void {
     this.chunks.fill(undefined)
     this.held = 0
+    this.firstMissing = 0
     this.hashes = this.count === 0 ? [] : undefined
     this.setSource(undefined)
   }

@@ -9,7 +9,8 @@
  * The layouts are written down in docs/protocol/projections.md.
  */
 
-import { MAX_BLOB_BYTES } from '../blobs/manifest.ts'
+import { checkMeta, MAX_BLOB_BYTES } from '../blobs/manifest.ts'
+import { abytes } from '../bytes.ts'
 import {
   createWriter,
   decodeWith,
@@ -247,10 +248,8 @@ export function encodeProfile(b: ProfileBody): Uint8Array {
     if (!b.avatar) throw new RangeError('avatarBlob needs the avatar digest')
     if (!Number.isSafeInteger(blob.size) || blob.size < 1 || blob.size > BodyLimits.avatar)
       throw new RangeError(`avatar size must be an integer in [1, ${BodyLimits.avatar}]`)
-    if (!(blob.chunkRoot instanceof Uint8Array) || blob.chunkRoot.length !== 32)
-      throw new RangeError('avatar chunkRoot must be 32 bytes')
-    checkText(blob.mime, BodyLimits.mime, 'avatar MIME type')
-    if (!isValidMime(blob.mime)) throw new RangeError(`invalid avatar MIME type ${JSON.stringify(blob.mime)}`)
+    abytes(blob.chunkRoot, 32, 'avatar chunkRoot')
+    checkMime(blob.mime, 'avatar MIME type')
   }
   const w = begin()
   writeVarString(w, b.name)
@@ -323,6 +322,12 @@ function readYjs(r: Reader): YjsBody {
 const MIME_RE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[ -~]*)?$/i
 const isValidMime = (mime: string): boolean => MIME_RE.test(mime)
 
+/** The encoder's side of `readMime`: bounded UTF-8, `type/subtype`. */
+function checkMime(mime: string, what: string): void {
+  checkText(mime, BodyLimits.mime, what)
+  if (!isValidMime(mime)) throw new RangeError(`invalid ${what} ${JSON.stringify(mime)}`)
+}
+
 function checkDimension(n: number | undefined, what: string): void {
   if (!Number.isSafeInteger(n) || n! < 1 || n! > BodyLimits.dimension)
     throw new RangeError(`${what} must be an integer in [1, ${BodyLimits.dimension}]`)
@@ -331,14 +336,8 @@ function checkDimension(n: number | undefined, what: string): void {
 // attachment = v digest:32 size:varuint chunkRoot:32 mime name flags(bit0 dims, bit1 thumbnail)
 //              [width:varuint height:varuint] [thumbMime thumbnail:bytes]
 export function encodeAttachment(b: AttachmentBody): Uint8Array {
-  if (!(b.digest instanceof Uint8Array) || b.digest.length !== 32)
-    throw new RangeError('digest must be 32 bytes')
-  if (!(b.chunkRoot instanceof Uint8Array) || b.chunkRoot.length !== 32)
-    throw new RangeError('chunkRoot must be 32 bytes')
-  if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > MAX_BLOB_BYTES)
-    throw new RangeError(`attachment size must be an integer in [0, ${MAX_BLOB_BYTES}]`)
-  checkText(b.mime, BodyLimits.mime, 'MIME type')
-  if (!isValidMime(b.mime)) throw new RangeError(`invalid MIME type ${JSON.stringify(b.mime)}`)
+  checkMeta(b)
+  checkMime(b.mime, 'MIME type')
   checkText(b.name, BodyLimits.fileName, 'file name')
   if (b.name.length === 0) throw new RangeError('file name must not be empty')
   const dims = b.width !== undefined || b.height !== undefined
@@ -348,9 +347,7 @@ export function encodeAttachment(b: AttachmentBody): Uint8Array {
   }
   const thumb = b.thumbnail
   if (thumb) {
-    checkText(thumb.mime, BodyLimits.mime, 'thumbnail MIME type')
-    if (!isValidMime(thumb.mime))
-      throw new RangeError(`invalid thumbnail MIME type ${JSON.stringify(thumb.mime)}`)
+    checkMime(thumb.mime, 'thumbnail MIME type')
     if (!(thumb.bytes instanceof Uint8Array)) throw new TypeError('thumbnail must be a Uint8Array')
     if (thumb.bytes.length === 0 || thumb.bytes.length > BodyLimits.thumbnail)
       throw new RangeError(`thumbnail must be 1..${BodyLimits.thumbnail} bytes`)

@@ -7,7 +7,7 @@ import { CHECKPOINT_KIND } from '../checkpoint.ts'
 import { LimitError } from '../errors.ts'
 import { encodeEvent } from '../event.ts'
 import type { IdRange, Store } from '../store/store.ts'
-import { type Ulid, ulidFromBytes, ulidToBytes } from '../ulid.ts'
+import { type Ulid, ulidSuccessor } from '../ulid.ts'
 import { varUintSize } from './frame.ts'
 
 /** Events read from the store per step while filling a frame. */
@@ -79,25 +79,15 @@ export class Outbox {
           }
           return out
         }
-        const next = successor(event.id)
+        const next = ulidSuccessor(event.id)
         if (next === undefined) break // the largest possible id: nothing can follow
         head.range.gte = next
         if (event.kind === CHECKPOINT_KIND && !head.exclude?.has(event.id))
           rewind = { head, at: out.length, gte: next }
       }
       const last = page[page.length - 1]
-      if (page.length < PAGE || successor(last!.event.id) === undefined) this.queue.shift()
+      if (page.length < PAGE || ulidSuccessor(last!.event.id) === undefined) this.queue.shift()
     }
     return out
   }
-}
-
-/** The next ULID in byte order (undefined after the largest). */
-function successor(id: Ulid): Ulid | undefined {
-  const b = ulidToBytes(id)
-  let i = 15
-  while (i >= 0 && b[i] === 0xff) b[i--] = 0
-  if (i < 0) return undefined
-  b[i]!++
-  return ulidFromBytes(b)
 }

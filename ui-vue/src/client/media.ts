@@ -5,14 +5,14 @@
  *
  * `share` stores the file pinned, announces and pushes it (fanout), then posts the `attachment`
  * event; `fetch` returns bytes only after their SHA-256 matched the stamped digest (the
- * exchange checks downloads on arrival and stored copies on every read). The port wrapper tallies chunk bytes sent and HAVE announcements per digest for the
+ * exchange checks downloads on arrival and stored copies once per run). The port wrapper tallies
+ * chunk bytes sent and HAVE announcements per digest for the
  * uploader's progress.
  */
 import {
   BLOB_FRAME_VERSION,
   type BlobExchange,
   BlobFrameType,
-  type BlobStore,
   decodeBlobFrame,
   encodeAttachment,
   fromHex,
@@ -81,7 +81,6 @@ export class SpreadTally {
 
 export interface RealMediaOptions {
   exchange: BlobExchange
-  store: BlobStore
   tally: SpreadTally
   /** Connected mesh peers now. */
   connected: () => number

@@ -30,6 +30,7 @@ import {
   verifyAuthor,
   verifyRelayStamp,
 } from '@peerchat/engine'
+import { isAnnouncedVirtual } from '@peerchat/transports/announce'
 import { type Connected, connectPeer, keyOfPeerId } from '@peerchat/transports/connect'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { isInlineImage } from './attachments.ts'
@@ -69,24 +70,6 @@ export const UNREAD_SCAN_MAX = 5_000
 export const RELAY_IDS_MAX = 10_000
 /** Reconciliation sessions listed by the sync-status panel (default 20, newest first). */
 export const STATUS_SESSIONS_MAX = 20
-
-/**
- * The awareness field a virtual client sets to say so (virtual-client/src/announce.ts, kept in
- * step by hand: the web app does not depend on the virtual client's package). A spoofed claim
- * only ranks a key last; it grants nothing.
- */
-const ANNOUNCE_FIELD = 'peerchat'
-
-function announcedVirtual(
-  states: ReadonlyMap<number, Record<string, unknown>> | undefined,
-  key: string,
-): boolean {
-  for (const state of states?.values() ?? []) {
-    const mark = state?.[ANNOUNCE_FIELD] as { kind?: unknown; key?: unknown } | undefined
-    if (mark?.kind === 'virtual' && mark.key === key) return true
-  }
-  return false
-}
 
 export interface RealOptions {
   signer: Signer
@@ -495,7 +478,6 @@ export class RealClient extends ChatClientBase implements ChatClient {
     this.offs.push(mesh.on('peer-left', ({ peer }) => tally.left(peer)))
     this.mediaClient = new RealMedia({
       exchange: this.exchange,
-      store: this.blobStore,
       tally,
       connected: () => mesh.peers().size,
       publish: (channel, kind, body) => this.publish(channel, kind, body),
@@ -572,7 +554,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
   }
 
   private isVirtual(key: string): boolean {
-    return announcedVirtual(this.connected?.mesh?.awareness?.getStates(), key)
+    return isAnnouncedVirtual(this.connected?.mesh?.awareness, key)
   }
 
   /** Voice signaling in the community room's awareness, checked against the relay's presence. */

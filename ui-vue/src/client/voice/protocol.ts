@@ -116,7 +116,9 @@ export function readStates(
     const st = field as Partial<VoiceWireState>
     if (st.v !== 1 || !isString(st.key, VOICE_KEY_MAX) || st.key === o.self) continue
     if (!isString(st.channel, 64) || typeof st.muted !== 'boolean') continue
-    if (typeof st.since !== 'number' || !Number.isFinite(st.since)) continue
+    // A join time in the future would outrank the key's real state (latest join wins below).
+    if (typeof st.since !== 'number' || !Number.isFinite(st.since) || st.since > o.now + SIGNAL_MAX_AGE_MS)
+      continue
     if (!o.isMember(st.key, st.channel)) continue
     const toMe: WireSignal[] = []
     if (Array.isArray(st.signals))

@@ -84,6 +84,9 @@ const IDLE: VoiceState = {
   rooms: new Map(),
 }
 
+/** Call ids remembered as handled (offers answered, calls ended). */
+const HANDLED_MAX = 256
+
 export class VoiceSession {
   private st: VoiceState = IDLE
   private readonly listeners = new Set<(s: VoiceState) => void>()
@@ -169,9 +172,17 @@ export class VoiceSession {
     await this.refreshDevices()
   }
 
+  /** Call ids come from peers: remember a bounded number of them (the oldest are forgotten). */
+  private markHandled(call: string): void {
+    this.handled.add(call)
+    if (this.handled.size > HANDLED_MAX) this.handled.delete(this.handled.values().next().value!)
+  }
+
   leave(): void {
     for (const peer of [...this.calls.keys()]) this.hangup(peer)
     this.outbox.clear()
+    this.handled.clear()
+    this.retryAt.clear()
     for (const t of this.mic?.getTracks() ?? []) t.stop()
     this.mic = undefined
     this.micMeter = undefined
@@ -316,7 +327,7 @@ export class VoiceSession {
         return this.sendDescription(channel, a.peer, c, 'offer')
       }
       case 'answer': {
-        this.handled.add(a.signal.call)
+        this.markHandled(a.signal.call)
         if (!(await verifySignal(a.peer, channel, a.signal))) return
         const c = this.open(a.peer, a.signal.call, 'answering', false)
         await c.pc.setRemoteDescription({ type: 'offer', sdp: a.signal.sdp })
@@ -324,7 +335,7 @@ export class VoiceSession {
         return this.sendDescription(channel, a.peer, c, 'answer')
       }
       case 'accept': {
-        this.handled.add(a.signal.call)
+        this.markHandled(a.signal.call)
         const c = this.calls.get(a.peer)
         if (!c || c.call !== a.signal.call || !(await verifySignal(a.peer, channel, a.signal))) return
         await c.pc.setRemoteDescription({ type: 'answer', sdp: a.signal.sdp })
@@ -403,7 +414,7 @@ export class VoiceSession {
     const c = this.calls.get(peer)
     if (!c) return
     this.calls.delete(peer)
-    this.handled.add(c.call)
+    this.markHandled(c.call)
     if (c.phase === 'failed') this.retryAt.set(peer, this.env.now() + RETRY_AFTER_MS)
     clearTimeout(c.timer)
     c.pc.ontrack = null

@@ -6,12 +6,12 @@
  * the claim only lowers priority: a peer that reads it ranks the key last when choosing whom
  * to sync from, and everything it receives is still verified. A forged claim about someone
  * else's key can only make that peer be asked later, never trusted more.
- * Browser-safe (no node: imports): the web app passes `isAnnouncedVirtual` as `isVirtual`.
+ * Browser-safe (no node: imports): virtual clients announce with it, the web app reads it.
  */
 
 /** The part of y-protocols' Awareness used here. */
 export interface AwarenessLike {
-  getStates(): Map<number, Record<string, unknown>>
+  getStates(): ReadonlyMap<number, Record<string, unknown>>
   setLocalStateField(field: string, value: unknown): void
 }
 
