@@ -132,6 +132,8 @@ export class ChannelLog {
   private readonly known = new Map<Ulid, Checkpoint>()
   /** Ids accepted on a checkpoint whose author signature has not been checked yet. */
   private auditQueue: Ulid[] = []
+  /** Ids before this index in `auditQueue` are checked (a cursor: no O(n) shift per chunk). */
+  private auditHead = 0
 
   constructor(opts: ChannelLogOptions) {
     if (!isValidChannel(opts.channel))
@@ -146,7 +148,7 @@ export class ChannelLog {
 
   /** Vouched events whose author signature `auditAuthors()` has still to check. */
   get pendingAudit(): number {
-    return this.auditQueue.length
+    return this.auditQueue.length - this.auditHead
   }
 
   /** Whether checkpoints are used (false when disabled, or after one vouched for a forged event). */
@@ -270,7 +272,7 @@ export class ChannelLog {
       for (const e of events) {
         if (isCheckpointEvent(e, this.relayKeys)) continue // checked by coverage()
         if (!covered.has(e)) perEvent.push(e)
-        else if (this.verifyAuthors && this.auditQueue.length >= MAX_AUDIT_QUEUE) perEvent.push(e)
+        else if (this.verifyAuthors && this.pendingAudit >= MAX_AUDIT_QUEUE) perEvent.push(e)
         else {
           ok.push(e)
           result.vouched++
@@ -311,7 +313,7 @@ export class ChannelLog {
       else ok.push(e)
     })
     const covered = new Set<StampedEvent>()
-    if (this.known.size === 0) return covered
+    if (this.known.size === 0 || events.length === 0) return covered
     const sorted = [...events].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     const lowerIndex = (id: Ulid): number => {
       let lo = 0
@@ -323,9 +325,23 @@ export class ChannelLog {
       }
       return lo
     }
+    /** Index of the first event after `id`. */
+    const upperIndex = (id: Ulid): number => {
+      let lo = 0
+      let hi = sorted.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (sorted[mid]!.id <= id) lo = mid + 1
+        else hi = mid
+      }
+      return lo
+    }
+    const first = sorted[0]!.id
+    const last = sorted[sorted.length - 1]!.id
     for (const cp of this.known.values()) {
+      if (cp.last < first || cp.first > last) continue // most checkpoints: nothing of this batch
       const from = lowerIndex(cp.first)
-      const to = lowerIndex(ulidAfter(cp.last))
+      const to = upperIndex(cp.last)
       if (from === to) continue
       const mine = sorted.slice(from, to)
       if (mine.length > cp.count) continue
@@ -427,8 +443,13 @@ export class ChannelLog {
    */
   async auditAuthors(): Promise<AuditResult> {
     const out: AuditResult = { checked: 0, removed: [] }
-    while (this.auditQueue.length > 0) {
-      const ids = this.auditQueue.splice(0, VERIFY_CHUNK)
+    while (this.pendingAudit > 0) {
+      const ids = this.auditQueue.slice(this.auditHead, this.auditHead + VERIFY_CHUNK)
+      this.auditHead += ids.length
+      if (this.auditHead === this.auditQueue.length) {
+        this.auditQueue = []
+        this.auditHead = 0
+      }
       const events = (await Promise.all(ids.map((id) => this.load(id)))).filter(
         (e): e is StampedEvent => e !== undefined,
       )

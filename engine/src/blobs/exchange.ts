@@ -427,13 +427,7 @@ export class BlobExchange {
   private onHave(from: string, hex: Hex): void {
     if (!this.noteHas(from, hex)) return
     this.uploads.delete(`${hex}:${from}`) // it completed: its upload slot is free
-    const push = this.pushes.get(hex)
-    const pending = push?.pending.get(from)
-    if (push && pending) {
-      pending()
-      push.pending.delete(from)
-      this.pushMore(hex)
-    }
+    this.settleOffer(from, hex, false)
     const d = this.downloads.get(hex)
     if (d && d.transfer.source === undefined) this.drive(hex)
   }
@@ -467,13 +461,7 @@ export class BlobExchange {
   }
 
   private onNo(from: string, hex: Hex, reason: NoReason): void {
-    const push = this.pushes.get(hex)
-    const pending = push?.pending.get(from)
-    if (push && pending) {
-      pending()
-      push.pending.delete(from)
-      this.pushMore(hex)
-    }
+    this.settleOffer(from, hex, false)
     const d = this.downloads.get(hex)
     if (d && d.transfer.source === from) {
       if (reason === NoReason.absent) this.peerHas.get(from)?.delete(hex)
@@ -741,12 +729,17 @@ export class BlobExchange {
 
   /** A request for `hex` from a peer we offered it to: the offer was accepted. */
   private noteAccepted(from: string, hex: Hex): void {
+    this.settleOffer(from, hex, true)
+  }
+
+  /** An offer of `hex` to `peer` is answered (or moot): stop its timer, offer to the next peer. */
+  private settleOffer(peer: string, hex: Hex, accepted: boolean): void {
     const push = this.pushes.get(hex)
-    const pending = push?.pending.get(from)
+    const pending = push?.pending.get(peer)
     if (!push || !pending) return
     pending()
-    push.pending.delete(from)
-    push.accepted++
+    push.pending.delete(peer)
+    if (accepted) push.accepted++
     this.pushMore(hex)
   }
 
@@ -865,14 +858,7 @@ export class BlobExchange {
     this.peerHas.delete(peer)
     this.pendingGets.delete(peer)
     for (const key of this.uploads.keys()) if (key.endsWith(`:${peer}`)) this.uploads.delete(key)
-    for (const [hex, push] of this.pushes) {
-      const pending = push.pending.get(peer)
-      if (pending) {
-        pending()
-        push.pending.delete(peer)
-        this.pushMore(hex)
-      }
-    }
+    for (const hex of [...this.pushes.keys()]) this.settleOffer(peer, hex, false)
     for (const [hex, d] of this.downloads)
       if (d.transfer.source === peer) {
         d.transfer.setSource(undefined)
