@@ -114,3 +114,23 @@ export function decodeWith<T>(bytes: Uint8Array, read: (r: Reader) => T, what = 
     throw new DecodeError(`malformed ${what}: ${(e as Error)?.message ?? String(e)}`)
   }
 }
+
+/** Bytes of a varuint (LEB128, as `writeVarUint` writes it) for n < 2^53: for exact-size buffers. */
+export function varUintSize(n: number): number {
+  let size = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    size++
+  }
+  return size
+}
+
+/** Writes n as a varuint at `o` of a buffer sized with `varUintSize`; returns the next offset. */
+export function putVarUint(out: Uint8Array, o: number, n: number): number {
+  while (n >= 0x80) {
+    out[o++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  out[o++] = n
+  return o
+}

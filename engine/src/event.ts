@@ -18,7 +18,9 @@ import {
   createWriter,
   decodeWith,
   finish,
+  putVarUint,
   type Reader,
+  varUintSize,
   writeBytes,
   writeU8,
   writeVarBytes,
@@ -188,52 +190,33 @@ function encodeStamped(id: Ulid, a: SignedRequest, relaySig: Uint8Array | undefi
   const size =
     ULID_BYTES +
     1 +
-    varSize(channel.length) +
+    varUintSize(channel.length) +
     channel.length +
-    varSize(kind.length) +
+    varUintSize(kind.length) +
     kind.length +
     AUTHOR_BYTES +
     CLIENT_NONCE_BYTES +
-    varSize(body.length) +
+    varUintSize(body.length) +
     body.length +
     SIGNATURE_BYTES * (relaySig ? 2 : 1)
   const out = new Uint8Array(size)
   out.set(ulidToBytes(id), 0)
   let o = ULID_BYTES
   out[o++] = EVENT_VERSION
-  o = putVar(out, o, channel.length)
+  o = putVarUint(out, o, channel.length)
   for (let i = 0; i < channel.length; i++) out[o++] = channel.charCodeAt(i)
-  o = putVar(out, o, kind.length)
+  o = putVarUint(out, o, kind.length)
   for (let i = 0; i < kind.length; i++) out[o++] = kind.charCodeAt(i)
   out.set(a.author, o)
   o += AUTHOR_BYTES
   out.set(a.clientNonce, o)
   o += CLIENT_NONCE_BYTES
-  o = putVar(out, o, body.length)
+  o = putVarUint(out, o, body.length)
   out.set(body, o)
   o += body.length
   out.set(a.authorSig, o)
   if (relaySig) out.set(relaySig, o + SIGNATURE_BYTES)
   return out
-}
-
-/** Bytes of a varuint (LEB128) for n < 2^53. */
-function varSize(n: number): number {
-  let size = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    size++
-  }
-  return size
-}
-
-function putVar(out: Uint8Array, o: number, n: number): number {
-  while (n >= 0x80) {
-    out[o++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  out[o++] = n
-  return o
 }
 
 /** The relay's half: assign the id and sign. Checks on the request happen before (relay policy). */

@@ -20,10 +20,11 @@ import {
   createWriter,
   decodeWith,
   finish,
+  putVarUint,
   type Reader,
+  varUintSize,
   writeBytes,
   writeU8,
-  writeVarBytes,
   writeVarUint,
 } from '../codec.ts'
 import { DecodeError } from '../errors.ts'
@@ -67,6 +68,7 @@ function checkCount(n: number, min: number, max: number, what: string): void {
 }
 
 export function encodeBlobFrame(f: BlobFrame): Uint8Array {
+  if (f.type === 'chunk') return encodeChunk(f.digest, f.index, f.data)
   const w = createWriter()
   writeU8(w, BLOB_FRAME_VERSION)
   writeU8(w, BlobFrameType[f.type])
@@ -93,14 +95,28 @@ export function encodeBlobFrame(f: BlobFrame): Uint8Array {
       writeVarUint(w, f.first)
       writeVarUint(w, f.count)
       break
-    case 'chunk':
-      checkCount(f.index, 0, MAX_CHUNKS - 1, 'chunk index')
-      checkCount(abytes(f.data, undefined, 'chunk data').length, 1, CHUNK_BYTES, 'chunk length')
-      writeVarUint(w, f.index)
-      writeVarBytes(w, f.data)
-      break
   }
   return finish(w)
+}
+
+/**
+ * A CHUNK frame written once into an exact-size buffer (the hot path of every transfer: the
+ * general writer would copy 64 KiB of data twice). Same bytes as the writer would produce.
+ */
+function encodeChunk(digest: BlobDigest, index: number, data: Uint8Array): Uint8Array {
+  abytes(digest, BLOB_DIGEST_BYTES, 'digest')
+  checkCount(index, 0, MAX_CHUNKS - 1, 'chunk index')
+  checkCount(abytes(data, undefined, 'chunk data').length, 1, CHUNK_BYTES, 'chunk length')
+  const out = new Uint8Array(
+    2 + BLOB_DIGEST_BYTES + varUintSize(index) + varUintSize(data.length) + data.length,
+  )
+  out[0] = BLOB_FRAME_VERSION
+  out[1] = BlobFrameType.chunk
+  out.set(digest, 2)
+  let o = putVarUint(out, 2 + BLOB_DIGEST_BYTES, index)
+  o = putVarUint(out, o, data.length)
+  out.set(data, o)
+  return out
 }
 
 function readBlobFrame(r: Reader): BlobFrame {

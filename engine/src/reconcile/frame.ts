@@ -13,6 +13,7 @@ import {
   decodeWith,
   finish,
   type Reader,
+  varUintSize,
   writeBytes,
   writeU8,
   writeVarBytes,
@@ -113,15 +114,6 @@ export function boundBetween(prev: Ulid, next: Ulid): Ulid {
   const out = new Uint8Array(16)
   out.set(b.subarray(0, Math.min(i + 1, 16)))
   return ulidFromBytes(out)
-}
-
-export function varUintSize(n: number): number {
-  let size = 1
-  while (n >= 128) {
-    n = Math.floor(n / 128)
-    size++
-  }
-  return size
 }
 
 export function rangeSize(range: WireRange): number {

@@ -4,11 +4,11 @@
  */
 
 import { CHECKPOINT_KIND } from '../checkpoint.ts'
+import { varUintSize } from '../codec.ts'
 import { LimitError } from '../errors.ts'
 import { encodeEvent } from '../event.ts'
 import type { IdRange, Store } from '../store/store.ts'
 import { type Ulid, ulidSuccessor } from '../ulid.ts'
-import { varUintSize } from './frame.ts'
 
 /** Events read from the store per step while filling a frame. */
 const PAGE = 64
