@@ -24,7 +24,8 @@ options (environment variable in brackets):
   --key-file FILE          relay key file, created 0600 on first run [PEERCHAT_RELAY_KEY_FILE]
                            (default DATA_DIR/relay.key); or give the key text as a secret in
                            [PEERCHAT_RELAY_KEY]
-  --admin KEY              admin public key (base64url), repeatable [PEERCHAT_ADMIN_KEYS, comma-separated]
+  --admin=KEY              admin public key (base64url: write it with '=', a key may start with '-'),
+                           repeatable [PEERCHAT_ADMIN_KEYS, comma-separated]
   --post everyone|admins   who may post [PEERCHAT_POST] (default everyone)
   --create everyone|admins who may create channels [PEERCHAT_CREATE] (default admins)
   --access open|invite     invite-only needs an admin-signed invite to log in [PEERCHAT_ACCESS] (default open)

@@ -51,7 +51,7 @@ beforeAll(async () => {
   buildUi()
   mkdirSync(SHOTS, { recursive: true })
   admin = await Identity.generate()
-  relay = await startRealRelay(['--admin', publicKeyToText(admin.publicKey)])
+  relay = await startRealRelay([`--admin=${publicKeyToText(admin.publicKey)}`])
   vcDir = mkdtempSync(join(tmpdir(), 'peerchat-e2e-vc-'))
   vc = await spawnVc(['--relay', relay.process.url, '--name', 'vc1', '--data-dir', join(vcDir, 'vc1')])
   browser = await launchChromium(FAKE_MEDIA)
@@ -270,8 +270,7 @@ describe('voice, sync status and admin on the real relay', () => {
       '--quiet',
       '--access',
       'invite',
-      '--admin',
-      publicKeyToText(admin.publicKey),
+      `--admin=${publicKeyToText(admin.publicKey)}`,
     ])
     try {
       // Only an admin logs in without an invite.

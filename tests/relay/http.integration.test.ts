@@ -142,7 +142,7 @@ describe('peerchat-relay CLI', () => {
         (e, so) => (e ? reject(e) : resolve(so.trim())),
       ),
     )
-    const r = await spawnRelay(['--quiet', '--access', 'invite', '--admin', adminKey], {
+    const r = await spawnRelay(['--quiet', '--access', 'invite', `--admin=${adminKey}`], {
       PEERCHAT_DATA_DIR: data,
     })
     try {
