@@ -66,9 +66,6 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
   }
   const signalIo: SignalIo<SignalWs> = {
     send: (ws, t) => ws.send(t, false) !== 2,
-    subscribe: (ws, topic) => void ws.subscribe(topic),
-    unsubscribe: (ws, topic) => void ws.unsubscribe(topic),
-    publishExcept: (ws, topic, t) => void ws.publish(topic, t, false),
     close: (ws, code, reason) => ws.end(code, reason),
   }
   const core = new RelayCore(ctx, relayIo)

@@ -67,11 +67,6 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
   }
   const signalIo: SignalIo<WebSocket> = {
     send: sendTo,
-    subscribe: (ws, t) => topics.subscribe(ws, t),
-    unsubscribe: (ws, t) => topics.unsubscribe(ws, t),
-    publishExcept: (from, t, text) => {
-      for (const ws of topics.members(t)) if (ws !== from) sendTo(ws, text)
-    },
     close: (ws, code, reason) => ws.close(code, reason),
   }
   const core = new RelayCore(ctx, relayIo)
@@ -164,10 +159,7 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
                 ws.close(4011, 'internal')
               }
             })
-            ws.on('close', () => {
-              topics.unsubscribeAll(ws)
-              signaling.close(conn)
-            })
+            ws.on('close', () => signaling.close(conn))
             ws.on('error', () => ws.terminate())
             watchIdle(ws)
             signaling.open(conn, ws)

@@ -44,9 +44,6 @@ export class FakeIo implements RelayIo<FakeSocket>, SignalIo<FakeSocket> {
   publish(topic: string, bytes: Uint8Array): void {
     for (const s of this.topics.get(topic) ?? []) this.deliver(s, bytes)
   }
-  publishExcept(from: FakeSocket, topic: string, text: string): void {
-    for (const s of this.topics.get(topic) ?? []) if (s !== from) this.deliver(s, text)
-  }
   subscribers(topic: string): number {
     return this.topics.get(topic)?.size ?? 0
   }

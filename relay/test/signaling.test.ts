@@ -62,18 +62,34 @@ describe('SignalingCore admission', () => {
 })
 
 describe('SignalingCore messages', () => {
-  it('announce: other members see the sender as its key-bound peer id, never the claimed one', async () => {
-    const { join } = setup()
-    const a = await join('a')
-    const b = await join('b')
-    a.send({ type: 'subscribe', topics: ['general'] })
-    b.send({ type: 'subscribe', topics: ['general'] })
-    a.send({ type: 'publish', topic: 'general', data: { type: 'announce', from: 'a-uuid' } })
-    expect(a.s.texts).toEqual([])
-    expect(b.s.texts).toEqual([
-      { type: 'publish', topic: 'general', data: { type: 'announce', from: a.conn.peerId } },
-    ])
-    expect(a.conn.peerId.startsWith(publicKeyToText(a.conn.publicKey))).toBe(true)
+  it('announce: of each pair only the member with the smaller id hears of the other, by its key-bound id', async () => {
+    const { core, join } = setup()
+    const [a, b, c] = [await join('a'), await join('b'), await join('c')]
+    for (const x of [a, b, c]) x.send({ type: 'subscribe', topics: ['general'] })
+    const announce = (x: typeof a) =>
+      x.send({ type: 'publish', topic: 'general', data: { type: 'announce', from: `${x.s.name}-uuid` } })
+    // a speaks first: b and c have not spoken in the room, so nobody can be paired yet.
+    announce(a)
+    expect([a, b, c].flatMap((x) => x.s.texts)).toEqual([])
+    announce(b)
+    announce(c)
+    const heard = (x: typeof a) => x.s.texts.map((t) => (t as { data: { from: string } }).data.from).sort()
+    for (const x of [a, b, c]) {
+      const smaller = [a, b, c].filter((y) => y !== x && y.conn.peerId < x.conn.peerId)
+      const larger = [a, b, c].filter((y) => y !== x && y.conn.peerId > x.conn.peerId)
+      // x offers to every larger peer and waits for the offers of the smaller ones
+      expect(heard(x)).toEqual(larger.map((y) => y.conn.peerId).sort())
+      expect(smaller.every((y) => heard(y).includes(x.conn.peerId))).toBe(true)
+      expect(x.conn.peerId.startsWith(publicKeyToText(x.conn.publicKey))).toBe(true)
+    }
+    for (const t of [a, b, c].flatMap((x) => x.s.texts))
+      expect(t).toMatchObject({ type: 'publish', topic: 'general', data: { type: 'announce' } })
+    // A closed or unsubscribed member is no longer paired.
+    for (const x of [a, b, c]) x.s.texts = []
+    core.close(c.conn)
+    b.send({ type: 'unsubscribe', topics: ['general'] })
+    announce(a)
+    expect([a, b, c].flatMap((x) => x.s.texts)).toEqual([])
   })
 
   it('signal: delivered only to the addressee, from rewritten, to mapped to its own y-webrtc id', async () => {

@@ -1,7 +1,7 @@
 /**
  * A real peer process for the blob scenarios (tests/peer/blobs-webrtc.test.ts): relay client
  * and WebRTC mesh from `connectPeer`, plus a `BlobExchange` over the mesh only (never the
- * relay-forwarded fallback). Test knobs: serve corrupted chunks, leave after serving n chunks.
+ * relay-forwarded fallback). Test knobs: serve corrupted chunks, stop serving after n chunks.
  * Driven over IPC by `PeerProcess` (peer-process.ts) with this file as its child.
  */
 import { createHash } from 'node:crypto'
@@ -45,9 +45,9 @@ let node: Connected | undefined
 let exchange: BlobExchange | undefined
 /** Test knobs. */
 let corrupt = false
-let leaveAfter: number | undefined
+let stallAfter: number | undefined
+/** Chunks actually sent (a stalled peer withholds the rest). */
 let servedChunks = 0
-let leaving: Promise<void> | undefined
 /** Stats of the exchanges of earlier sessions (offline/online), summed. */
 const totals = { chunkBytesSent: 0, chunkBytesReceived: 0, chunkBytesWasted: 0, badChunks: 0 }
 
@@ -65,20 +65,26 @@ function blobOf(size: number, seed: number): Uint8Array {
 
 /** The mesh as the exchange sees it, with the test's tampering on outgoing chunks. */
 function blobPort(mesh: NonNullable<Connected['mesh']>): BlobPort {
-  const tamper = (bytes: Uint8Array): Uint8Array => {
+  /** The frame to send instead of `bytes`; undefined to withhold it (stalled). */
+  const tamper = (bytes: Uint8Array): Uint8Array | undefined => {
     const f = decodeBlobFrame(bytes)
     if (f.type !== 'chunk') return bytes
+    if (stallAfter !== undefined && servedChunks >= stallAfter) return undefined
     servedChunks++
-    if (leaveAfter !== undefined && servedChunks >= leaveAfter && !leaving) leaving = goOffline()
     if (!corrupt) return bytes
     const data = f.data.slice()
     data[0] = data[0]! ^ 0xff
     return encodeBlobFrame({ ...f, data })
   }
+  const through =
+    (send: (peer: never, bytes: Uint8Array) => boolean) => (peer: string, bytes: Uint8Array) => {
+      const out = tamper(bytes)
+      return out ? send(peer as never, out) : true
+    }
   return {
     self: mesh.self,
-    send: (peer, bytes) => mesh.send(peer as never, tamper(bytes)),
-    sendBulk: (peer, bytes) => mesh.sendBulk(peer as never, tamper(bytes)),
+    send: through(mesh.send.bind(mesh)),
+    sendBulk: through(mesh.sendBulk.bind(mesh)),
     peers: () => mesh.peers(),
     on: mesh.on.bind(mesh) as unknown as BlobPort['on'],
   }
@@ -137,8 +143,7 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
     await goOffline()
   },
   async online() {
-    leaveAfter = undefined
-    leaving = undefined
+    stallAfter = undefined
     await goOnline()
   },
   async meshPeers() {
@@ -190,15 +195,14 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
       chunkBytesWasted: totals.chunkBytesWasted + (s?.chunkBytesWasted ?? 0),
       badChunks: totals.badChunks + (s?.badChunks ?? 0),
       servedChunks,
-      online: node !== undefined,
     }
   },
   async blobCorrupt(m) {
     corrupt = m.on as boolean
   },
-  async blobLeaveAfter(m) {
-    servedChunks = 0
-    leaveAfter = m.chunks as number
+  /** Sends `chunks` more chunks, then withholds every further one (a peer that stalls). */
+  async blobStallAfter(m) {
+    stallAfter = servedChunks + (m.chunks as number)
   },
 }
 

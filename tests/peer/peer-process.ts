@@ -3,6 +3,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const CHILD = fileURLToPath(new URL('./node-peer.ts', import.meta.url))
+const CALL_TIMEOUT_MS = 90_000
 
 export class PeerProcess {
   private readonly child: ChildProcess
@@ -37,11 +38,23 @@ export class PeerProcess {
     })
   }
 
-  async call<T = unknown>(op: string, args: object = {}): Promise<T> {
+  /** Runs `op` in the child; a call unanswered after `timeoutMs` fails naming the op (a hang is a bug). */
+  async call<T = unknown>(op: string, args: object = {}, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
     await this.ready
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new Error(`${this.name}: ${op} unanswered after ${timeoutMs / 1000} s`))
+      }, timeoutMs)
+      const settle =
+        <A>(f: (a: A) => void) =>
+        (a: A) => {
+          clearTimeout(timer)
+          f(a)
+        }
+      this.pending.set(id, { resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) })
+      if (!this.child.connected) return this.pending.get(id)!.reject(new Error(`${this.name} exited`))
       this.child.send({ id, op, ...args })
     })
   }

@@ -80,15 +80,20 @@ export async function relayTraffic(relay: RelayProcess): Promise<number> {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** A wait longer than this is printed: a CI log then shows where a slow run spent its time. */
+const SLOW_WAIT_MS = 5_000
+
 /** Polls `cond` every 100 ms; throws naming `what` after `ms`. */
 export async function until(
   cond: () => Promise<boolean> | boolean,
   what: string,
   ms = 60_000,
 ): Promise<void> {
-  const end = Date.now() + ms
+  const start = Date.now()
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > start + ms) throw new Error(`timed out waiting for ${what}`)
     await sleep(100)
   }
+  const took = Date.now() - start
+  if (took > SLOW_WAIT_MS) console.warn(`slow: waited ${(took / 1000).toFixed(1)} s for ${what}`)
 }

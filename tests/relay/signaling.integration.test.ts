@@ -73,31 +73,39 @@ describe('signaling endpoint', () => {
     const bob = await Identity.generate()
     const a = await openSignal(await tokenFor(alice))
     const b = await openSignal(await tokenFor(bob))
-    a.ws.send(JSON.stringify({ type: 'subscribe', topics: ['general'] }))
-    b.ws.send(JSON.stringify({ type: 'subscribe', topics: ['general'] }))
-    // Bob claims to be some other peer id; Alice must see Bob's key.
-    b.ws.send(
-      JSON.stringify({ type: 'publish', topic: 'general', data: { type: 'announce', from: 'alice-uuid' } }),
-    )
-    const announce = (await a.next()) as { data: { from: string } }
-    expect(announce.data.from.startsWith(`${publicKeyToText(bob.publicKey)}.`)).toBe(true)
-    a.ws.send(
-      JSON.stringify({ type: 'publish', topic: 'general', data: { type: 'announce', from: 'alice-uuid' } }),
-    )
-    const back = (await b.next()) as { data: { from: string } }
-    expect(back.data.from.startsWith(`${publicKeyToText(alice.publicKey)}.`)).toBe(true)
-    // A signal from Alice to Bob's relay id reaches Bob, addressed to Bob's own id.
-    a.ws.send(
+    const announce = (x: typeof a) => {
+      x.ws.send(JSON.stringify({ type: 'subscribe', topics: ['general'] }))
+      // Both claim Alice's y-webrtc id; the relay pairs them by their keys.
+      x.ws.send(
+        JSON.stringify({ type: 'publish', topic: 'general', data: { type: 'announce', from: 'alice-uuid' } }),
+      )
+    }
+    announce(a)
+    announce(b)
+    // Only the smaller peer id of the pair hears of the other (it makes the offer).
+    const aliceFirst = publicKeyToText(alice.publicKey) < publicKeyToText(bob.publicKey)
+    const [offerer, answerer, answererKey, offererKey] = aliceFirst ? [a, b, bob, alice] : [b, a, alice, bob]
+    const heard = (await offerer.next()) as { data: { from: string } }
+    expect(heard.data.from.startsWith(`${publicKeyToText(answererKey.publicKey)}.`)).toBe(true)
+    // The offerer's signal to the relay id it heard reaches the answerer, addressed to its own id.
+    offerer.ws.send(
       JSON.stringify({
         type: 'publish',
         topic: 'general',
-        data: { type: 'signal', from: 'x', to: announce.data.from, signal: { type: 'offer', sdp: 'v=0' } },
+        data: { type: 'signal', from: 'x', to: heard.data.from, signal: { type: 'offer', sdp: 'v=0' } },
       }),
     )
-    expect(await b.next()).toEqual({
+    const offer = (await answerer.next()) as { data: { from: string } }
+    expect(offer.data.from.startsWith(`${publicKeyToText(offererKey.publicKey)}.`)).toBe(true)
+    expect(offer).toEqual({
       type: 'publish',
       topic: 'general',
-      data: { type: 'signal', from: back.data.from, to: 'alice-uuid', signal: { type: 'offer', sdp: 'v=0' } },
+      data: {
+        type: 'signal',
+        from: offer.data.from,
+        to: 'alice-uuid',
+        signal: { type: 'offer', sdp: 'v=0' },
+      },
     })
     a.ws.close()
     b.ws.close()

@@ -5,8 +5,12 @@
  * - topics (y-webrtc room names) are limited to rooms of channels the relay knows;
  * - the relay never forwards a client's `from`: every socket gets a peer id made from its
  *   authenticated key (`<key>.<serial>`), and the relay rewrites `from` to it and `to` back to
- *   the addressee's own y-webrtc id. Signals go only to their addressee; announces to the room.
- *   So a peer id seen by a client always names the key that sent it.
+ *   the addressee's own y-webrtc id. Signals go only to their addressee. So a peer id seen by
+ *   a client always names the key that sent it;
+ * - one side of each pair makes the offer: an announce reaches, for each pair, only the member
+ *   with the smaller peer id. y-webrtc makes an offer to every peer whose announce it sees, so
+ *   two peers that announce together both offer; its glare rule then loses one of the offers
+ *   now and then, and the pair stays unconnected until a watchdog tears the link down.
  */
 import {
   equalBytes,
@@ -17,14 +21,9 @@ import {
   verifyTokenSignature,
 } from '@peerchat/engine'
 import type { RelayContext } from './context.ts'
-import { Topics } from './relay-core.ts'
 
 export interface SignalIo<H> {
   send(h: H, text: string): boolean
-  subscribe(h: H, topic: string): void
-  unsubscribe(h: H, topic: string): void
-  /** Publishes to every subscriber of `topic` except `h`. */
-  publishExcept(h: H, topic: string, text: string): void
   close(h: H, code: number, reason: string): void
 }
 
@@ -52,6 +51,8 @@ const CLOSE_POLICY = 4003
 export class SignalingCore<H> {
   private serial = 0
   private readonly byPeerId = new Map<string, SignalConn<H>>()
+  /** Room -> its subscribed sockets. */
+  private readonly members = new Map<string, Set<SignalConn<H>>>()
 
   constructor(
     readonly ctx: RelayContext,
@@ -104,6 +105,7 @@ export class SignalingCore<H> {
     conn.closed = true
     conn.handle = null
     this.byPeerId.delete(conn.peerId)
+    for (const room of conn.rooms.keys()) this.leave(conn, room)
     this.ctx.metrics.signalingConnections--
     this.ctx.log('signal.close', { conn: conn.serial, addr: conn.address })
   }
@@ -148,8 +150,7 @@ export class SignalingCore<H> {
           // A refusal may have closed the socket (too many errors): stop there.
           if (conn.closed || !conn.handle) return
           if (msg.type === 'subscribe') this.subscribe(conn, t)
-          else if (typeof t === 'string' && conn.rooms.delete(t))
-            this.io.unsubscribe(conn.handle!, Topics.signal(t))
+          else if (typeof t === 'string' && conn.rooms.delete(t)) this.leave(conn, t)
         }
         return
       }
@@ -176,7 +177,13 @@ export class SignalingCore<H> {
     if (conn.rooms.size >= this.ctx.limits.subscriptionsPerSocket)
       return this.fail(conn, 'too_many_subscriptions', 'too many topics')
     conn.rooms.set(room, null)
-    this.io.subscribe(conn.handle!, Topics.signal(room))
+    const set = this.members.get(room) ?? new Set()
+    this.members.set(room, set.add(conn))
+  }
+
+  private leave(conn: SignalConn<H>, room: string): void {
+    const set = this.members.get(room)
+    if (set?.delete(conn) && set.size === 0) this.members.delete(room)
   }
 
   private publish(conn: SignalConn<H>, room: unknown, data: unknown): undefined {
@@ -189,12 +196,7 @@ export class SignalingCore<H> {
     if (typeof own !== 'string' || own.length === 0 || own.length > MAX_PEER_ID_CHARS)
       return this.fail(conn, 'bad_message', 'from must be a peer id')
     conn.rooms.set(room, own)
-    if (data.type === 'announce') {
-      const out = { type: 'publish', topic: room, data: { type: 'announce', from: conn.peerId } }
-      this.io.publishExcept(conn.handle!, Topics.signal(room), JSON.stringify(out))
-      this.ctx.metrics.messagesOut++
-      return
-    }
+    if (data.type === 'announce') return this.announce(conn, room)
     if (data.type !== 'signal') return this.fail(conn, 'bad_message', 'unknown data type')
     const target = typeof data.to === 'string' ? this.byPeerId.get(data.to) : undefined
     const targetOwn = target?.rooms.get(room)
@@ -213,6 +215,21 @@ export class SignalingCore<H> {
       },
     }
     this.send(target, JSON.stringify(out))
+  }
+
+  /**
+   * Tells the member with the smaller peer id of each pair {conn, other} about the other one:
+   * that member offers, the other answers. Members that have not spoken in the room yet are
+   * left out (the relay could not address them); their own announce pairs them up.
+   */
+  private announce(conn: SignalConn<H>, room: string): undefined {
+    for (const other of this.members.get(room) ?? []) {
+      if (other === conn || !other.rooms.get(room)) continue
+      const [offerer, announced] = other.peerId < conn.peerId ? [other, conn] : [conn, other]
+      const out = { type: 'publish', topic: room, data: { type: 'announce', from: announced.peerId } }
+      this.send(offerer, JSON.stringify(out))
+    }
+    return undefined
   }
 
   private send(conn: SignalConn<H>, text: string): void {

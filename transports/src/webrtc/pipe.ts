@@ -46,7 +46,7 @@ export class FramePipe {
     private readonly channel: DataChannelLike,
     private readonly limits: PipeLimits,
     onFrame: (frame: Uint8Array) => void,
-    onError: (err: Error) => void,
+    private readonly onError: (err: Error) => void,
   ) {
     this.reassembler = new Reassembler(limits.maxFrameBytes)
     channel.binaryType = 'arraybuffer'
@@ -95,7 +95,15 @@ export class FramePipe {
       const chunk = this.queue.shift()!
       this.queuedBytes -= chunk.length
       this.bytesOut += chunk.length
-      this.channel.send(chunk)
+      try {
+        this.channel.send(chunk)
+      } catch (e) {
+        // Closing under us (readyState lags the native channel in @roamhq/wrtc): the link is gone.
+        this.queue.length = 0
+        this.queuedBytes = 0
+        this.onError(e as Error)
+        return
+      }
     }
   }
 
