@@ -124,6 +124,8 @@ describe('a lone user keeps history through virtual clients, in real Chromium', 
 
     // 1. Ann posts the history over the relay; it reaches both virtual clients live.
     const ann = await joinAs(browser, relay.appUrl, 'Ann', ALL_ROWS)
+    // Ann is linked to both first (each new link starts a catch-up with her).
+    await expect.poll(meshPeers, SEEN).toEqual([2, 2])
     for (const text of TEXTS) {
       await composer(ann).fill(text)
       await composer(ann).press('Enter')
@@ -132,11 +134,12 @@ describe('a lone user keeps history through virtual clients, in real Chromium', 
     await expect.poll(() => historyRows(ann), SEEN).toEqual(TEXTS)
     // Both hold Ann's profile event (her name) and her messages.
     await expect.poll(held, SEEN).toEqual([HISTORY + 1, HISTORY + 1])
-    // Ann is linked to both; once she closes her browser, each keeps only the other.
-    await expect.poll(meshPeers, SEEN).toEqual([2, 2])
+    // Once Ann closes her browser, each keeps only the other. Ann had no real peer, so a
+    // virtual client may have served her an event of hers still in flight: count from here.
     await ann.context().close()
     await expect.poll(meshPeers, SEEN).toEqual([1, 1])
-    expect(await served()).toEqual([0, 0])
+    const total = async () => (await served()).reduce((a, b) => a + b)
+    const servedBeforeZed = await total()
 
     // 2. Zed, a brand-new profile. The relay keeps no history and Ann is gone: the virtual
     // clients are Zed's only peers, and the only place the history can come from.
@@ -146,7 +149,7 @@ describe('a lone user keeps history through virtual clients, in real Chromium', 
     await expect.poll(() => peersOf(zed), SEEN).toEqual(bothVirtual)
     await closeStatus(zed)
     // Every event Zed lacked (Ann's profile and her messages) was served once, by the virtual clients.
-    await expect.poll(async () => (await served()).reduce((a, b) => a + b), SEEN).toBe(HISTORY + 1)
+    await expect.poll(async () => (await total()) - servedBeforeZed, SEEN).toBe(HISTORY + 1)
     expect(await originOf(zed, TEXTS[0]!)).toMatch(
       new RegExp(`from peer (${vcName(vc1)}|${vcName(vc2)}) over `),
     )

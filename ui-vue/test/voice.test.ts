@@ -21,9 +21,12 @@ import {
   readStates,
   SIGNAL_MAX_AGE_MS,
   signSignal,
+  signState,
+  VerifiedStates,
   VOICE_MAX_PEERS,
   type VoiceWireState,
   verifySignal,
+  verifyState,
   type WireSignal,
 } from '../src/client/voice/protocol.ts'
 
@@ -64,14 +67,15 @@ describe('voice signals', () => {
     const fresh = await signSignal(ann, annKey, 'general', offer(benKey, 'c1'))
     const stale = { ...fresh, call: 'old', ts: NOW - SIGNAL_MAX_AGE_MS - 1 }
     const other = { ...fresh, to: 'someone-else' }
-    const state: VoiceWireState = {
+    const header = await signState(ann, {
       v: 1,
       key: annKey,
       channel: 'general',
       muted: true,
       since: NOW - 10,
-      signals: [fresh, stale, other],
-    }
+      ts: NOW,
+    })
+    const state: VoiceWireState = { ...header, signals: [fresh, stale, other] }
     const fields: unknown[] = [
       state,
       null,
@@ -83,6 +87,8 @@ describe('voice signals', () => {
       { ...state, channel: 'dev' }, // online, but not in that channel
       { ...state, muted: 'yes' },
       { ...state, since: Number.NaN },
+      { ...state, ts: NOW - SIGNAL_MAX_AGE_MS - 1 }, // signed too long ago: a replay
+      { ...state, sig: undefined },
       undefined,
     ]
     const read = readStates(fields, {
@@ -96,6 +102,56 @@ describe('voice signals', () => {
     expect(p.toMe.map((s) => s.call)).toEqual(['c1'])
   })
 
+  it('a state counts once its own key signed it, for exactly that room, mute and time', async () => {
+    const h = await signState(ann, {
+      v: 1,
+      key: annKey,
+      channel: 'general',
+      muted: false,
+      since: NOW,
+      ts: NOW,
+    })
+    expect(await verifyState(h)).toBe(true)
+    // Ben cannot put Ann in a room, move her, or unmute her.
+    const forged = await signState(ben, { ...h, channel: 'dev' })
+    for (const bad of [
+      { ...forged, key: annKey },
+      { ...h, channel: 'dev' },
+      { ...h, muted: true },
+      { ...h, ts: NOW + 1 },
+    ])
+      expect(await verifyState(bad)).toBe(false)
+    // An offer signature is not a state signature, and the reverse (distinct payloads).
+    const s = await signSignal(ann, annKey, 'general', offer(benKey, 'c1'))
+    expect(await verifyState({ ...h, sig: s.sig })).toBe(false)
+    expect(await verifySignal(annKey, 'general', { ...s, sig: h.sig })).toBe(false)
+  })
+
+  it('VerifiedStates keeps only participants whose state signature verified', async () => {
+    const good = await signState(ann, {
+      v: 1,
+      key: annKey,
+      channel: 'general',
+      muted: false,
+      since: NOW,
+      ts: NOW,
+    })
+    const forged = { ...(await signState(ben, { ...good, key: benKey })), key: annKey, since: NOW + 1 }
+    const fields = (...hs: (typeof good)[]) => hs.map((h) => ({ ...h, signals: [] }))
+    const read = (f: unknown[]) => readStates(f, { self: 'me', now: NOW, isMember: () => true })
+    let wakes = 0
+    const verified = new VerifiedStates(() => wakes++)
+    expect(verified.filter(read(fields(good))).size).toBe(0) // not checked yet
+    await new Promise((r) => setTimeout(r, 50))
+    expect(wakes).toBe(1)
+    expect([...verified.filter(read(fields(good))).keys()]).toEqual([annKey])
+    // A forged state for Ann (a later join, so it would win) is dropped; checked once only.
+    expect(verified.filter(read(fields(forged))).size).toBe(0)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(verified.filter(read(fields(forged))).size).toBe(0)
+    expect(wakes).toBe(1)
+  })
+
   it('drops malformed signals but keeps the state', () => {
     const read = readStates(
       [
@@ -105,6 +161,8 @@ describe('voice signals', () => {
           channel: 'general',
           muted: false,
           since: NOW,
+          ts: NOW,
+          sig: 'unchecked-here',
           signals: [{ to: 'me', call: 'c', type: 'bye', sdp: 'x', ts: NOW, sig: 's' }, { to: 'me' }, 7],
         },
       ],
@@ -120,10 +178,13 @@ const participant = (
   toMe: WireSignal[] = [],
   channel = 'general',
 ): Participant => ({
+  v: 1,
   key,
   channel,
   muted: false,
   since,
+  ts: NOW,
+  sig: `sig-${key}`,
   toMe,
 })
 const sig = (type: WireSignal['type'], to: string, call: string, ts = NOW): WireSignal => ({

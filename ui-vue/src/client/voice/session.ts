@@ -8,7 +8,17 @@ import { randomBytes, toBase64url } from '@peerchat/engine'
 import { micErrorMessage, nextSpeaking, rms } from './audio.ts'
 import type { VoiceNetwork } from './network.ts'
 import { type CallPhase, type CallView, planVoice, roomOf, type VoiceAction } from './plan.ts'
-import { type Participant, readStates, signSignal, verifySignal, type WireSignal } from './protocol.ts'
+import {
+  type Participant,
+  readStates,
+  STATE_REFRESH_MS,
+  type StateHeader,
+  signSignal,
+  signState,
+  VerifiedStates,
+  verifySignal,
+  type WireSignal,
+} from './protocol.ts'
 
 /** A call not connected after this long is hung up (default 20 s); its offerer calls again. */
 export const CALL_TIMEOUT_MS = 20_000
@@ -96,6 +106,10 @@ export class VoiceSession {
   private readonly handled = new Set<string>()
   private readonly retryAt = new Map<string, number>()
   private participants = new Map<string, Participant>()
+  private readonly verified = new VerifiedStates(() => this.onNetwork())
+  /** This client's signed state, and the signing in progress. */
+  private header: StateHeader | undefined
+  private signing: Promise<StateHeader> | undefined
   private mic: MediaStream | undefined
   private micMeter: Meter | undefined
   private ctx: AudioContext | undefined
@@ -103,6 +117,7 @@ export class VoiceSession {
   private queue: Promise<void> = Promise.resolve()
   private planQueued = false
   private meterTimer: ReturnType<typeof setInterval> | undefined
+  private refreshTimer: ReturnType<typeof setInterval> | undefined
   private readonly offNet: () => void
   private readonly onDevices = (): void => void this.refreshDevices()
   private stopped = false
@@ -167,6 +182,7 @@ export class VoiceSession {
     this.since = this.env.now()
     this.set({ phase: 'joined' })
     this.meterTimer = setInterval(() => this.readMeters(), METER_INTERVAL_MS)
+    this.refreshTimer = setInterval(() => this.publish(), STATE_REFRESH_MS / 2)
     this.publish()
     this.onNetwork()
     await this.refreshDevices()
@@ -187,7 +203,8 @@ export class VoiceSession {
     this.mic = undefined
     this.micMeter = undefined
     clearInterval(this.meterTimer)
-    this.meterTimer = undefined
+    clearInterval(this.refreshTimer)
+    this.meterTimer = this.refreshTimer = undefined
     void this.ctx?.close().catch(() => {})
     this.ctx = undefined
     this.set({ phase: 'idle', channel: null, full: false })
@@ -248,13 +265,14 @@ export class VoiceSession {
     if (this.stopped) return
     // Presence admits a key to the room; a connected call (its SDP signed by that key) keeps it
     // there while its awareness says so, so a relay restart or outage does not cut the audio.
-    this.participants = readStates(this.net.states(), {
+    const states = readStates(this.net.states(), {
       self: this.net.self,
       now: this.env.now(),
       isMember: (key, channel) =>
         this.net.isMember(key, channel) ||
         (channel === this.st.channel && this.calls.get(key)?.phase === 'connected'),
     })
+    this.participants = this.verified.filter(states)
     const rooms = new Map<string, string[]>()
     for (const p of this.participants.values()) rooms.set(p.channel, [...(rooms.get(p.channel) ?? []), p.key])
     if (this.st.phase === 'joined' && this.st.channel)
@@ -264,20 +282,43 @@ export class VoiceSession {
     if (this.st.phase === 'joined') this.schedulePlan()
   }
 
+  /** Publishes this client's state: the signed header (signed again when stale or changed) and its signals. */
   private publish(): void {
     const { phase, channel, muted } = this.st
     if (phase !== 'joined' || !channel) {
+      this.header = this.signing = undefined
       this.net.publish(null)
       return
     }
-    this.net.publish({
+    const h = this.header
+    const now = this.env.now()
+    if (
+      h &&
+      h.channel === channel &&
+      h.muted === muted &&
+      h.since === this.since &&
+      now - h.ts < STATE_REFRESH_MS
+    ) {
+      this.net.publish({ ...h, signals: [...this.outbox.values()] })
+      return
+    }
+    const signing = signState(this.net.signer, {
       v: 1,
       key: this.net.self,
       channel,
       muted,
       since: this.since,
-      signals: [...this.outbox.values()],
+      ts: now,
     })
+    this.signing = signing
+    signing.then(
+      (header) => {
+        if (this.signing !== signing) return // left, or a newer state is being signed
+        this.header = header
+        this.publish()
+      },
+      (e: unknown) => this.set({ error: `Voice: ${(e as Error).message}` }),
+    )
   }
 
   private schedulePlan(): void {
