@@ -43,6 +43,9 @@ beforeAll(async () => {
 })
 
 const NOW = 1_700_000_000_000
+/** Ann's signed state: in #general since NOW, unmuted, signed at NOW. */
+const annState = () =>
+  signState(ann, { v: 1, key: annKey, channel: 'general', muted: false, since: NOW, ts: NOW })
 const offer = (to: string, call: string, ts = NOW): Omit<WireSignal, 'sig'> => ({
   to,
   call,
@@ -103,14 +106,7 @@ describe('voice signals', () => {
   })
 
   it('a state counts once its own key signed it, for exactly that room, mute and time', async () => {
-    const h = await signState(ann, {
-      v: 1,
-      key: annKey,
-      channel: 'general',
-      muted: false,
-      since: NOW,
-      ts: NOW,
-    })
+    const h = await annState()
     expect(await verifyState(h)).toBe(true)
     // Ben cannot put Ann in a room, move her, or unmute her.
     const forged = await signState(ben, { ...h, channel: 'dev' })
@@ -128,14 +124,7 @@ describe('voice signals', () => {
   })
 
   it('VerifiedStates keeps only participants whose state signature verified', async () => {
-    const good = await signState(ann, {
-      v: 1,
-      key: annKey,
-      channel: 'general',
-      muted: false,
-      since: NOW,
-      ts: NOW,
-    })
+    const good = await annState()
     const forged = { ...(await signState(ben, { ...good, key: benKey })), key: annKey, since: NOW + 1 }
     const fields = (...hs: (typeof good)[]) => hs.map((h) => ({ ...h, signals: [] }))
     const read = (f: unknown[]) => readStates(f, { self: 'me', now: NOW, isMember: () => true })
