@@ -138,12 +138,18 @@ async function fanout(port: number, subscribers: number, relayPid: number) {
       pub.send(frames[sent++]!)
   }
   // Re-fill as soon as acks or deliveries are parsed (no polling loop to steal the core).
+  // Counting subscriber reads shows how many events the relay packs into one socket write.
+  let reads = 0
+  const onRead = () => {
+    reads++
+    pump()
+  }
   pub.onChunk = pump
-  for (const s of subs) s.onChunk = pump
+  for (const s of subs) s.onChunk = onRead
   pump()
   while (performance.now() < deadline()) await sleep(50)
   pub.onChunk = null
-  for (const s of subs) s.onChunk = null
+  for (const s of subs) s.onChunk = () => reads++
   // Drain: wait for every stamped event to reach every subscriber (or give up after 10 s).
   const stop = performance.now() + 10_000
   let lastAcked = -1
@@ -173,6 +179,7 @@ async function fanout(port: number, subscribers: number, relayPid: number) {
     relayCpuShare: relayCpu / ((tDelivered - t0) / 1000),
     stampedPerSec: lastAcked / ((tAck - t0) / 1000),
     deliveriesPerSec: lastDelivered / ((tDelivered - t0) / 1000),
+    eventsPerSubscriberRead: lastDelivered / reads,
     sent,
     acked: lastAcked,
     delivered: lastDelivered,
@@ -380,6 +387,7 @@ async function main(): Promise<void> {
       row(`${name}: deliveries/s`, 'deliveriesPerSec', 0, runs)
       row(`${name}: deliveries per relay CPU second`, 'deliveriesPerRelayCpuSecond', 0, runs)
       row(`${name}: relay core busy (share)`, 'relayCpuShare', 2, runs)
+      row(`${name}: events per subscriber read`, 'eventsPerSubscriberRead', 2, runs)
     } else if (scenario.kind === 'latency') {
       row(`${name}: p50 ms`, 'p50Ms', 2, runs)
       row(`${name}: p99 ms`, 'p99Ms', 2, runs)

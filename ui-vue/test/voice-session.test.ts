@@ -5,9 +5,9 @@
  */
 import { Identity, publicKeyToText } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { VoiceNetwork } from '../src/client/voice/network.ts'
-import type { VoiceWireState } from '../src/client/voice/protocol.ts'
+import { type VoiceWireState, verifyState } from '../src/client/voice/protocol.ts'
 import { type VoiceEnv, VoiceSession } from '../src/client/voice/session.ts'
 
 useNodeCrypto()
@@ -88,16 +88,21 @@ describe('VoiceSession', () => {
     expect(session.state.phase).toBe('joined')
     expect(session.state.devices).toEqual([{ id: 'mic-1', label: 'Desk mic' }])
     expect(session.state.members.map((m) => m.phase)).toEqual(['self'])
-    expect(published.at(-1)).toMatchObject({
-      v: 1,
-      key: net.self,
-      channel: 'general',
-      muted: false,
-      signals: [],
-    })
+    // The state goes out once signed by this client's key.
+    await vi.waitFor(() =>
+      expect(published.at(-1)).toMatchObject({
+        v: 1,
+        key: net.self,
+        channel: 'general',
+        muted: false,
+        signals: [],
+      }),
+    )
+    expect(await verifyState(published.at(-1)!)).toBe(true)
     session.setMuted(true)
     expect(track.enabled).toBe(false)
-    expect(published.at(-1)).toMatchObject({ muted: true })
+    await vi.waitFor(() => expect(published.at(-1)).toMatchObject({ muted: true }))
+    expect(await verifyState(published.at(-1)!)).toBe(true)
     session.leave()
     expect(track.stopped).toBe(true)
     expect(published.at(-1)).toBeNull()
