@@ -7,7 +7,7 @@
  *
  * The relay runs in its own process pinned to core 0 (`taskset -c 0`), the load generator in
  * another pinned to core 1. Cases, for each shell:
- *  - fan-out with 100 and 1,000 subscribers: one publisher keeps up to 256 requests in flight
+ *  - fan-out with 100 and 1,000 subscribers: one publisher keeps up to 256 (BENCH_WINDOW) requests in flight
  *    (and at most 256 undelivered events per subscriber); stamped msgs/s and deliveries/s;
  *  - latency at a fixed 200 msgs/s with 100 subscribers: send -> delivery to another member;
  *  - RSS per idle authenticated connection: relay RSS growth over N (10,000) logged-in sockets.
@@ -114,14 +114,16 @@ async function fanout(port: number, subscribers: number, relayPid: number) {
   const author = await Identity.generate()
   const frames = await presign(author, 8000 * SECONDS)
   const pub = await login(port, author)
-  const WINDOW = 256
+  const WINDOW = Number(process.env.BENCH_WINDOW ?? 256)
   let sent = 0
   let t0 = 0
   let cpu0 = 0
+  let load0 = process.cpuUsage()
   const started = () => {
     if (t0) return
     t0 = performance.now()
     cpu0 = cpuSecondsOf(relayPid)
+    load0 = process.cpuUsage()
   }
   const deadline = () => t0 + SECONDS * 1000
   // Keep the window full, but never let subscribers fall more than WINDOW events behind.
@@ -171,12 +173,16 @@ async function fanout(port: number, subscribers: number, relayPid: number) {
     await sleep(10)
   }
   const relayCpu = cpuSecondsOf(relayPid) - cpu0
+  const loadUsage = process.cpuUsage(load0)
+  const loadCpu = (loadUsage.user + loadUsage.system) / 1e6
   const errors = pub.counts[Tag.error]!
   for (const s of [...subs, pub]) s.close()
   return {
     // What one saturated relay core sustains, whoever the bottleneck of this run was.
     deliveriesPerRelayCpuSecond: lastDelivered / relayCpu,
     relayCpuShare: relayCpu / ((tDelivered - t0) / 1000),
+    // The load generator's core: near 1, it (not the relay) paces how many requests wait per read.
+    loadCpuShare: loadCpu / ((tDelivered - t0) / 1000),
     stampedPerSec: lastAcked / ((tAck - t0) / 1000),
     deliveriesPerSec: lastDelivered / ((tDelivered - t0) / 1000),
     eventsPerSubscriberRead: lastDelivered / reads,
@@ -387,6 +393,7 @@ async function main(): Promise<void> {
       row(`${name}: deliveries/s`, 'deliveriesPerSec', 0, runs)
       row(`${name}: deliveries per relay CPU second`, 'deliveriesPerRelayCpuSecond', 0, runs)
       row(`${name}: relay core busy (share)`, 'relayCpuShare', 2, runs)
+      row(`${name}: load generator core busy (share)`, 'loadCpuShare', 2, runs)
       row(`${name}: events per subscriber read`, 'eventsPerSubscriberRead', 2, runs)
     } else if (scenario.kind === 'latency') {
       row(`${name}: p50 ms`, 'p50Ms', 2, runs)
