@@ -14,11 +14,13 @@ export class FakeMesh {
 
   add(id: string, kind: 'client' | 'virtual' = 'client'): FakePort {
     const port = new FakePort(this, id, kind)
-    for (const other of this.ports.values()) {
+    const others = [...this.ports.values()]
+    // Registered first: what the others send it on peer-joined is delivered.
+    this.ports.set(id, port)
+    for (const other of others) {
       other.link(port)
       port.link(other)
     }
-    this.ports.set(id, port)
     return port
   }
 

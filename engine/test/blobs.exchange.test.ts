@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import {
+  type BlobDigest,
   BlobExchange,
   type BlobExchangeOptions,
   CHUNK_BYTES,
   decodeBlobFrame,
   describeBlob,
   encodeBlobFrame,
+  type EvictionListener,
+  EvictionListeners,
   MAX_QUEUED_DOWNLOADS,
   MemoryBlobStore,
 } from '../src/blobs/index.ts'
-import { equalBytes } from '../src/bytes.ts'
+import { equalBytes, toHex } from '../src/bytes.ts'
 import { LimitError, RejectedError } from '../src/errors.ts'
 import { FakeMesh } from './blobs-mesh.ts'
 
@@ -280,6 +283,42 @@ describe('BlobExchange', () => {
     expect((await nodes.b!.store.usage()).bytes).toBe(3 * CHUNK_BYTES)
     expect(nodes.b!.ex.holds(m1!.digest)).toBe(false)
     stop()
+  })
+
+  it('a blob its store evicts on its own is no longer held, nor announced to a new peer', async () => {
+    class EvictingStore extends MemoryBlobStore {
+      private readonly evictions = new EvictionListeners()
+      onEvict(listener: EvictionListener): () => void {
+        return this.evictions.add(listener)
+      }
+      async evictNow(digest: BlobDigest): Promise<void> {
+        const size = (await this.get(digest))!.length
+        await this.delete(digest)
+        this.evictions.emit(digest, size)
+      }
+    }
+    const mesh = new FakeMesh()
+    const store = new EvictingStore()
+    const a = new BlobExchange({ store, port: mesh.add('a') })
+    await a.start()
+    const [kept, dropped] = [describeBlob(blob(CHUNK_BYTES, 1)), describeBlob(blob(CHUNK_BYTES, 2))]
+    await a.publish(blob(CHUNK_BYTES, 1))
+    await a.publish(blob(CHUNK_BYTES, 2))
+    await store.evictNow(dropped.digest)
+    expect(a.holds(dropped.digest)).toBe(false)
+    expect(a.holds(kept.digest)).toBe(true)
+    const announced: string[] = []
+    mesh.tap = (from, _to, bytes) => {
+      const f = decodeBlobFrame(bytes)
+      if (from === 'a' && f.type === 'have') announced.push(...f.digests.map(toHex))
+      return bytes
+    }
+    const c = new BlobExchange({ store: new MemoryBlobStore(), port: mesh.add('c') })
+    await c.start()
+    await until(() => announced.length > 0)
+    expect(announced).toEqual([toHex(kept.digest)])
+    a.stop()
+    c.stop()
   })
 
   it('an offer that outruns its stamp is taken up when the stamp arrives', async () => {

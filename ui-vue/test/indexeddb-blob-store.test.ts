@@ -85,10 +85,8 @@ describe('IndexedDbBlobStore', () => {
     const quota = () => new DOMException('quota exceeded', 'QuotaExceededError')
     it('evicts unpinned blobs, least recently used first, then retries; pinned ones stay', async () => {
       const evicted: number[] = []
-      const store = await openIndexedDbBlobStore({
-        relayKey: randomBytes(32),
-        onEvict: (_d, size) => evicted.push(size),
-      })
+      const store = await openIndexedDbBlobStore({ relayKey: randomBytes(32) })
+      store.onEvict((_d, size) => evicted.push(size))
       open.push(store)
       const mine = blob(100_000, 1)
       const old = blob(90_000, 2)
@@ -119,10 +117,8 @@ describe('IndexedDbBlobStore', () => {
 
     it('a retry refused again evicts the next unpinned blob (freed space counted late)', async () => {
       const evicted: number[] = []
-      const store = await openIndexedDbBlobStore({
-        relayKey: randomBytes(32),
-        onEvict: (_d, size) => evicted.push(size),
-      })
+      const store = await openIndexedDbBlobStore({ relayKey: randomBytes(32) })
+      store.onEvict((_d, size) => evicted.push(size))
       open.push(store)
       const mine = blob(100_000, 7)
       const old = blob(90_000, 8)

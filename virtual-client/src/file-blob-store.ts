@@ -28,6 +28,8 @@ import {
   type BlobUsage,
   checkRange,
   compareBytes,
+  type EvictionListener,
+  EvictionListeners,
   fromHex,
   LimitError,
   type PutBlobOptions,
@@ -84,6 +86,7 @@ export class FileBlobStore implements BlobStore {
   readonly recovery = { blobs: 0, metaRecords: 0, truncatedBytes: 0, tmpFilesRemoved: 0 }
   /** Blobs removed by the budget and by retention since open. */
   readonly evicted = { budget: 0, retention: 0 }
+  private readonly evictions = new EvictionListeners()
 
   private constructor(opts: FileBlobStoreOptions) {
     this.opts = { sweepIntervalMs: FileBlobStoreDefaults.sweepIntervalMs, now: Date.now, ...opts }
@@ -203,6 +206,17 @@ export class FileBlobStore implements BlobStore {
 
   // ---- budget and retention -----------------------------------------------------------------
 
+  onEvict(listener: EvictionListener): () => void {
+    return this.evictions.add(listener)
+  }
+
+  private async evict(digest: BlobDigest): Promise<boolean> {
+    const size = this.blobs.get(toHex(digest))?.info.size ?? 0
+    const gone = await this.delete(digest)
+    if (gone) this.evictions.emit(digest, size)
+    return gone
+  }
+
   /** Drops unpinned blobs unused for `retentionMs`; compacts the journal when it has grown. */
   async sweep(): Promise<{ expired: number }> {
     if (this.closed) return { expired: 0 }
@@ -210,7 +224,7 @@ export class FileBlobStore implements BlobStore {
     if (this.opts.retentionMs !== undefined) {
       const cutoff = this.opts.now() - this.opts.retentionMs
       for (const { info } of [...this.blobs.values()])
-        if (!info.pinned && info.usedAt < cutoff && (await this.delete(info.digest))) expired++
+        if (!info.pinned && info.usedAt < cutoff && (await this.evict(info.digest))) expired++
       this.evicted.retention += expired
     }
     await this.compactJournalIfLarge()
@@ -235,7 +249,7 @@ export class FileBlobStore implements BlobStore {
         `a blob of ${bytes.length} bytes does not fit the budget of ${this.opts.budgetBytes} bytes (pinned blobs fill it)`,
         'budgetBytes',
       )
-    for (const d of plan.evict) if (await this.delete(d)) this.evicted.budget++
+    for (const d of plan.evict) if (await this.evict(d)) this.evicted.budget++
     const tmp = join(this.opts.dir, 'tmp', `${key}.${randomBytes(6).toString('hex')}`)
     const handle = await open(tmp, 'wx', 0o600)
     try {

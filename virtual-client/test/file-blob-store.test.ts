@@ -110,9 +110,11 @@ describe('FileBlobStore files', () => {
 })
 
 describe('FileBlobStore budget and retention', () => {
-  it('evicts unpinned blobs, least recently used first, to fit the budget', async () => {
+  it('evicts unpinned blobs, least recently used first, to fit the budget, and says so', async () => {
     const dir = tempDir()
     const store = await openStore({ dir, budgetBytes: 3000 })
+    const evictions: string[] = []
+    store.onEvict((digest, size) => evictions.push(`${toHex(digest)}:${size}`))
     const [a, b, c, d] = [blob(10), blob(11), blob(12), blob(13)]
     await store.put(a!.digest, a!.bytes, { usedAt: 1, pinned: true })
     await store.put(b!.digest, b!.bytes, { usedAt: 2 })
@@ -123,6 +125,7 @@ describe('FileBlobStore budget and retention', () => {
     expect(await store.has(a!.digest)).toBe(true)
     expect(await store.has(b!.digest)).toBe(true)
     expect(store.evicted.budget).toBe(1)
+    expect(evictions).toEqual([`${toHex(c!.digest)}:1000`])
     expect((await store.usage()).bytes).toBe(3000)
     expect(() => statSync(blobFile(dir, c!.digest))).toThrow()
   })
@@ -154,11 +157,17 @@ describe('FileBlobStore budget and retention', () => {
     const dir = tempDir()
     let now = 100_000
     const store = await FileBlobStore.open({ dir, retentionMs: 50_000, now: () => now })
+    const evictions: string[] = []
+    store.onEvict((digest) => evictions.push(toHex(digest)))
     const [old, pinnedOld, fresh] = [blob(30), blob(31), blob(32)]
     await store.put(old!.digest, old!.bytes, { usedAt: 40_000 })
     await store.put(pinnedOld!.digest, pinnedOld!.bytes, { usedAt: 40_000, pinned: true })
     await store.put(fresh!.digest, fresh!.bytes, { usedAt: 90_000 })
     expect(await store.sweep()).toEqual({ expired: 1 })
+    expect(evictions).toEqual([toHex(old!.digest)])
+    await store.delete(fresh!.digest) // asked for: not an eviction
+    await store.put(fresh!.digest, fresh!.bytes, { usedAt: 90_000 })
+    expect(evictions).toHaveLength(1)
     now = 200_000
     await store.pin(pinnedOld!.digest, false)
     expect(await store.sweep()).toEqual({ expired: 2 })

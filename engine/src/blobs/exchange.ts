@@ -236,7 +236,9 @@ export class BlobExchange {
     if (this.running) return
     this.running = true
     for (const info of await this.store.list()) this.held.set(toHex(info.digest), info.size)
+    const offEvict = this.store.onEvict?.((digest) => this.forget(digest))
     this.unsubscribe = [
+      ...(offEvict ? [offEvict] : []),
       this.port.on('peer-joined', ({ peer }) => this.onJoined(peer)),
       this.port.on('peer-left', ({ peer }) => this.onLeft(peer)),
       this.port.on('frame', ({ from, bytes }) => this.onBytes(from, bytes)),
@@ -263,6 +265,13 @@ export class BlobExchange {
     this.early.clear()
     this.uploads.clear()
     this.pendingGets.clear()
+  }
+
+  /** The store dropped this blob on its own: no longer held, announced or served. */
+  forget(digest: BlobDigest): void {
+    const hex = toHex(digest)
+    this.held.delete(hex)
+    this.verified.delete(hex)
   }
 
   /** Whether this peer holds the blob. */
@@ -831,10 +840,9 @@ export class BlobExchange {
     }
   }
 
-  /** The store lost a blob we announced (evicted by another path): say so. */
+  /** The store lost a blob we announced (deleted by another path): say so. */
   private lost(from: string, digest: BlobDigest): void {
-    this.held.delete(toHex(digest))
-    this.verified.delete(toHex(digest))
+    this.forget(digest)
     this.sendFrame(from, { type: 'no', digest, reason: NoReason.absent })
   }
 

@@ -58,8 +58,28 @@ export interface BlobStore {
   /** Every blob's info, without the bytes, ordered by digest (bytewise). */
   list(): Promise<BlobInfo[]>
   usage(): Promise<BlobUsage>
+  /**
+   * For stores that drop blobs on their own (a budget, a retention window, a storage quota):
+   * calls `listener` after each such eviction, so whoever announced the blob stops doing so.
+   * Returns the unsubscribe function. Not called for `delete`.
+   */
+  onEvict?(listener: EvictionListener): () => void
   /** Releases resources; every later call rejects. Idempotent. */
   close(): Promise<void>
+}
+
+export type EvictionListener = (digest: BlobDigest, size: number) => void
+
+/** The listeners of a store's `onEvict`. */
+export class EvictionListeners {
+  private readonly listeners = new Set<EvictionListener>()
+  add(listener: EvictionListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+  emit(digest: BlobDigest, size: number): void {
+    for (const l of this.listeners) l(digest, size)
+  }
 }
 
 export const BLOB_DIGEST_BYTES = 32

@@ -248,7 +248,8 @@ async function compareBlobsWithMemory(): Promise<{ checks: number; mismatches: s
 async function fillBlobsUntilFull(relayKeyHex: string, size: number, max: number) {
   const relayKey = fromHex(relayKeyHex)
   const evicted: string[] = []
-  const store = await openIndexedDbBlobStore({ relayKey, onEvict: (d) => evicted.push(toHex(d)) })
+  const store = await openIndexedDbBlobStore({ relayKey })
+  store.onEvict((d) => evicted.push(toHex(d)))
   const stored: string[] = []
   let error: { name: string; limit?: string; message: string } | undefined
   // Unpinned blobs first (others' attachments), then pinned ones (mine) until it fails.

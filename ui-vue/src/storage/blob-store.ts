@@ -22,6 +22,8 @@ import {
   CHUNK_BYTES,
   checkRange,
   compareBytes,
+  type EvictionListener,
+  EvictionListeners,
   fromHex,
   LimitError,
   type PutBlobOptions,
@@ -56,8 +58,6 @@ export interface IndexedDbBlobStoreOptions extends DatabaseOptions {
   durability?: 'strict' | 'relaxed'
   /** On a quota refusal, evict unpinned blobs (least recently used first) and retry until it fits or none is left. Default true. */
   evictOnQuota?: boolean
-  /** Told of every blob evicted to make room (the exchange forgets it; the UI may say so). */
-  onEvict?: (digest: BlobDigest, size: number) => void
 }
 
 /** `peerchat-blobs-<relay key hex>`: one blob database per community, beside its log database. */
@@ -84,6 +84,7 @@ const sizeText = (n: number): string =>
 export class IndexedDbBlobStore implements BlobStore {
   private closedBecause: string | undefined
   private readonly write: WriteMode
+  private readonly evictions = new EvictionListeners()
 
   private constructor(
     private readonly db: IDBDatabase,
@@ -256,6 +257,11 @@ export class IndexedDbBlobStore implements BlobStore {
     })
   }
 
+  /** Told of every blob evicted to make room (the exchange forgets it). */
+  onEvict(listener: EvictionListener): () => void {
+    return this.evictions.add(listener)
+  }
+
   /** Deletes unpinned blobs, least recently used first, until `need` bytes were freed. */
   private async evictFor(need: number, except: string): Promise<number> {
     const candidates = (await this.list())
@@ -266,7 +272,7 @@ export class IndexedDbBlobStore implements BlobStore {
       if (freed >= need) break
       if (await this.delete(b.digest)) {
         freed += b.size
-        this.opts.onEvict?.(b.digest, b.size)
+        this.evictions.emit(b.digest, b.size)
       }
     }
     return freed
