@@ -6,9 +6,9 @@ import {
   CHUNK_BYTES,
   decodeBlobFrame,
   describeBlob,
-  encodeBlobFrame,
   type EvictionListener,
   EvictionListeners,
+  encodeBlobFrame,
   MAX_QUEUED_DOWNLOADS,
   MemoryBlobStore,
 } from '../src/blobs/index.ts'
@@ -282,6 +282,21 @@ describe('BlobExchange', () => {
     expect(await nodes.b!.store.has(m2!.digest)).toBe(true)
     expect((await nodes.b!.store.usage()).bytes).toBe(3 * CHUNK_BYTES)
     expect(nodes.b!.ex.holds(m1!.digest)).toBe(false)
+    stop()
+  })
+
+  it('spread: chunk bytes served of a blob and connected peers announcing it', async () => {
+    const { nodes, stop } = await setup(['a', 'b', 'c'], { fanout: 2, pullDelayMs: 60_000 })
+    const bytes = blob(2 * CHUNK_BYTES + 10, 5)
+    const meta = describeBlob(bytes)
+    expect(nodes.a!.ex.spread(meta.digest)).toBeUndefined()
+    for (const id of ['b', 'c']) nodes[id]!.ex.want(meta)
+    await nodes.a!.ex.publish(bytes)
+    expect(nodes.a!.ex.spread(meta.digest)).toMatchObject({ size: bytes.length, holders: 0 })
+    await until(() => nodes.a!.ex.spread(meta.digest)!.holders === 2)
+    const served = Object.values(nodes).reduce((sum, n) => sum + (n.ex.spread(meta.digest)?.sent ?? 0), 0)
+    expect(served).toBe(2 * bytes.length) // each receiver got every chunk once, from a or the other
+    expect(nodes.a!.ex.spread(meta.digest)!.sent).toBe(nodes.a!.ex.stats.chunkBytesSent)
     stop()
   })
 

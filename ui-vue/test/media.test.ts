@@ -1,9 +1,7 @@
 import {
-  BLOB_FRAME_VERSION,
   type BlobExchange,
   describeBlob,
   encodeAttachment,
-  encodeBlobFrame,
   encodeReaction,
   encodeRedact,
   Kind,
@@ -17,7 +15,7 @@ import {
 import { describe, expect, it } from 'vitest'
 import { attachmentInfo, isInlineImage, MAX_ATTACHMENT_BYTES, refuseFile } from '../src/client/attachments.ts'
 import { ChannelTimeline } from '../src/client/channel-view.ts'
-import { RealMedia, SpreadTally } from '../src/client/media.ts'
+import { RealMedia } from '../src/client/media.ts'
 
 const key = (n: number): PublicKey => new Uint8Array(32).fill(n)
 const ME = key(1)
@@ -132,32 +130,6 @@ describe('ChannelTimeline with attachments', () => {
   })
 })
 
-describe('SpreadTally', () => {
-  it('counts chunk bytes sent and peers that announced a tracked digest', () => {
-    const tally = new SpreadTally()
-    const hex = toHex(described.digest)
-    tally.track(hex, described.size)
-    const chunk = encodeBlobFrame({
-      type: 'chunk',
-      digest: described.digest,
-      index: 0,
-      data: bytes.subarray(0, 65_536),
-    })
-    expect(chunk[0]).toBe(BLOB_FRAME_VERSION)
-    tally.sent(chunk)
-    tally.sent(new Uint8Array([1, 2, 3])) // a peer frame: ignored
-    expect(tally.of(hex)?.sent).toBeGreaterThanOrEqual(65_536)
-    expect(tally.of(hex)?.sent).toBeLessThan(65_536 + 8)
-    const have = encodeBlobFrame({ type: 'have', digests: [described.digest] })
-    tally.received('peer-a', have)
-    tally.received('peer-b', have)
-    tally.received('peer-a', have)
-    expect(tally.of(hex)?.holders.size).toBe(2)
-    tally.left('peer-b')
-    expect(tally.of(hex)?.holders.size).toBe(1)
-  })
-})
-
 describe('RealMedia.fetch', () => {
   const info = attachmentInfo({
     digest: described.digest,
@@ -173,7 +145,6 @@ describe('RealMedia.fetch', () => {
         progress: () => undefined,
         holds: () => true,
       } as unknown as BlobExchange,
-      tally: new SpreadTally(),
       connected: () => 0,
       publish: async () => {
         throw new Error('unused')

@@ -211,6 +211,8 @@ export class BlobExchange {
   private readonly manifests = new Map<Hex, Uint8Array[]>()
   /** Digests whose stamp lied (the whole did not match): never fetched again. */
   private readonly rejected = new Set<Hex>()
+  /** Chunk bytes served per digest (as many digests as `known`). */
+  private readonly uploaded = new Map<Hex, number>()
   private unsubscribe: (() => void)[] = []
   private running = false
 
@@ -277,6 +279,20 @@ export class BlobExchange {
   /** Whether this peer holds the blob. */
   holds(digest: BlobDigest): boolean {
     return this.held.has(toHex(digest))
+  }
+
+  /**
+   * How far a blob has spread, for an uploader's progress: the chunk bytes this peer served of
+   * it, and how many connected peers announced holding it. Undefined for a digest never stamped
+   * or published here (or long forgotten).
+   */
+  spread(digest: BlobDigest): { size: number; sent: number; holders: number } | undefined {
+    const hex = toHex(digest)
+    const meta = this.known.get(hex)
+    if (!meta) return undefined
+    let holders = 0
+    for (const has of this.peerHas.values()) if (has.has(hex)) holders++
+    return { size: meta.size, sent: this.uploaded.get(hex) ?? 0, holders }
   }
 
   /** Chunks held of a download in progress (for progress bars), or undefined. */
@@ -831,7 +847,7 @@ export class BlobExchange {
       for (let i = 0; i < count; i++) {
         const data = bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)
         if (this.sendFrame(from, { type: 'chunk', digest, index: first + i, data }, true))
-          this.stats.chunkBytesSent += data.length
+          this.countUpload(hex, data.length)
       }
     } finally {
       const left = (this.pendingGets.get(from) ?? 1) - 1
@@ -884,6 +900,12 @@ export class BlobExchange {
       this.stats.framesSent++
     }
     return ok
+  }
+
+  private countUpload(hex: Hex, bytes: number): void {
+    this.stats.chunkBytesSent += bytes
+    this.uploaded.set(hex, (this.uploaded.get(hex) ?? 0) + bytes)
+    if (this.uploaded.size > this.o.maxKnown) this.uploaded.delete(this.uploaded.keys().next().value!)
   }
 
   private remember(hex: Hex, meta: BlobMeta): Hex {

@@ -5,35 +5,18 @@
  * all build their `BlobExchange` on this.
  */
 import type { BlobPort } from '@peerchat/engine'
-import type { Listener, PeerId, TransportEventName } from '../transport.ts'
+import type { PeerId } from '../transport.ts'
 import type { WebrtcTransport } from './webrtc-transport.ts'
-
-/** Sees every blob frame that leaves (handed to the bulk lane) or arrives; e.g. progress counters. */
-export interface BlobTap {
-  sent?(peer: string, bytes: Uint8Array): void
-  received?(from: string, bytes: Uint8Array): void
-}
 
 export type BlobMesh = Pick<WebrtcTransport, 'self' | 'send' | 'sendBulk' | 'peers' | 'on'>
 
-export function meshBlobPort(mesh: BlobMesh, tap: BlobTap = {}): BlobPort {
+export function meshBlobPort(mesh: BlobMesh): BlobPort {
   return {
     name: 'webrtc',
     self: mesh.self,
     send: (peer, bytes) => mesh.send(peer as PeerId, bytes),
-    sendBulk: (peer, bytes) => {
-      const ok = mesh.sendBulk(peer as PeerId, bytes)
-      if (ok) tap.sent?.(peer, bytes)
-      return ok
-    },
+    sendBulk: (peer, bytes) => mesh.sendBulk(peer as PeerId, bytes),
     peers: () => mesh.peers(),
-    on: ((event: TransportEventName, listener: Listener<TransportEventName>) => {
-      if (event !== 'frame' || !tap.received) return mesh.on(event, listener)
-      const deliver = listener as Listener<'frame'>
-      return mesh.on('frame', (e) => {
-        tap.received?.(e.from, e.bytes)
-        deliver(e)
-      })
-    }) as BlobPort['on'],
+    on: mesh.on.bind(mesh) as BlobPort['on'],
   }
 }

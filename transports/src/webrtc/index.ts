@@ -1,4 +1,4 @@
-export { type BlobMesh, type BlobTap, meshBlobPort } from './blob-port.ts'
+export { type BlobMesh, meshBlobPort } from './blob-port.ts'
 export { DEFAULT_PIPE_LIMITS, FramePipe, type PipeLimits } from './pipe.ts'
 export {
   BULK_CHANNEL_ID,

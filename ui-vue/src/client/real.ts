@@ -38,7 +38,7 @@ import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { Coverage } from './coverage.ts'
 import { Directory } from './directory.ts'
 import { LocalLog } from './local-log.ts'
-import { RealMedia, SpreadTally } from './media.ts'
+import { RealMedia } from './media.ts'
 import { loadOwnAvatar, saveOwnAvatar } from './own-avatar.ts'
 import { PeerSync } from './peer-sync.ts'
 import type { RelayConfig } from './relay-config.ts'
@@ -464,21 +464,14 @@ export class RealClient extends ChatClientBase implements ChatClient {
   private async startMedia(connected: Connected): Promise<void> {
     const mesh = connected.mesh
     if (!mesh) return
-    const tally = new SpreadTally()
-    const port = meshBlobPort(mesh, {
-      sent: (_peer, bytes) => tally.sent(bytes),
-      received: (from, bytes) => tally.received(from, bytes),
-    })
     this.exchange = new BlobExchange({
       store: this.blobStore,
-      port,
+      port: meshBlobPort(mesh),
       ...(this.options.blobBudgetBytes ? { budgetBytes: this.options.blobBudgetBytes } : {}),
     })
     await this.exchange.start()
-    this.offs.push(mesh.on('peer-left', ({ peer }) => tally.left(peer)))
     this.mediaClient = new RealMedia({
       exchange: this.exchange,
-      tally,
       connected: () => mesh.peers().size,
       publish: (channel, kind, body) => this.publish(channel, kind, body),
     })
