@@ -224,10 +224,17 @@ export class RealClient extends ChatClientBase implements ChatClient {
       }))
   }
 
-  members(): readonly Member[] {
+  /** The sessions of every joined channel's presence (a key may appear more than once). */
+  private sessions(): Session[] {
     const relay = this.connected?.relay
     const sessions: Session[] = []
     for (const c of this.joined) sessions.push(...(relay?.members(c).values() ?? []))
+    return sessions
+  }
+
+  members(): readonly Member[] {
+    const relay = this.connected?.relay
+    const sessions = this.sessions()
     const members = this.directory.members(
       {
         key: this.self,
@@ -528,7 +535,7 @@ export class RealClient extends ChatClientBase implements ChatClient {
     const awareness = this.connected?.mesh?.awareness
     if (!awareness) return
     const refresh = (): void => {
-      const online = new Set(this.members().flatMap((m) => (m.online ? [m.id] : [])))
+      const online = new Set(this.sessions().map((session) => publicKeyToText(session.publicKey)))
       this.typing = typingFromStates(awareness.getStates(), {
         localId: awareness.clientID,
         selfKey: publicKeyToText(this.self),
