@@ -274,6 +274,7 @@ export class BlobExchange {
     const hex = toHex(digest)
     this.held.delete(hex)
     this.verified.delete(hex)
+    this.manifests.delete(hex)
   }
 
   /** Whether this peer holds the blob. */
