@@ -20,15 +20,13 @@ import {
 } from './http.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
+import { runningRelay } from './running.ts'
 
 // uWebSockets.js is CommonJS with a native addon.
 const uWS = createRequire(import.meta.url)('uWebSockets.js') as typeof UwsTypes
 
 type RelayWs = UwsTypes.WebSocket<{ conn: Conn<RelayWs> }>
 type SignalWs = UwsTypes.WebSocket<{ conn: SignalConn<SignalWs> }>
-// Often enough that a flooded socket is closed with a reason before the hard backpressure cap.
-const SWEEP_MS = 250
-
 const text = (ab: ArrayBuffer): string => Buffer.from(ab).toString()
 
 function facts(res: UwsTypes.HttpResponse, req: UwsTypes.HttpRequest, o: RelayOptions): RequestFacts {
@@ -187,29 +185,11 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
     app.listen(host, o.port ?? 0, (listenSocket) => {
       if (!listenSocket) return reject(new Error(`cannot listen on ${host}:${o.port}`))
       const port = uWS.us_socket_local_port(listenSocket)
-      const sweep = setInterval(() => {
-        core.sweep()
-        signaling.sweep()
-      }, SWEEP_MS)
-      sweep.unref()
-      let stopped: Promise<void> | null = null
-      ctx.log('relay.listening', { host, port, shell: 'uws' })
-      resolvePromise({
-        port,
-        host,
-        url: `ws://${host}:${port}`,
-        relayKey: ctx.relay.publicKey,
-        stop() {
-          stopped ??= (async () => {
-            clearInterval(sweep)
-            uWS.us_listen_socket_close(listenSocket)
-            core.closeAll()
-            signaling.closeAll()
-            ctx.metrics.stop()
-          })()
-          return stopped
-        },
-      })
+      resolvePromise(
+        runningRelay(ctx, [core, signaling], { host, port, shell: 'uws' }, () =>
+          uWS.us_listen_socket_close(listenSocket),
+        ),
+      )
     })
   })
 }

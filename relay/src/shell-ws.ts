@@ -11,9 +11,7 @@ import { type SignalConn, type SignalIo, SignalingCore } from './core/signaling.
 import { originAllowed, requestFacts, route, STATUS_TEXT } from './http.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
-
-// Often enough that a flooded socket is closed with a reason before the hard backpressure cap.
-const SWEEP_MS = 250
+import { runningRelay } from './running.ts'
 
 class Topics {
   private readonly topics = new Map<string, Set<WebSocket>>()
@@ -176,30 +174,12 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
     server.listen(o.port ?? 0, host, () => {
       const address = server.address()
       const port = typeof address === 'object' && address ? address.port : 0
-      const sweep = setInterval(() => {
-        core.sweep()
-        signaling.sweep()
-      }, SWEEP_MS)
-      sweep.unref()
-      let stopped: Promise<void> | null = null
-      ctx.log('relay.listening', { host, port, shell: 'ws' })
-      resolvePromise({
-        port,
-        host,
-        url: `ws://${host}:${port}`,
-        relayKey: ctx.relay.publicKey,
-        stop() {
-          stopped ??= (async () => {
-            clearInterval(sweep)
-            core.closeAll()
-            signaling.closeAll()
-            for (const ws of [...relayWss.clients, ...signalWss.clients]) ws.terminate()
-            await new Promise<void>((r) => server.close(() => r()))
-            ctx.metrics.stop()
-          })()
-          return stopped
-        },
-      })
+      resolvePromise(
+        runningRelay(ctx, [core, signaling], { host, port, shell: 'ws' }, async () => {
+          for (const ws of [...relayWss.clients, ...signalWss.clients]) ws.terminate()
+          await new Promise<void>((r) => server.close(() => r()))
+        }),
+      )
     })
   })
 }
