@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { RelayProcess } from '../relay/relay-process.ts'
-import { PeerProcess } from './peer-process.ts'
+import { PeerProcess, postBlob, untilMeshed } from './peer-process.ts'
 import { peerArgs, relayMetric, relayTraffic, startRelay, until } from './scenario.ts'
 
 const CHILD = fileURLToPath(new URL('./blob-node.ts', import.meta.url))
@@ -49,22 +49,13 @@ describe('blobs over real WebRTC', () => {
     const stats = (p: PeerProcess) => p.call<BlobStats>('blobStats')
     const args = peerArgs(relay)
     await Promise.all([a, b, c, d].map((p) => p.call('start', { args })))
-    await until(async () => (await Promise.all([a, b, c, d].map(mesh))).every((n) => n === 3), 'a full mesh')
+    await untilMeshed([a, b, c, d], 3)
     const before = await relayBytes()
 
     // A posts: the relay stamps the metadata, A offers the bytes to its peers (fanout 3).
     // B and D want the file once the stamp arrives (offers that outran it are taken up);
     // C does not want it yet, so it receives nothing.
-    const posted = await a.call<{ id: string; sha256: string }>('blobPost', {
-      channel: CH,
-      size: SIZE,
-      seed: 5,
-    })
-    for (const p of [b, c, d])
-      await until(
-        async () => (await p.call<string[]>('ids', { channel: CH })).includes(posted.id),
-        'the stamp',
-      )
+    const posted = await postBlob(a, [b, c, d], { channel: CH, size: SIZE, seed: 5 })
     await Promise.all([b, d].map((p) => p.call('blobWant', { channel: CH, event: posted.id })))
     const holds = (p: PeerProcess) =>
       p.call<string | undefined>('blobHolds', { channel: CH, event: posted.id })

@@ -6,15 +6,8 @@
  * outlives the relay.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { PeerProcess } from './peer-process.ts'
-import {
-  peerArgs,
-  type ScenarioRelay,
-  type ScenarioRelayOptions,
-  sleep,
-  startRelay,
-  until,
-} from './scenario.ts'
+import { PeerProcess, untilMeshed } from './peer-process.ts'
+import { peerArgs, type ScenarioRelay, type ScenarioRelayOptions, sleep, startRelay } from './scenario.ts'
 
 const KILLS = 3
 
@@ -35,10 +28,7 @@ describe('chaos: relay killed while peers post', () => {
     const all = ['A', 'B', 'C'].map((n) => new PeerProcess(n))
     peers.push(...all)
     await Promise.all(all.map((p) => p.call('start', { args: base })))
-    await until(
-      async () => (await Promise.all(all.map((p) => p.call<number>('meshPeers')))).every((n) => n === 2),
-      'a full mesh',
-    )
+    await untilMeshed(all, 2)
 
     await Promise.all(all.map((p) => p.call('startLoop', { channel: 'general', everyMs: 15 })))
     for (let k = 0; k < KILLS; k++) {

@@ -1,6 +1,7 @@
 /** Test-side handle on a peer process (node-peer.ts). */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { until } from './scenario.ts'
 
 const CHILD = fileURLToPath(new URL('./node-peer.ts', import.meta.url))
 const CALL_TIMEOUT_MS = 90_000
@@ -62,4 +63,27 @@ export class PeerProcess {
   kill(): void {
     this.child.kill('SIGKILL')
   }
+}
+
+/** Waits until every peer is linked to `links` others over WebRTC. */
+export async function untilMeshed(peers: PeerProcess[], links: number): Promise<void> {
+  await until(
+    async () => (await Promise.all(peers.map((p) => p.call<number>('meshPeers')))).every((n) => n === links),
+    'a full mesh',
+  )
+}
+
+/** `author` (a blob-node.ts peer) posts a seeded blob; resolves once every other peer holds its stamp. */
+export async function postBlob(
+  author: PeerProcess,
+  others: PeerProcess[],
+  o: { channel: string; size: number; seed: number },
+): Promise<{ id: string; sha256: string }> {
+  const posted = await author.call<{ id: string; sha256: string }>('blobPost', o)
+  for (const p of others)
+    await until(
+      async () => (await p.call<string[]>('ids', { channel: o.channel })).includes(posted.id),
+      'the stamp',
+    )
+  return posted
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { PeerProcess } from '../peer/peer-process.ts'
+import { PeerProcess, postBlob, untilMeshed } from '../peer/peer-process.ts'
 import { peerArgs, relayTraffic, startRelay, until } from '../peer/scenario.ts'
 import type { RelayProcess } from '../relay/relay-process.ts'
 import { spawnVc, type VcProcess } from './vc-process.ts'
@@ -48,19 +48,10 @@ describe('virtual clients keep attachments', () => {
     peers.push(a, b, c, d)
     const mesh = (p: PeerProcess) => p.call<number>('meshPeers')
     await Promise.all([a, b, c, d].map((p) => p.call('start', { args })))
-    await until(async () => (await Promise.all([a, b, c, d].map(mesh))).every((n) => n === 4), 'a full mesh')
+    await untilMeshed([a, b, c, d], 4)
     const before = await relayBytes()
 
-    const posted = await a.call<{ id: string; sha256: string }>('blobPost', {
-      channel: CH,
-      size: SIZE,
-      seed: 7,
-    })
-    for (const p of [b, c, d])
-      await until(
-        async () => (await p.call<string[]>('ids', { channel: CH })).includes(posted.id),
-        'the stamp',
-      )
+    const posted = await postBlob(a, [b, c, d], { channel: CH, size: SIZE, seed: 7 })
     await b.call('blobWant', { channel: CH, event: posted.id })
     const holds = (p: PeerProcess) =>
       p.call<string | undefined>('blobHolds', { channel: CH, event: posted.id })
