@@ -12,14 +12,18 @@ import {
 import { QUOTA_LIMIT } from '../src/storage/idb.ts'
 import { openIndexedDbStore } from '../src/storage/indexeddb-store.ts'
 
-runBlobStoreConformance('indexeddb (fake-indexeddb)', async () => {
-  const relayKey = randomBytes(32)
-  return {
-    store: await openIndexedDbBlobStore({ relayKey }),
-    reopen: () => openIndexedDbBlobStore({ relayKey }),
-    teardown: () => deleteIndexedDbBlobStore({ relayKey }),
-  }
-})
+runBlobStoreConformance(
+  'indexeddb (fake-indexeddb)',
+  async () => {
+    const relayKey = randomBytes(32)
+    return {
+      store: await openIndexedDbBlobStore({ relayKey }),
+      reopen: () => openIndexedDbBlobStore({ relayKey }),
+      teardown: () => deleteIndexedDbBlobStore({ relayKey }),
+    }
+  },
+  { durable: true },
+)
 
 function blob(size: number, seed: number): { digest: Uint8Array; bytes: Uint8Array } {
   const bytes = new Uint8Array(size)

@@ -25,14 +25,18 @@ async function freshStore(): Promise<{ store: IndexedDbStore; reopen: () => Prom
   return { store: await openIndexedDbStore({ relayKey }), reopen: () => openIndexedDbStore({ relayKey }) }
 }
 
-runStoreConformance('indexeddb (fake-indexeddb)', async () => {
-  const relayKey = randomBytes(32)
-  return {
-    store: await openIndexedDbStore({ relayKey }),
-    reopen: () => openIndexedDbStore({ relayKey }),
-    teardown: () => deleteIndexedDbStore({ relayKey }),
-  }
-})
+runStoreConformance(
+  'indexeddb (fake-indexeddb)',
+  async () => {
+    const relayKey = randomBytes(32)
+    return {
+      store: await openIndexedDbStore({ relayKey }),
+      reopen: () => openIndexedDbStore({ relayKey }),
+      teardown: () => deleteIndexedDbStore({ relayKey }),
+    }
+  },
+  { durable: true },
+)
 
 const CH = 'general'
 const pool = (n: number, channel = CH): StoredEvent[] =>

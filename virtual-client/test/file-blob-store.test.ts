@@ -9,14 +9,18 @@ import { runBlobStoreConformance } from '@peerchat/engine/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FileBlobStore, META_RECORD_BYTES } from '../src/file-blob-store.ts'
 
-runBlobStoreConformance('file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'peerchat-blobs-'))
-  return {
-    store: await FileBlobStore.open({ dir }),
-    reopen: () => FileBlobStore.open({ dir }),
-    teardown: async () => rmSync(dir, { recursive: true, force: true }),
-  }
-})
+runBlobStoreConformance(
+  'file',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peerchat-blobs-'))
+    return {
+      store: await FileBlobStore.open({ dir }),
+      reopen: () => FileBlobStore.open({ dir }),
+      teardown: async () => rmSync(dir, { recursive: true, force: true }),
+    }
+  },
+  { durable: true },
+)
 
 let dirs: string[] = []
 const tempDir = () => {

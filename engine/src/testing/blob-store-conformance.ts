@@ -3,19 +3,16 @@
  *
  *   runBlobStoreConformance('memory', async () => ({ store: new MemoryBlobStore() }))
  *
- * `reopen` (optional) returns a fresh BlobStore over the same durable data, to check that
- * `put`/`delete`/`pin`/`touch` are durable once resolved.
+ * A persistent store passes `{ durable: true }` and a fixture `reopen` that returns a fresh
+ * BlobStore over the same data, to check that `put`/`delete`/`pin`/`touch` are durable once resolved.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { BlobStore } from '../blobs/store.ts'
 import { compareBytes, equalBytes } from '../bytes.ts'
+import { type Fixture, perTestFixture } from './fixture.ts'
 
-export interface BlobStoreFixture {
-  store: BlobStore
-  reopen?: () => Promise<BlobStore>
-  teardown?: () => Promise<void>
-}
+export type BlobStoreFixture = Fixture<BlobStore>
 
 /** Deterministic test blob `i` of `size` bytes, with its digest. */
 function blob(i: number, size = 1000 + i * 37): { digest: Uint8Array; bytes: Uint8Array } {
@@ -28,18 +25,13 @@ function blob(i: number, size = 1000 + i * 37): { digest: Uint8Array; bytes: Uin
   return { digest: sha256(bytes), bytes }
 }
 
-export function runBlobStoreConformance(name: string, setup: () => Promise<BlobStoreFixture>): void {
+export function runBlobStoreConformance(
+  name: string,
+  setup: () => Promise<BlobStoreFixture>,
+  o: { durable?: boolean } = {},
+): void {
   describe(`BlobStore conformance: ${name}`, () => {
-    let fixture: BlobStoreFixture | undefined
-    const open = async (): Promise<BlobStore> => {
-      fixture = await setup()
-      return fixture.store
-    }
-    afterEach(async () => {
-      await fixture?.store.close()
-      await fixture?.teardown?.()
-      fixture = undefined
-    })
+    const { open, reopen } = perTestFixture(setup)
 
     it('put stores a blob under its digest; get returns the same bytes', async () => {
       const store = await open()
@@ -150,32 +142,31 @@ export function runBlobStoreConformance(name: string, setup: () => Promise<BlobS
       await expect(store.list()).rejects.toThrow()
     })
 
-    it('is durable across reopen', async () => {
-      const store = await open()
-      if (!fixture?.reopen) return
-      const a = blob(50)
-      const b = blob(51)
-      const c = blob(52)
-      await store.put(a.digest, a.bytes, { usedAt: 7 })
-      await store.put(b.digest, b.bytes)
-      await store.put(c.digest, c.bytes)
-      await store.pin(a.digest, true)
-      await store.touch(b.digest, 99)
-      await store.delete(c.digest)
-      await store.close()
-      const again = await fixture.reopen()
-      fixture = { ...fixture, store: again }
-      expect(await again.get(a.digest)).toEqual(a.bytes)
-      expect(await again.has(c.digest)).toBe(false)
-      const infos = await again.list()
-      expect(infos.find((i) => compareBytes(i.digest, a.digest) === 0)).toMatchObject({
-        pinned: true,
-        usedAt: 7,
+    if (o.durable)
+      it('is durable across reopen', async () => {
+        const store = await open()
+        const a = blob(50)
+        const b = blob(51)
+        const c = blob(52)
+        await store.put(a.digest, a.bytes, { usedAt: 7 })
+        await store.put(b.digest, b.bytes)
+        await store.put(c.digest, c.bytes)
+        await store.pin(a.digest, true)
+        await store.touch(b.digest, 99)
+        await store.delete(c.digest)
+        await store.close()
+        const again = await reopen()
+        expect(await again.get(a.digest)).toEqual(a.bytes)
+        expect(await again.has(c.digest)).toBe(false)
+        const infos = await again.list()
+        expect(infos.find((i) => compareBytes(i.digest, a.digest) === 0)).toMatchObject({
+          pinned: true,
+          usedAt: 7,
+        })
+        expect(infos.find((i) => compareBytes(i.digest, b.digest) === 0)).toMatchObject({
+          pinned: false,
+          usedAt: 99,
+        })
       })
-      expect(infos.find((i) => compareBytes(i.digest, b.digest) === 0)).toMatchObject({
-        pinned: false,
-        usedAt: 99,
-      })
-    })
   })
 }
