@@ -37,6 +37,7 @@ import {
   toHex,
   usageOf,
 } from '@peerchat/engine'
+import { syncDir } from './sync-dir.ts'
 
 export const FileBlobStoreDefaults = {
   /** How often retention runs (when `retentionMs` is set). */
@@ -456,13 +457,4 @@ function decodeMeta(rec: Buffer): { key: string; state: number; usedAt: number }
   const usedAt = rec.readDoubleLE(4 + BLOB_DIGEST_BYTES + 1)
   if (state > MetaState.deleted || !Number.isFinite(usedAt)) return undefined
   return { key: toHex(rec.subarray(4, 4 + BLOB_DIGEST_BYTES)), state, usedAt }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }

@@ -27,8 +27,7 @@ import {
 import { type FileHandle, open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  abytes,
-  DIGEST_BYTES,
+  checkBatch,
   decodeEvent,
   EVENT_VERSION,
   encodeEvent,
@@ -47,6 +46,7 @@ import {
   ulidToBytes,
 } from '@peerchat/engine'
 import { encodeRecord, type ParsedRecord, parseRecords, RECORD_HEADER_BYTES, RecordType } from './record.ts'
+import { syncDir } from './sync-dir.ts'
 
 export const FileStoreDefaults = {
   /** A segment is sealed (and a new one started) once it would grow past this many bytes. */
@@ -154,11 +154,7 @@ export class FileStore implements Store {
   async putMany(channel: string, items: readonly StoredEvent[]): Promise<number> {
     this.checkOpen()
     if (!isValidChannel(channel)) throw new RangeError(`invalid channel name ${JSON.stringify(channel)}`)
-    for (const item of items) {
-      if (item.event.channel !== channel)
-        throw new RangeError(`event ${item.event.id} belongs to ${item.event.channel}, not ${channel}`)
-      abytes(item.digest, DIGEST_BYTES, 'digest')
-    }
+    checkBatch(channel, items)
     const cutoff = this.cutoff()
     const ch = this.channel(channel, true)!
     const fresh: StoredEvent[] = []
@@ -591,15 +587,6 @@ async function closeSegment(seg: Segment): Promise<void> {
     seg.writer = undefined
   } else if (seg.fd >= 0) closeSync(seg.fd)
   seg.fd = -1
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }
 
 const EMPTY = new RankedIndex<never>()

@@ -1,3 +1,4 @@
+export * from './batch.ts'
 export * from './fingerprint.ts'
 export { MemoryStore } from './memory.ts'
 export { BLOCK_MAX, RankedIndex } from './ranked-index.ts'

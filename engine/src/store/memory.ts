@@ -1,7 +1,5 @@
-/** The in-memory store: one ranked index per channel. Part of the product (tests, bench, relay-free peers). */
-import { abytes } from '../bytes.ts'
 import type { Ulid } from '../ulid.ts'
-import { DIGEST_BYTES } from './fingerprint.ts'
+import { checkBatch } from './batch.ts'
 import { RankedIndex } from './ranked-index.ts'
 import type { Fingerprint, GetRangeOptions, IdRange, Store, StoredEvent } from './store.ts'
 
@@ -11,11 +9,7 @@ export class MemoryStore implements Store {
 
   async putMany(channel: string, items: readonly StoredEvent[]): Promise<number> {
     this.checkOpen()
-    for (const item of items) {
-      if (item.event.channel !== channel)
-        throw new RangeError(`event ${item.event.id} belongs to ${item.event.channel}, not ${channel}`)
-      abytes(item.digest, DIGEST_BYTES, 'digest')
-    }
+    checkBatch(channel, items)
     if (items.length === 0) return 0
     let index = this.logs.get(channel)
     if (!index) {

@@ -13,7 +13,7 @@
  * tab's copy keeps that copy and indexes it.
  */
 import {
-  abytes,
+  checkBatch,
   DecodeError,
   DIGEST_BYTES,
   decodeEvent,
@@ -154,11 +154,7 @@ export class IndexedDbStore implements Store {
 
   async putMany(channel: string, items: readonly StoredEvent[]): Promise<number> {
     this.checkOpen()
-    for (const item of items) {
-      if (item.event.channel !== channel)
-        throw new RangeError(`event ${item.event.id} belongs to ${item.event.channel}, not ${channel}`)
-      abytes(item.digest, DIGEST_BYTES, 'digest')
-    }
+    checkBatch(channel, items)
     const index = this.logs.get(channel)
     const fresh = new Map<Ulid, StoredEvent>()
     for (const item of items)
