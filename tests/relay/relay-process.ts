@@ -19,9 +19,16 @@ export interface RelayProcess {
  */
 export const TEST_RELAY_DEFAULTS = ['--limit', 'checkpointEvery=0']
 
-export function spawnRelay(args: string[], env: Record<string, string> = {}): Promise<RelayProcess> {
-  // node itself (not the tsx wrapper, which forks): a SIGKILL must reach the relay process.
-  const argv = ['--import', 'tsx', 'relay/src/cli.ts', '--port', '0', ...TEST_RELAY_DEFAULTS, ...args]
+/**
+ * Starts `node argv` in the repository, capturing stdout and stderr, and resolves with what
+ * `ready` finds in the output once it finds it; rejects (with the output) if the process exits
+ * first or after `timeoutMs`. `stop` sends SIGTERM and waits for the exit.
+ */
+export function startNode<T>(
+  argv: string[],
+  env: Record<string, string>,
+  o: { what: string; timeoutMs: number; ready: (output: string) => T | undefined },
+): Promise<{ child: ChildProcess; value: T; output: () => string; stop: () => Promise<number | null> }> {
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -30,26 +37,36 @@ export function spawnRelay(args: string[], env: Record<string, string> = {}): Pr
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
+  const stop = () =>
+    new Promise<number | null>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r(child.exitCode)
+      child.once('exit', (code) => r(code))
+      child.kill('SIGTERM')
+    })
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
-    child.on('exit', (code) => reject(new Error(`relay exited ${code}:\n${out}`)))
+    const timer = setTimeout(() => reject(new Error(`${o.what} did not start:\n${out}`)), o.timeoutMs)
+    child.on('exit', (code) => reject(new Error(`${o.what} exited ${code}:\n${out}`)))
     child.stdout!.on('data', () => {
-      const m = /listening on (ws:\/\/[^:]+:(\d+)) key (\S+)/.exec(out)
-      if (!m) return
+      const value = o.ready(out)
+      if (value === undefined) return
       clearTimeout(timer)
-      resolve({
-        child,
-        url: m[1]!,
-        port: Number(m[2]),
-        relayKey: m[3]!,
-        output: () => out,
-        stop: () =>
-          new Promise((r) => {
-            if (child.exitCode !== null) return r(child.exitCode)
-            child.once('exit', (code) => r(code))
-            child.kill('SIGTERM')
-          }),
-      })
+      resolve({ child, value, output: () => out, stop })
     })
   })
+}
+
+export async function spawnRelay(args: string[], env: Record<string, string> = {}): Promise<RelayProcess> {
+  // node itself (not the tsx wrapper, which forks): a SIGKILL must reach the relay process.
+  const argv = ['--import', 'tsx', 'relay/src/cli.ts', '--port', '0', ...TEST_RELAY_DEFAULTS, ...args]
+  const {
+    child,
+    value: m,
+    output,
+    stop,
+  } = await startNode(argv, env, {
+    what: 'relay',
+    timeoutMs: 20_000,
+    ready: (out) => /listening on (ws:\/\/[^:]+:(\d+)) key (\S+)/.exec(out) ?? undefined,
+  })
+  return { child, url: m[1]!, port: Number(m[2]), relayKey: m[3]!, output, stop }
 }

@@ -2,8 +2,8 @@
  * Starts virtual clients as child processes and reads their metrics: one client per process
  * (the CLI, `pnpm vc`'s entry) or several in one (the host that `pnpm start` runs).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { ROOT } from '../relay/relay-process.ts'
+import type { ChildProcess } from 'node:child_process'
+import { startNode } from '../relay/relay-process.ts'
 
 /** The virtual client's metrics, by name without the `peerchat_vc_` prefix (virtual-client/src/metrics.ts). */
 export type VcMetrics = Record<
@@ -67,47 +67,34 @@ export function spawnVcHost(
   return spawnClients(command, args, env, count)
 }
 
-function spawnClients(
+async function spawnClients(
   command: string[],
   args: string[],
   env: Record<string, string>,
   count: number,
 ): Promise<VcHostProcess> {
-  const child = spawn(process.execPath, [...command, '--metrics-port', '0', '--quiet', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (out += d))
-  const stop = () =>
-    new Promise<void>((r) => {
-      if (child.exitCode !== null || child.signalCode !== null) return r()
-      child.once('exit', () => r())
-      child.kill('SIGTERM')
-    })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`virtual clients did not start:\n${out}`)), 30_000)
-    child.on('exit', (code) => reject(new Error(`virtual client process exited ${code}:\n${out}`)))
-    child.stdout!.on('data', () => {
+  const started = await startNode([...command, '--metrics-port', '0', '--quiet', ...args], env, {
+    what: 'virtual client process',
+    timeoutMs: 30_000,
+    ready: (out) => {
       const online = [...out.matchAll(/peerchat-vc (\S+) online key (\S+) metrics (\d+)/g)]
-      if (online.length < count) return
-      clearTimeout(timer)
-      const clients = online.map(
-        (m): VcProcess => ({
-          child,
-          name: m[1]!,
-          key: m[2]!,
-          metricsPort: Number(m[3]),
-          output: () => out,
-          metrics: () => readMetrics(Number(m[3]), m[1]!),
-          stop,
-        }),
-      )
-      resolve({ child, clients, output: () => out, stop })
-    })
+      return online.length < count ? undefined : online
+    },
   })
+  const { child, output } = started
+  const stop = async () => void (await started.stop())
+  const clients = started.value.map(
+    (m): VcProcess => ({
+      child,
+      name: m[1]!,
+      key: m[2]!,
+      metricsPort: Number(m[3]),
+      output,
+      metrics: () => readMetrics(Number(m[3]), m[1]!),
+      stop,
+    }),
+  )
+  return { child, clients, output, stop }
 }
 
 /** The samples labelled vc="name" of a /metrics endpoint, by name without the `peerchat_vc_` prefix. */
