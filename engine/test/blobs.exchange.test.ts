@@ -14,17 +14,10 @@ import {
 } from '../src/blobs/index.ts'
 import { equalBytes, toHex } from '../src/bytes.ts'
 import { LimitError, RejectedError } from '../src/errors.ts'
+import { seededBytes } from '../src/testing/bytes.ts'
 import { FakeMesh } from './blobs-mesh.ts'
 
-const blob = (size: number, seed = 1): Uint8Array => {
-  const out = new Uint8Array(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0
-    out[i] = x >>> 24
-  }
-  return out
-}
+const blob = (size: number, seed = 1): Uint8Array => seededBytes(size, seed)
 
 interface Node {
   id: string

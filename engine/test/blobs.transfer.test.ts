@@ -14,16 +14,9 @@ import {
 import { equalBytes } from '../src/bytes.ts'
 import { DecodeError } from '../src/errors.ts'
 import { decodeAttachment, encodeAttachment } from '../src/projections/bodies.ts'
+import { seededBytes } from '../src/testing/bytes.ts'
 
-const blob = (size: number, seed = 1): Uint8Array => {
-  const out = new Uint8Array(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0
-    out[i] = x >>> 24
-  }
-  return out
-}
+const blob = (size: number, seed = 1): Uint8Array => seededBytes(size, seed)
 
 describe('manifest', () => {
   it('cuts a blob into CHUNK_BYTES chunks, the last shorter', () => {

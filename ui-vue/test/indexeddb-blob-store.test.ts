@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto'
 import { CHUNK_BYTES, describeBlob, LimitError, randomBytes } from '@peerchat/engine'
-import { fakeStoredEvent, runBlobStoreConformance } from '@peerchat/engine/testing'
+import { fakeStoredEvent, runBlobStoreConformance, seededBytes } from '@peerchat/engine/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BLOB_CHUNKS,
@@ -26,12 +26,7 @@ runBlobStoreConformance(
 )
 
 function blob(size: number, seed: number): { digest: Uint8Array; bytes: Uint8Array } {
-  const bytes = new Uint8Array(size)
-  let x = seed
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0
-    bytes[i] = x >>> 24
-  }
+  const bytes = seededBytes(size, seed)
   return { digest: describeBlob(bytes).digest, bytes }
 }
 

@@ -10,18 +10,14 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
 import type { BlobStore } from '../blobs/store.ts'
 import { compareBytes, equalBytes } from '../bytes.ts'
+import { seededBytes } from './bytes.ts'
 import { type Fixture, perTestFixture } from './fixture.ts'
 
 export type BlobStoreFixture = Fixture<BlobStore>
 
 /** Deterministic test blob `i` of `size` bytes, with its digest. */
 function blob(i: number, size = 1000 + i * 37): { digest: Uint8Array; bytes: Uint8Array } {
-  const bytes = new Uint8Array(size)
-  let x = (i + 1) * 2654435761
-  for (let j = 0; j < size; j++) {
-    x = (x * 1103515245 + 12345) >>> 0
-    bytes[j] = x >>> 24
-  }
+  const bytes = seededBytes(size, (i + 1) * 2654435761)
   return { digest: sha256(bytes), bytes }
 }
 

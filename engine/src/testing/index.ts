@@ -1,6 +1,7 @@
 /** Test support shipped with the engine (`@peerchat/engine/testing`): conformance suites and fixtures. */
 
 export { type BlobStoreFixture, runBlobStoreConformance } from './blob-store-conformance.ts'
+export { seededBytes } from './bytes.ts'
 export {
   fakeStoredEvent,
   fixtureUlid,
