@@ -21,6 +21,7 @@ import {
   publicKeyToText,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
+import { seededBytes } from '@peerchat/engine/testing'
 import { type Connected, connectPeer } from '@peerchat/transports/connect'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
@@ -52,16 +53,6 @@ let servedChunks = 0
 const totals = { chunkBytesSent: 0, chunkBytesReceived: 0, chunkBytesWasted: 0, badChunks: 0 }
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
-
-function blobOf(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size)
-  let x = seed >>> 0
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0
-    out[i] = x >>> 24
-  }
-  return out
-}
 
 /** The mesh as the exchange sees it, with the test's tampering on outgoing chunks. */
 function blobPort(mesh: NonNullable<Connected['mesh']>): BlobPort {
@@ -155,7 +146,7 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   },
   /** Stamps an attachment through the relay, then stores, announces and pushes the blob. */
   async blobPost(m) {
-    const bytes = blobOf(m.size as number, m.seed as number)
+    const bytes = seededBytes(m.size as number, m.seed as number)
     const d = describeBlob(bytes)
     const body = encodeAttachment({
       digest: d.digest,
