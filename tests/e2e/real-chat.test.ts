@@ -6,31 +6,31 @@
  * and the trust panel says which peer and link it came from. A reload restores history from
  * IndexedDB.
  */
-import { mkdirSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from './browser.ts'
-import { buildUi } from './build.ts'
-import { composer, joinAs, messageWith, type RealRelay, startRealRelay } from './real-harness.ts'
+import {
+  composer,
+  joinAs,
+  messageWith,
+  type RealRelay,
+  type RealStack,
+  SHOTS,
+  startRealRelay,
+  startRealStack,
+} from './real-harness.ts'
 
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
 const SEEN = { timeout: 15_000 }
 
 let relay: RealRelay
 let browser: Browser
 
+let stack: RealStack | undefined
 beforeAll(async () => {
-  buildUi()
-  mkdirSync(SHOTS, { recursive: true })
-  relay = await startRealRelay()
-  browser = await launchChromium()
+  stack = await startRealStack()
+  ;({ relay, browser } = stack)
 })
 
-afterAll(async () => {
-  await browser?.close()
-  await relay?.stop()
-})
+afterAll(() => stack?.stop())
 
 async function send(page: Page, text: string): Promise<void> {
   await composer(page).fill(text)

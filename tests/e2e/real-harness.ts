@@ -3,12 +3,17 @@
  * serving the built app on a free loopback port, and browser contexts that each create an
  * identity on the page it serves (the app picks the real client from the relay's well-known JSON).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
-import { DIST_DIR } from './build.ts'
+import { launchChromium } from './browser.ts'
+import { buildUi, DIST_DIR } from './build.ts'
+
+/** Where the browser tests save their screenshots. */
+export const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
 
 export interface RealRelay {
   readonly process: RelayProcess
@@ -102,3 +107,36 @@ export const composer = (page: Page, channel = 'general') =>
 /** The message row whose own text (not a quoted reply) contains `text`. */
 export const messageWith = (page: Page, text: string) =>
   page.locator('article.msg').filter({ has: page.locator('p.text', { hasText: text }) })
+
+export interface RealStack {
+  relay: RealRelay
+  browser: Browser
+  /** The built app the relay serves. */
+  dist: string
+  stop(): Promise<void>
+}
+
+/**
+ * What a browser test file starts first: the app built (into a directory of its own with
+ * `ownBuild`, so that other files' builds never replace what its relay serves), the relay CLI
+ * serving it with `relayArgs`, and Chromium with `chromiumArgs`.
+ */
+export async function startRealStack(
+  o: { relayArgs?: string[]; ownBuild?: boolean; chromiumArgs?: string[] } = {},
+): Promise<RealStack> {
+  const dist = o.ownBuild ? mkdtempSync(join(tmpdir(), 'peerchat-e2e-dist-')) : DIST_DIR
+  buildUi(dist)
+  mkdirSync(SHOTS, { recursive: true })
+  const relay = await startRealRelay(o.relayArgs, dist)
+  const browser = await launchChromium(o.chromiumArgs)
+  return {
+    relay,
+    browser,
+    dist,
+    async stop() {
+      await browser.close()
+      await relay.stop()
+      if (o.ownBuild) rmSync(dist, { recursive: true, force: true })
+    },
+  }
+}

@@ -12,18 +12,22 @@
  *    from Zed, and the virtual clients serve nothing (real clients are asked first; a virtual
  *    client announces itself in awareness).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnVc, type VcProcess } from '../vc/vc-process.ts'
-import { launchChromium } from './browser.ts'
-import { buildUi } from './build.ts'
-import { composer, joinAs, messageWith, type RealRelay, startRealRelay } from './real-harness.ts'
+import {
+  composer,
+  joinAs,
+  messageWith,
+  type RealRelay,
+  type RealStack,
+  SHOTS,
+  startRealStack,
+} from './real-harness.ts'
 
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
 const SEEN = { timeout: 30_000 }
 /** Messages Ann posts (the relay's default burst per key is 60). */
 const HISTORY = 30
@@ -33,27 +37,22 @@ const ALL_ROWS = '?overscan=1000000'
 
 let relay: RealRelay
 let browser: Browser
-let dist: string
 let vcDir: string
 const vcs: VcProcess[] = []
 
+let stack: RealStack | undefined
 beforeAll(async () => {
-  // Its own build: runs of other browser test files never replace the app this relay serves.
-  dist = mkdtempSync(join(tmpdir(), 'peerchat-e2e-lone-dist-'))
-  buildUi(dist)
-  mkdirSync(SHOTS, { recursive: true })
-  relay = await startRealRelay(['--quiet'], dist)
+  stack = await startRealStack({ relayArgs: ['--quiet'], ownBuild: true })
+  ;({ relay, browser } = stack)
   vcDir = mkdtempSync(join(tmpdir(), 'peerchat-e2e-lone-vc-'))
   for (const name of ['vc1', 'vc2'])
     vcs.push(await spawnVc(['--relay', relay.process.url, '--name', name, '--data-dir', join(vcDir, name)]))
-  browser = await launchChromium()
 })
 
 afterAll(async () => {
-  await browser?.close()
   await Promise.all(vcs.map((v) => v.stop()))
-  await relay?.stop()
-  for (const dir of [dist, vcDir]) if (dir) rmSync(dir, { recursive: true, force: true })
+  await stack?.stop()
+  if (vcDir) rmSync(vcDir, { recursive: true, force: true })
 })
 
 const metric = (name: 'served_events_total' | 'events_held' | 'mesh_peers') => () =>

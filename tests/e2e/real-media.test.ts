@@ -9,34 +9,34 @@
  * pulls the image only when it scrolls into view, showing the thumbnail meanwhile.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { relayTraffic } from '../peer/scenario.ts'
-import { launchChromium } from './browser.ts'
-import { buildUi } from './build.ts'
 import { noisePng } from './png.ts'
-import { composer, joinAs, messageWith, type RealRelay, startRealRelay } from './real-harness.ts'
+import {
+  composer,
+  joinAs,
+  messageWith,
+  type RealRelay,
+  type RealStack,
+  SHOTS,
+  startRealStack,
+} from './real-harness.ts'
 
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
 const SEEN = { timeout: 15_000 }
 const FETCHED = { timeout: 60_000 }
 
 let relay: RealRelay
 let browser: Browser
 
+let stack: RealStack | undefined
 beforeAll(async () => {
-  buildUi()
-  mkdirSync(SHOTS, { recursive: true })
-  relay = await startRealRelay()
-  browser = await launchChromium()
+  stack = await startRealStack()
+  ;({ relay, browser } = stack)
 })
 
-afterAll(async () => {
-  await browser?.close()
-  await relay?.stop()
-})
+afterAll(() => stack?.stop())
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 

@@ -9,39 +9,33 @@
  * join; a changed key is a warning until trusted. A page on a plain static server (like the
  * Vite dev server) joins with ?relay= and sees the picture too.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium } from './browser.ts'
-import { buildUi } from './build.ts'
 import { noisePng } from './png.ts'
-import { composer, joinAs, messageWith, type RealRelay, startRealRelay } from './real-harness.ts'
+import {
+  composer,
+  joinAs,
+  messageWith,
+  type RealRelay,
+  type RealStack,
+  SHOTS,
+  startRealStack,
+} from './real-harness.ts'
 import { serveStatic } from './static-server.ts'
 
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
 const SEEN = { timeout: 15_000 }
 const FETCHED = { timeout: 60_000 }
 
 let relay: RealRelay
 let browser: Browser
-let dist: string
 
+let stack: RealStack | undefined
 beforeAll(async () => {
-  dist = mkdtempSync(join(tmpdir(), 'peerchat-e2e-profile-dist-'))
-  buildUi(dist)
-  mkdirSync(SHOTS, { recursive: true })
-  relay = await startRealRelay([], dist)
-  browser = await launchChromium()
+  stack = await startRealStack({ ownBuild: true })
+  ;({ relay, browser } = stack)
 })
 
-afterAll(async () => {
-  await browser?.close()
-  await relay?.stop()
-  if (dist) rmSync(dist, { recursive: true, force: true })
-})
+afterAll(() => stack?.stop())
 
 /** The digest a shown picture claims, and the SHA-256 (hex) of the bytes behind it. */
 function shownAvatar(page: Page, scope: string): Promise<{ claimed: string; actual: string; type: string }> {
@@ -172,7 +166,7 @@ describe('profiles on the real relay and WebRTC mesh', () => {
 
     // A page not served by a relay (like the Vite dev server) names one with ?relay=: Cat joins
     // the same community from there, sees Ann's picture, and her switcher keeps ?relay= links.
-    const dev = await serveStatic(dist)
+    const dev = await serveStatic(stack!.dist)
     try {
       const origin = relay.appUrl.replace(/\/$/, '')
       const cat = await joinAs(

@@ -15,19 +15,24 @@
  * - Without the fake permission UI, a denied microphone is explained.
  * Screenshots of these views (light and dark, desktop and phone) land in tests/e2e/screenshots/.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Identity, publicKeyToText } from '@peerchat/engine'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnVc, type VcProcess } from '../vc/vc-process.ts'
 import { FAKE_MEDIA, launchChromium } from './browser.ts'
-import { buildUi } from './build.ts'
-import { composer, joinAs, type RealRelay, startRealRelay } from './real-harness.ts'
+import {
+  composer,
+  joinAs,
+  type RealRelay,
+  type RealStack,
+  SHOTS,
+  startRealRelay,
+  startRealStack,
+} from './real-harness.ts'
 
-const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url))
 const SEEN = { timeout: 20_000 }
 const PHONE = { width: 390, height: 844 }
 
@@ -47,20 +52,21 @@ let admin: Identity
 let vc: VcProcess
 let vcDir: string
 
+let stack: RealStack | undefined
 beforeAll(async () => {
-  buildUi()
-  mkdirSync(SHOTS, { recursive: true })
   admin = await Identity.generate()
-  relay = await startRealRelay([`--admin=${publicKeyToText(admin.publicKey)}`])
+  stack = await startRealStack({
+    relayArgs: [`--admin=${publicKeyToText(admin.publicKey)}`],
+    chromiumArgs: FAKE_MEDIA,
+  })
+  ;({ relay, browser } = stack)
   vcDir = mkdtempSync(join(tmpdir(), 'peerchat-e2e-vc-'))
   vc = await spawnVc(['--relay', relay.process.url, '--name', 'vc1', '--data-dir', join(vcDir, 'vc1')])
-  browser = await launchChromium(FAKE_MEDIA)
 })
 
 afterAll(async () => {
-  await browser?.close()
   await vc?.stop()
-  await relay?.stop()
+  await stack?.stop()
   if (vcDir) rmSync(vcDir, { recursive: true, force: true })
 })
 

@@ -1,3 +1,4 @@
+/** The in-memory store: one ranked index per channel. Part of the product (tests, bench, relay-free peers). */
 import type { Ulid } from '../ulid.ts'
 import { checkBatch } from './batch.ts'
 import { RankedIndex } from './ranked-index.ts'
