@@ -39,6 +39,7 @@ import {
 import type { Ed25519Backend } from './identity/backend.ts'
 import { Domain } from './identity/domains.ts'
 import { verifySignature } from './identity/verify.ts'
+import { LOCAL, type Source } from './source.ts'
 import type { Fingerprint, GetRangeOptions, IdRange, Store, StoredEvent } from './store/store.ts'
 import { parseUlid, type Ulid, ulidTime, ulidToBytes } from './ulid.ts'
 
@@ -113,7 +114,19 @@ export const MAX_KNOWN_CHECKPOINTS = 1024
 /** Vouched events awaiting their author check (~80 bytes each); past it, covered events are verified at once. */
 export const MAX_AUDIT_QUEUE = 250_000
 
-type Listener = (events: StampedEvent[]) => void
+/** What one add changed: the events stored, the ids they replaced, and where they came from. */
+export interface LogChange {
+  added: StampedEvent[]
+  replaced: Ulid[]
+  source: Source
+}
+
+export interface AddOptions {
+  /** Where the events came from, passed to listeners (default `{ via: 'local' }`). */
+  source?: Source
+}
+
+type Listener = (events: StampedEvent[], change: LogChange) => void
 
 export class ChannelLog {
   readonly channel: string
@@ -156,14 +169,15 @@ export class ChannelLog {
     return this.useCheckpoints
   }
 
-  add(events: readonly StampedEvent[]): Promise<AddResult> {
-    return this.addWith(events, new Map())
+  add(events: readonly StampedEvent[], opts: AddOptions = {}): Promise<AddResult> {
+    return this.addWith(events, new Map(), opts.source ?? LOCAL)
   }
 
   /** `digests` may hold the digest of some events already (from their received bytes). */
   private async addWith(
     events: readonly StampedEvent[],
     digests: Map<StampedEvent, Uint8Array>,
+    source: Source,
   ): Promise<AddResult> {
     const result: AddResult = { added: [], rejected: [], duplicates: 0, replaced: [], vouched: 0 }
     const candidates: StampedEvent[] = []
@@ -189,12 +203,13 @@ export class ChannelLog {
     )
     this.tail = run.catch(() => {})
     await run
-    if (result.added.length > 0) this.notify(result.added)
+    if (result.added.length > 0 || result.replaced.length > 0)
+      this.notify({ added: result.added, replaced: result.replaced, source })
     return result
   }
 
   /** Decodes and adds; bytes that do not decode are rejected as `malformed`. */
-  async addEncoded(frames: readonly Uint8Array[]): Promise<AddResult> {
+  async addEncoded(frames: readonly Uint8Array[], opts: AddOptions = {}): Promise<AddResult> {
     const events: StampedEvent[] = []
     const digests = new Map<StampedEvent, Uint8Array>()
     const malformed: Rejection[] = []
@@ -209,7 +224,7 @@ export class ChannelLog {
         malformed.push({ reason: RejectReason.malformed, detail: e.message })
       }
     }
-    const result = await this.addWith(events, digests)
+    const result = await this.addWith(events, digests, opts.source ?? LOCAL)
     result.rejected.unshift(...malformed)
     return result
   }
@@ -226,7 +241,10 @@ export class ChannelLog {
     return this.store.fingerprint(this.channel, range)
   }
 
-  /** Called with each batch of newly stored events; returns the unsubscribe function. */
+  /**
+   * Called with each batch of newly stored events (and the ids they replaced, and their source);
+   * returns the unsubscribe function.
+   */
   onAdded(listener: Listener): () => void {
     this.listeners.add(listener)
     return () => {
@@ -466,6 +484,8 @@ export class ChannelLog {
       const run = this.tail.then(() => this.removeForged(bad))
       this.tail = run.catch(() => {})
       await run
+      // Projections that showed them must drop them, like a replaced duplicate.
+      this.notify({ added: [], replaced: bad.map((e) => e.id), source: LOCAL })
       for (const e of bad)
         out.removed.push({
           id: e.id,
@@ -611,10 +631,10 @@ export class ChannelLog {
     return nonces
   }
 
-  private notify(events: StampedEvent[]): void {
+  private notify(change: LogChange): void {
     for (const listener of this.listeners) {
       try {
-        listener(events)
+        listener(change.added, change)
       } catch (err) {
         // A listener's bug must not undo or block the add; surface it as an uncaught error.
         queueMicrotask(() => {

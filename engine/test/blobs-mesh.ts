@@ -1,6 +1,6 @@
 /** A tiny in-test mesh for the blob exchange: delivery on a microtask, taps to drop or alter frames. */
 import type { BlobPort } from '../src/blobs/index.ts'
-import type { MeshPeerInfo } from '../src/peer/ports.ts'
+import type { MeshPeerInfo } from '../src/mesh/port.ts'
 
 type Handler = (e: never) => void
 /** Returns the bytes to deliver (possibly altered), or undefined to drop the frame. */

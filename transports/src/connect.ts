@@ -1,52 +1,42 @@
 /**
- * Assembles a working replica: relay client (login, live events, outbox), WebRTC mesh through
- * the relay's signaling path, and the engine's Peer over a Store. The same wiring serves the
- * browser, virtual clients and test processes; only the WebSocket/WebRTC implementations and
- * the Store differ.
+ * Joins a Replica to a community: the relay client (login, live events, stamping), and once
+ * logged in the WebRTC mesh through the relay's signaling path, with relay forwarding as the
+ * fallback. Nothing here waits for the network: the replica works offline, and the links come
+ * and go (reconnects, token refreshes) underneath it. The same wiring serves the browser,
+ * virtual clients and test processes; only the WebSocket/WebRTC implementations differ.
  */
-import {
-  type IdRange,
-  Peer,
-  type PeerOptions,
-  publicKeyToText,
-  type Signer,
-  type Store,
-  toBase64url,
-} from '@peerchat/engine'
-import { type OutboxStore, RelayClient, RelayForwardTransport, type WebSocketCtor } from './relay/index.ts'
+import { publicKeyToText, type Replica, type Signer, toBase64url } from '@peerchat/engine'
+import { RelayClient, RelayForwardTransport, type WebSocketCtor } from './relay/index.ts'
 import type { PeerInfo } from './transport.ts'
-import { WebrtcTransport } from './webrtc/webrtc-transport.ts'
+import type { WebrtcTransport } from './webrtc/webrtc-transport.ts'
 
 export interface ConnectOptions {
   /** ws(s)://host:port of the relay (its /relay and /signal paths are appended). */
   relayUrl: string
   relayKey: Uint8Array
   identity: Signer
-  store: Store
-  channels: string[]
   /** The y-webrtc room of the community. */
   room?: string
-  /** Mesh over WebRTC (default true). */
+  /** Mesh over WebRTC (default true). Its code is loaded only when used. */
   webrtc?: boolean
   /** Peer frames through the relay when WebRTC cannot connect, within its byte budget (default true). */
   fallback?: boolean
   WebSocket?: WebSocketCtor
   /** Node: `nodeWebrtc().wrtc`. */
   wrtc?: unknown
-  outbox?: OutboxStore
   /** Keys known to be virtual clients (served last). */
   isVirtual?: (key: Uint8Array) => boolean
-  peer?: Omit<PeerOptions, 'store' | 'relayKeys' | 'mesh' | 'live'>
 }
 
-export interface Connected {
-  readonly peer: Peer
+export interface Connection {
   readonly relay: RelayClient
+  /** The WebRTC mesh, once the first login brought a signaling token (undefined before). */
   readonly mesh: WebrtcTransport | undefined
   readonly fallback: RelayForwardTransport | undefined
-  /** Drops every link (relay and mesh) but keeps the store: the replica is offline. */
+  /** Resolves with the mesh when it is up (undefined without WebRTC, or when stopped first). */
+  readonly meshReady: Promise<WebrtcTransport | undefined>
+  /** Drops every link (relay and mesh); the replica and its store stay: it is offline. Idempotent. */
   stop(): Promise<void>
-  sync(channel: string, range?: IdRange): ReturnType<Peer['sync']>
 }
 
 /** A y-webrtc peer id is `<key>.<serial>` (the relay binds it); its key prefix names the sender. */
@@ -55,88 +45,117 @@ export function keyOfPeerId(peerId: string): string {
   return dot > 0 ? peerId.slice(0, dot) : peerId
 }
 
-export async function connectPeer(o: ConnectOptions): Promise<Connected> {
+export function connectReplica(replica: Replica, o: ConnectOptions): Connection {
   const relay = new RelayClient({
     url: `${o.relayUrl}/relay`,
     identity: o.identity,
     relayKey: o.relayKey,
-    channels: o.channels,
+    channels: replica.channels,
     ...(o.WebSocket ? { WebSocket: o.WebSocket } : {}),
-    ...(o.outbox ? { outbox: o.outbox } : {}),
   })
-  await relay.start()
-  await new Promise<void>((resolve, reject) => {
-    if (relay.state === 'online') return resolve()
-    const timer = setTimeout(() => reject(new Error('relay login timed out')), 30_000)
-    const off = relay.on('state', (s) => {
-      if (s !== 'online') return
-      clearTimeout(timer)
-      off()
-      resolve()
-    })
-  })
+  const detach: (() => void)[] = [replica.connect(relay)]
+  let stopped = false
 
   // Serve a mesh peer only while its key is in the relay's signed presence of our channels.
   const admit = (peerId: string): PeerInfo | undefined => {
     const key = keyOfPeerId(peerId)
-    for (const c of o.channels)
+    for (const c of replica.channels)
       for (const s of relay.members(c).values())
         if (publicKeyToText(s.publicKey) === key)
           return { key: s.publicKey, kind: o.isVirtual?.(s.publicKey) ? 'virtual' : 'client' }
     return undefined
   }
 
+  let fallback: RelayForwardTransport | undefined
+  if (o.fallback ?? true) {
+    fallback = new RelayForwardTransport(relay, () => replica.channels, o.isVirtual ? { isVirtual: o.isVirtual } : {})
+    detach.push(replica.attach(fallback))
+  }
+
   let mesh: WebrtcTransport | undefined
-  let refreshTimer: ReturnType<typeof setTimeout> | undefined
+  let cancelRefresh = (): void => {}
   const signalUrl = (token: Uint8Array) => `${o.relayUrl}/signal?token=${toBase64url(token)}`
   // Signaling reconnects (after a relay restart, say) need an unexpired token: fetch a fresh
   // one at every login and before the current one runs out.
   const refreshToken = async (): Promise<void> => {
-    clearTimeout(refreshTimer)
-    if (!mesh || relay.state !== 'online') return
+    cancelRefresh()
+    if (!mesh || relay.state !== 'online' || stopped) return
     try {
       const { token, expires } = await relay.requestToken()
       mesh.updateSignaling([signalUrl(token)])
-      refreshTimer = setTimeout(() => void refreshToken(), Math.max(1000, (expires - Date.now()) / 2))
+      const t = setTimeout(() => void refreshToken(), Math.max(1000, (expires - Date.now()) / 2))
+      cancelRefresh = () => clearTimeout(t)
     } catch {
       // offline again: the next login refreshes
     }
   }
-  if (o.webrtc ?? true) {
-    const { token, expires } = await relay.requestToken()
-    mesh = new WebrtcTransport({
-      room: o.room ?? 'community',
-      signaling: [signalUrl(token)],
-      peerId: `${publicKeyToText(o.identity.publicKey)}.local`,
-      ...(o.wrtc ? { wrtc: o.wrtc } : {}),
-      admit,
+
+  /** The mesh needs a signaling token, so it starts after the first login. */
+  const startMesh = async (): Promise<WebrtcTransport | undefined> => {
+    if (!(o.webrtc ?? true)) return undefined
+    await new Promise<void>((resolve) => {
+      if (relay.state === 'online' || stopped) return resolve()
+      const off = relay.on('state', (s) => {
+        if (s !== 'online' && s !== 'stopped') return
+        off()
+        resolve()
+      })
     })
-    relay.on('presence', () => mesh?.readmit())
-    relay.on('welcome', () => void refreshToken())
-    await mesh.start()
-    refreshTimer = setTimeout(() => void refreshToken(), Math.max(1000, (expires - Date.now()) / 2))
+    for (;;) {
+      if (stopped) return undefined
+      try {
+        const { token } = await relay.requestToken()
+        const { WebrtcTransport } = await import('./webrtc/webrtc-transport.ts')
+        if (stopped) return undefined
+        mesh = new WebrtcTransport({
+          room: o.room ?? 'community',
+          signaling: [signalUrl(token)],
+          peerId: `${publicKeyToText(o.identity.publicKey)}.local`,
+          ...(o.wrtc ? { wrtc: o.wrtc } : {}),
+          admit,
+        })
+        detach.push(
+          relay.on('presence', () => mesh?.readmit()),
+          relay.on('welcome', () => void refreshToken()),
+        )
+        await mesh.start()
+        if (stopped) return mesh // stop() stops it
+        detach.push(replica.attach(mesh))
+        void refreshToken()
+        return mesh
+      } catch {
+        // The connection dropped before the token came: try again at the next login.
+        await new Promise<void>((resolve) => {
+          const off = relay.on('state', (s) => {
+            if (s !== 'online' && s !== 'stopped') return
+            off()
+            resolve()
+          })
+        })
+      }
+    }
   }
 
-  let fallback: RelayForwardTransport | undefined
-  if (o.fallback ?? true) {
-    fallback = new RelayForwardTransport(relay, o.channels, o.isVirtual ? { isVirtual: o.isVirtual } : {})
-    await fallback.start()
-  }
-  const ports = [mesh, fallback].filter((p) => p !== undefined)
-  const peer = new Peer({ ...o.peer, store: o.store, relayKeys: [o.relayKey], mesh: ports, live: relay })
-  for (const c of o.channels) await peer.open(c)
+  void relay.start()
+  void fallback?.start()
+  const meshReady = startMesh()
+
   return {
-    peer,
     relay,
-    mesh,
+    get mesh() {
+      return mesh
+    },
     fallback,
-    sync: (channel, range) => peer.sync(channel, range ? { range } : {}),
+    meshReady,
     async stop() {
-      clearTimeout(refreshTimer)
-      await peer.stop()
+      if (stopped) return
+      stopped = true
+      cancelRefresh()
+      for (const off of detach.splice(0)) off()
+      await relay.stop() // wakes a mesh start still waiting for a login
+      await meshReady
       await mesh?.stop()
       await fallback?.stop()
-      await relay.stop()
     },
   }
 }

@@ -16,10 +16,10 @@
  */
 import { toHex } from '../bytes.ts'
 import { DecodeError, LimitError, RejectedError } from '../errors.ts'
-import type { MeshPort } from '../peer/ports.ts'
+import type { MeshPort } from '../mesh/port.ts'
+import { Protocol, protocolPort } from '../mesh/protocol.ts'
 import { DEFAULT_BLOB_BUDGET_BYTES, planEviction } from './budget.ts'
 import {
-  BLOB_FRAME_VERSION,
   type BlobFrame,
   decodeBlobFrame,
   encodeBlobFrame,
@@ -41,9 +41,7 @@ import type { BlobDigest, BlobStore } from './store.ts'
 import { rankSources, Transfer } from './transfer.ts'
 
 /** A mesh port; chunks and manifests go on `sendBulk` when the transport has a bulk lane. */
-export interface BlobPort extends MeshPort {
-  sendBulk?(peer: string, bytes: Uint8Array): boolean
-}
+export type BlobPort = MeshPort
 
 /** Time for the exchange (the transports' `Scheduler` fits). */
 export interface BlobClock {
@@ -218,7 +216,8 @@ export class BlobExchange {
 
   constructor(opts: BlobExchangeOptions) {
     this.store = opts.store
-    this.port = opts.port
+    // The exchange speaks its own protocol on the port, beside sync and whatever else shares it.
+    this.port = protocolPort(opts.port, Protocol.blobs)
     this.clock = opts.clock ?? realClock
     this.random = opts.random ?? Math.random
     const { store: _s, port: _p, clock: _c, random: _r, ...rest } = opts
@@ -402,7 +401,6 @@ export class BlobExchange {
   // --- incoming ------------------------------------------------------------------------
 
   private onBytes(from: string, bytes: Uint8Array): void {
-    if (bytes[0] !== BLOB_FRAME_VERSION) return // another protocol on the same lane
     let frame: BlobFrame
     try {
       frame = decodeBlobFrame(bytes)

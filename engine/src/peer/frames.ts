@@ -6,6 +6,9 @@
  *   type 2 ping:      n:varuint
  *   type 3 pong:      n:varuint
  *   type 4 end:       session:varuint channel:str     (responder -> initiator: in sync, nothing to send)
+ *   type 5 busy:      session:varuint channel:str     (responder -> initiator: syncing the channel already, ask later)
+ *
+ * Peer frames travel as the `peerchat/sync/2` protocol of a mesh port (../mesh/protocol.ts).
  *
  * A reconcile payload is a reconciliation frame (../reconcile/frame.ts) of that session.
  */
@@ -31,8 +34,9 @@ export type PeerFrame =
   | { type: 'ping'; n: number }
   | { type: 'pong'; n: number }
   | { type: 'end'; session: number; channel: string }
+  | { type: 'busy'; session: number; channel: string }
 
-const TYPE = { reconcile: 1, ping: 2, pong: 3, end: 4 } as const
+const TYPE = { reconcile: 1, ping: 2, pong: 3, end: 4, busy: 5 } as const
 
 export function encodePeerFrame(f: PeerFrame): Uint8Array {
   const w = createWriter()
@@ -43,7 +47,7 @@ export function encodePeerFrame(f: PeerFrame): Uint8Array {
     writeU8(w, f.fromInitiator ? FROM_INITIATOR : 0)
     writeVarString(w, f.channel)
     writeVarBytes(w, f.payload)
-  } else if (f.type === 'end') {
+  } else if (f.type === 'end' || f.type === 'busy') {
     writeVarUint(w, f.session)
     writeVarString(w, f.channel)
   } else writeVarUint(w, f.n)
@@ -67,11 +71,11 @@ export function decodePeerFrame(bytes: Uint8Array): PeerFrame {
         const payload = r.varBytes(MAX_FRAME_BYTES, 'reconcile payload')
         return { type: 'reconcile', session, fromInitiator: flags === FROM_INITIATOR, channel, payload }
       }
-      if (type === TYPE.end) {
+      if (type === TYPE.end || type === TYPE.busy) {
         const session = r.varUint(MAX_SESSION_ID, 'session')
         const channel = r.varString(Limits.channel, 'channel')
         if (!isValidChannel(channel)) throw new DecodeError('invalid channel name')
-        return { type: 'end', session, channel }
+        return { type: type === TYPE.end ? 'end' : 'busy', session, channel }
       }
       if (type === TYPE.ping || type === TYPE.pong)
         return { type: type === TYPE.ping ? 'ping' : 'pong', n: r.varUint(MAX_SESSION_ID, 'n') }

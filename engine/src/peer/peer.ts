@@ -1,61 +1,55 @@
 /**
- * The Peer: one replica of a community's channel logs, joined to the world through ports.
+ * The Peer: the sync protocol of one replica over any number of mesh ports. It runs
+ * reconciliation sessions (initiated with `sync`, or answered for the channels it holds),
+ * measures round-trip times, ranks the peers able to serve, and tags what each session
+ * stores with its source. When and with whom to sync is the Replica's policy (sync-policy.ts).
  *
- * - live: events from the relay go into the log at once (the log verifies them);
- * - catch-up: on (re)connect and when peers appear, it reconciles each open channel with a
- *   few peers — real clients first, virtual clients last, lowest round-trip time first;
- * - scroll-back: `sync(channel, { range })` pulls exactly a time range from whoever has it;
- * - serving: it answers other peers' reconciliation sessions for the channels it holds;
- * - provenance: every sync leaves a report saying which peer supplied how many events.
+ * A replica takes part in at most `maxSessionsPerChannel` sessions of a channel at once
+ * (default 1): otherwise a replica missing events receives each of them from every peer that
+ * reconciles with it at the same moment. A session asked while the channel is busy is answered
+ * `busy`, and the asking side tries again later. Time comes from an injected `Scheduler`.
  */
-
-import { BLOB_FRAME_VERSION } from '../blobs/frames.ts'
 import { toHex } from '../bytes.ts'
-import type { StampedEvent } from '../event.ts'
+import { realClock, type Scheduler } from '../clock.ts'
 import type { Ed25519Backend } from '../identity/backend.ts'
+import { publicKeyToText } from '../identity/keys.ts'
 import { ChannelLog } from '../log.ts'
+import type { MeshPeerInfo, MeshPort } from '../mesh/port.ts'
+import { Protocol, protocolPort } from '../mesh/protocol.ts'
 import { Reconciler, type ReconcilerOptions } from '../reconcile/reconciler.ts'
+import type { Source } from '../source.ts'
 import type { IdRange, Store } from '../store/store.ts'
-import { ulidAtTime } from '../ulid.ts'
 import { decodePeerFrame, encodePeerFrame, MAX_SESSION_ID, type PeerFrame } from './frames.ts'
-import type { LivePort, MeshPeerInfo, MeshPort } from './ports.ts'
 
 export interface PeerOptions {
   store: Store
   relayKeys: Uint8Array[]
-  mesh?: MeshPort[]
-  live?: LivePort
   verifyAuthors?: boolean
   backend?: Ed25519Backend
   /** Accept history covered by relay checkpoints by hashing it (default true; see ChannelLog). */
   checkpoints?: boolean
-  /** Peers reconciled with per channel on (re)connect. */
-  catchUpPeers?: number
+  /** Timers and time (default the real clock). */
+  clock?: Scheduler
   /** A session with no frame for this long is abandoned. */
   sessionTimeoutMs?: number
   /** Sessions one remote peer may hold open with us at once (more are refused). */
   maxSessionsPerPeer?: number
-  reconcile?: Omit<ReconcilerOptions, 'range'>
-  /**
-   * Start (ms) of the "recent history" a catch-up reconciles; older ranges come on demand
-   * with `sync(channel, { range })`. Default: 24 hours ago.
-   */
-  catchUpSince?: () => number
+  /** Sessions of one channel at once, either role (more are answered `busy`). */
+  maxSessionsPerChannel?: number
+  reconcile?: Omit<ReconcilerOptions, 'range' | 'source'>
 }
 
 export const PeerDefaults = {
-  catchUpPeers: 2,
   sessionTimeoutMs: 30_000,
   maxSessionsPerPeer: 8,
+  maxSessionsPerChannel: 1,
   maxReports: 1000,
-  catchUpWindowMs: 24 * 60 * 60_000,
 } as const
 
 export interface SyncReport {
   channel: string
-  /** `port:peer` the events came from. */
-  source: string
-  kind: 'client' | 'virtual' | 'unknown'
+  /** Where the session's events came from. */
+  source: Extract<Source, { via: 'peer' }>
   range?: IdRange
   added: number
   rejected: number
@@ -64,7 +58,18 @@ export interface SyncReport {
   bytesOut: number
   ms: number
   complete: boolean
+  /** Why it did not complete; `busy`: the peer was syncing the channel with someone else. */
   error?: string
+}
+
+/** A peer able to serve, on one port. */
+export interface Candidate {
+  port: number
+  peer: string
+  info: MeshPeerInfo
+  rtt: number
+  /** The port is the relay's forwarded fallback. */
+  fallback: boolean
 }
 
 interface Session {
@@ -74,35 +79,40 @@ interface Session {
   channel: string
   id: number
   initiator: boolean
-  timer: ReturnType<typeof setTimeout> | undefined
+  cancelTimer: () => void
   report: SyncReport
   started: number
   finish?: (r: SyncReport) => void
 }
 
-export interface Candidate {
-  port: number
-  peer: string
-  info: MeshPeerInfo
-  rtt: number
+interface Attached {
+  port: MeshPort
+  offs: (() => void)[]
 }
+
+export const BUSY = 'busy'
 
 export class Peer {
   private readonly logs = new Map<string, ChannelLog>()
+  private readonly ports = new Map<number, Attached>()
   private readonly sessions = new Map<string, Session>()
+  /** Initiations waiting for their channel to be free, per channel. */
+  private readonly waiting = new Map<string, (() => void)[]>()
   private readonly rtt = new Map<string, number>()
   private readonly pings = new Map<number, { key: string; at: number }>()
-  private readonly offs: (() => void)[] = []
+  private readonly joinListeners = new Set<(c: Candidate) => void>()
+  private readonly clock: Scheduler
+  private nextPort = 0
   private nextSession = 1
   private nextPing = 1
   private stopped = false
   readonly reports: SyncReport[] = []
   readonly stats = {
-    fromRelay: 0,
     fromPeers: 0,
     served: 0,
     servedBytes: 0,
     refusedSessions: 0,
+    busy: 0,
     badFrames: 0,
     /** Author signatures of checkpoint-vouched events checked in the background ... */
     audited: 0,
@@ -113,37 +123,50 @@ export class Peer {
   private readonly audits = new Map<string, Promise<void>>()
 
   constructor(private readonly opts: PeerOptions) {
-    opts.mesh?.forEach((port, i) => {
-      this.offs.push(
-        port.on('frame', ({ from, bytes }) => void this.onFrame(i, from, bytes)),
-        port.on('peer-joined', ({ peer }) => this.onPeerJoined(i, peer)),
-        port.on('peer-left', ({ peer }) => this.onPeerLeft(i, peer)),
-      )
-    })
-    if (opts.live) {
-      this.offs.push(
-        opts.live.on('event', (e) => void this.onLiveEvent(e)),
-        opts.live.on('state', (s) => {
-          if (s === 'online') void this.catchUp()
-        }),
-      )
+    this.clock = opts.clock ?? realClock
+  }
+
+  /** Speaks the sync protocol on `port` from now on; returns the function that detaches it. */
+  attach(port: MeshPort): () => void {
+    const i = this.nextPort++
+    const sync = protocolPort(port, Protocol.sync)
+    const attached: Attached = {
+      port: sync,
+      offs: [
+        sync.on('frame', ({ from, bytes }) => void this.clock.track(this.onFrame(i, from, bytes))),
+        sync.on('peer-joined', ({ peer }) => this.peerJoined(i, peer)),
+        sync.on('peer-left', ({ peer }) => this.peerLeft(i, peer)),
+      ],
+    }
+    this.ports.set(i, attached)
+    for (const peer of sync.peers().keys()) this.peerJoined(i, peer)
+    return () => {
+      if (this.ports.get(i) !== attached) return
+      for (const off of attached.offs) off()
+      this.ports.delete(i)
+      for (const peer of sync.peers().keys()) this.peerLeft(i, peer)
     }
   }
 
-  /** The log of a channel, created on first use; the relay is asked for its live events. */
-  async open(channel: string): Promise<ChannelLog> {
+  /** Called when a peer appears on any port (after its ping is sent). */
+  onPeerJoined(listener: (c: Candidate) => void): () => void {
+    this.joinListeners.add(listener)
+    return () => this.joinListeners.delete(listener)
+  }
+
+  /** The log of a channel, created on first use. */
+  open(channel: string): ChannelLog {
     let log = this.logs.get(channel)
     if (!log) {
       log = new ChannelLog({
         channel,
         store: this.opts.store,
         relayKeys: this.opts.relayKeys,
-        verifyAuthors: this.opts.verifyAuthors,
-        backend: this.opts.backend,
-        checkpoints: this.opts.checkpoints,
+        ...(this.opts.verifyAuthors !== undefined ? { verifyAuthors: this.opts.verifyAuthors } : {}),
+        ...(this.opts.backend ? { backend: this.opts.backend } : {}),
+        ...(this.opts.checkpoints !== undefined ? { checkpoints: this.opts.checkpoints } : {}),
       })
       this.logs.set(channel, log)
-      this.opts.live?.join(channel)
     }
     return log
   }
@@ -156,13 +179,9 @@ export class Peer {
     return [...this.logs.keys()]
   }
 
-  /** Posts through the relay; the stamped event is in the local log when this resolves. */
-  async publish(channel: string, kind: string, body: Uint8Array): Promise<StampedEvent> {
-    if (!this.opts.live) throw new Error('this peer has no relay connection to publish through')
-    const log = await this.open(channel)
-    const event = await this.opts.live.publish({ channel, kind, body })
-    await log.add([event])
-    return event
+  /** The port attached under index `i` (as the sync protocol sees it). */
+  port(i: number): MeshPort | undefined {
+    return this.ports.get(i)?.port
   }
 
   /**
@@ -172,12 +191,16 @@ export class Peer {
    */
   candidates(): Candidate[] {
     const out: Candidate[] = []
-    this.opts.mesh?.forEach((port, i) => {
+    for (const [i, { port }] of this.ports)
       for (const [peer, info] of port.peers())
-        out.push({ port: i, peer, info, rtt: this.rtt.get(`${i}:${peer}`) ?? Infinity })
-    })
-    const rank = (c: Candidate) =>
-      (c.info.kind === 'virtual' ? 2 : 0) + (this.opts.mesh?.[c.port]?.fallback ? 1 : 0)
+        out.push({
+          port: i,
+          peer,
+          info,
+          rtt: this.rtt.get(`${i}:${peer}`) ?? Infinity,
+          fallback: port.fallback === true,
+        })
+    const rank = (c: Candidate) => (c.info.kind === 'virtual' ? 2 : 0) + (c.fallback ? 1 : 0)
     out.sort((a, b) => rank(a) - rank(b) || a.rtt - b.rtt || a.port - b.port)
     const seen = new Set<string>()
     return out.filter((c) => {
@@ -191,57 +214,107 @@ export class Peer {
 
   /**
    * Reconciles a channel (or only `range` of it) with one peer: the given one, else the best
-   * candidate, falling back to the next when a peer fails. Resolves with the report.
+   * candidate, falling back to the next when a peer fails. Waits while the channel is busy
+   * with another session here. Resolves with the report; never rejects.
    */
   async sync(
     channel: string,
     o: { range?: IdRange; peer?: { port: number; peer: string } } = {},
   ): Promise<SyncReport> {
-    const log = await this.open(channel)
+    const log = this.open(channel)
     const targets = o.peer ? [o.peer] : this.candidates()
-    if (targets.length === 0) throw new Error(`no peer to sync ${channel} with`)
+    if (targets.length === 0) return this.failed(channel, 'no peer to sync with', o.range)
     let last: SyncReport | undefined
     for (const t of targets) {
+      await this.turn(channel)
+      if (this.stopped) return this.failed(channel, 'peer stopped', o.range)
       last = await this.runSession(log, t.port, t.peer, o.range)
       if (last.complete) return last
     }
     return last!
   }
 
-  /** Reconciles the recent history of every open channel with up to `catchUpPeers` peers. */
-  async catchUp(): Promise<SyncReport[]> {
-    const n = this.opts.catchUpPeers ?? PeerDefaults.catchUpPeers
-    const peers = this.candidates().slice(0, n)
-    const since = this.opts.catchUpSince?.() ?? Date.now() - PeerDefaults.catchUpWindowMs
-    const range = { gte: ulidAtTime(Math.max(0, Math.floor(since))) }
-    const reports: SyncReport[] = []
-    for (const channel of this.logs.keys())
-      for (const p of peers)
-        reports.push(await this.runSession(this.logs.get(channel)!, p.port, p.peer, range))
-    return reports
-  }
-
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const off of this.offs.splice(0)) off()
+    for (const { offs } of this.ports.values()) for (const off of offs) off()
+    this.ports.clear()
     for (const s of [...this.sessions.values()]) this.end(s, 'peer stopped')
+    for (const wake of [...this.waiting.values()].flat()) wake()
+    this.waiting.clear()
     this.pings.clear()
+    this.joinListeners.clear()
+  }
+
+  /** Resolves once the background author checks of vouched events have caught up. */
+  async audited(): Promise<void> {
+    while (this.audits.size > 0) await Promise.all(this.audits.values())
   }
 
   // ---- sessions --------------------------------------------------------------------------
 
+  private active(channel: string): number {
+    let n = 0
+    for (const s of this.sessions.values()) if (s.channel === channel) n++
+    return n
+  }
+
+  private get perChannel(): number {
+    return this.opts.maxSessionsPerChannel ?? PeerDefaults.maxSessionsPerChannel
+  }
+
+  /** Resolves when this replica may start one more session of `channel`. */
+  private async turn(channel: string): Promise<void> {
+    while (!this.stopped && this.active(channel) >= this.perChannel)
+      await new Promise<void>((resolve) => {
+        const list = this.waiting.get(channel) ?? []
+        list.push(resolve)
+        this.waiting.set(channel, list)
+      })
+  }
+
+  private failed(channel: string, error: string, range?: IdRange): SyncReport {
+    return {
+      channel,
+      source: { via: 'peer', peer: '', link: '', kind: 'unknown' },
+      ...(range ? { range } : {}),
+      added: 0,
+      rejected: 0,
+      rounds: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      ms: 0,
+      complete: false,
+      error,
+    }
+  }
+
   private runSession(log: ChannelLog, port: number, peer: string, range?: IdRange): Promise<SyncReport> {
+    if (!this.ports.get(port)?.port.peers().has(peer))
+      return Promise.resolve(this.failed(log.channel, 'peer unreachable', range))
     const id = this.nextSession
     this.nextSession = this.nextSession >= MAX_SESSION_ID ? 1 : this.nextSession + 1
     const s = this.newSession(log, port, peer, id, true, range)
     return new Promise((resolve) => {
       s.finish = resolve
-      void s.reconciler.initiate().then(
-        (payload) => this.sendReconcile(s, payload),
-        (e) => this.end(s, (e as Error).message),
+      void this.clock.track(
+        s.reconciler.initiate().then(
+          (payload) => this.sendReconcile(s, payload),
+          (e) => this.end(s, (e as Error).message),
+        ),
       )
     })
+  }
+
+  private sourceOf(port: number, peer: string): Extract<Source, { via: 'peer' }> {
+    const p = this.ports.get(port)?.port
+    const info = p?.peers().get(peer)
+    return {
+      via: 'peer',
+      peer: info?.key ? publicKeyToText(info.key) : peer,
+      link: p?.fallback ? 'relay forwarding' : (p?.name ?? `port ${port}`),
+      kind: info?.kind ?? 'unknown',
+    }
   }
 
   private newSession(
@@ -252,25 +325,25 @@ export class Peer {
     initiator: boolean,
     range?: IdRange,
   ): Session {
-    const info = this.opts.mesh?.[port]?.peers().get(peer)
+    const source = this.sourceOf(port, peer)
     const s: Session = {
       // Pipelined: a catch-up's sender prepares its next frame while this side stores the last.
       reconciler: new Reconciler(log, {
         pipeline: true,
         ...this.opts.reconcile,
         ...(range ? { range } : {}),
+        source,
       }),
       port,
       peer,
       channel: log.channel,
       id,
       initiator,
-      timer: undefined,
-      started: Date.now(),
+      cancelTimer: () => {},
+      started: this.clock.now(),
       report: {
         channel: log.channel,
-        source: `${this.opts.mesh?.[port]?.name ?? port}:${peer}`,
-        kind: info?.kind ?? 'unknown',
+        source,
         ...(range ? { range } : {}),
         added: 0,
         rejected: 0,
@@ -287,11 +360,15 @@ export class Peer {
   }
 
   private arm(s: Session): void {
-    clearTimeout(s.timer)
-    s.timer = setTimeout(
+    s.cancelTimer()
+    s.cancelTimer = this.clock.setTimeout(
       () => this.end(s, 'timed out'),
       this.opts.sessionTimeoutMs ?? PeerDefaults.sessionTimeoutMs,
     )
+  }
+
+  private send(port: number, peer: string, frame: PeerFrame): boolean {
+    return this.ports.get(port)?.port.send(peer, encodePeerFrame(frame)) ?? false
   }
 
   private sendReconcile(s: Session, payload: Uint8Array): void {
@@ -303,18 +380,16 @@ export class Peer {
       payload,
     })
     s.report.bytesOut += bytes.length
-    if (!s.initiator) {
-      this.stats.servedBytes += bytes.length
-    }
-    if (!this.opts.mesh?.[s.port]?.send(s.peer, bytes)) this.end(s, 'peer unreachable')
+    if (!s.initiator) this.stats.servedBytes += bytes.length
+    if (!this.ports.get(s.port)?.port.send(s.peer, bytes)) this.end(s, 'peer unreachable')
   }
 
   private end(s: Session, error?: string): void {
     const key = sessionKey(s.port, s.peer, s.id, s.initiator)
     if (this.sessions.get(key) !== s) return
     this.sessions.delete(key)
-    clearTimeout(s.timer)
-    s.report.ms = Date.now() - s.started
+    s.cancelTimer()
+    s.report.ms = this.clock.now() - s.started
     s.report.complete = error === undefined
     if (error) s.report.error = error
     if (s.initiator) {
@@ -322,12 +397,8 @@ export class Peer {
       if (this.reports.length > PeerDefaults.maxReports) this.reports.shift()
     }
     s.finish?.(s.report)
+    this.waiting.get(s.channel)?.shift()?.()
     this.auditLater(s.channel)
-  }
-
-  /** Resolves once the background author checks of vouched events have caught up. */
-  async audited(): Promise<void> {
-    while (this.audits.size > 0) await Promise.all(this.audits.values())
   }
 
   /** After a session, checks the author signatures of what it accepted on relay checkpoints. */
@@ -348,10 +419,11 @@ export class Peer {
         if (!this.stopped) this.auditLater(channel)
       })
     this.audits.set(channel, run)
+    void this.clock.track(run)
   }
 
   private async onFrame(port: number, from: string, bytes: Uint8Array): Promise<void> {
-    if (this.stopped || bytes[0] === BLOB_FRAME_VERSION) return // blob frames share the lanes (blobs.md)
+    if (this.stopped) return
     let frame: PeerFrame
     try {
       frame = decodePeerFrame(bytes)
@@ -360,20 +432,20 @@ export class Peer {
       return
     }
     if (frame.type === 'ping') {
-      this.opts.mesh?.[port]?.send(from, encodePeerFrame({ type: 'pong', n: frame.n }))
+      this.send(port, from, { type: 'pong', n: frame.n })
       return
     }
     if (frame.type === 'pong') {
       const p = this.pings.get(frame.n)
       if (p?.key === `${port}:${from}`) {
         this.pings.delete(frame.n)
-        this.rtt.set(p.key, Date.now() - p.at)
+        this.rtt.set(p.key, this.clock.now() - p.at)
       }
       return
     }
-    if (frame.type === 'end') {
+    if (frame.type === 'end' || frame.type === 'busy') {
       const s = this.sessions.get(sessionKey(port, from, frame.session, true))
-      if (s && s.channel === frame.channel) this.end(s)
+      if (s && s.channel === frame.channel) this.end(s, frame.type === 'busy' ? BUSY : undefined)
       return
     }
     // A frame from the initiator belongs to our responder session, and vice versa.
@@ -384,6 +456,12 @@ export class Peer {
       if (!frame.fromInitiator || !log) return // unknown session, or a channel we do not hold
       if (this.sessionsOf(port, from) >= (this.opts.maxSessionsPerPeer ?? PeerDefaults.maxSessionsPerPeer)) {
         this.stats.refusedSessions++
+        return
+      }
+      if (this.active(frame.channel) >= this.perChannel) this.yieldGlare(port, from, frame.channel)
+      if (this.active(frame.channel) >= this.perChannel) {
+        this.stats.busy++
+        this.send(port, from, { type: 'busy', session: frame.session, channel: frame.channel })
         return
       }
       s = this.newSession(log, port, from, frame.session, false)
@@ -402,15 +480,26 @@ export class Peer {
       if (r.reply) this.sendReconcile(s, r.reply)
       else if (!s.initiator) {
         // Nothing left to send: tell the initiator, which would otherwise wait for a reply.
-        this.opts.mesh?.[port]?.send(
-          from,
-          encodePeerFrame({ type: 'end', session: s.id, channel: s.channel }),
-        )
+        this.send(port, from, { type: 'end', session: s.id, channel: s.channel })
         this.end(s)
       } else if (r.done) this.end(s)
     } catch (e) {
       this.end(s, (e as Error).message)
     }
+  }
+
+  /**
+   * Both sides of a pair asked each other at once (glare): the side with the greater id drops
+   * its own request and answers the other's, which reconciles the same pair both ways.
+   */
+  private yieldGlare(port: number, from: string, channel: string): void {
+    const self = this.ports.get(port)?.port.self
+    if (self === undefined || self < from) return
+    for (const s of this.sessions.values())
+      if (s.initiator && s.port === port && s.peer === from && s.channel === channel && s.report.rounds === 0) {
+        this.end(s, BUSY)
+        return
+      }
   }
 
   private sessionsOf(port: number, peer: string): number {
@@ -419,23 +508,23 @@ export class Peer {
     return n
   }
 
-  private onPeerJoined(port: number, peer: string): void {
+  private peerJoined(port: number, peer: string): void {
+    if (this.stopped) return
     const n = this.nextPing++
-    this.pings.set(n, { key: `${port}:${peer}`, at: Date.now() })
-    this.opts.mesh?.[port]?.send(peer, encodePeerFrame({ type: 'ping', n }))
+    this.pings.set(n, { key: `${port}:${peer}`, at: this.clock.now() })
+    // Bounded: a ping never answered is forgotten once the map holds a round of them.
+    if (this.pings.size > 4096) this.pings.delete(this.pings.keys().next().value!)
+    this.send(port, peer, { type: 'ping', n })
+    const p = this.ports.get(port)?.port
+    const info = p?.peers().get(peer) ?? {}
+    const c: Candidate = { port, peer, info, rtt: Infinity, fallback: p?.fallback === true }
+    for (const listener of [...this.joinListeners]) listener(c)
   }
 
-  private onPeerLeft(port: number, peer: string): void {
+  private peerLeft(port: number, peer: string): void {
     this.rtt.delete(`${port}:${peer}`)
     for (const s of [...this.sessions.values()])
       if (s.port === port && s.peer === peer) this.end(s, 'peer left')
-  }
-
-  private async onLiveEvent(e: StampedEvent): Promise<void> {
-    const log = this.logs.get(e.channel)
-    if (!log) return
-    const r = await log.add([e])
-    this.stats.fromRelay += r.added.length
   }
 }
 

@@ -13,6 +13,7 @@
 import { equalBytes } from '../bytes.ts'
 import { DecodeError, RejectedError } from '../errors.ts'
 import type { ChannelLog } from '../log.ts'
+import type { Source } from '../source.ts'
 import type { Fingerprint, IdRange } from '../store/store.ts'
 import { ULID_MIN, type Ulid } from '../ulid.ts'
 import {
@@ -52,6 +53,8 @@ export interface ReconcilerOptions {
    * Their `added`/`rejected` counts then come with the next `receive` result. Default false.
    */
   pipeline?: boolean
+  /** Tags the events this session stores (the log passes it to its listeners). */
+  source?: Source
 }
 
 export interface ReceiveResult {
@@ -116,6 +119,7 @@ export class Reconciler {
   /** Ids we listed in our last frame, per range: the peer's `need` bits index into them. */
   private listed = new Map<string, Ulid[]>()
   private readonly pipeline: boolean
+  private readonly add: { source?: Source }
   /** The add of the last pipelined frame, its counts, and its error (raised by the next receive). */
   private adding: Promise<void> | undefined
   private pendingAdded = 0
@@ -130,6 +134,7 @@ export class Reconciler {
     this.branching = opts.branching ?? DEFAULT_BRANCHING
     this.threshold = opts.idListThreshold ?? DEFAULT_ID_LIST_THRESHOLD
     this.pipeline = opts.pipeline ?? false
+    this.add = opts.source ? { source: opts.source } : {}
     if (
       !Number.isInteger(this.maxFrameBytes) ||
       this.maxFrameBytes < MIN_FRAME_BYTES ||
@@ -187,7 +192,7 @@ export class Reconciler {
       this.stats.eventsReceived += frame.events.length
       // Events only, more to come, nothing owed: the answer is an empty frame whatever they hold.
       if (this.pipeline && frame.more && frame.ranges.length === 0 && this.outbox.empty) {
-        this.adding = this.log.addEncoded(frame.events).then(
+        this.adding = this.log.addEncoded(frame.events, this.add).then(
           (r) => {
             this.pendingAdded += r.added.length
             this.pendingRejected += r.rejected.length
@@ -197,7 +202,7 @@ export class Reconciler {
           },
         )
       } else {
-        const result = await this.log.addEncoded(frame.events)
+        const result = await this.log.addEncoded(frame.events, this.add)
         added += result.added.length
         rejected += result.rejected.length
       }

@@ -18,7 +18,7 @@ import {
   describeBlob,
   MemoryBlobStore,
 } from '@peerchat/engine'
-import { VirtualClock } from './clock.ts'
+import { VirtualClock } from '@peerchat/engine'
 import { type LinkProfile, MemoryNetwork } from './network.ts'
 import { SeededRandom } from './random.ts'
 import type { MemoryTransport } from './transport.ts'

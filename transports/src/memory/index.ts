@@ -1,4 +1,4 @@
-export { DEFAULT_MAX_STEPS, realClock, type Scheduler, VirtualClock } from './clock.ts'
+export { DEFAULT_MAX_STEPS, realClock, type Scheduler, VirtualClock } from '@peerchat/engine'
 export { type GossipSimOptions, type GossipSimResult, measureRound, runGossipSim } from './gossip-sim.ts'
 export {
   DEFAULT_LINK,
@@ -9,24 +9,5 @@ export {
   type NetworkStats,
 } from './network.ts'
 export { randomSeed, SeededRandom } from './random.ts'
-export {
-  DEFAULT_MAX_RETRANSMITS,
-  DEFAULT_MAX_SESSION_ATTEMPTS,
-  DEFAULT_REPLY_TIMEOUT_MS,
-  SyncDriver,
-  type SyncDriverOptions,
-  type SyncStats,
-} from './sync-driver.ts'
-export {
-  decodeSyncFrame,
-  encodePushFrames,
-  encodeSyncFrame,
-  MAX_PUSH_EVENTS,
-  MAX_SYNC_COUNTER,
-  MAX_SYNC_PAYLOAD,
-  SYNC_ENVELOPE_OVERHEAD,
-  SYNC_VERSION,
-  type SyncFrame,
-  SyncType,
-} from './sync-frames.ts'
 export { DEFAULT_MEMORY_MAX_FRAME_BYTES, MemoryTransport, type MemoryTransportOptions } from './transport.ts'
+export { MEMORY_RELAY_MAX_STAMPS, MemoryLivePort, MemoryRelay, type MemoryRelayOptions } from './relay.ts'

@@ -4,7 +4,7 @@
  * replays exactly from `seed`; with `realClock` it drives the UI's dev:sim mode.
  */
 import { asPeerId, type PeerId } from '../transport.ts'
-import { realClock, type Scheduler } from './clock.ts'
+import { realClock, type Scheduler } from '@peerchat/engine'
 import { randomSeed, SeededRandom } from './random.ts'
 import { type Endpoint, type MemoryPort, MemoryTransport, type MemoryTransportOptions } from './transport.ts'
 

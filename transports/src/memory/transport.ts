@@ -35,6 +35,7 @@ export interface MemoryTransportOptions {
 }
 
 export class MemoryTransport implements Transport {
+  readonly name = 'memory'
   readonly limits: TransportLimits
   private readonly emitter = new TransportEmitter()
   private readonly current = new Map<PeerId, PeerInfo>()

@@ -44,7 +44,8 @@ export class RelayForwardTransport implements Transport {
    */
   constructor(
     private readonly client: RelayClient,
-    private readonly channels: readonly string[],
+    /** The channels whose presence makes the peer set (read on every change). */
+    private readonly channels: readonly string[] | (() => readonly string[]),
     private readonly o: {
       maxFrameBytes?: number
       ownsClient?: boolean
@@ -114,7 +115,7 @@ export class RelayForwardTransport implements Transport {
   private refresh(): void {
     const next = new Map<PeerId, Session>()
     if (this.client.state === 'online')
-      for (const c of this.channels)
+      for (const c of typeof this.channels === 'function' ? this.channels() : this.channels)
         for (const s of this.client.members(c).values()) {
           const peer = asPeerId(publicKeyToText(s.publicKey))
           if (peer === this.self) continue

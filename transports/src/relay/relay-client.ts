@@ -3,6 +3,13 @@
  * (`WebSocket`) and Node (`ws`): login, session attestation, verified presence, stamping
  * with an outbox, signaling tokens, and jittered reconnects that re-join every channel.
  *
+ * Publishing is paced: at most `MAX_IN_FLIGHT` requests wait for their answer at once, and the
+ * next goes out as one leaves the outbox (stamped, or refused for good). A request the relay
+ * refuses for a passing reason (its rate limit) keeps its place in that window and is sent
+ * again after a jittered backoff of its own (`RETRY_BACKOFF`); one that gets no answer at all
+ * is sent again after `ACK_TIMEOUT_MS`. Every resend carries the same clientNonce, so a request
+ * is stamped at most once.
+ *
  * Everything the relay sends is checked: events against the relay key, attestations too.
  * The relay key is pinned when given (from /.well-known/peerchat.json); otherwise the first
  * challenge's key is trusted and then pinned for every reconnect.
@@ -81,6 +88,42 @@ interface Waiter {
   reject(err: Error): void
 }
 
+/** A request holding a place in the send window: sent and unanswered, or waiting to be re-sent. */
+interface Flight {
+  /** The ack timeout while it is out, or the retry delay after a refusal. */
+  timer: ReturnType<typeof setTimeout> | undefined
+  /** Created at its first refusal: the delay grows with each refusal of this request. */
+  backoff: Backoff | undefined
+}
+
+/**
+ * Requests sent and not yet answered (stamped or refused for good), at most, per connection;
+ * a request waiting to be re-sent after a refusal keeps its place. The relay's default event
+ * limit is a token bucket of 60 per key refilled at 20/s (relay/src/limits.ts): a catch-up of
+ * hundreds after login goes out 8 at a time instead of all at once, and once the bucket is
+ * empty at most 8 requests are being retried. At 100 ms round trip it still allows 80 stamps/s.
+ */
+export const MAX_IN_FLIGHT = 8
+
+/**
+ * Delay before re-sending a request the relay refused with a retryable code (`rate_limited`):
+ * full jitter, doubling with each refusal of that request, capped. The relay's error frame
+ * carries no retry-after; its default bucket refills one event every 50 ms, so the first retry
+ * comes after 100-200 ms (2-4 refills), the window's retries together roughly match the refill
+ * rate, and a request refused again and again still tries at least every 2 s. Attempts are not
+ * bounded: the relay's buckets always refill, so a request is re-sent for as long as the client
+ * is online (each refusal is reported as an `error` event); an outage hands it to the next login
+ * like any other queued request.
+ */
+export const RETRY_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2_000 }
+
+/**
+ * A request neither stamped nor refused this long after it was sent goes out again (same nonce).
+ * The relay drops a frame over its per-address frame limit with an error that names no request,
+ * so without this a request could wait for an answer that never comes until the next login.
+ */
+export const ACK_TIMEOUT_MS = 5_000
+
 /** Error codes after which a queued request will never be stamped (the others are retried). */
 const FINAL_REFUSALS = new Set<string>([
   ErrorCode.forbidden,
@@ -100,7 +143,10 @@ export class RelayClient {
   private readonly joined = new Set<string>()
   private readonly presence = new Map<string, Map<string, Session>>()
   private readonly snapshots = new Map<string, Map<string, Session>>()
+  /** Unstamped requests in the order they were queued, which is the order they are sent in. */
   private readonly requests = new Map<string, Authored & { authorSig: Uint8Array }>()
+  /** The send window of this connection (at most MAX_IN_FLIGHT), by outbox key. */
+  private readonly inFlight = new Map<string, Flight>()
   private readonly tokenWaiters: {
     resolve(t: { token: Uint8Array; expires: number }): void
     reject(e: Error): void
@@ -162,6 +208,7 @@ export class RelayClient {
     if (this._state === 'stopped') return
     clearTimeout(this.timer)
     this.timer = undefined
+    this.land()
     this.setState('stopped')
     const ws = this.ws
     this.ws = undefined
@@ -208,7 +255,7 @@ export class RelayClient {
     const acked = new Promise<StampedEvent>((resolve, reject) => {
       this.track(request).waiters.push({ resolve, reject })
     })
-    if (this._state === 'online') this.sendFrame(encodeFrame({ type: 'publish', request }))
+    this.pump()
     return acked
   }
 
@@ -263,6 +310,7 @@ export class RelayClient {
       if (this.ws !== ws) return
       this.ws = undefined
       this._session = undefined
+      this.land()
       this.presence.clear()
       for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay connection closed'))
       if (ev.reason) this.emitter.emit('error', { code: 'closed', message: `${ev.code} ${ev.reason}` })
@@ -290,6 +338,62 @@ export class RelayClient {
       this.timer = undefined
       if (this._state !== 'stopped') this.connect()
     }, this.backoff.next())
+  }
+
+  // ---- the send window ---------------------------------------------------------------------
+
+  /** Fills the window with the oldest requests not yet out. */
+  private pump(): void {
+    if (this._state !== 'online') return
+    for (const key of this.requests.keys()) {
+      if (this.inFlight.size >= MAX_IN_FLIGHT) return
+      if (!this.inFlight.has(key)) this.sendRequest(key)
+    }
+  }
+
+  /** Sends (or re-sends) a request and waits `ACK_TIMEOUT_MS` for its answer. */
+  private sendRequest(key: string): void {
+    const request = this.requests.get(key)
+    if (!request || this._state !== 'online') return
+    let flight = this.inFlight.get(key)
+    if (!flight) {
+      flight = { timer: undefined, backoff: undefined }
+      this.inFlight.set(key, flight)
+    }
+    clearTimeout(flight.timer)
+    flight.timer = setTimeout(() => {
+      flight.timer = undefined
+      if (this.inFlight.get(key) === flight) this.sendRequest(key)
+    }, ACK_TIMEOUT_MS)
+    this.sendFrame(encodeFrame({ type: 'publish', request }))
+  }
+
+  /** A request refused for now keeps its place in the window and goes out again after its backoff. */
+  private retryLater(key: string): void {
+    const flight = this.inFlight.get(key)
+    if (!flight || this._state !== 'online') return // not out on this connection: the window sends it in turn
+    clearTimeout(flight.timer)
+    flight.backoff ??= new Backoff(RETRY_BACKOFF)
+    flight.timer = setTimeout(() => {
+      flight.timer = undefined
+      if (this.inFlight.get(key) === flight) this.sendRequest(key)
+    }, flight.backoff.next())
+  }
+
+  /** A request left the outbox (stamped or refused for good): its place goes to the next one. */
+  private settled(key: string): void {
+    const flight = this.inFlight.get(key)
+    if (flight) {
+      clearTimeout(flight.timer)
+      this.inFlight.delete(key)
+    }
+    this.pump()
+  }
+
+  /** Empties the window and clears its timers (offline or stopped): the next login starts over. */
+  private land(): void {
+    for (const flight of this.inFlight.values()) clearTimeout(flight.timer)
+    this.inFlight.clear()
   }
 
   private setState(s: ConnectionState): void {
@@ -399,7 +503,7 @@ export class RelayClient {
     this.setState('online')
     this.emitter.emit('welcome', { session: session.value, channels })
     for (const c of this.joined) this.sendFrame(encodeFrame({ type: 'join', channel: c }))
-    for (const request of this.requests.values()) this.sendFrame(encodeFrame({ type: 'publish', request }))
+    this.pump()
   }
 
   private async onEvent(event: StampedEvent): Promise<void> {
@@ -412,6 +516,7 @@ export class RelayClient {
     if (mine) {
       this.pending.delete(key)
       this.requests.delete(key)
+      this.settled(key)
       await this.outbox.delete(key)
       for (const w of mine.waiters) w.resolve(event)
     }
@@ -453,9 +558,10 @@ export class RelayClient {
     if (ref.length !== 16) return
     for (const [key, p] of this.pending) {
       if (!equalBytes(p.authored.clientNonce, ref)) continue
-      if (!FINAL_REFUSALS.has(code)) return // rate limits and the like: resent on the next login
+      if (!FINAL_REFUSALS.has(code)) return this.retryLater(key) // rate limits and the like
       this.pending.delete(key)
       this.requests.delete(key)
+      this.settled(key)
       await this.outbox.delete(key)
       const err = Object.assign(new Error(`relay refused the event: ${code}: ${message}`), { code })
       for (const w of p.waiters) w.reject(err)

@@ -53,7 +53,7 @@ export interface WebrtcTransportOptions {
 }
 
 interface Link {
-  conn: unknown
+  conn: YConn
   engine: FramePipe
   bulk: FramePipe
   admitted: boolean
@@ -61,9 +61,10 @@ interface Link {
   connectTimer: ReturnType<typeof setTimeout> | undefined
 }
 
-// y-webrtc's internals we rely on (10.3.0): room.peerId, room.webrtcConns, conn.peer._pc.
+// y-webrtc's internals we rely on (10.3.0): room.peerId, room.webrtcConns, conn.peer._pc
+// (simple-peer sets it to null once destroyed).
 interface YConn {
-  peer: { _pc: { createDataChannel(label: string, init: object): DataChannelLike }; destroy(): void }
+  peer: { _pc: { createDataChannel(label: string, init: object): DataChannelLike } | null; destroy(): void }
   closed: boolean
 }
 interface YRoom {
@@ -78,6 +79,9 @@ export class WebrtcTransport implements Transport {
   private readonly pipeLimits: PipeLimits
   private readonly emitter = new TransportEmitter()
   private readonly links = new Map<PeerId, Link>()
+  /** Connections we opened our channels on: negotiated ids serve once per connection. */
+  private readonly attached = new WeakSet<YConn>()
+  private attachFailures = 0
   private provider: WebrtcProvider | undefined
   private doc: Y.Doc | undefined
 
@@ -109,7 +113,7 @@ export class WebrtcTransport implements Transport {
     await provider.key
     // y-webrtc picks a random uuid; the relay only relays signals from the id bound to our session.
     this.room().peerId = this.opts.peerId
-    provider.on('peers', () => this.attachNewConns())
+    provider.on('peers', () => this.syncLinks())
     if (signal?.aborted) {
       await this.stop()
       signal.throwIfAborted()
@@ -174,15 +178,18 @@ export class WebrtcTransport implements Transport {
     for (const [peer, link] of this.links) if (!link.admitted && link.engine.open) this.tryAdmit(peer, link)
   }
 
-  /** Bytes moved by the data channels so far (for the sync-status panel and the relay-bytes check). */
-  stats(): { bytesIn: number; bytesOut: number; peers: number } {
+  /**
+   * Bytes moved by the data channels so far (for the sync-status panel and the relay-bytes check),
+   * and how many connections closed under us before our channels could be opened on them.
+   */
+  stats(): { bytesIn: number; bytesOut: number; peers: number; attachFailures: number } {
     let bytesIn = 0
     let bytesOut = 0
     for (const l of this.links.values()) {
       bytesIn += l.engine.bytesIn + l.bulk.bytesIn
       bytesOut += l.engine.bytesOut + l.bulk.bytesOut
     }
-    return { bytesIn, bytesOut, peers: this.links.size }
+    return { bytesIn, bytesOut, peers: this.links.size, attachFailures: this.attachFailures }
   }
 
   private sendOn(lane: 'engine' | 'bulk', peer: PeerId, bytes: Uint8Array): boolean {
@@ -202,23 +209,32 @@ export class WebrtcTransport implements Transport {
     return this.opts.admit?.(peer) ?? {}
   }
 
-  private attachNewConns(): void {
+  /**
+   * Runs on y-webrtc's `peers` event, which it also emits from a connection's close handler: a
+   * connection in the room may be closing under us here, and nothing may throw (issue #11).
+   */
+  private syncLinks(): void {
     if (!this.provider) return
-    for (const [id, conn] of this.room().webrtcConns) {
-      const peer = asPeerId(id)
-      const existing = this.links.get(peer)
-      if (existing?.conn === conn || conn.closed) continue
-      if (existing) this.drop(peer)
-      this.attach(peer, conn)
+    const conns = this.room().webrtcConns
+    // Links whose connection y-webrtc closed or replaced: one that closes before it connected
+    // never closes its channels, so nothing else would drop its link before the watchdog.
+    for (const [peer, link] of this.links) if (conns.get(peer) !== link.conn) this.drop(peer, true)
+    for (const [id, conn] of conns) {
+      // A connection we attached to once is torn down with its link (see `drop`), never reused.
+      if (!conn.closed && !this.attached.has(conn)) this.attach(asPeerId(id), conn)
     }
   }
 
   private attach(peer: PeerId, conn: YConn): void {
-    const pc = conn.peer._pc
-    const open = (label: string, id: number) =>
-      pc.createDataChannel(label, { negotiated: true, id, ordered: true })
-    const engineChannel = open('peerchat-engine', ENGINE_CHANNEL_ID)
-    const bulkChannel = open('peerchat-bulk', BULK_CHANNEL_ID)
+    this.attached.add(conn)
+    const channels = openChannels(conn)
+    if (!channels) {
+      // Closing under us: no link, no timer. Closing it lets y-webrtc reconnect on the next announce.
+      this.attachFailures++
+      conn.peer.destroy()
+      return
+    }
+    const [engineChannel, bulkChannel] = channels
     const onError = () => this.drop(peer, true)
     const link: Link = {
       conn,
@@ -235,8 +251,9 @@ export class WebrtcTransport implements Transport {
       clearTimeout(link.connectTimer)
       this.tryAdmit(peer, link)
     }
+    // The connection is useless without the engine channel, and its ids cannot be reopened on it.
     engineChannel.onclose = () => {
-      if (this.links.get(peer) === link) this.drop(peer)
+      if (this.links.get(peer) === link) this.drop(peer, true)
     }
   }
 
@@ -259,7 +276,31 @@ export class WebrtcTransport implements Transport {
     clearTimeout(link.connectTimer)
     link.engine.close()
     link.bulk.close()
-    if (closeConnection) (link.conn as YConn).peer.destroy()
+    if (closeConnection) link.conn.peer.destroy()
     if (link.admitted) this.emitter.emit('peer-left', { peer })
+  }
+}
+
+/**
+ * Our two negotiated channels on y-webrtc's connection, or undefined when it cannot take them:
+ * closed, destroyed by simple-peer, or still holding our ids (a connection that never connected,
+ * or whose SCTP association was aborted, never releases a closed channel's id; @roamhq/wrtc then
+ * throws InvalidStateError "'createDataChannel' failed"). A half-opened pair is closed again.
+ */
+function openChannels(conn: YConn): [DataChannelLike, DataChannelLike] | undefined {
+  const pc = conn.peer._pc
+  if (!pc) return undefined
+  const open = (label: string, id: number) => pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+  let engine: DataChannelLike | undefined
+  try {
+    engine = open('peerchat-engine', ENGINE_CHANNEL_ID)
+    return [engine, open('peerchat-bulk', BULK_CHANNEL_ID)]
+  } catch {
+    try {
+      engine?.close()
+    } catch {
+      // closed with its connection
+    }
+    return undefined
   }
 }

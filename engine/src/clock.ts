@@ -1,8 +1,9 @@
 /**
- * Time for the in-memory network and whatever runs on it: a manual virtual clock that
- * replays a schedule exactly, or the real clock (the UI's dev:sim mode).
+ * Time for the engine and whatever drives it: the real clock, or a manual virtual clock that
+ * replays a schedule exactly (property tests, benchmarks). Components that wait take a
+ * `Scheduler` instead of calling `setTimeout` and `Date.now`, so a test can drive them.
  */
-import { LimitError } from '@peerchat/engine'
+import { LimitError } from './errors.ts'
 
 export interface Scheduler {
   /** Milliseconds on this clock. */

@@ -1,0 +1,277 @@
+/**
+ * When a replica reconciles, and with whom:
+ *
+ * - catch-up: when the relay connection comes up, with the best `catchUpPeers` peers; when a
+ *   peer appears, with that peer once its link has settled; when a channel is opened, with
+ *   the best peer. Each reconciles the recent window (`windowMs`) of the channels.
+ * - anti-entropy: every `antiEntropyMs` (jittered), the window of every channel with one
+ *   random peer, so replicas converge even when a catch-up was lost.
+ * - scroll-back (`backfill`): older ranges on demand, in ever wider windows.
+ *
+ * Jobs run one at a time, so the events a session adds are attributed to its peer and a
+ * replica never receives the same missing events from several peers at once. A peer syncing
+ * the channel with someone else answers `busy`; the job is retried after a jittered backoff.
+ */
+import type { Scheduler } from '../clock.ts'
+import { toHex } from '../bytes.ts'
+import { BUSY, type Candidate, type Peer, type SyncReport } from '../peer/peer.ts'
+import type { IdRange } from '../store/store.ts'
+import { type Ulid, ulidAtTime, ulidTime } from '../ulid.ts'
+
+export interface SyncPolicyOptions {
+  /** Recent history reconciled on catch-up and anti-entropy (default 24 h); older comes by scroll-back. */
+  windowMs: number
+  /** Peers the window is reconciled with when the relay connection comes up (default 2). */
+  catchUpPeers: number
+  /**
+   * Starting a catch-up towards each peer that appears: `always` (clients), `until-caught-up`
+   * (virtual clients: real clients should serve a newcomer first), or `never`.
+   */
+  initiateOnJoin: 'always' | 'until-caught-up' | 'never'
+  /** How long a new peer's link is left to settle (its kind announces itself) before use (default 500 ms). */
+  settleMs: number
+  /** How long a peer reachable only through relay forwarding is left to get a direct link (default 2 s). */
+  fallbackGraceMs: number
+  /** Mean period of anti-entropy rounds (default 60 s; 0 turns them off). */
+  antiEntropyMs: number
+  /** First delay after a `busy` answer (default 200 ms), doubled per attempt, jittered. */
+  busyRetryMs: number
+  /** Attempts of a job refused as busy before it is left to anti-entropy (default 6). */
+  maxBusyRetries: number
+  /** Windows asked for before the oldest held event on scroll-back, then all of it. */
+  backfillWindowsMs: readonly number[]
+}
+
+export const SyncPolicyDefaults: Readonly<SyncPolicyOptions> = Object.freeze({
+  windowMs: 24 * 60 * 60_000,
+  catchUpPeers: 2,
+  initiateOnJoin: 'always',
+  settleMs: 500,
+  fallbackGraceMs: 2_000,
+  antiEntropyMs: 60_000,
+  busyRetryMs: 200,
+  maxBusyRetries: 6,
+  backfillWindowsMs: Object.freeze([60 * 60_000, 24 * 60 * 60_000, 30 * 24 * 60 * 60_000]),
+})
+
+/** Most catch-up jobs queued at once (a burst of joins beyond it is left to anti-entropy). */
+export const MAX_SYNC_JOBS = 1024
+
+interface Job {
+  channel: string
+  /** A peer key (hex) or port:peer id; undefined: the best candidate. */
+  target?: string
+  attempt: number
+}
+
+export const keyOfCandidate = (c: Candidate): string => (c.info.key ? toHex(c.info.key) : `${c.port}:${c.peer}`)
+
+export class SyncPolicy {
+  private readonly o: SyncPolicyOptions
+  private readonly queue: Job[] = []
+  private readonly queued = new Set<string>()
+  private readonly timers = new Set<() => void>()
+  private running = false
+  private caughtUp = false
+  private stopped = false
+  private idle: (() => void)[] = []
+  private readonly sleepers = new Set<() => void>()
+
+  constructor(
+    private readonly peer: Peer,
+    private readonly clock: Scheduler,
+    private readonly random: () => number,
+    private readonly channels: () => readonly string[],
+    opts: Partial<SyncPolicyOptions> = {},
+  ) {
+    this.o = { ...SyncPolicyDefaults, ...opts }
+    this.peer.onPeerJoined((c) => this.peerJoined(c))
+    this.scheduleAntiEntropy()
+  }
+
+  /** The window's range now. */
+  window(): IdRange {
+    return { gte: ulidAtTime(Math.max(0, Math.floor(this.clock.now() - this.o.windowMs))) }
+  }
+
+  /** The relay connection came up: catch up with the best peers there are. */
+  relayOnline(): void {
+    const best = this.peer.candidates().slice(0, this.o.catchUpPeers)
+    for (const c of best) for (const channel of this.channels()) this.enqueue({ channel, target: keyOfCandidate(c), attempt: 0 })
+  }
+
+  /** A channel was opened: catch it up with the best peer. */
+  channelOpened(channel: string): void {
+    if (this.peer.candidates().length > 0) this.enqueue({ channel, attempt: 0 })
+  }
+
+  /** Resolves when no job is queued or running (tests, benchmarks). */
+  settled(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idle.push(resolve))
+  }
+
+  stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    for (const cancel of this.timers) cancel()
+    this.timers.clear()
+    this.queue.length = 0
+    this.queued.clear()
+    for (const wake of this.idle.splice(0)) wake()
+    for (const wake of [...this.sleepers]) wake()
+  }
+
+  /** Timers held (0 once stopped). */
+  get size(): number {
+    return this.timers.size
+  }
+
+  /**
+   * Pulls history older than `before` (or the newest when omitted) from peers until `want`
+   * events arrived or nobody has more. `exhausted`: no older event can be had now.
+   */
+  async backfill(
+    channel: string,
+    before: Ulid | undefined,
+    want: number,
+    signal?: AbortSignal,
+  ): Promise<{ added: number; exhausted: boolean }> {
+    const end = before ? ulidTime(before) : this.clock.now()
+    let added = 0
+    for (const width of [...this.o.backfillWindowsMs, Infinity]) {
+      signal?.throwIfAborted()
+      const range: IdRange = {
+        ...(before ? { lt: before } : {}),
+        ...(width === Infinity ? {} : { gte: ulidAtTime(Math.max(0, end - width)) }),
+      }
+      const report = await this.syncBest(channel, range)
+      if (!report) return { added, exhausted: true }
+      added += report.added
+      if (added >= want) return { added, exhausted: false }
+    }
+    return { added, exhausted: true }
+  }
+
+  // ---- jobs ------------------------------------------------------------------------------
+
+  private peerJoined(c: Candidate): void {
+    if (this.stopped) return
+    const mode = this.o.initiateOnJoin
+    if (mode === 'never' || (mode === 'until-caught-up' && this.caughtUp)) return
+    const key = keyOfCandidate(c)
+    // Its kind (virtual or not) and a direct link may take a moment to show: rank it then.
+    this.later(c.fallback ? this.o.fallbackGraceMs : this.o.settleMs, () => {
+      for (const channel of this.channels()) this.enqueue({ channel, target: key, attempt: 0 })
+    })
+  }
+
+  private scheduleAntiEntropy(): void {
+    if (this.stopped || this.o.antiEntropyMs <= 0) return
+    const delay = this.o.antiEntropyMs * (0.5 + this.random())
+    this.later(delay, () => {
+      const all = this.peer.candidates()
+      const direct = all.filter((c) => !c.fallback)
+      const pool = direct.length > 0 ? direct : all
+      const pick = pool[Math.floor(this.random() * pool.length)]
+      if (pick)
+        for (const channel of this.channels())
+          this.enqueue({ channel, target: keyOfCandidate(pick), attempt: 0 })
+      this.scheduleAntiEntropy()
+    })
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const cancel = this.clock.setTimeout(() => {
+      this.timers.delete(cancel)
+      if (!this.stopped) fn()
+    }, ms)
+    this.timers.add(cancel)
+  }
+
+  private enqueue(job: Job): void {
+    const id = `${job.channel}|${job.target ?? ''}`
+    if (this.stopped || this.queued.has(id) || this.queue.length >= MAX_SYNC_JOBS) return
+    this.queued.add(id)
+    this.queue.push(job)
+    // Not tracked by the clock: a job waits for deliveries, which need the clock to move.
+    if (!this.running) void this.drain()
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true
+    try {
+      for (let job = this.queue.shift(); job && !this.stopped; job = this.queue.shift()) {
+        this.queued.delete(`${job.channel}|${job.target ?? ''}`)
+        await this.run(job)
+      }
+    } finally {
+      this.running = false
+      if (this.queue.length === 0) for (const wake of this.idle.splice(0)) wake()
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const target =
+      job.target === undefined
+        ? this.peer.candidates()[0]
+        : this.peer.candidates().find((c) => keyOfCandidate(c) === job.target)
+    if (!target) return // it left
+    const report = await this.peer.sync(job.channel, {
+      range: this.window(),
+      peer: { port: target.port, peer: target.peer },
+    })
+    if (report.complete) {
+      this.caughtUp = true
+      return
+    }
+    if (report.error === BUSY && job.attempt < this.o.maxBusyRetries) {
+      const delay = this.o.busyRetryMs * 2 ** job.attempt * (0.5 + this.random())
+      this.later(delay, () => this.enqueue({ ...job, attempt: job.attempt + 1 }))
+    }
+  }
+
+  /**
+   * Tries the candidates best first (a busy one again after a backoff); the first complete
+   * report, or undefined if none answered.
+   */
+  private async syncBest(channel: string, range: IdRange): Promise<SyncReport | undefined> {
+    for (const target of this.peer.candidates()) {
+      for (let attempt = 0; ; attempt++) {
+        const peer = { port: target.port, peer: target.peer }
+        const report = await this.peer.sync(channel, { range, peer })
+        if (report.complete) return report
+        if (report.error !== BUSY || attempt >= this.o.maxBusyRetries || this.stopped) break
+        await this.sleep(this.o.busyRetryMs * 2 ** attempt * (0.5 + this.random()))
+      }
+    }
+    return undefined
+  }
+
+  /** Waits up to `ms` for a first peer to appear; true if there is one. */
+  async waitForPeer(ms: number): Promise<boolean> {
+    if (this.peer.candidates().length > 0) return true
+    if (ms <= 0 || this.stopped) return false
+    let off = (): void => {}
+    await Promise.race([
+      this.sleep(ms),
+      new Promise<void>((resolve) => {
+        off = this.peer.onPeerJoined(() => resolve())
+      }),
+    ])
+    off()
+    return this.peer.candidates().length > 0
+  }
+
+  /** Resolves after `ms`, or at once when the policy stops. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.sleepers.delete(wake)
+        resolve()
+      }
+      this.sleepers.add(wake)
+      this.later(ms, wake)
+    })
+  }
+}

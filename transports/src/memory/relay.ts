@@ -1,0 +1,186 @@
+/**
+ * An in-process relay for simulations: it stamps signed requests with the engine's real
+ * `stamp()` (a monotonic ULID on the injected clock) and fans them out to the clients that
+ * joined the channel, after a delay. Like the real relay it keeps no history; it remembers the
+ * stamps of its lifetime by (author, clientNonce), so a retried request gets the same stamp —
+ * until it restarts (`restart()`), after which a retry is stamped anew (receivers keep the
+ * smaller id). Its clients are `LivePort`s: the Replica's relay port.
+ */
+import {
+  type LivePort,
+  monotonicUlid,
+  outboxKey,
+  type Scheduler,
+  type SignedRequest,
+  type Signer,
+  type StampedEvent,
+  stamp,
+  verifyAuthor,
+} from '@peerchat/engine'
+
+export interface MemoryRelayOptions {
+  signer: Signer
+  clock: Scheduler
+  /** One-way delay of every frame, in ms (default 5). */
+  latencyMs?: number
+}
+
+type Listener<T> = (value: T) => void
+
+/** Most stamps remembered for idempotency (oldest forgotten first). */
+export const MEMORY_RELAY_MAX_STAMPS = 100_000
+
+export class MemoryRelay {
+  private readonly clients = new Set<MemoryLivePort>()
+  private readonly stamps = new Map<string, StampedEvent>()
+  private nextId: () => ReturnType<ReturnType<typeof monotonicUlid>>
+  private up = true
+  readonly stats = { stamped: 0, refused: 0 }
+
+  constructor(private readonly o: MemoryRelayOptions) {
+    this.nextId = monotonicUlid(() => o.clock.now())
+  }
+
+  get publicKey(): Uint8Array {
+    return this.o.signer.publicKey
+  }
+
+  get online(): boolean {
+    return this.up
+  }
+
+  /** A client's connection (online while the relay is up). */
+  client(): MemoryLivePort {
+    const c = new MemoryLivePort(this)
+    this.clients.add(c)
+    c.setState(this.up ? 'online' : 'offline')
+    return c
+  }
+
+  /** The relay goes away: every client is offline; its soft state (stamps, joins) is lost. */
+  crash(): void {
+    this.up = false
+    this.stamps.clear()
+    for (const c of this.clients) c.setState('offline')
+  }
+
+  /** It comes back: clients log in again and resend what waits for a stamp. */
+  restart(): void {
+    this.up = true
+    this.nextId = monotonicUlid(() => this.o.clock.now())
+    for (const c of this.clients) c.setState('online')
+  }
+
+  /** @internal */
+  forget(c: MemoryLivePort): void {
+    this.clients.delete(c)
+  }
+
+  /** @internal A request from a client, after the link's delay. */
+  submit(from: MemoryLivePort, request: SignedRequest): void {
+    this.later(async () => {
+      if (!this.up || !from.connected) return
+      const key = outboxKey(request.author, request.clientNonce)
+      let event = this.stamps.get(key)
+      if (!event) {
+        if (!(await verifyAuthor(request))) {
+          this.stats.refused++
+          from.refuse(key, 'bad_signature', 'the author signature does not verify')
+          return
+        }
+        event = await stamp(this.o.signer, this.nextId(), request)
+        this.stats.stamped++
+        this.stamps.set(key, event)
+        if (this.stamps.size > MEMORY_RELAY_MAX_STAMPS) this.stamps.delete(this.stamps.keys().next().value!)
+      }
+      const stamped = event
+      for (const c of this.clients)
+        if (c.connected && c.joined.has(stamped.channel)) this.later(() => c.deliver(stamped))
+      // The author hears its ack even if it has not joined the channel.
+      if (!from.joined.has(stamped.channel)) this.later(() => from.deliver(stamped))
+    })
+  }
+
+  private later(fn: () => void | Promise<void>): void {
+    this.o.clock.setTimeout(() => void this.o.clock.track(Promise.resolve().then(fn)), this.o.latencyMs ?? 5)
+  }
+}
+
+/** One client's link to a `MemoryRelay`. */
+export class MemoryLivePort implements LivePort {
+  private _state = 'offline'
+  readonly joined = new Set<string>()
+  private readonly pending = new Map<string, { request: SignedRequest; waiters: Listener<unknown>[][] }>()
+  private readonly eventListeners = new Set<Listener<StampedEvent>>()
+  private readonly stateListeners = new Set<Listener<string>>()
+  private closed = false
+
+  constructor(private readonly relay: MemoryRelay) {}
+
+  get state(): string {
+    return this._state
+  }
+
+  get connected(): boolean {
+    return this._state === 'online'
+  }
+
+  publishSigned(request: SignedRequest): Promise<StampedEvent> {
+    const key = outboxKey(request.author, request.clientNonce)
+    return new Promise((resolve, reject) => {
+      const entry = this.pending.get(key) ?? { request, waiters: [] }
+      entry.waiters.push([resolve as Listener<unknown>, reject as Listener<unknown>])
+      this.pending.set(key, entry)
+      if (this.connected) this.relay.submit(this, request)
+    })
+  }
+
+  join(channel: string): void {
+    this.joined.add(channel)
+  }
+
+  on(event: 'event', listener: (e: StampedEvent) => void): () => void
+  on(event: 'state', listener: (s: string) => void): () => void
+  on(event: 'event' | 'state', listener: Listener<never>): () => void {
+    const set = (event === 'event' ? this.eventListeners : this.stateListeners) as Set<Listener<never>>
+    set.add(listener)
+    return () => set.delete(listener)
+  }
+
+  /** Leaves the relay for good. */
+  close(): void {
+    this.closed = true
+    this.setState('stopped')
+    this.relay.forget(this)
+  }
+
+  /** @internal */
+  setState(s: string): void {
+    if (this.closed && s !== 'stopped') return
+    if (s === this._state) return
+    this._state = s
+    for (const l of [...this.stateListeners]) l(s)
+    // After a login, everything still waiting for a stamp is sent again (same nonce).
+    if (s === 'online') for (const { request } of this.pending.values()) this.relay.submit(this, request)
+  }
+
+  /** @internal */
+  deliver(event: StampedEvent): void {
+    if (!this.connected) return
+    const key = outboxKey(event.author, event.clientNonce)
+    const mine = this.pending.get(key)
+    if (mine) {
+      this.pending.delete(key)
+      for (const [resolve] of mine.waiters) resolve!(event)
+    }
+    for (const l of [...this.eventListeners]) l(event)
+  }
+
+  /** @internal */
+  refuse(key: string, code: string, message: string): void {
+    const mine = this.pending.get(key)
+    if (!mine) return
+    this.pending.delete(key)
+    for (const [, reject] of mine.waiters) reject!(Object.assign(new Error(`relay refused: ${message}`), { code }))
+  }
+}
