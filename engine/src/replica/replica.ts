@@ -338,13 +338,13 @@ export class Replica {
       if (w.state !== 'pending' || live.handed.has(w)) continue
       live.handed.add(w)
       live.port.publishSigned(w.request).then(
-        (event) => void this.clock.track(this.stamped(w, event)),
-        (e: Error & { code?: string }) => void this.clock.track(this.failed(w, e)),
+        (event) => void this.clock.track(this.onStamped(w, event)),
+        (e: Error & { code?: string }) => void this.clock.track(this.onRefused(w, e)),
       )
     }
   }
 
-  private async stamped(w: Write, event: StampedEvent): Promise<void> {
+  private async onStamped(w: Write, event: StampedEvent): Promise<void> {
     if (w.state === 'stamped' || this.stopped) return
     await this.peer.open(event.channel).add([event], { source: RELAY })
     w.state = 'stamped'
@@ -356,7 +356,7 @@ export class Replica {
     this.waiters.delete(w.key)
   }
 
-  private async failed(w: Write, e: Error & { code?: string }): Promise<void> {
+  private async onRefused(w: Write, e: Error & { code?: string }): Promise<void> {
     if (w.state !== 'pending' || this.stopped) return
     // A relay connection that stopped is not a refusal: the write waits for the next one.
     if (e.code === undefined) {

@@ -290,7 +290,8 @@ export class WebrtcTransport implements Transport {
 function openChannels(conn: YConn): [DataChannelLike, DataChannelLike] | undefined {
   const pc = conn.peer._pc
   if (!pc) return undefined
-  const open = (label: string, id: number) => pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+  const open = (label: string, id: number) =>
+    pc.createDataChannel(label, { negotiated: true, id, ordered: true })
   let engine: DataChannelLike | undefined
   try {
     engine = open('peerchat-engine', ENGINE_CHANNEL_ID)
