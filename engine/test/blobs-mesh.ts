@@ -1,9 +1,13 @@
 /** A tiny in-test mesh for the blob exchange: delivery on a microtask, taps to drop or alter frames. */
 import type { BlobPort } from '../src/blobs/index.ts'
 import type { MeshPeerInfo } from '../src/mesh/port.ts'
+import { decodeProtocolFrame, encodeProtocolFrame } from '../src/mesh/protocol.ts'
 
 type Handler = (e: never) => void
-/** Returns the bytes to deliver (possibly altered), or undefined to drop the frame. */
+/**
+ * Sees each protocol frame's payload (a blob frame); returns the payload to deliver (possibly
+ * altered), or undefined to drop the frame.
+ */
 export type Tap = (from: string, to: string, bytes: Uint8Array) => Uint8Array | undefined
 
 export class FakeMesh {
@@ -39,12 +43,19 @@ export class FakeMesh {
     if (!target || !this.ports.get(from)?.peers().has(to)) return false
     const copy = bytes.slice()
     queueMicrotask(() => {
-      const out = this.tap ? this.tap(from, to, copy) : copy
+      const out = this.tap ? this.tapped(from, to, copy) : copy
       if (!out || !this.ports.get(from)?.peers().has(to)) return
       this.sent.set(from, (this.sent.get(from) ?? 0) + out.length)
       target.emit('frame', { from, bytes: out })
     })
     return true
+  }
+
+  private tapped(from: string, to: string, bytes: Uint8Array): Uint8Array | undefined {
+    const frame = decodeProtocolFrame(bytes)
+    if (!frame) return this.tap!(from, to, bytes)
+    const out = this.tap!(from, to, frame.payload.slice())
+    return out && encodeProtocolFrame(frame.id, out)
   }
 }
 

@@ -14,6 +14,7 @@ import {
 } from '../src/blobs/index.ts'
 import { equalBytes, toHex } from '../src/bytes.ts'
 import { LimitError, RejectedError } from '../src/errors.ts'
+import { encodeProtocolFrame, Protocol } from '../src/mesh/protocol.ts'
 import { seededBytes } from '../src/testing/bytes.ts'
 import { FakeMesh } from './blobs-mesh.ts'
 
@@ -216,12 +217,10 @@ describe('BlobExchange', () => {
     for (let i = 0; i < 20; i++)
       mesh.ports.get('a')!.send(
         'me',
-        encodeBlobFrame({
-          type: 'chunk',
-          digest: meta.digest,
-          index: i,
-          data: new Uint8Array(CHUNK_BYTES),
-        }),
+        encodeProtocolFrame(
+          Protocol.blobs,
+          encodeBlobFrame({ type: 'chunk', digest: meta.digest, index: i, data: new Uint8Array(CHUNK_BYTES) }),
+        ),
       )
     const got = await nodes.me!.ex.fetch(meta)
     expect(equalBytes(got, bytes)).toBe(true)

@@ -4,11 +4,13 @@
  */
 import {
   type Change,
+  encodeEvent,
   eventDigest,
   Identity,
   MemoryOutboxStore,
   MemoryStore,
   Replica,
+  type SignedRequest,
   type StampedEvent,
   utf8,
   VirtualClock,
@@ -23,8 +25,9 @@ async function world() {
   useNodeCrypto()
   const clock = new VirtualClock(T0)
   const network = new MemoryNetwork({ seed: 7, clock })
-  const relay = new MemoryRelay({ signer: await Identity.generate(), clock })
+  const relay = new MemoryRelay({ signer: await Identity.generate(), clock, refuse: (r) => refuse?.(r) })
   const random = new SeededRandom(11)
+  let refuse: ((r: SignedRequest) => { code: string; message: string } | undefined) | undefined
   let n = 0
   const replica = async (o: { store?: MemoryStore; outbox?: MemoryOutboxStore; signer?: Identity } = {}) => {
     const signer = o.signer ?? (await Identity.generate())
@@ -40,7 +43,10 @@ async function world() {
     const transport = network.transport(`p${n++}`)
     return { r, store, signer, transport }
   }
-  return { clock, network, relay, replica }
+  const setRefuse = (f: typeof refuse) => {
+    refuse = f
+  }
+  return { clock, network, relay, replica, setRefuse }
 }
 
 const texts = (events: StampedEvent[]) => events.map((e) => new TextDecoder().decode(e.body))
@@ -144,5 +150,94 @@ describe('Replica', () => {
     expect(new Set(ids).size).toBe(100)
     await a.r.stop()
     await b.r.stop()
+  })
+
+  it('reports a refused write as failed, and stamps it on retry once the relay accepts it', async () => {
+    const w = await world()
+    const a = await w.replica()
+    a.r.connect(w.relay.client())
+    w.setRefuse(() => ({ code: 'forbidden', message: 'only moderators post here' }))
+    const write = await a.r.write('news', 'message', utf8('hello'))
+    const refused = a.r.stamped(write).catch((e: Error & { code?: string }) => e.code)
+    await w.clock.advance(1_000)
+    expect(await refused).toBe('forbidden')
+    expect(write.state).toBe('failed')
+    expect(a.r.writes('news')).toEqual([write])
+    w.setRefuse(undefined)
+    await a.r.retry(write.key)
+    expect(write.state).toBe('pending')
+    await w.clock.advance(1_000)
+    expect(write.state).toBe('stamped')
+    expect(await a.r.open('news').count()).toBe(1)
+    await a.r.stop()
+  })
+
+  it('hands a replaced event to subscribers: a retry stamped again after a relay restart keeps the smaller id', async () => {
+    const w = await world()
+    const a = await w.replica()
+    const b = await w.replica()
+    const live = w.relay.client()
+    a.r.connect(live)
+    b.r.connect(w.relay.client())
+    b.r.open('tasks')
+    const write = await a.r.write('tasks', 'task.set', utf8('twice'))
+    await w.clock.advance(1_000)
+    const first = write.event!
+    // C joins after the relay forgot its stamps; the same signed request reaches it again.
+    w.relay.crash()
+    w.relay.restart()
+    const c = await w.replica()
+    c.r.connect(w.relay.client())
+    const changes: Change[] = []
+    await c.r.subscribe('tasks', (x) => changes.push(x))
+    const again = live.publishSigned(write.request)
+    await w.clock.advance(1_000)
+    const second = await again
+    expect(second.id > first.id).toBe(true)
+    expect(changes.flatMap((x) => x.added).map((e) => e.id)).toEqual([second.id])
+    // B brings the first stamp over the mesh: C keeps the smaller id and says which left.
+    b.r.attach(b.transport)
+    c.r.attach(c.transport)
+    await b.transport.start()
+    await c.transport.start()
+    await w.clock.advance(5_000)
+    expect(changes.flatMap((x) => x.replaced)).toEqual([second.id])
+    expect(changes.at(-1)?.source).toMatchObject({ via: 'peer', link: 'memory' })
+    expect((await c.r.open('tasks').range({})).map((e) => e.id)).toEqual([first.id])
+    for (const x of [a, b, c]) await x.r.stop()
+  })
+
+  it('a newcomer with four peers receives each missing event about once, and stop clears every timer', async () => {
+    const w = await world()
+    const peers = [await w.replica(), await w.replica(), await w.replica(), await w.replica()]
+    const live = w.relay.client()
+    peers[0]!.r.connect(live)
+    for (let i = 0; i < 200; i++) await peers[0]!.r.write('tasks', 'task.set', utf8(`task ${i}`))
+    await w.clock.advance(1_000)
+    for (const p of peers) {
+      p.r.open('tasks')
+      p.r.attach(p.transport)
+      await p.transport.start()
+    }
+    await w.clock.advance(5_000)
+    for (const p of peers) expect(await p.r.open('tasks').count()).toBe(200)
+    const newcomer = await w.replica()
+    newcomer.r.open('tasks')
+    newcomer.r.attach(newcomer.transport)
+    const before = w.network.stats.bytesDelivered
+    await newcomer.transport.start()
+    await w.clock.advance(5_000)
+    expect(await newcomer.r.open('tasks').count()).toBe(200)
+    const events = await newcomer.r.open('tasks').range({})
+    const eventBytes = events.reduce((n, e) => n + encodeEvent(e).length, 0)
+    const ratio = (w.network.stats.bytesDelivered - before) / eventBytes
+    console.log(`newcomer repair: ${ratio.toFixed(2)}x the missing events' bytes`)
+    expect(ratio).toBeLessThan(2)
+    for (const p of [...peers, newcomer]) {
+      await p.r.stop()
+      await p.transport.stop()
+    }
+    await w.clock.advance(60_000)
+    expect(w.clock.pending).toBe(0)
   })
 })

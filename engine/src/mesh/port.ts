@@ -15,6 +15,8 @@ export interface MeshPort {
   /** A bounded last-resort path (the relay-forwarded channel): used only when no direct link serves. */
   readonly fallback?: boolean
   readonly self: string
+  /** Largest frame `send` accepts, when the transport has a limit (larger ones throw). */
+  readonly limits?: { readonly maxFrameBytes: number }
   send(peer: string, bytes: Uint8Array): boolean
   /** A second lane for bulk bytes (blob chunks), when the transport has one. */
   sendBulk?(peer: string, bytes: Uint8Array): boolean

@@ -48,6 +48,24 @@ function framed(prefix: Uint8Array, payload: Uint8Array): Uint8Array {
   return out
 }
 
+/** A frame of protocol `id` carrying `payload`, as it travels on a port. */
+export function encodeProtocolFrame(id: string, payload: Uint8Array): Uint8Array {
+  return framed(prefixOf(id), payload)
+}
+
+/** The protocol id and payload of a frame; undefined for bytes that are not a mux frame. */
+export function decodeProtocolFrame(bytes: Uint8Array): { id: string; payload: Uint8Array } | undefined {
+  if (bytes.length < 2 || bytes[0] !== MUX_TAG) return undefined
+  const n = bytes[1]!
+  if (n === 0 || n > MAX_PROTOCOL_ID || bytes.length < 2 + n) return undefined
+  try {
+    const id = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(2, 2 + n))
+    return { id, payload: bytes.subarray(2 + n) }
+  } catch {
+    return undefined
+  }
+}
+
 /** `port` as seen by one protocol. Peers and their events are the port's own. */
 export function protocolPort(port: MeshPort, id: string): MeshPort {
   const prefix = prefixOf(id)
@@ -63,6 +81,11 @@ export function protocolPort(port: MeshPort, id: string): MeshPort {
       })
     }) as MeshPort['on'],
   }
+  if (port.limits)
+    Object.defineProperty(view, 'limits', {
+      value: { maxFrameBytes: port.limits.maxFrameBytes - prefix.length },
+      enumerable: true,
+    })
   if (port.name !== undefined) Object.defineProperty(view, 'name', { value: port.name, enumerable: true })
   if (port.fallback !== undefined)
     Object.defineProperty(view, 'fallback', { value: port.fallback, enumerable: true })

@@ -27,6 +27,8 @@ import { MAX_FRAME_BYTES } from '../reconcile/frame.ts'
 
 export const PEER_PROTOCOL_VERSION = 1
 export const MAX_SESSION_ID = 2 ** 32 - 1
+/** Bytes a reconcile frame adds around its payload, at most (version, type, session, flags, channel, length). */
+export const PEER_FRAME_OVERHEAD = 1 + 1 + 5 + 1 + 1 + 64 + 5
 const FROM_INITIATOR = 1
 
 export type PeerFrame =

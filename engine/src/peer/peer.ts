@@ -16,10 +16,15 @@ import { publicKeyToText } from '../identity/keys.ts'
 import { ChannelLog } from '../log.ts'
 import type { MeshPeerInfo, MeshPort } from '../mesh/port.ts'
 import { Protocol, protocolPort } from '../mesh/protocol.ts'
-import { Reconciler, type ReconcilerOptions } from '../reconcile/reconciler.ts'
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES,
+  Reconciler,
+  type ReconcilerOptions,
+} from '../reconcile/reconciler.ts'
 import type { Source } from '../source.ts'
 import type { IdRange, Store } from '../store/store.ts'
-import { decodePeerFrame, encodePeerFrame, MAX_SESSION_ID, type PeerFrame } from './frames.ts'
+import { decodePeerFrame, encodePeerFrame, MAX_SESSION_ID, PEER_FRAME_OVERHEAD, type PeerFrame } from './frames.ts'
 
 export interface PeerOptions {
   store: Store
@@ -109,6 +114,8 @@ export class Peer {
   readonly reports: SyncReport[] = []
   readonly stats = {
     fromPeers: 0,
+    /** Events peers sent that the log refused (forged, malformed, conflicting), either role. */
+    rejected: 0,
     served: 0,
     servedBytes: 0,
     refusedSessions: 0,
@@ -331,6 +338,7 @@ export class Peer {
       reconciler: new Reconciler(log, {
         pipeline: true,
         ...this.opts.reconcile,
+        maxFrameBytes: this.frameBudget(port),
         ...(range ? { range } : {}),
         source,
       }),
@@ -357,6 +365,13 @@ export class Peer {
     this.sessions.set(sessionKey(port, peer, id, initiator), s)
     this.arm(s)
     return s
+  }
+
+  /** Reconciliation frame size for a port: the configured one, within what the link carries. */
+  private frameBudget(port: number): number {
+    const wanted = this.opts.reconcile?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    const limit = this.ports.get(port)?.port.limits?.maxFrameBytes
+    return limit === undefined ? wanted : Math.max(MIN_FRAME_BYTES, Math.min(wanted, limit - PEER_FRAME_OVERHEAD))
   }
 
   private arm(s: Session): void {
@@ -476,9 +491,14 @@ export class Peer {
       s.report.added += r.added
       s.report.rejected += r.rejected
       this.stats.fromPeers += r.added
+      this.stats.rejected += r.rejected
       if (!s.initiator) this.stats.served += s.reconciler.stats.eventsSent - eventsBefore
-      if (r.reply) this.sendReconcile(s, r.reply)
-      else if (!s.initiator) {
+      if (r.reply) {
+        this.sendReconcile(s, r.reply)
+        // A responder's final frame (the initiator answers it with nothing): the session is over
+        // here, or it would hold the channel busy for every other peer until it times out.
+        if (r.done && !s.initiator) this.end(s)
+      } else if (!s.initiator) {
         // Nothing left to send: tell the initiator, which would otherwise wait for a reply.
         this.send(port, from, { type: 'end', session: s.id, channel: s.channel })
         this.end(s)

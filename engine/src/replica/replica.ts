@@ -346,7 +346,12 @@ export class Replica {
 
   private async onStamped(w: Write, event: StampedEvent): Promise<void> {
     if (w.state === 'stamped' || this.stopped) return
-    await this.peer.open(event.channel).add([event], { source: RELAY })
+    try {
+      await this.peer.open(event.channel).add([event], { source: RELAY })
+    } catch (err) {
+      if (this.stopped) return // the store closed after stop(): the outbox keeps the write
+      throw err
+    }
     w.state = 'stamped'
     w.event = event
     this.writesByKey.delete(w.key)
@@ -375,7 +380,11 @@ export class Replica {
   private async onLiveEvent(e: StampedEvent): Promise<void> {
     const log = this.peer.log(e.channel)
     if (!log || this.stopped) return
-    const r = await log.add([e], { source: RELAY })
-    this.stats.fromRelay += r.added.length
+    try {
+      const r = await log.add([e], { source: RELAY })
+      this.stats.fromRelay += r.added.length
+    } catch (err) {
+      if (!this.stopped) throw err // else: the app closed the store after stop(); nothing to keep
+    }
   }
 }

@@ -7,6 +7,7 @@
  * smaller id). Its clients are `LivePort`s: the Replica's relay port.
  */
 import {
+  type Ed25519Backend,
   type LivePort,
   monotonicUlid,
   outboxKey,
@@ -15,6 +16,7 @@ import {
   type Signer,
   type StampedEvent,
   stamp,
+  type Ulid,
   verifyAuthor,
 } from '@peerchat/engine'
 
@@ -23,6 +25,15 @@ export interface MemoryRelayOptions {
   clock: Scheduler
   /** One-way delay of every frame, in ms (default 5). */
   latencyMs?: number
+  /**
+   * Uniform in [0, 1): the random part of the ULIDs it stamps (default crypto). A seeded one
+   * makes a simulation replay exactly, ids included.
+   */
+  random?: () => number
+  /** The relay's posting rules: a refusal (`code`, `message`) for a request, or undefined to stamp it. */
+  refuse?: (request: SignedRequest) => { code: string; message: string } | undefined
+  /** Checks author signatures (default the engine's default backend). */
+  backend?: Ed25519Backend
 }
 
 type Listener<T> = (value: T) => void
@@ -33,12 +44,12 @@ export const MEMORY_RELAY_MAX_STAMPS = 100_000
 export class MemoryRelay {
   private readonly clients = new Set<MemoryLivePort>()
   private readonly stamps = new Map<string, StampedEvent>()
-  private nextId: () => ReturnType<ReturnType<typeof monotonicUlid>>
+  private nextId: () => Ulid
   private up = true
   readonly stats = { stamped: 0, refused: 0 }
 
   constructor(private readonly o: MemoryRelayOptions) {
-    this.nextId = monotonicUlid(() => o.clock.now())
+    this.nextId = this.ids()
   }
 
   get publicKey(): Uint8Array {
@@ -67,7 +78,7 @@ export class MemoryRelay {
   /** It comes back: clients log in again and resend what waits for a stamp. */
   restart(): void {
     this.up = true
-    this.nextId = monotonicUlid(() => this.o.clock.now())
+    this.nextId = this.ids()
     for (const c of this.clients) c.setState('online')
   }
 
@@ -83,9 +94,12 @@ export class MemoryRelay {
       const key = outboxKey(request.author, request.clientNonce)
       let event = this.stamps.get(key)
       if (!event) {
-        if (!(await verifyAuthor(request))) {
+        const refusal = (await verifyAuthor(request, this.o.backend))
+          ? this.o.refuse?.(request)
+          : { code: 'bad_signature', message: 'the author signature does not verify' }
+        if (refusal) {
           this.stats.refused++
-          from.refuse(key, 'bad_signature', 'the author signature does not verify')
+          from.refuse(key, refusal.code, refusal.message)
           return
         }
         event = await stamp(this.o.signer, this.nextId(), request)
@@ -101,6 +115,14 @@ export class MemoryRelay {
     })
   }
 
+  private ids(): () => Ulid {
+    const random = this.o.random
+    const bytes = random
+      ? (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256))
+      : undefined
+    return monotonicUlid(() => this.o.clock.now(), bytes)
+  }
+
   private later(fn: () => void | Promise<void>): void {
     this.o.clock.setTimeout(() => void this.o.clock.track(Promise.resolve().then(fn)), this.o.latencyMs ?? 5)
   }
@@ -114,6 +136,8 @@ export class MemoryLivePort implements LivePort {
   private readonly eventListeners = new Set<Listener<StampedEvent>>()
   private readonly stateListeners = new Set<Listener<string>>()
   private closed = false
+  /** False while this client's link to the relay is cut (`setLink`). */
+  private linked = true
 
   constructor(private readonly relay: MemoryRelay) {}
 
@@ -147,6 +171,16 @@ export class MemoryLivePort implements LivePort {
     return () => set.delete(listener)
   }
 
+  /**
+   * Cuts (`false`) or restores this client's link, as a network partition between it and the
+   * relay would: it goes offline while the relay stays up for the others; a restart of the
+   * relay does not bring it back until the link is restored.
+   */
+  setLink(up: boolean): void {
+    this.linked = up
+    this.setState(up && this.relay.online ? 'online' : 'offline')
+  }
+
   /** Leaves the relay for good. */
   close(): void {
     this.closed = true
@@ -155,8 +189,9 @@ export class MemoryLivePort implements LivePort {
   }
 
   /** @internal */
-  setState(s: string): void {
-    if (this.closed && s !== 'stopped') return
+  setState(next: string): void {
+    if (this.closed && next !== 'stopped') return
+    const s = next === 'online' && !this.linked ? 'offline' : next
     if (s === this._state) return
     this._state = s
     for (const l of [...this.stateListeners]) l(s)
@@ -181,6 +216,7 @@ export class MemoryLivePort implements LivePort {
     const mine = this.pending.get(key)
     if (!mine) return
     this.pending.delete(key)
-    for (const [, reject] of mine.waiters) reject!(Object.assign(new Error(`relay refused: ${message}`), { code }))
+    for (const [, reject] of mine.waiters)
+      reject!(Object.assign(new Error(`relay refused: ${message}`), { code }))
   }
 }
