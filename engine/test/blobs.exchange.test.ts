@@ -219,7 +219,12 @@ describe('BlobExchange', () => {
         'me',
         encodeProtocolFrame(
           Protocol.blobs,
-          encodeBlobFrame({ type: 'chunk', digest: meta.digest, index: i, data: new Uint8Array(CHUNK_BYTES) }),
+          encodeBlobFrame({
+            type: 'chunk',
+            digest: meta.digest,
+            index: i,
+            data: new Uint8Array(CHUNK_BYTES),
+          }),
         ),
       )
     const got = await nodes.me!.ex.fetch(meta)

@@ -45,7 +45,16 @@ describe('protocol ids on a mesh port', () => {
     expect([...view.peers().keys()]).toEqual(['b'])
     expect(view.sendBulk).toBeUndefined()
     const bulk: Uint8Array[] = []
-    const withBulk = protocolPort({ ...a, peers: () => a.peers(), on: a.on.bind(a), send: a.send.bind(a), sendBulk: (_p, bytes) => bulk.push(bytes) > 0 }, 'x/1')
+    const withBulk = protocolPort(
+      {
+        ...a,
+        peers: () => a.peers(),
+        on: a.on.bind(a),
+        send: a.send.bind(a),
+        sendBulk: (_p, bytes) => bulk.push(bytes) > 0,
+      },
+      'x/1',
+    )
     withBulk.sendBulk!('b', Uint8Array.of(7))
     expect(decodeProtocolFrame(bulk[0]!)).toEqual({ id: 'x/1', payload: Uint8Array.of(7) })
   })
@@ -60,9 +69,13 @@ describe('protocol ids on a mesh port', () => {
 
   it('decodes what it encodes, and never throws on arbitrary bytes', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1, maxLength: 10 }), fc.uint8Array({ maxLength: 64 }), (id, payload) => {
-        expect(decodeProtocolFrame(encodeProtocolFrame(id, payload))).toEqual({ id, payload })
-      }),
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 10 }),
+        fc.uint8Array({ maxLength: 64 }),
+        (id, payload) => {
+          expect(decodeProtocolFrame(encodeProtocolFrame(id, payload))).toEqual({ id, payload })
+        },
+      ),
       { numRuns: 200 },
     )
     fc.assert(

@@ -26,7 +26,11 @@ export interface TaskList {
   close(): Promise<void>
 }
 
-export async function openTaskList(relayUrl: string, relayKey: Uint8Array, store: Store = new MemoryStore()): Promise<TaskList> {
+export async function openTaskList(
+  relayUrl: string,
+  relayKey: Uint8Array,
+  store: Store = new MemoryStore(),
+): Promise<TaskList> {
   useNodeCrypto()
   const identity = await Identity.generate()
   // 1. The replica: a store (memory here; IndexedDB or files in an app) and the relay's key.
@@ -43,7 +47,13 @@ export async function openTaskList(relayUrl: string, relayKey: Uint8Array, store
   })
   // 3. The network: the relay (live events, stamps) and the WebRTC mesh (peers' history).
   //    Nothing waits for it: offline, writes queue and show as pending.
-  const connection = connectReplica(replica, { relayUrl, relayKey, identity, WebSocket: WebSocket as never, webrtc: false })
+  const connection = connectReplica(replica, {
+    relayUrl,
+    relayKey,
+    identity,
+    WebSocket: WebSocket as never,
+    webrtc: false,
+  })
   return {
     replica,
     titles: () => [

@@ -1,9 +1,9 @@
 /** The engine README's quickstart (examples/quickstart/tasks.ts), run as written against a real relay. */
 import { publicKeyFromText } from '@peerchat/engine'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openTaskList } from '@peerchat/example-quickstart'
-import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../peer/scenario.ts'
+import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
 
 let relay: RelayProcess
 beforeAll(async () => {
@@ -20,7 +20,10 @@ describe('engine quickstart', () => {
     const bob = await openTaskList(relay.url, key)
     await ann.add('buy milk')
     expect(ann.titles()).toContain('buy milk (sending)')
-    await until(() => ann.titles().includes('buy milk') && bob.titles().includes('buy milk'), 'both lists hold it')
+    await until(
+      () => ann.titles().includes('buy milk') && bob.titles().includes('buy milk'),
+      'both lists hold it',
+    )
     await bob.add('fix the bike')
     await until(() => ann.titles().includes('fix the bike'), "Ann sees Bob's task")
     expect(ann.titles()).toEqual(['buy milk', 'fix the bike'])

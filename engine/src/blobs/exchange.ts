@@ -19,13 +19,7 @@ import { DecodeError, LimitError, RejectedError } from '../errors.ts'
 import type { MeshPort } from '../mesh/port.ts'
 import { Protocol, protocolPort } from '../mesh/protocol.ts'
 import { DEFAULT_BLOB_BUDGET_BYTES, planEviction } from './budget.ts'
-import {
-  type BlobFrame,
-  decodeBlobFrame,
-  encodeBlobFrame,
-  MAX_HAVE_DIGESTS,
-  NoReason,
-} from './frames.ts'
+import { type BlobFrame, decodeBlobFrame, encodeBlobFrame, MAX_HAVE_DIGESTS, NoReason } from './frames.ts'
 import {
   type BlobMeta,
   blobMatches,

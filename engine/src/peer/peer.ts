@@ -24,7 +24,13 @@ import {
 } from '../reconcile/reconciler.ts'
 import type { Source } from '../source.ts'
 import type { IdRange, Store } from '../store/store.ts'
-import { decodePeerFrame, encodePeerFrame, MAX_SESSION_ID, PEER_FRAME_OVERHEAD, type PeerFrame } from './frames.ts'
+import {
+  decodePeerFrame,
+  encodePeerFrame,
+  MAX_SESSION_ID,
+  PEER_FRAME_OVERHEAD,
+  type PeerFrame,
+} from './frames.ts'
 
 export interface PeerOptions {
   store: Store
@@ -371,7 +377,9 @@ export class Peer {
   private frameBudget(port: number): number {
     const wanted = this.opts.reconcile?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     const limit = this.ports.get(port)?.port.limits?.maxFrameBytes
-    return limit === undefined ? wanted : Math.max(MIN_FRAME_BYTES, Math.min(wanted, limit - PEER_FRAME_OVERHEAD))
+    return limit === undefined
+      ? wanted
+      : Math.max(MIN_FRAME_BYTES, Math.min(wanted, limit - PEER_FRAME_OVERHEAD))
   }
 
   private arm(s: Session): void {
@@ -516,7 +524,13 @@ export class Peer {
     const self = this.ports.get(port)?.port.self
     if (self === undefined || self < from) return
     for (const s of this.sessions.values())
-      if (s.initiator && s.port === port && s.peer === from && s.channel === channel && s.report.rounds === 0) {
+      if (
+        s.initiator &&
+        s.port === port &&
+        s.peer === from &&
+        s.channel === channel &&
+        s.report.rounds === 0
+      ) {
         this.end(s, BUSY)
         return
       }

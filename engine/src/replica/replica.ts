@@ -20,7 +20,7 @@ import type { Signer } from '../identity/keys.ts'
 import type { ChannelLog } from '../log.ts'
 import type { MeshPort } from '../mesh/port.ts'
 import { Peer, type PeerOptions, type SyncReport } from '../peer/peer.ts'
-import { LOCAL, RELAY, STORE, type Source } from '../source.ts'
+import { LOCAL, RELAY, type Source, STORE } from '../source.ts'
 import type { IdRange, Store } from '../store/store.ts'
 import type { Ulid } from '../ulid.ts'
 import { MAX_OUTBOX, MemoryOutboxStore, type OutboxEntry, type OutboxStore, outboxKey } from './outbox.ts'
@@ -113,10 +113,16 @@ export class Replica {
       relayKeys: opts.relayKeys,
       clock: this.clock,
     })
-    this.policy = new SyncPolicy(this.peer, this.clock, opts.random ?? Math.random, () => this.peer.channels, {
-      ...(opts.virtual ? { initiateOnJoin: 'until-caught-up' as const } : {}),
-      ...opts.sync,
-    })
+    this.policy = new SyncPolicy(
+      this.peer,
+      this.clock,
+      opts.random ?? Math.random,
+      () => this.peer.channels,
+      {
+        ...(opts.virtual ? { initiateOnJoin: 'until-caught-up' as const } : {}),
+        ...opts.sync,
+      },
+    )
   }
 
   /** Opens a replica over its store and outbox; no network is needed, and none is waited for. */
@@ -202,7 +208,9 @@ export class Replica {
 
   /** Local writes not stamped yet (pending or failed), oldest first; of one channel if given. */
   writes(channel?: string): Write[] {
-    return [...this.writesByKey.values()].filter((w) => channel === undefined || w.request.channel === channel)
+    return [...this.writesByKey.values()].filter(
+      (w) => channel === undefined || w.request.channel === channel,
+    )
   }
 
   /**
@@ -212,7 +220,9 @@ export class Replica {
   stamped(write: Write): Promise<StampedEvent> {
     if (write.state === 'stamped' && write.event) return Promise.resolve(write.event)
     if (write.state === 'failed')
-      return Promise.reject(Object.assign(new Error(write.error?.message ?? 'refused'), { code: write.error?.code }))
+      return Promise.reject(
+        Object.assign(new Error(write.error?.message ?? 'refused'), { code: write.error?.code }),
+      )
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(write.key) ?? []
       list.push({ resolve, reject })
@@ -223,7 +233,7 @@ export class Replica {
   /** Sends a failed write again (same signature and nonce: it can still be stamped only once). */
   async retry(key: string): Promise<void> {
     const w = this.writesByKey.get(key)
-    if (!w || w.state !== 'failed') return
+    if (w?.state !== 'failed') return
     w.state = 'pending'
     delete w.error
     await this.outbox.put(key, { request: w.request, queuedAt: w.queuedAt })
@@ -235,7 +245,7 @@ export class Replica {
   /** Forgets a failed write. */
   async discard(key: string): Promise<void> {
     const w = this.writesByKey.get(key)
-    if (!w || w.state !== 'failed') return
+    if (w?.state !== 'failed') return
     this.writesByKey.delete(key)
     await this.outbox.delete(key)
   }
@@ -370,7 +380,9 @@ export class Replica {
     }
     w.state = 'failed'
     w.error = { code: e.code, message: e.message }
-    await this.outbox.put(w.key, { request: w.request, queuedAt: w.queuedAt, failed: w.error }).catch(() => {})
+    await this.outbox
+      .put(w.key, { request: w.request, queuedAt: w.queuedAt, failed: w.error })
+      .catch(() => {})
     this.changed(w)
     const err = Object.assign(new Error(`relay refused the write: ${e.code}: ${e.message}`), { code: e.code })
     for (const waiter of this.waiters.get(w.key) ?? []) waiter.reject(err)

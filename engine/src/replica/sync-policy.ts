@@ -12,8 +12,9 @@
  * replica never receives the same missing events from several peers at once. A peer syncing
  * the channel with someone else answers `busy`; the job is retried after a jittered backoff.
  */
-import type { Scheduler } from '../clock.ts'
+
 import { toHex } from '../bytes.ts'
+import type { Scheduler } from '../clock.ts'
 import { BUSY, type Candidate, type Peer, type SyncReport } from '../peer/peer.ts'
 import type { IdRange } from '../store/store.ts'
 import { type Ulid, ulidAtTime, ulidTime } from '../ulid.ts'
@@ -64,7 +65,8 @@ interface Job {
   attempt: number
 }
 
-export const keyOfCandidate = (c: Candidate): string => (c.info.key ? toHex(c.info.key) : `${c.port}:${c.peer}`)
+export const keyOfCandidate = (c: Candidate): string =>
+  c.info.key ? toHex(c.info.key) : `${c.port}:${c.peer}`
 
 export class SyncPolicy {
   private readonly o: SyncPolicyOptions
@@ -97,7 +99,8 @@ export class SyncPolicy {
   /** The relay connection came up: catch up with the best peers there are. */
   relayOnline(): void {
     const best = this.peer.candidates().slice(0, this.o.catchUpPeers)
-    for (const c of best) for (const channel of this.channels()) this.enqueue({ channel, target: keyOfCandidate(c), attempt: 0 })
+    for (const c of best)
+      for (const channel of this.channels()) this.enqueue({ channel, target: keyOfCandidate(c), attempt: 0 })
   }
 
   /** A channel was opened: catch it up with the best peer. */
