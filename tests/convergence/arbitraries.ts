@@ -1,4 +1,4 @@
-/** fast-check arbitraries for printable network schedules (see harness.ts for what each step does). */
+/** fast-check arbitraries for printable schedules (see harness.ts for what each step does). */
 import fc from 'fast-check'
 import type { Scenario, Step } from './harness.ts'
 
@@ -7,10 +7,12 @@ export const MAX_REPLICAS = 8
 export interface ScheduleShape {
   minReplicas?: number
   maxReplicas?: number
+  /** At least this many steps (the bench wants schedules that leave something to repair). */
+  minSteps?: number
   maxSteps?: number
-  /** Events one append step takes at most. */
-  maxAppend?: number
-  /** Include `attack` steps (only meaningful with a hostile replica). */
+  /** Events one write step makes at most. */
+  maxWrite?: number
+  /** Include `attack` steps (only meaningful with a hostile node). */
   attacks?: boolean
 }
 
@@ -21,14 +23,26 @@ export function stepArb(shape: ScheduleShape = {}): fc.Arbitrary<Step> {
     {
       weight: 6,
       arbitrary: fc.record({
-        op: fc.constant('append' as const),
+        op: fc.constant('write' as const),
         replica,
-        count: fc.integer({ min: 1, max: shape.maxAppend ?? 6 }),
+        count: fc.integer({ min: 1, max: shape.maxWrite ?? 6 }),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('inject' as const),
+        replica,
+        count: fc.integer({ min: 1, max: 4 }),
       }),
     },
     {
       weight: 5,
-      arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 300 }) }),
+      // Mostly short; sometimes long enough for catch-ups (0.5 s settle) and anti-entropy to run mid-schedule.
+      arbitrary: fc.record({
+        op: fc.constant('wait' as const),
+        ms: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 300, max: 90_000 })),
+      }),
     },
     {
       weight: 1,
@@ -40,6 +54,8 @@ export function stepArb(shape: ScheduleShape = {}): fc.Arbitrary<Step> {
     { weight: 1, arbitrary: fc.record({ op: fc.constant('heal' as const) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('crash' as const), replica }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('restart' as const), replica }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('relayCrash' as const) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('relayRestart' as const) }) },
     {
       weight: 2,
       arbitrary: fc.record({
@@ -66,6 +82,15 @@ export function scenarioArb(shape: ScheduleShape = {}): fc.Arbitrary<Scenario> {
     latency: fc
       .record({ min: fc.integer({ min: 0, max: 5 }), spread: fc.integer({ min: 0, max: 60 }) })
       .map(({ min, spread }) => ({ min, max: min + spread })),
-    steps: fc.array(stepArb(shape), { maxLength: shape.maxSteps ?? 40, size: 'max' }),
+    // Mostly real clients; a virtual one stops initiating catch-ups once caught up.
+    virtual: fc.array(
+      fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+      { minLength: MAX_REPLICAS, maxLength: MAX_REPLICAS },
+    ),
+    steps: fc.array(stepArb(shape), {
+      minLength: shape.minSteps ?? 0,
+      maxLength: shape.maxSteps ?? 40,
+      size: 'max',
+    }),
   })
 }

@@ -1,7 +1,8 @@
 /**
  * A pool of stamped events signed once per test file (node:crypto), deterministic from its
- * options: a relay, a few authors, honest events in id order (a few of them conflicting
- * twins: same author and clientNonce, another body, a later id), and hostile variants.
+ * options: a relay (whose identity the simulation's MemoryRelay stamps with), a few authors,
+ * honest events in id order (a few of them conflicting twins: same author and clientNonce,
+ * another body, a later id), hostile variants, and the signers the replicas write with.
  */
 import {
   type Ed25519Backend,
@@ -17,17 +18,36 @@ import { nodeCryptoBackend, useNodeCrypto } from '@peerchat/engine/node'
 import { SeededRandom } from '@peerchat/transports/memory'
 
 export const CHANNEL = 'sim'
+/** Time of the pool's first event (ms). */
+export const POOL_START = 1_700_000_000_000
+/**
+ * Where a simulation's virtual clock starts: an hour after the pool, so pre-stamped pool events
+ * sit inside the replicas' 24 h sync window along with what the relay stamps during the run.
+ */
+export const SIM_START = POOL_START + 60 * 60_000
+/** Signers made for replicas' writes (one per replica). */
+export const WRITERS = 8
 
 export interface HostileEvent {
   kind: 'badRelaySig' | 'badAuthorSig' | 'tamperedBody' | 'duplicateNonce' | 'otherChannel'
   event: StampedEvent
 }
 
+/**
+ * A forgery a log may store for a while: the duplicate-nonce twin is validly stamped by the relay
+ * key, so a replica that lacks its victim accepts it until the victim (smaller id) replaces it.
+ */
+export const validlyStamped = (h: HostileEvent): boolean => h.kind === 'duplicateNonce'
+
 export interface Pool {
+  /** Stamped the pool; the simulation's MemoryRelay stamps with it too (one trusted relay key). */
+  relay: Identity
   relayKey: Uint8Array
   /** Honest events in the order replicas append them (ids increase along it). */
   events: StampedEvent[]
   hostile: HostileEvent[]
+  /** Replica i writes as `writers[i]`. */
+  writers: Identity[]
   /** Verification backend for the logs of a simulation (memoised: each pool event is checked once). */
   backend: Ed25519Backend
 }
@@ -76,7 +96,7 @@ export async function makePool(opts: {
   const authors = await Promise.all(
     Array.from({ length: opts.authors ?? 4 }, (_, i) => Identity.fromSeed(seedOf(i + 1))),
   )
-  let time = 1_700_000_000_000
+  let time = POOL_START
   const nextId = monotonicUlid(
     () => (time += random.int(0, 3)),
     (n) => Uint8Array.from({ length: n }, () => random.int(0, 255)),
@@ -143,5 +163,8 @@ export async function makePool(opts: {
   })
   hostile.push({ kind: 'otherChannel', event: await stamp(relay, nextId(), elsewhere) })
 
-  return { relayKey: relay.publicKey, events, hostile, backend: memoisedBackend() }
+  const writers = await Promise.all(
+    Array.from({ length: WRITERS }, (_, i) => Identity.fromSeed(seedOf(100 + i))),
+  )
+  return { relay, relayKey: relay.publicKey, events, hostile, writers, backend: memoisedBackend() }
 }

@@ -15,7 +15,6 @@ import {
   type RealRelay,
   type RealStack,
   SHOTS,
-  startRealRelay,
   startRealStack,
 } from './real-harness.ts'
 
@@ -145,25 +144,5 @@ describe('web app on the real relay and WebRTC mesh', () => {
     expect(await trustOf(ben, 'Cat says hello')).toMatch(/from local storage/)
 
     for (const page of [...all, dan]) await page.context().close()
-  })
-
-  it('offline: a message waits in the outbox while the relay is down and is stamped when it is back', async () => {
-    // The `ws` shell (same core): uWS cannot re-bind a port whose sockets are in TIME_WAIT.
-    const own = await startRealRelay(['--shell', 'ws', '--quiet'])
-    const eve = await joinAs(browser, own.appUrl, 'Eve')
-    await own.kill()
-    await expect.poll(() => eve.locator('.conn').textContent(), SEEN).not.toContain('online')
-    await composer(eve).fill('sent while the relay was down')
-    await composer(eve).press('Enter')
-    const row = messageWith(eve, 'sent while the relay was down')
-    await expect.poll(() => row.getByText('Sending…').count(), SEEN).toBe(1)
-    await eve.screenshot({ path: `${SHOTS}real-offline-outbox-light.png` })
-    // Same port and key: the client reconnects (jittered backoff), logs in and resends (same nonce).
-    await own.restart()
-    await expect.poll(() => eve.locator('.conn').textContent(), { timeout: 30_000 }).toContain('online')
-    await expect.poll(() => row.getByText('Sending…').count(), SEEN).toBe(0)
-    await expect.poll(() => row.count()).toBe(1)
-    await eve.context().close()
-    await own.stop()
   })
 })

@@ -21,8 +21,8 @@ export interface RealRelay {
   appUrl: string
   /** Stops the relay process (its port and key are kept for `restart`). */
   kill(): Promise<void>
-  /** Starts it again on the same port with the same key (data directory). */
-  restart(): Promise<void>
+  /** Starts it again on the same port with the same key (data directory); `args` replace the extra arguments. */
+  restart(args?: string[]): Promise<void>
   stop(): Promise<void>
 }
 
@@ -32,7 +32,7 @@ export interface RealRelay {
  */
 export async function startRealRelay(extra: string[] = [], staticDir = DIST_DIR): Promise<RealRelay> {
   const dataDir = mkdtempSync(join(tmpdir(), 'peerchat-e2e-'))
-  const spawnOn = (port: number) =>
+  const spawnOn = (port: number, args = extra) =>
     spawnRelay([
       '--static-dir',
       staticDir,
@@ -43,7 +43,7 @@ export async function startRealRelay(extra: string[] = [], staticDir = DIST_DIR)
       '--limit',
       'frameBurstPerAddress=10000',
       ...(port ? ['--port', String(port)] : []),
-      ...extra,
+      ...args,
     ])
   let current = await spawnOn(0)
   const port = current.port
@@ -55,8 +55,8 @@ export async function startRealRelay(extra: string[] = [], staticDir = DIST_DIR)
     async kill() {
       await current.stop()
     },
-    async restart() {
-      current = await spawnOn(port)
+    async restart(args?: string[]) {
+      current = await spawnOn(port, args)
     },
     async stop() {
       await current.stop()

@@ -1,8 +1,9 @@
 /**
- * A real peer process for the blob scenarios (tests/peer/blobs-webrtc.test.ts): relay client
- * and WebRTC mesh from `connectPeer`, plus a `BlobExchange` over the mesh only (never the
- * relay-forwarded fallback). Test knobs: serve corrupted chunks, stop serving after n chunks.
- * Driven over IPC by `PeerProcess` (peer-process.ts) with this file as its child.
+ * A real peer process for the blob scenarios (tests/peer/blobs-webrtc.test.ts): a Replica
+ * joined to the relay and the WebRTC mesh with `connectReplica`, plus a `BlobExchange` over the
+ * mesh only (never the relay-forwarded fallback). Test knobs: serve corrupted chunks, stop
+ * serving after n chunks. Driven over IPC by `PeerProcess` (peer-process.ts) with this file as
+ * its child.
  */
 import { createHash } from 'node:crypto'
 import {
@@ -17,22 +18,17 @@ import {
   Kind,
   MemoryBlobStore,
   MemoryStore,
-  publicKeyFromText,
   publicKeyToText,
+  type Replica,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { seededBytes } from '@peerchat/engine/testing'
-import { type Connected, connectPeer } from '@peerchat/transports/connect'
-import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
-import WebSocket from 'ws'
+import type { Connection } from '@peerchat/transports/connect'
+import { goOnline, type NodeArgs, openReplica, serveOps } from './replica-node.ts'
 
 useNodeCrypto()
 
-interface StartArgs {
-  relayUrl: string
-  relayKey: string
-  channels: string[]
-  room: string
+interface StartArgs extends NodeArgs {
   fanout?: number
   /** Keys (text) of virtual clients: asked last. */
   virtual?: string[]
@@ -42,7 +38,8 @@ const store = new MemoryStore()
 const blobStore = new MemoryBlobStore()
 let args: StartArgs
 let identity: Identity
-let node: Connected | undefined
+let replica: Replica
+let connection: Connection | undefined
 let exchange: BlobExchange | undefined
 /** Test knobs. */
 let corrupt = false
@@ -55,7 +52,7 @@ const totals = { chunkBytesSent: 0, chunkBytesReceived: 0, chunkBytesWasted: 0, 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** The mesh as the exchange sees it, with the test's tampering on outgoing chunks. */
-function blobPort(mesh: NonNullable<Connected['mesh']>): BlobPort {
+function blobPort(mesh: NonNullable<Connection['mesh']>): BlobPort {
   /** The frame to send instead of `bytes`; undefined to withhold it (stalled). */
   const tamper = (bytes: Uint8Array): Uint8Array | undefined => {
     const f = decodeBlobFrame(bytes)
@@ -81,21 +78,13 @@ function blobPort(mesh: NonNullable<Connected['mesh']>): BlobPort {
   }
 }
 
-async function goOnline(): Promise<void> {
-  node = await connectPeer({
-    relayUrl: args.relayUrl,
-    relayKey: publicKeyFromText(args.relayKey),
-    identity,
-    store,
-    channels: args.channels,
-    room: args.room,
-    WebSocket: WebSocket as never,
-    ...nodeWebrtc(),
+async function online(): Promise<void> {
+  connection = await goOnline(replica, args, identity, {
     isVirtual: (key) => args.virtual?.includes(publicKeyToText(key)) ?? false,
   })
   exchange = new BlobExchange({
     store: blobStore,
-    port: blobPort(node.mesh!),
+    port: blobPort(connection.mesh!),
     fanout: args.fanout ?? 3,
     requestTimeoutMs: 3_000,
     offerTimeoutMs: 2_000,
@@ -104,7 +93,7 @@ async function goOnline(): Promise<void> {
   await exchange.start()
 }
 
-async function goOffline(): Promise<void> {
+async function offline(): Promise<void> {
   if (exchange) {
     totals.chunkBytesSent += exchange.stats.chunkBytesSent
     totals.chunkBytesReceived += exchange.stats.chunkBytesReceived
@@ -113,36 +102,33 @@ async function goOffline(): Promise<void> {
   }
   exchange?.stop()
   exchange = undefined
-  await node?.stop()
-  node = undefined
+  await connection?.stop()
+  connection = undefined
 }
 
 async function attachment(channel: string, id: string) {
-  const log = await node!.peer.open(channel)
-  const event = (await log.range({})).find((e) => e.id === id)
+  const event = (await replica.open(channel).range({})).find((e) => e.id === id)
   if (!event || event.kind !== Kind.attachment) throw new Error(`no attachment ${id}`)
   return decodeAttachment(event.body)
 }
 
-const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
+serveOps({
   async start(m) {
     args = m.args as StartArgs
     identity = await Identity.generate()
-    await goOnline()
+    replica = await openReplica(args, identity, store)
+    await online()
   },
-  async offline() {
-    await goOffline()
-  },
+  offline,
   async online() {
     stallAfter = undefined
-    await goOnline()
+    await online()
   },
   async meshPeers() {
-    return node?.mesh ? node.mesh.peers().size : 0
+    return connection?.mesh ? connection.mesh.peers().size : 0
   },
   async ids(m) {
-    const log = await node!.peer.open(m.channel as string)
-    return (await log.range({})).map((e) => e.id)
+    return (await replica.open(m.channel as string).range({})).map((e) => e.id)
   },
   /** Stamps an attachment through the relay, then stores, announces and pushes the blob. */
   async blobPost(m) {
@@ -155,7 +141,7 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
       mime: 'application/octet-stream',
       name: 'file.bin',
     })
-    const event = await node!.peer.publish(m.channel as string, Kind.attachment, body)
+    const event = await replica.stamped(await replica.write(m.channel as string, Kind.attachment, body))
     await exchange!.publish(bytes)
     return { id: event.id, sha256: sha(bytes) }
   },
@@ -195,16 +181,4 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   async blobStallAfter(m) {
     stallAfter = servedChunks + (m.chunks as number)
   },
-}
-
-process.on('message', async (m: { id: number; op: string } & Record<string, unknown>) => {
-  try {
-    const fn = ops[m.op]
-    if (!fn) throw new Error(`unknown op ${m.op}`)
-    process.send?.({ id: m.id, result: await fn(m) })
-  } catch (e) {
-    process.send?.({ id: m.id, error: (e as Error).stack ?? String(e) })
-  }
 })
-process.on('disconnect', () => process.exit(0))
-process.send?.({ ready: true })

@@ -1,68 +1,92 @@
 /**
- * One real peer in its own process (y-webrtc allows one room per JS realm): relay client over
- * `ws`, WebRTC mesh through the relay's signaling path (@roamhq/wrtc), a memory store, and
- * the engine's Peer. Driven over IPC by `PeerProcess` (peer-process.ts).
+ * One real peer in its own process (y-webrtc allows one room per JS realm): a Replica over a
+ * memory store (or a FileStore, to restart from disk), joined to the relay over `ws` and to the
+ * WebRTC mesh (@roamhq/wrtc) with `connectReplica`. The engine's sync policy does every
+ * catch-up; the ops only write, read and observe. Driven over IPC by `PeerProcess`
+ * (peer-process.ts).
  */
 import {
   encodeEvent,
   Identity,
   type IdRange,
+  MemoryOutboxStore,
   MemoryStore,
-  publicKeyFromText,
   publicKeyToText,
+  type Replica,
+  type Store,
   toHex,
   utf8,
 } from '@peerchat/engine'
 import { nodePeerBackend, useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored, withCheckpoints } from '@peerchat/engine/testing'
-import { type Connected, connectPeer } from '@peerchat/transports/connect'
-import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
-import WebSocket from 'ws'
+import type { Connection } from '@peerchat/transports/connect'
+import { FileStore } from '@peerchat/virtual-client'
+import { goOnline, type NodeArgs, type OnlineWait, openReplica, serveOps } from './replica-node.ts'
 
 useNodeCrypto()
 
-interface StartArgs {
-  relayUrl: string
-  relayKey: string
-  channels: string[]
-  room: string
-  kind: 'client' | 'virtual'
-  webrtc: boolean
-  catchUpSince?: number
+interface StartArgs extends NodeArgs {
   verifyAuthors?: boolean
   checkpoints?: boolean
+  /** Keep the events in a FileStore there (a later process on the same dir restarts from it). */
+  storeDir?: string
+  /** The identity's secret (`Identity.export()`): the same user across restarts. */
+  secret?: string
 }
 
-const store = new MemoryStore()
 let args: StartArgs
 let identity: Identity
-let node: Connected | undefined
+let store: Store
+/** Pending writes survive offline/online within the process, as an app's outbox does. */
+const outbox = new MemoryOutboxStore()
+let replica: Replica
+let connection: Connection | undefined
 const virtualKeys = new Set<string>()
+/** Reports of sync sessions this peer started since the last start/online. */
+let reportsFrom = 0
+/** When the first peer appeared since the last start/online (ms since the epoch). */
+let firstPeerAt: number | undefined
 
-async function goOnline(): Promise<void> {
-  node = await connectPeer({
-    relayUrl: args.relayUrl,
-    relayKey: publicKeyFromText(args.relayKey),
-    identity,
-    store,
-    channels: args.channels,
-    room: args.room,
-    webrtc: args.webrtc,
-    WebSocket: WebSocket as never,
-    ...nodeWebrtc(),
+async function online(wait?: OnlineWait): Promise<void> {
+  reportsFrom = replica.peer.reports.length
+  firstPeerAt = undefined
+  connection = await goOnline(replica, args, identity, {
     isVirtual: (key) => virtualKeys.has(publicKeyToText(key)),
-    peer: {
-      backend: nodePeerBackend,
-      verifyAuthors: args.verifyAuthors ?? true,
-      checkpoints: args.checkpoints ?? true,
-      ...(args.catchUpSince !== undefined ? { catchUpSince: () => args.catchUpSince! } : {}),
-    },
+    ...(wait ? { wait } : {}),
   })
 }
 
-async function goOffline(): Promise<void> {
-  await node?.stop()
-  node = undefined
+async function offline(): Promise<void> {
+  await connection?.stop()
+  connection = undefined
+}
+
+const log = (channel: string) => replica.open(channel)
+
+/** Counts the held events of `kind` (all kinds when undefined) as they change; resolves at `count`. */
+async function reach(channel: string, count: number, kind?: string): Promise<number> {
+  let held = 0
+  const counted = new Set<string>()
+  return new Promise<number>((resolve, reject) => {
+    let off = (): void => {}
+    replica
+      .subscribe(channel, (change) => {
+        for (const e of change.added)
+          if (kind === undefined || e.kind === kind) {
+            counted.add(e.id)
+            held++
+          }
+        for (const id of change.replaced) if (counted.delete(id)) held--
+        if (held >= count) {
+          off()
+          resolve(Date.now())
+        }
+      })
+      .then((unsubscribe) => {
+        off = unsubscribe
+        if (held >= count) off()
+      }, reject)
+  })
 }
 
 let loop:
@@ -75,59 +99,94 @@ let loop:
     }
   | undefined
 
-const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
+/** Writes through the replica and resolves once the relay stamped it. */
+async function post(channel: string, text: string) {
+  return replica.stamped(await replica.write(channel, 'message', utf8(text)))
+}
+
+serveOps({
   async start(m) {
     args = m.args as StartArgs
-    identity = await Identity.generate()
-    await goOnline()
+    identity = args.secret ? await Identity.import(args.secret) : await Identity.generate()
+    store = args.storeDir ? await FileStore.open({ dir: args.storeDir }) : new MemoryStore()
+    replica = await openReplica(
+      {
+        ...args,
+        peer: {
+          backend: nodePeerBackend,
+          verifyAuthors: args.verifyAuthors ?? true,
+          checkpoints: args.checkpoints ?? true,
+        },
+      },
+      identity,
+      store,
+      outbox,
+    )
+    replica.peer.onPeerJoined(() => {
+      firstPeerAt ??= Date.now()
+    })
+    await online(m.wait as OnlineWait | undefined)
     return publicKeyToText(identity.publicKey)
   },
-  offline: goOffline,
-  online: goOnline,
+  offline,
+  async online(m) {
+    await online(m.wait as OnlineWait | undefined)
+  },
   async candidates() {
-    return node!.peer.candidates().map((c) => `${c.port}:${c.peer}`)
+    return replica.peer.candidates().map((c) => `${c.port}:${c.peer}`)
   },
   async meshPeers() {
-    return node?.mesh ? node.mesh.peers().size : 0
+    return connection?.mesh ? connection.mesh.peers().size : 0
   },
   async post(m) {
-    const n = m.n as number
     let last = ''
-    for (let i = 0; i < n; i++)
-      last = (await node!.peer.publish(m.channel as string, 'message', utf8(`${m.prefix}${i}`))).id
+    for (let i = 0; i < (m.n as number); i++) last = (await post(m.channel as string, `${m.prefix}${i}`)).id
     return last
   },
   /** `author:clientNonce` (hex) of every held event: the identity a retried send keeps. */
   async sends(m) {
-    const log = await node!.peer.open(m.channel as string)
-    return (await log.range({})).map((e) => `${toHex(e.author)}:${toHex(e.clientNonce)}`)
+    return (await log(m.channel as string).range({})).map((e) => `${toHex(e.author)}:${toHex(e.clientNonce)}`)
   },
   /** Ids held in `range`, of every kind or only of `kind`. */
   async ids(m) {
-    const log = await node!.peer.open(m.channel as string)
-    const events = await log.range((m.range as IdRange) ?? {})
+    const events = await log(m.channel as string).range((m.range as IdRange) ?? {})
     return events.filter((e) => m.kind === undefined || e.kind === m.kind).map((e) => e.id)
   },
-  async catchUp() {
-    return node!.peer.catchUp()
-  },
+  /** Reconciles a range now (scroll-back) with the best peer, or with the peer of key `from`: the report. */
   async sync(m) {
-    return node!.peer.sync(m.channel as string, { range: m.range as IdRange })
+    const channel = m.channel as string
+    const range = m.range as IdRange | undefined
+    if (m.from === undefined) return replica.sync(channel, range)
+    const c = replica.peer.candidates().find((c) => c.info.key && publicKeyToText(c.info.key) === m.from)
+    if (!c) throw new Error(`no link to ${m.from}`)
+    return replica.peer.sync(channel, { ...(range ? { range } : {}), peer: { port: c.port, peer: c.peer } })
+  },
+  /** Reports of the sync sessions this peer started since its last start/online. */
+  async reports() {
+    return replica.peer.reports.slice(reportsFrom)
+  },
+  /**
+   * Resolves once `count` events (of `kind`, if given) are held: when that happened and when the
+   * first peer appeared since the last start/online (ms since the epoch, this machine's clock).
+   */
+  async reach(m) {
+    const at = await reach(m.channel as string, m.count as number, m.kind as string | undefined)
+    return { at, firstPeerAt }
   },
   async stats() {
     return {
-      peer: node?.peer.stats,
-      relay: node?.relay.stats,
-      mesh: node?.mesh?.stats(),
-      reports: node?.peer.reports,
+      peer: { ...replica.peer.stats, fromRelay: replica.stats.fromRelay },
+      relay: connection?.relay.stats,
+      mesh: connection?.mesh?.stats(),
+      reports: replica.peer.reports,
     }
   },
-  /** Posts every `everyMs` until stopLoop; publish calls survive relay outages in the outbox. */
+  /** Writes every `everyMs` until stopLoop; writes survive relay outages in the outbox. */
   async startLoop(m) {
     loop = { calls: 0, acked: [], failed: 0, pending: new Set(), timer: undefined }
     const l = loop
     const tick = () => {
-      const p = node!.peer.publish(m.channel as string, 'message', utf8(`loop ${l.calls}`))
+      const p = post(m.channel as string, `loop ${l.calls}`)
       l.calls++
       l.pending.add(p)
       p.then(
@@ -146,23 +205,25 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   },
   /** Waits for the background author checks of checkpoint-vouched events; returns the counts. */
   async audited() {
-    await node!.peer.audited()
-    return { audited: node!.peer.stats.audited, forged: node!.peer.stats.forged }
+    await replica.peer.audited()
+    return { audited: replica.peer.stats.audited, forged: replica.peer.stats.forged }
   },
   /**
    * Fills the store with `n` really signed and stamped events (as if synced earlier), with the
-   * relay's checkpoints interleaved (`checkpointEvery`, 0 = none; not counted in `n`).
+   * relay's checkpoints interleaved (`checkpointEvery`, 0 = none; not counted in `n`). Their ids
+   * are `n` ms apart ending `endAgoMs` ago (default: now).
    */
   async generate(m) {
     const relayId = await Identity.import(m.relaySecret as string)
     const authors = await Promise.all(Array.from({ length: 8 }, () => Identity.generate()))
     const every = (m.checkpointEvery as number | undefined) ?? 0
+    const n = m.n as number
     const pool = await signedPool({
       channel: m.channel as string,
       relay: relayId,
       authors,
-      count: m.n as number,
-      start: Date.now() - (m.n as number),
+      count: n,
+      start: Date.now() - ((m.endAgoMs as number | undefined) ?? 0) - n,
       stepMs: 1,
     })
     const events = every > 0 ? await withCheckpoints(pool, relayId, every) : pool
@@ -172,16 +233,10 @@ const ops: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   async markVirtual(m) {
     virtualKeys.add(m.key as string)
   },
-}
-
-process.on('message', async (m: { id: number; op: string } & Record<string, unknown>) => {
-  try {
-    const fn = ops[m.op]
-    if (!fn) throw new Error(`unknown op ${m.op}`)
-    process.send?.({ id: m.id, result: await fn(m) })
-  } catch (e) {
-    process.send?.({ id: m.id, error: (e as Error).stack ?? String(e) })
-  }
+  /** Stops the replica and closes its store (a FileStore then reopens in another process). */
+  async stop() {
+    await offline()
+    await replica.stop()
+    await store.close()
+  },
 })
-process.on('disconnect', () => process.exit(0))
-process.send?.({ ready: true })

@@ -1,9 +1,12 @@
 /**
  * VirtualClient against a real relay process (relay link only, so it can run in the test's
  * own process): its key file, the channels it joins (listed at login and added later), live
- * events into its FileStore, and a restart that keeps both key and history.
+ * events into its FileStore, a restart that keeps both key and history, and a start while the
+ * relay is unreachable (offline, from its store).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Identity, Kind, publicKeyFromText, publicKeyToText, utf8 } from '@peerchat/engine'
@@ -33,7 +36,7 @@ const until = async (cond: () => Promise<boolean> | boolean, what: string, ms = 
 }
 
 describe('VirtualClient', () => {
-  it('joins every channel the relay lists or adds, stores live events, and restarts with key and history', {
+  it('joins every channel the relay lists or adds, stores live events, restarts with key and history, and starts offline', {
     timeout: 60_000,
   }, async () => {
     relay = await spawnRelay(['--data-dir', join(dir, 'relay'), '--quiet', '--create', 'everyone'])
@@ -42,7 +45,8 @@ describe('VirtualClient', () => {
     const vc = await VirtualClient.start({ relayUrl: relay.url, dataDir, webrtc: false, name: 'vc-test' })
     cleanup.push(() => vc.stop())
     expect(statSync(join(dataDir, 'vc.key')).mode & 0o777).toBe(0o600)
-    expect(vc.connected?.peer.channels).toEqual(['general'])
+    await until(() => vc.replica.channels.includes('general'), 'the channel listed at login to be joined')
+    expect(vc.replica.channels).toEqual(['general'])
 
     const poster = new RelayClient({
       url: `${relay.url}/relay`,
@@ -56,7 +60,7 @@ describe('VirtualClient', () => {
     await until(async () => (await vc.counters()).eventsHeld === 1, 'the live event to be stored')
 
     await poster.publish({ channel: 'random', kind: Kind.channelCreate, body: utf8('{}') })
-    await until(() => vc.connected?.peer.channels.includes('random') ?? false, 'the new channel to be joined')
+    await until(() => vc.replica.channels.includes('random'), 'the new channel to be joined')
     await poster.publish({ channel: 'random', kind: Kind.message, body: utf8('hi random') })
     await until(async () => (await vc.counters()).eventsHeld >= 2, 'the event of the new channel')
     const key = vc.publicKey
@@ -85,5 +89,30 @@ describe('VirtualClient', () => {
         webrtc: false,
       }),
     ).rejects.toThrow(/presents key/)
+    await again.stop()
+
+    // The relay answers its well-known JSON, then is unreachable (here: a server that serves that
+    // JSON and refuses every WebSocket). Start resolves at once, offline: the stored history is
+    // there and the counters work; the relay client keeps retrying underneath. Before the
+    // Replica, start waited for the login and rejected after 30 s.
+    const wellKnownOnly = await serveWellKnown(relay.relayKey)
+    cleanup.push(() => new Promise((r) => wellKnownOnly.close(() => r())))
+    const url = `http://127.0.0.1:${(wellKnownOnly.address() as AddressInfo).port}`
+    const offline = await VirtualClient.start({ relayUrl: url, dataDir, webrtc: false })
+    cleanup.push(() => offline.stop())
+    expect(offline.connected?.relay.state).not.toBe('online')
+    expect(offline.replica.channels).toEqual(['general', 'random'])
+    expect((await offline.counters()).eventsHeld).toBe(held.eventsHeld)
+    await offline.stop()
   })
 })
+
+/** An HTTP server that serves only the relay's well-known JSON (no relay behind it). */
+function serveWellKnown(relayKey: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/.well-known/peerchat.json')
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ relayKey }))
+    res.writeHead(404).end()
+  })
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}

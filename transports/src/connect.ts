@@ -68,7 +68,11 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
 
   let fallback: RelayForwardTransport | undefined
   if (o.fallback ?? true) {
-    fallback = new RelayForwardTransport(relay, () => replica.channels, o.isVirtual ? { isVirtual: o.isVirtual } : {})
+    fallback = new RelayForwardTransport(
+      relay,
+      () => replica.channels,
+      o.isVirtual ? { isVirtual: o.isVirtual } : {},
+    )
     detach.push(replica.attach(fallback))
   }
 

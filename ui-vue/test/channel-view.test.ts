@@ -1,8 +1,16 @@
-import { Kind, type PublicKey, type StampedEvent, type Ulid, ulidFromBytes } from '@peerchat/engine'
+import {
+  Kind,
+  outboxKey,
+  type PublicKey,
+  type StampedEvent,
+  type Ulid,
+  ulidFromBytes,
+  type Write,
+} from '@peerchat/engine'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type ChatBody, encodeBody } from '../src/client/bodies.ts'
-import { ChannelTimeline } from '../src/client/channel-view.ts'
+import { ChannelTimeline, writeKeyOf } from '../src/client/channel-view.ts'
 
 // The view consumes events that were already verified, so signatures are left zero here.
 const key = (n: number): PublicKey => new Uint8Array(32).fill(n)
@@ -127,13 +135,42 @@ describe('ChannelTimeline (rows over the engine ChannelView)', () => {
     expect(view.newestId()).toBe(stamped.id)
   })
 
-  it('keeps a refused pending message visible as failed', () => {
+  it('follows a write through its states: pending, failed with the reason, pending again, stamped', () => {
     const view = new ChannelTimeline('general', ME)
     const req = event(1, ME, { kind: Kind.message, text: 'refused' }, 7)
-    view.addPending(req)
-    expect(view.markFailed(req)).toBe(true)
-    expect(view.messages()[0]).toMatchObject({ pending: true, failed: true, text: 'refused' })
-    expect(view.markFailed(event(2, ME, { kind: Kind.message, text: 'other' }, 8))).toBe(false)
+    const key = outboxKey(req.author, req.clientNonce)
+    const w: Write = { key, request: req, queuedAt: 1_700_000_000_500, state: 'pending' }
+    expect(view.setWrite(w)).toBe(true)
+    expect(view.messages()[0]).toMatchObject({ pending: true, failed: false, ts: 1_700_000_000_500 })
+    expect(writeKeyOf(view.messages()[0]!)).toBe(key)
+    view.setWrite({ ...w, state: 'failed', error: { code: 'forbidden', message: 'may not post' } })
+    expect(view.messages()).toHaveLength(1)
+    expect(view.messages()[0]).toMatchObject({
+      pending: true,
+      failed: true,
+      failure: 'may not post',
+      text: 'refused',
+    })
+    view.setWrite(w) // retried
+    expect(view.messages()[0]).toMatchObject({ pending: true, failed: false })
+    expect(view.messages()[0]!.failure).toBeUndefined()
+    view.setWrite({ ...w, state: 'stamped' })
+    expect(view.messages()).toHaveLength(0)
+    // A reaction has no row of its own: it shows once stamped.
+    const reaction = event(2, ME, { kind: Kind.reaction, target: idAt(1), emoji: '👍', on: true }, 8)
+    expect(view.setWrite({ ...w, key: 'x', request: reaction })).toBe(false)
+  })
+
+  it('drops a discarded write, and only that one', () => {
+    const view = new ChannelTimeline('general', ME)
+    const a = event(1, ME, { kind: Kind.message, text: 'a' }, 1)
+    const b = event(2, ME, { kind: Kind.message, text: 'b' }, 2)
+    view.addPending(a)
+    view.addPending(b)
+    expect(view.removePending(outboxKey(a.author, a.clientNonce))).toBe(true)
+    expect(view.removePending(outboxKey(a.author, a.clientNonce))).toBe(false)
+    expect(view.messages().map((m) => m.text)).toEqual(['b'])
+    expect(writeKeyOf(view.messages()[0]!)).toBe(outboxKey(b.author, b.clientNonce))
   })
 
   it('refuses malformed bodies without throwing', () => {

@@ -2,6 +2,8 @@
  * The remembered communities (client/communities.ts): pinned relay keys that are never replaced
  * silently, malformed storage ignored, the bound on entries, and where a switch navigates.
  */
+import { Identity, publicKeyToText } from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 import {
   acceptKey,
@@ -13,8 +15,11 @@ import {
   forgetCommunity,
   readCommunities,
   rememberCommunity,
+  rememberedConfig,
   renameCommunity,
 } from '../src/client/communities.ts'
+import { findRelay } from '../src/client/index.ts'
+import { configDocument, type RelayConfig } from '../src/client/relay-config.ts'
 
 function memoryStorage() {
   const map = new Map<string, string>()
@@ -27,6 +32,8 @@ function memoryStorage() {
 
 const A = 'http://127.0.0.1:8787'
 const B = 'https://chat.example.org'
+/** Port 1 on loopback: nothing listens there, a fetch fails at once. */
+const DOWN = 'http://127.0.0.1:1'
 
 describe('communities', () => {
   it('pins the relay key at the first join and reports a change without accepting it', () => {
@@ -89,5 +96,30 @@ describe('communities', () => {
     const page = { origin: 'http://127.0.0.1:5173', pathname: '/' }
     expect(communityHref(B, page, true)).toBe(`${B}/`)
     expect(communityHref(B, page, false)).toBe('http://127.0.0.1:5173/?relay=https%3A%2F%2Fchat.example.org')
+  })
+
+  it("keeps the relay's configuration to open a joined community while its relay is unreachable", async () => {
+    useNodeCrypto()
+    const [k1, k2] = [await Identity.generate(), await Identity.generate()]
+    const config: RelayConfig = {
+      url: 'ws://127.0.0.1:1',
+      relayKey: k1.publicKey,
+      room: 'town',
+      access: 'invite',
+      iceServers: [{ urls: ['stun:stun.example.org'] }],
+    }
+    const s = memoryStorage()
+    expect(rememberedConfig(s, DOWN)).toBeNull()
+    rememberCommunity(s, DOWN, publicKeyToText(k1.publicKey), 1000, configDocument(config))
+    expect(rememberedConfig(s, DOWN)).toEqual(config)
+    // Nothing answers there: a page naming it (?relay=) opens the remembered community.
+    const found = await findRelay(`?relay=${encodeURIComponent(DOWN)}`, 'http://127.0.0.1:2', s)
+    expect(found).toEqual({ config, url: DOWN, servedByRelay: false, remembered: true })
+    // So does a page it served (loaded from a cache), as its own.
+    expect(await findRelay('', DOWN, s)).toMatchObject({ url: DOWN, servedByRelay: true, remembered: true })
+    // A document naming another key than the pinned one is never used.
+    acceptKey(s, DOWN, publicKeyToText(k2.publicKey))
+    expect(rememberedConfig(s, DOWN)).toBeNull()
+    expect(await findRelay('', DOWN, s)).toBeNull()
   })
 })

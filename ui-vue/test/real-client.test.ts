@@ -1,13 +1,11 @@
 /**
  * The real client's pieces that need no browser: the well-known JSON, the member directory
- * (profiles and attestations), and PeerSync (catch-up and scroll-back between engine Peers on
- * the in-memory network, with every added event attributed to the peer that served it).
- * The whole client runs in real Chromium against the real relay: tests/e2e/real-chat.test.ts.
+ * (profiles and attestations), own avatar storage, typing hints. (Catch-up and scroll-back are
+ * the engine's sync policy: tests/replica.) The whole client runs in real Chromium against the
+ * real relay: tests/e2e/real-chat.test.ts; offline start in Node: real-client-offline.test.ts.
  */
 import {
   Identity,
-  MemoryStore,
-  Peer,
   Privilege,
   publicKeyToText,
   type Session,
@@ -16,16 +14,13 @@ import {
   stamp,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
-import { fixtureUlid, signedPool } from '@peerchat/engine/testing'
-import { MemoryNetwork } from '@peerchat/transports/memory'
+import { fixtureUlid } from '@peerchat/engine/testing'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { AvatarRef } from '../src/client/bodies.ts'
 import { encodeBody } from '../src/client/bodies.ts'
 import { Directory, privilegesOf } from '../src/client/directory.ts'
 import { loadOwnAvatar, OWN_AVATAR_STORAGE_KEY, saveOwnAvatar } from '../src/client/own-avatar.ts'
-import { BACKFILL_WINDOWS_MS, CATCH_UP_WINDOW_MS, PeerSync } from '../src/client/peer-sync.ts'
 import { parseRelayConfig, WELL_KNOWN_MAX_BYTES } from '../src/client/relay-config.ts'
-import type { EventSource } from '../src/client/types.ts'
 import { TYPING_FIELD, TYPING_KEY_MAX, typingFromStates } from '../src/client/typing.ts'
 
 useNodeCrypto()
@@ -189,103 +184,5 @@ describe('typingFromStates', () => {
       channels: ['general'],
     })
     expect([...typing]).toEqual([['ann', 'general']])
-  })
-})
-
-describe('PeerSync', () => {
-  /** Two Peers on the in-memory network: `full` holds `events`, `fresh` holds nothing. */
-  async function pair(events: StampedEvent[]) {
-    const network = new MemoryNetwork({ seed: 7, link: { latency: { min: 0, max: 1 } } })
-    const [a, b] = [network.transport('full'), network.transport('fresh')]
-    const full = new Peer({ store: new MemoryStore(), relayKeys: [relay.publicKey], mesh: [a] })
-    const fresh = new Peer({ store: new MemoryStore(), relayKeys: [relay.publicKey], mesh: [b] })
-    await (await full.open('general')).add(events)
-    const log = await fresh.open('general')
-    const backfills: boolean[] = []
-    const sync = new PeerSync({
-      peer: fresh,
-      ports: [b],
-      channels: () => ['general'],
-      othersOnline: () => true,
-      onBackfill: (_, active) => backfills.push(active),
-    })
-    const sources: EventSource[] = []
-    log.onAdded((added) => {
-      for (const _ of added) sources.push(sync.sourceFor('general'))
-    })
-    return { a, b, full, fresh, log, sync, sources, backfills }
-  }
-
-  it('scroll-back pulls older events in widening windows until the page is full, attributed to the peer', async () => {
-    const now = Date.now()
-    // 60 events an hour apart: the first window (1 h) holds 1, the second (1 day) 24.
-    const events = await signedPool({
-      channel: 'general',
-      relay,
-      authors: [ann, ben],
-      count: 60,
-      start: now - 60 * 3_600_000,
-      stepMs: 3_600_000,
-    })
-    const t = await pair(events)
-    await t.a.start()
-    await t.b.start()
-    const newest = events[events.length - 1]!
-    const got = await t.sync.backfill('general', newest.id, 20)
-    expect(got.exhausted).toBe(false)
-    expect(got.added).toBeGreaterThanOrEqual(20)
-    expect(got.added).toBeLessThan(59) // not everything: only the windows needed
-    expect(t.backfills).toEqual([true, false])
-    expect(t.sources.every((s) => s.via === 'peer' && s.peer === 'full')).toBe(true)
-
-    // Asking again for everything older ends with the whole history and `exhausted`.
-    const oldest = (await t.log.range({}, { limit: 1 }))[0]!
-    const rest = await t.sync.backfill('general', oldest.id, 1_000)
-    expect(rest.exhausted).toBe(true)
-    expect(await t.log.count()).toBe(59)
-    expect(BACKFILL_WINDOWS_MS.length).toBeGreaterThan(0)
-    t.sync.stop()
-    await t.full.stop()
-    await t.fresh.stop()
-  })
-
-  it('catches up the recent window with a peer as soon as it appears; stop clears everything', async () => {
-    const now = Date.now()
-    const events = await signedPool({
-      channel: 'general',
-      relay,
-      authors: [ann],
-      count: 30,
-      // A tenth of the window apart, the newest a tenth of it ago: the last 10 fall within it.
-      start: now - 3 * CATCH_UP_WINDOW_MS + CATCH_UP_WINDOW_MS / 20,
-      stepMs: CATCH_UP_WINDOW_MS / 10,
-    })
-    const t = await pair(events)
-    t.sync.start()
-    await t.a.start()
-    await t.b.start()
-    await expect.poll(() => t.log.count(), { timeout: 5_000 }).toBe(10)
-    expect(t.sources).toHaveLength(10)
-    expect(t.sources.every((s) => s.via === 'peer' && s.peer === 'full')).toBe(true)
-    t.sync.stop()
-    t.sync.stop()
-    expect(t.sync.size).toBe(0)
-    await t.full.stop()
-    await t.fresh.stop()
-  })
-
-  it('with nobody else online, scroll-back ends at once without asking anyone', async () => {
-    const t = await pair([])
-    const alone = new PeerSync({
-      peer: t.fresh,
-      ports: [],
-      channels: () => ['general'],
-      othersOnline: () => false,
-      onBackfill: () => {
-        throw new Error('must not ask peers')
-      },
-    })
-    await expect(alone.backfill('general', undefined, 50)).resolves.toEqual({ added: 0, exhausted: true })
-    alone.stop()
   })
 })

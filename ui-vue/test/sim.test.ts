@@ -1,10 +1,11 @@
+import type { Write } from '@peerchat/engine'
 import { Identity, Kind, verifyAuthor, verifyRelayStamp } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { decodeBody } from '../src/client/bodies.ts'
 import { SIM_HISTORY_MAX, simOptionsFromUrl } from '../src/client/index.ts'
 import { SimClient } from '../src/client/sim.ts'
-import type { IncomingEvent, Outgoing } from '../src/client/types.ts'
+import type { ChatClient, IncomingEvent } from '../src/client/types.ts'
 
 beforeAll(() => useNodeCrypto())
 
@@ -30,12 +31,23 @@ async function startSim(history = 60, localHistory?: number): Promise<SimClient>
   return client
 }
 
+/** Resolves at the next end of a background pull of `channel` (`backfill` inactive). */
+const pulled = (client: ChatClient, channel: string): Promise<void> =>
+  new Promise((resolve) => {
+    const off = client.on('backfill', (b) => {
+      if (b.channel !== channel || b.active) return
+      off()
+      resolve()
+    })
+  })
+
 describe('SimClient', () => {
   it('seeds history whose author and relay signatures verify, paged newest first', async () => {
     const client = await startSim(120)
     const newest = await client.history('general', { limit: 50 })
     expect(newest.events).toHaveLength(50)
     expect(newest.complete).toBe(false)
+    // Everything is held locally and the simulated peers hold nothing older: the start.
     const older = await client.history('general', { before: newest.events[0]!.id, limit: 500 })
     expect(older.complete).toBe(true)
     const all = [...older.events, ...newest.events]
@@ -47,26 +59,40 @@ describe('SimClient', () => {
     }
   })
 
-  it('pulls what the local log lacks from a peer on scroll-back, then keeps it', async () => {
+  it('returns what the store holds at once and pulls the rest from a peer in the background', async () => {
     const client = await startSim(120, 40)
     const backfill: boolean[] = []
+    const arrived: IncomingEvent[] = []
     client.on('backfill', ({ active }) => backfill.push(active))
+    client.on('event', (e) => arrived.push(e))
     const newest = await client.history('general', { limit: 30 })
     expect(newest.complete).toBe(false)
     expect(backfill).toEqual([])
-    const mixed = await client.history('general', { before: newest.events[0]!.id, limit: 30 })
-    expect(mixed.events).toHaveLength(30)
-    expect(mixed.complete).toBe(false)
+    // The store holds 10 more: they come at once; the peer is asked for the other 20.
+    const done = pulled(client, 'general')
+    const stored = await client.history('general', { before: newest.events[0]!.id, limit: 30 })
+    expect(stored.events).toHaveLength(10)
+    expect(stored.complete).toBe(false)
+    await done
     expect(backfill).toEqual([true, false])
+    // What the peer sent reached the view as events, and is in the store now.
+    expect(arrived).toHaveLength(20)
+    expect(arrived.every((e) => e.source.via === 'peer')).toBe(true)
+    const mixed = await client.history('general', { before: stored.events[0]!.id, limit: 20 })
+    expect(mixed.events.map((e) => e.id)).toEqual(arrived.map((e) => e.event.id))
     await expect(client.provenance('general', mixed.events[0]!.id)).resolves.toMatchObject({
       source: { via: 'peer' },
     })
-    await expect(client.provenance('general', mixed.events[29]!.id)).resolves.toMatchObject({
+    await expect(client.provenance('general', stored.events[9]!.id)).resolves.toMatchObject({
       source: { via: 'local' },
     })
+    // The rest, then the start of the channel.
+    const more = pulled(client, 'general')
+    expect((await client.history('general', { before: mixed.events[0]!.id, limit: 500 })).events).toEqual([])
+    await more
     const rest = await client.history('general', { before: mixed.events[0]!.id, limit: 500 })
     expect(rest.complete).toBe(true)
-    const all = [...rest.events, ...mixed.events, ...newest.events].map((e) => e.id)
+    const all = [...rest.events, ...mixed.events, ...stored.events, ...newest.events].map((e) => e.id)
     expect(all).toHaveLength(120)
     expect(new Set(all).size).toBe(120)
     expect(all).toEqual([...all].sort())
@@ -74,13 +100,16 @@ describe('SimClient', () => {
 
   it('a sent message is signed at once (outbox), then stamped by the relay and delivered', async () => {
     const client = await startSim()
-    const outgoing: Outgoing[] = []
+    const states: string[] = []
     const incoming: IncomingEvent[] = []
-    client.on('outgoing', (o) => outgoing.push(o))
+    client.on('write', (w) => states.push(w.state))
     client.on('event', (e) => incoming.push(e))
     const out = await client.send('general', 'hello sim')
-    expect(outgoing).toEqual([out])
+    expect(states).toEqual(['pending'])
+    expect(client.writes('general').map((w) => w.key)).toEqual([out.key])
     const stamped = await out.stamped
+    await expect.poll(() => states).toEqual(['pending', 'stamped'])
+    expect(client.writes('general')).toEqual([])
     expect(await verifyRelayStamp(stamped, client.relayKey)).toBe(true)
     await expect.poll(() => incoming.length).toBe(1)
     expect(incoming[0]!.source).toEqual({ via: 'relay' })
@@ -104,7 +133,9 @@ describe('SimClient', () => {
   it('keeps writes made offline in the outbox and sends them, with their nonce, on reconnect', async () => {
     const client = await startSim()
     const states: string[] = []
+    const writes: Write[] = []
     client.on('connection', (s) => states.push(s))
+    client.on('write', (w) => writes.push(w))
     client.simulation.setOnline(false)
     const out = await client.send('general', 'written offline')
     let stampedYet = false
@@ -113,6 +144,7 @@ describe('SimClient', () => {
     })
     await new Promise((r) => setTimeout(r, 30))
     expect(stampedYet).toBe(false)
+    expect(writes.map((w) => [w.key, w.state])).toEqual([[out.key, 'pending']])
     client.simulation.setOnline(true)
     const stamped = await out.stamped
     expect(stamped.clientNonce).toEqual(out.request.clientNonce)
@@ -122,7 +154,8 @@ describe('SimClient', () => {
   it('counts unread messages by others until marked read', async () => {
     const client = await startSim()
     const design = () => client.channels().find((c) => c.name === 'design')!
-    expect(design().unread).toBeGreaterThan(0)
+    // Counted from the store in the background, right after start.
+    await expect.poll(() => design().unread).toBeGreaterThan(0)
     const newest = (await client.history('design', { limit: 1 })).events[0]!
     client.markRead('design', newest.id)
     expect(design().unread).toBe(0)

@@ -7,8 +7,6 @@ export const VirtualClientDefaults = {
    * used first. Two clients and their event logs fit the 1 GB volume of README's fly.io setup.
    */
   blobBudgetBytes: 320 * 1024 * 1024,
-  /** Catch-up runs this long after the last peer appeared (peers tend to arrive together). */
-  catchUpDebounceMs: 1000,
   /** Between attempts to read the relay's well-known JSON while it is not up yet. */
   wellKnownRetryMs: 500,
   /** Give up reading the well-known JSON after this long. */

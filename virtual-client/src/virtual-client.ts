@@ -2,10 +2,11 @@
  * VirtualClient: a headless peer of last resort, run by a community's owner beside the relay.
  *
  * It holds a rolling window (24 h by default) of every channel the relay lists, in a
- * FileStore, and takes part in sync like any replica: live events from the relay, catch-up
- * from peers when it starts and when peers appear, and answering other peers' sessions. It
- * announces itself as virtual (transports/src/announce.ts) so real clients ask it last; the serving counters
- * show how often it still had to answer.
+ * FileStore, as a `Replica` opened `virtual`: the engine's sync policy catches it up (on
+ * login, from peers that appear, until it has caught up once: real clients should serve a
+ * newcomer first) and it answers other peers' sessions. It announces itself as virtual
+ * (transports/src/announce.ts) so real clients ask it last; the serving counters show how
+ * often it still had to answer.
  *
  * Attachments of the window are kept too: it wants every attachment it stores (live or synced),
  * never pushes (fanout 0), and real peers ask it only when no real client holds the blob.
@@ -13,16 +14,18 @@
 import { join } from 'node:path'
 import {
   BlobExchange,
+  type BlobMeta,
   decodeAttachment,
   type Identity,
   Kind,
   publicKeyFromText,
   publicKeyToText,
+  Replica,
   type StampedEvent,
   ulidTime,
 } from '@peerchat/engine'
 import { announceVirtual } from '@peerchat/transports/announce'
-import { type Connected, connectPeer } from '@peerchat/transports/connect'
+import { type Connection, connectReplica } from '@peerchat/transports/connect'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
@@ -89,17 +92,16 @@ export async function fetchWellKnown(httpBase: string, signal?: AbortSignal): Pr
   }
 }
 
+/** Attachments wanted before the mesh (and so the blob exchange) is up; more are left to later syncs. */
+export const MAX_EARLY_WANTS = 1024
+
 export class VirtualClient {
-  /** Channels joined, shared with connectPeer's presence check (it reads the live array). */
-  private readonly channels: string[] = []
-  private catchUpTimer: ReturnType<typeof setTimeout> | undefined
-  private catchingUp: Promise<unknown> = Promise.resolve()
-  /** A catch-up completed with some peer; from then on live events keep the window current. */
-  private caughtUp = false
   private readonly offs: (() => void)[] = []
   private stopped = false
-  private node: Connected | undefined
+  private connection: Connection | undefined
   private exchange: BlobExchange | undefined
+  /** Attachments seen before the exchange started: wanted once it does. */
+  private early: BlobMeta[] = []
 
   private constructor(
     readonly name: string,
@@ -107,6 +109,8 @@ export class VirtualClient {
     readonly store: FileStore,
     /** Attachments held for the window: bytes on disk, an index in memory, filled by the blob exchange. */
     readonly blobs: FileBlobStore,
+    /** The one replica over `store`: it owns sync (catch-up, anti-entropy, serving). */
+    readonly replica: Replica,
     private readonly opts: VirtualClientOptions,
   ) {}
 
@@ -114,132 +118,150 @@ export class VirtualClient {
     return publicKeyToText(this.identity.publicKey)
   }
 
-  get connected(): Connected | undefined {
-    return this.node
+  /** The relay and mesh links (they come and go underneath; the replica stays). */
+  get connected(): Connection | undefined {
+    return this.connection
   }
 
+  private get windowMs(): number {
+    return this.opts.windowMs ?? VirtualClientDefaults.windowMs
+  }
+
+  /**
+   * Opens the stores, reads the relay's well-known JSON (retrying while the relay starts) and
+   * joins, without waiting for the login: should the relay go away after that, it runs offline
+   * from its store and the links come back with the relay.
+   */
   static async start(opts: VirtualClientOptions): Promise<VirtualClient> {
     const windowMs = opts.windowMs ?? VirtualClientDefaults.windowMs
+    const urls = relayUrls(opts.relayUrl)
     const { identity } = await loadOrCreateIdentity(join(opts.dataDir, 'vc.key'))
+    // Always read: it names the relay's key (the replica checks stamps with it) and the room.
+    const known = await fetchWellKnown(urls.http)
+    if (opts.relayKey && opts.relayKey !== known.relayKey)
+      throw new Error(`the relay at ${urls.http} presents key ${known.relayKey}, not ${opts.relayKey}`)
+    const relayKey = publicKeyFromText(known.relayKey)
     const store = await FileStore.open({ dir: join(opts.dataDir, 'store'), retentionMs: windowMs })
-    let blobs: FileBlobStore
+    let blobs: FileBlobStore | undefined
+    let vc: VirtualClient | undefined
     try {
       blobs = await FileBlobStore.open({
         dir: join(opts.dataDir, 'blobs'),
         budgetBytes: opts.blobBudgetBytes ?? VirtualClientDefaults.blobBudgetBytes,
         retentionMs: windowMs,
       })
+      const replica = await Replica.open({ store, relayKeys: [relayKey], virtual: true, sync: { windowMs } })
+      vc = new VirtualClient(opts.name ?? 'vc', identity, store, blobs, replica, opts)
+      await vc.connect(urls.ws, relayKey, known.communityRoom ?? 'community')
+      return vc
     } catch (e) {
-      await store.close()
+      if (vc) await vc.stop()
+      else {
+        await blobs?.close()
+        await store.close()
+      }
       throw e
     }
-    const vc = new VirtualClient(opts.name ?? 'vc', identity, store, blobs, opts)
-    try {
-      await vc.connect(windowMs)
-    } catch (e) {
-      await vc.stop()
-      throw e
-    }
-    return vc
   }
 
-  private async connect(windowMs: number): Promise<void> {
-    const urls = relayUrls(this.opts.relayUrl)
-    // Always read: it also names the community room. A given key must match it.
-    const known = await fetchWellKnown(urls.http)
-    if (this.opts.relayKey && this.opts.relayKey !== known.relayKey)
-      throw new Error(`the relay at ${urls.http} presents key ${known.relayKey}, not ${this.opts.relayKey}`)
-    const relayKey = known.relayKey
-    const node = await connectPeer({
-      relayUrl: urls.ws,
-      relayKey: publicKeyFromText(relayKey),
+  private async connect(relayUrl: string, relayKey: Uint8Array, room: string): Promise<void> {
+    // Stored channels first (Replica.open opened them), then all the relay lists at each login.
+    for (const channel of this.replica.channels) await this.follow(channel)
+    const connection = connectReplica(this.replica, {
+      relayUrl,
+      relayKey,
       identity: this.identity,
-      store: this.store,
-      channels: this.channels,
-      room: known.communityRoom ?? 'community',
+      room,
       webrtc: this.opts.webrtc ?? true,
       WebSocket: WebSocket as never,
       ...(this.opts.webrtc === false ? {} : nodeWebrtc()),
-      peer: { catchUpSince: () => Date.now() - windowMs },
     })
-    this.node = node
-    if (node.mesh?.awareness) announceVirtual(node.mesh.awareness, this.publicKey)
-    if (node.mesh) {
-      // Over the mesh only: attachment bytes never take the relay's forwarded path.
-      this.exchange = new BlobExchange({
-        store: this.blobs,
-        port: meshBlobPort(node.mesh),
-        fanout: 0,
-        budgetBytes: this.opts.blobBudgetBytes ?? VirtualClientDefaults.blobBudgetBytes,
-      })
-      await this.exchange.start()
-    }
+    this.connection = connection
     this.offs.push(
-      node.relay.on('welcome', ({ channels }) => void this.joinAll(channels)),
-      node.relay.on('channel-added', (c) => void this.joinAll([c])),
+      connection.relay.on('welcome', ({ channels }) => void this.joinAll(channels)),
+      connection.relay.on('channel-added', (c) => void this.joinAll([c])),
     )
-    // Only while it never caught up: reconciliation is two-way, so a catch-up started towards a
-    // newcomer would hand it history that real clients should serve first.
-    if (node.mesh) this.offs.push(node.mesh.on('peer-joined', () => !this.caughtUp && this.scheduleCatchUp()))
-    await this.joinAll(node.relay.channels)
-    this.opts.log?.('vc.online', { name: this.name, key: this.publicKey, channels: this.channels.length })
+    // Not awaited: the mesh needs a login, and the client runs without one.
+    connection.meshReady
+      .then((mesh) => this.meshUp(mesh))
+      .catch((e: Error) => this.opts.log?.('vc.error', { name: this.name, error: e.message }))
+    this.opts.log?.('vc.started', {
+      name: this.name,
+      key: this.publicKey,
+      channels: this.replica.channels.length,
+    })
   }
 
-  /** Joins channels not yet joined (all the relay lists, and those added later), then catches up. */
+  /** Announces itself virtual and starts the blob exchange, over the mesh only. */
+  private async meshUp(mesh: Connection['mesh']): Promise<void> {
+    if (!mesh || this.stopped) return
+    if (mesh.awareness) announceVirtual(mesh.awareness, this.publicKey)
+    // Over the mesh only: attachment bytes never take the relay's forwarded path.
+    const exchange = new BlobExchange({
+      store: this.blobs,
+      port: meshBlobPort(mesh),
+      fanout: 0,
+      budgetBytes: this.opts.blobBudgetBytes ?? VirtualClientDefaults.blobBudgetBytes,
+    })
+    await exchange.start()
+    if (this.stopped) return exchange.stop()
+    this.exchange = exchange
+    for (const meta of this.early.splice(0)) exchange.want(meta)
+    this.opts.log?.('vc.meshed', { name: this.name })
+  }
+
+  /** Joins the channels not joined yet (all the relay lists, and those added later). */
   private async joinAll(channels: readonly string[]): Promise<void> {
-    const fresh = channels.filter((c) => !this.channels.includes(c))
-    if (fresh.length === 0 || !this.node) return
-    this.channels.push(...fresh)
-    for (const c of fresh) {
-      const log = await this.node.peer.open(c)
-      this.offs.push(log.onAdded((events) => this.keepAttachments(events)))
-    }
-    this.node.mesh?.readmit()
-    this.scheduleCatchUp()
+    const fresh = channels.filter((c) => !this.replica.channels.includes(c))
+    for (const c of fresh) if (!this.stopped) await this.follow(c)
+    if (fresh.length > 0) this.connection?.mesh?.readmit()
+    this.opts.log?.('vc.online', {
+      name: this.name,
+      key: this.publicKey,
+      channels: this.replica.channels.length,
+    })
+  }
+
+  /** Opens a channel (the replica joins it on the relay and catches it up) and keeps its attachments. */
+  private async follow(channel: string): Promise<void> {
+    const off = await this.replica.subscribe(channel, (change) => this.keepAttachments(change.added), {
+      replay: false,
+    })
+    this.offs.push(off)
   }
 
   /** Wants the blobs of attachments inside the window (live or synced). */
   private keepAttachments(events: readonly StampedEvent[]): void {
-    const since = Date.now() - (this.opts.windowMs ?? VirtualClientDefaults.windowMs)
+    const since = Date.now() - this.windowMs
     for (const e of events) {
-      if (e.kind !== Kind.attachment || ulidTime(e.id) < since || !this.exchange) continue
+      if (e.kind !== Kind.attachment || ulidTime(e.id) < since) continue
+      let meta: BlobMeta
       try {
         const { digest, size, chunkRoot } = decodeAttachment(e.body)
-        this.exchange.want({ digest, size, chunkRoot })
+        meta = { digest, size, chunkRoot }
       } catch {
-        // a malformed body names no blob; the log stored a validly signed event, nothing to fetch
+        continue // a malformed body names no blob; the log stored a validly signed event, nothing to fetch
       }
+      if (this.exchange) this.exchange.want(meta)
+      else if (this.early.length < MAX_EARLY_WANTS) this.early.push(meta)
     }
   }
 
-  private scheduleCatchUp(): void {
-    if (this.stopped) return
-    clearTimeout(this.catchUpTimer)
-    this.catchUpTimer = setTimeout(() => {
-      this.catchingUp = this.catchingUp
-        .then(() => this.node?.peer.catchUp())
-        .then((reports) => {
-          if (reports?.some((r) => r.complete)) this.caughtUp = true
-        })
-        .catch(() => {})
-    }, VirtualClientDefaults.catchUpDebounceMs)
-  }
-
   async counters(): Promise<VcCounters> {
-    const peer = this.node?.peer
+    const peer = this.replica.peer
     let eventsHeld = 0
     for (const c of await this.store.channels()) eventsHeld += await this.store.count(c)
     const blobs = await this.blobs.usage()
     return {
       eventsHeld,
-      channels: this.channels.length,
-      meshPeers: this.node?.mesh?.peers().size ?? 0,
-      servedEvents: peer?.stats.served ?? 0,
-      servedBytes: peer?.stats.servedBytes ?? 0,
-      syncReports: peer?.reports.length ?? 0,
-      fromPeers: peer?.stats.fromPeers ?? 0,
-      fromRelay: peer?.stats.fromRelay ?? 0,
-      refusedSessions: peer?.stats.refusedSessions ?? 0,
+      channels: this.replica.channels.length,
+      meshPeers: this.connection?.mesh?.peers().size ?? 0,
+      servedEvents: peer.stats.served,
+      servedBytes: peer.stats.servedBytes,
+      syncReports: peer.reports.length,
+      fromPeers: peer.stats.fromPeers,
+      fromRelay: this.replica.stats.fromRelay,
+      refusedSessions: peer.stats.refusedSessions,
       diskBytes: this.store.diskUsage().reduce((n, u) => n + u.bytes, 0),
       blobsHeld: blobs.count,
       blobBytes: blobs.bytes,
@@ -250,15 +272,14 @@ export class VirtualClient {
     }
   }
 
-  /** Leaves the relay and the mesh, then closes the store (pending writes complete). Idempotent. */
+  /** Leaves the relay and the mesh, stops syncing, then closes the stores (pending writes complete). Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    clearTimeout(this.catchUpTimer)
     for (const off of this.offs.splice(0)) off()
     this.exchange?.stop()
-    await this.node?.stop()
-    await this.catchingUp
+    await this.connection?.stop()
+    await this.replica.stop()
     await this.store.close()
     await this.blobs.close()
   }

@@ -78,6 +78,8 @@ export class SyncPolicy {
   private stopped = false
   private idle: (() => void)[] = []
   private readonly sleepers = new Set<() => void>()
+  /** When each candidate (by key) last appeared on a port: a forwarded-only one gets its grace from then. */
+  private readonly joinedAt = new Map<string, number>()
 
   constructor(
     private readonly peer: Peer,
@@ -140,6 +142,7 @@ export class SyncPolicy {
     want: number,
     signal?: AbortSignal,
   ): Promise<{ added: number; exhausted: boolean }> {
+    await this.linksSettled()
     const end = before ? ulidTime(before) : this.clock.now()
     let added = 0
     for (const width of [...this.o.backfillWindowsMs, Infinity]) {
@@ -160,9 +163,10 @@ export class SyncPolicy {
 
   private peerJoined(c: Candidate): void {
     if (this.stopped) return
+    const key = keyOfCandidate(c)
+    this.joinedAt.set(key, this.clock.now())
     const mode = this.o.initiateOnJoin
     if (mode === 'never' || (mode === 'until-caught-up' && this.caughtUp)) return
-    const key = keyOfCandidate(c)
     // Its kind (virtual or not) and a direct link may take a moment to show: rank it then.
     this.later(c.fallback ? this.o.fallbackGraceMs : this.o.settleMs, () => {
       for (const channel of this.channels()) this.enqueue({ channel, target: key, attempt: 0 })
@@ -215,6 +219,7 @@ export class SyncPolicy {
   }
 
   private async run(job: Job): Promise<void> {
+    await this.linksSettled()
     const target =
       job.target === undefined
         ? this.peer.candidates()[0]
@@ -249,6 +254,26 @@ export class SyncPolicy {
       }
     }
     return undefined
+  }
+
+  /**
+   * Waits while some peer is reachable only through relay forwarding and appeared less than
+   * `fallbackGraceMs` ago: its direct link may still come, and forwarding spends the relay's
+   * bandwidth. Catch-up at login, on a channel's opening and scroll-back all choose after it.
+   */
+  private async linksSettled(): Promise<void> {
+    while (!this.stopped) {
+      const now = this.clock.now()
+      const candidates = this.peer.candidates()
+      const live = new Set(candidates.map(keyOfCandidate))
+      for (const key of this.joinedAt.keys()) if (!live.has(key)) this.joinedAt.delete(key)
+      let wait = 0
+      for (const c of candidates)
+        if (c.fallback)
+          wait = Math.max(wait, (this.joinedAt.get(keyOfCandidate(c)) ?? 0) + this.o.fallbackGraceMs - now)
+      if (wait <= 0) return
+      await this.sleep(wait)
+    }
   }
 
   /** Waits up to `ms` for a first peer to appear; true if there is one. */

@@ -17,8 +17,8 @@ import {
   type BlobPort,
   describeBlob,
   MemoryBlobStore,
+  VirtualClock,
 } from '@peerchat/engine'
-import { VirtualClock } from '@peerchat/engine'
 import { type LinkProfile, MemoryNetwork } from './network.ts'
 import { SeededRandom } from './random.ts'
 import type { MemoryTransport } from './transport.ts'

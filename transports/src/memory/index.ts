@@ -9,5 +9,5 @@ export {
   type NetworkStats,
 } from './network.ts'
 export { randomSeed, SeededRandom } from './random.ts'
-export { DEFAULT_MEMORY_MAX_FRAME_BYTES, MemoryTransport, type MemoryTransportOptions } from './transport.ts'
 export { MEMORY_RELAY_MAX_STAMPS, MemoryLivePort, MemoryRelay, type MemoryRelayOptions } from './relay.ts'
+export { DEFAULT_MEMORY_MAX_FRAME_BYTES, MemoryTransport, type MemoryTransportOptions } from './transport.ts'

@@ -3,8 +3,9 @@
  * and reordering, partitions and heals, peer crash and restart. With a `VirtualClock` a run
  * replays exactly from `seed`; with `realClock` it drives the UI's dev:sim mode.
  */
-import { asPeerId, type PeerId } from '../transport.ts'
+
 import { realClock, type Scheduler } from '@peerchat/engine'
+import { asPeerId, type PeerId } from '../transport.ts'
 import { randomSeed, SeededRandom } from './random.ts'
 import { type Endpoint, type MemoryPort, MemoryTransport, type MemoryTransportOptions } from './transport.ts'
 

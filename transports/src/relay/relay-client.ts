@@ -213,7 +213,10 @@ export class RelayClient {
     const ws = this.ws
     this.ws = undefined
     if (ws) {
-      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null
+      ws.onclose = ws.onmessage = ws.onopen = null
+      // Closing a socket still connecting (relay down) makes `ws` emit an error: with no
+      // listener, Node throws it out of the process.
+      ws.onerror = () => {}
       ws.close(1000, 'client stopping')
     }
     for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay client stopped'))

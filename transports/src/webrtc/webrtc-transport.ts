@@ -124,8 +124,11 @@ export class WebrtcTransport implements Transport {
     const provider = this.provider
     if (!provider) return
     this.provider = undefined
+    console.error('DBG', process.pid, Date.now() % 100000, this.self, 'stop: begin')
     for (const peer of [...this.links.keys()]) this.drop(peer)
+    console.error('DBG', process.pid, Date.now() % 100000, this.self, 'stop: dropped')
     provider.disconnect()
+    console.error('DBG', process.pid, Date.now() % 100000, this.self, 'stop: disconnected')
     provider.destroy()
     await provider.key // y-webrtc frees the room name after this promise
     if (!this.opts.doc) this.doc?.destroy()
@@ -253,7 +256,7 @@ export class WebrtcTransport implements Transport {
     }
     // The connection is useless without the engine channel, and its ids cannot be reopened on it.
     engineChannel.onclose = () => {
-      if (this.links.get(peer) === link) this.drop(peer, true)
+      if (this.links.get(peer) === link) { console.error('DBG', process.pid, Date.now() % 100000, this.self, 'engine closed', peer, conn.closed); this.drop(peer, true) }
     }
   }
 

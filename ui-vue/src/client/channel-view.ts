@@ -7,6 +7,7 @@
 import {
   ChannelView,
   decodeAttachment,
+  ErrorCode,
   encodeMessage,
   Kind,
   type MessageView,
@@ -17,6 +18,7 @@ import {
   type StampedEvent,
   toHex,
   type Ulid,
+  type Write,
 } from '@peerchat/engine'
 import { type AttachmentInfo, attachmentInfo } from './attachments.ts'
 import { decodeBody } from './bodies.ts'
@@ -40,8 +42,10 @@ export interface ChatMessage {
   replyTo: Ulid | null
   reactions: readonly Reaction[]
   pending: boolean
-  /** A pending message the relay refused (shown as "not sent"). */
+  /** A pending message the relay refused (shown as failed, with retry). */
   failed: boolean
+  /** Why it was refused, when failed. */
+  failure?: string
   /** The file or image an `attachment` event shares (null for text messages and once deleted). */
   attachment: AttachmentInfo | null
 }
@@ -54,9 +58,26 @@ export interface ChatMessage {
  */
 const STAND_IN_BODY = encodeMessage({ text: '', mentions: [] })
 
+const PENDING = 'pending:'
 /** Receivers keep one event per (author, clientNonce): the stamped copy replaces the pending row. */
 const pendingKey = (author: Uint8Array, nonce: Uint8Array): string =>
-  `pending:${toHex(author)}:${toHex(nonce)}`
+  `${PENDING}${toHex(author)}:${toHex(nonce)}`
+
+/** Why the relay refused a write, in words (its final refusal codes; the code itself otherwise). */
+const REFUSALS: Record<string, string> = {
+  [ErrorCode.forbidden]: 'you may not post this here',
+  [ErrorCode.unknownChannel]: 'the channel does not exist',
+  [ErrorCode.limitExceeded]: 'it exceeds a limit of the relay',
+  [ErrorCode.badSignature]: 'its signature does not verify',
+  [ErrorCode.nonceReused]: 'it was sent before with other content',
+  [ErrorCode.badFrame]: 'the relay could not read it',
+}
+export const refusalText = (error: { code: string } | undefined): string =>
+  (error && REFUSALS[error.code]) ?? `the relay refused it (${error?.code ?? 'unknown'})`
+
+/** The outbox key of a pending row (what `retry` and `discard` take), null for a stamped one. */
+export const writeKeyOf = (m: ChatMessage): string | null =>
+  m.key.startsWith(PENDING) ? m.key.slice(PENDING.length) : null
 
 export class ChannelTimeline {
   private readonly view: ChannelView
@@ -100,27 +121,58 @@ export class ChannelTimeline {
     return change.messages.length
   }
 
-  /** Shows a signed but not yet stamped message (the outbox). */
-  addPending(req: SignedRequest): void {
+  /**
+   * Shows a local write by its state: a message or attachment pending or failed, until its
+   * stamped copy arrives (`apply`) or it is stamped. Returns false when it has no row (a
+   * reaction, an edit, a profile: they show once stamped).
+   */
+  setWrite(w: Write): boolean {
+    const key = pendingKey(w.request.author, w.request.clientNonce)
+    let i = this.pendingIndex(key)
+    if (w.state === 'stamped') {
+      if (i >= 0) this.removeAt(i)
+      return i >= 0
+    }
+    if (i < 0) {
+      if (!this.addPending(w.request, w.queuedAt)) return false
+      i = this.list.length - 1
+    }
+    const { failure: _, ...row } = this.list[i]!
+    this.list[i] =
+      w.state === 'failed'
+        ? { ...row, failed: true, failure: refusalText(w.error) }
+        : { ...row, failed: false }
+    return true
+  }
+
+  /** Drops a pending row (a discarded write); false if unknown. */
+  removePending(writeKey: string): boolean {
+    const i = this.pendingIndex(`${PENDING}${writeKey}`)
+    if (i >= 0) this.removeAt(i)
+    return i >= 0
+  }
+
+  /** Shows a signed but not yet stamped message (the outbox); false when it is not one. */
+  addPending(req: SignedRequest, ts = Date.now()): boolean {
     let body: ReturnType<typeof decodeBody> | undefined
     try {
       body = req.kind === Kind.attachment ? undefined : decodeBody(req.kind, req.body)
     } catch {
-      return
+      return false
     }
     let attachment: AttachmentInfo | null = null
     if (req.kind === Kind.attachment) {
       try {
         attachment = attachmentInfo(decodeAttachment(req.body))
       } catch {
-        return
+        return false
       }
     }
-    if (!attachment && body?.kind !== 'message') return
+    if (!attachment && body?.kind !== 'message') return false
     this.list.push({
       key: pendingKey(req.author, req.clientNonce),
       id: null,
-      ts: Date.now(),
+      ts,
       authorId: publicKeyToText(req.author),
       text: body?.kind === 'message' ? body.text : '',
       edited: false,
@@ -132,19 +184,7 @@ export class ChannelTimeline {
       attachment,
     })
     this.pendingCount++
-  }
-
-  /** The relay refused a pending message: keep it visible as not sent. Returns false if unknown. */
-  markFailed(req: SignedRequest): boolean {
-    const key = pendingKey(req.author, req.clientNonce)
-    for (let i = this.list.length - this.pendingCount; i < this.list.length; i++) {
-      const row = this.list[i]!
-      if (row.key === key) {
-        this.list[i] = { ...row, failed: true }
-        return true
-      }
-    }
-    return false
+    return true
   }
 
   private toRow(m: MessageView): ChatMessage {
@@ -189,14 +229,20 @@ export class ChannelTimeline {
 
   private dropPending(event: StampedEvent): void {
     if (this.pendingCount === 0) return
-    const key = pendingKey(event.author, event.clientNonce)
-    for (let i = this.list.length - this.pendingCount; i < this.list.length; i++) {
-      if (this.list[i]!.key === key) {
-        this.list.splice(i, 1)
-        this.pendingCount--
-        return
-      }
-    }
+    const i = this.pendingIndex(pendingKey(event.author, event.clientNonce))
+    if (i >= 0) this.removeAt(i)
+  }
+
+  /** Index of the pending row with `key` (pending rows follow the stamped ones), or -1. */
+  private pendingIndex(key: string): number {
+    for (let i = this.list.length - this.pendingCount; i < this.list.length; i++)
+      if (this.list[i]!.key === key) return i
+    return -1
+  }
+
+  private removeAt(i: number): void {
+    this.list.splice(i, 1)
+    this.pendingCount--
   }
 
   private indexOf(id: Ulid): number {

@@ -6,6 +6,9 @@
  * object (unit tested).
  */
 
+import { publicKeyToText } from '@peerchat/engine'
+import { parseRelayConfig, type RelayConfig, WELL_KNOWN_MAX_BYTES } from './relay-config.ts'
+
 export const COMMUNITIES_STORAGE_KEY = 'peerchat.communities.v1'
 /** Most communities remembered (default 32; the least recently opened are forgotten first). */
 export const COMMUNITIES_MAX = 32
@@ -20,6 +23,11 @@ export interface Community {
   relayKey: string
   firstJoined: number
   lastOpened: number
+  /**
+   * The relay's well-known document as last fetched (`configDocument`): the community still
+   * opens, from what this device holds, while its relay is unreachable.
+   */
+  document?: string
 }
 
 export type PinCheck = { status: 'new' } | { status: 'same' } | { status: 'changed'; pinned: string }
@@ -38,14 +46,15 @@ export function communityUrl(url: string): string | null {
 
 const isCommunity = (c: unknown): c is Community => {
   if (typeof c !== 'object' || c === null) return false
-  const { url, name, relayKey, firstJoined, lastOpened } = c as Record<string, unknown>
+  const { url, name, relayKey, firstJoined, lastOpened, document } = c as Record<string, unknown>
   return (
     typeof url === 'string' &&
     communityUrl(url) === url &&
     typeof name === 'string' &&
     typeof relayKey === 'string' &&
     typeof firstJoined === 'number' &&
-    typeof lastOpened === 'number'
+    typeof lastOpened === 'number' &&
+    (document === undefined || (typeof document === 'string' && document.length <= WELL_KNOWN_MAX_BYTES))
   )
 }
 
@@ -77,21 +86,36 @@ export function checkPin(storage: KeyValueStorage | undefined, url: string, rela
 
 /**
  * Remembers a community opened now: a new one is pinned to `relayKey`; a known one only gets
- * its `lastOpened` (its pinned key is never replaced here: see `acceptKey`).
+ * its `lastOpened` (its pinned key is never replaced here: see `acceptKey`). `document`: the
+ * relay's well-known document just fetched, kept while it names the pinned key.
  */
 export function rememberCommunity(
   storage: KeyValueStorage | undefined,
   url: string,
   relayKey: string,
   now: number,
+  document?: string,
 ): Community[] {
   const list = readCommunities(storage)
   const known = list.find((c) => c.url === url)
-  if (known) known.lastOpened = now
-  else list.unshift({ url, name: new URL(url).host, relayKey, firstJoined: now, lastOpened: now })
+  const kept = document !== undefined && document.length <= WELL_KNOWN_MAX_BYTES ? { document } : {}
+  if (known) {
+    known.lastOpened = now
+    if (known.relayKey === relayKey) Object.assign(known, kept)
+  } else list.unshift({ url, name: new URL(url).host, relayKey, firstJoined: now, lastOpened: now, ...kept })
   list.sort((a, b) => b.lastOpened - a.lastOpened)
   write(storage, list)
   return readCommunities(storage)
+}
+
+/**
+ * The configuration a joined community's relay last gave, for opening it while the relay is
+ * unreachable; null when unknown or when it names another key than the pinned one.
+ */
+export function rememberedConfig(storage: KeyValueStorage | undefined, url: string): RelayConfig | null {
+  const known = readCommunities(storage).find((c) => c.url === url)
+  const config = known?.document ? parseRelayConfig(known.document, url) : null
+  return config && publicKeyToText(config.relayKey) === known?.relayKey ? config : null
 }
 
 /** The user chose to trust the relay's new key: it replaces the pinned one. */

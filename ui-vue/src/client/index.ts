@@ -1,18 +1,30 @@
 /**
  * Chooses the client behind the seam: the real network when the page is served by a relay
- * (its `/.well-known/peerchat.json` answers), the simulation otherwise or when the URL says
- * `?sim` (`?store=memory` keeps the real client's history in memory only). Each is loaded with a dynamic import so neither costs anything in the other's bundle.
+ * (its `/.well-known/peerchat.json` answers) or names one (`?relay=`), or when that relay is
+ * unreachable but this browser joined its community before (it opens offline, from storage);
+ * the simulation otherwise or when the URL says `?sim` (`?store=memory` keeps the real client's
+ * history and outbox in memory only). Each is loaded with a dynamic import so neither costs
+ * anything in the other's bundle.
  */
 import {
   type BlobStore,
   MemoryBlobStore,
+  MemoryOutboxStore,
   MemoryStore,
+  type OutboxStore,
   publicKeyToText,
   type Signer,
   type Store,
 } from '@peerchat/engine'
-import { checkPin, communityUrl, RelayKeyChangedError, rememberCommunity } from './communities.ts'
-import { discoverRelay, type RelayConfig } from './relay-config.ts'
+import {
+  checkPin,
+  communityUrl,
+  type KeyValueStorage,
+  RelayKeyChangedError,
+  rememberCommunity,
+  rememberedConfig,
+} from './communities.ts'
+import { configDocument, discoverRelay, type RelayConfig } from './relay-config.ts'
 import type { SimOptions } from './sim.ts'
 import type { ChatClient } from './types.ts'
 
@@ -49,16 +61,27 @@ export interface FoundRelay {
   url: string
   /** The page is served by that relay (false: the Vite dev server with `?relay=`). */
   servedByRelay: boolean
+  /** The relay did not answer: its configuration is the one remembered from the last visit. */
+  remembered?: boolean
 }
 
-export async function findRelay(search: string, origin: string | undefined): Promise<FoundRelay | null> {
+export async function findRelay(
+  search: string,
+  origin: string | undefined,
+  storage: KeyValueStorage | undefined = globalThis.localStorage,
+): Promise<FoundRelay | null> {
   const params = new URLSearchParams(search)
   if (params.has('sim') || !origin) return null
   const own = await discoverRelay(origin)
-  if (own) return { config: own, url: new URL(origin).origin, servedByRelay: true }
+  const home = new URL(origin).origin
+  if (own) return { config: own, url: home, servedByRelay: true }
   const named = communityUrl(params.get('relay') ?? '')
   const config = named ? await discoverRelay(named) : null
-  return config && named ? { config, url: named, servedByRelay: false } : null
+  if (config && named) return { config, url: named, servedByRelay: false }
+  // Unreachable (down, or this device offline): a community joined before opens from storage.
+  const url = named ?? home
+  const remembered = rememberedConfig(storage, url)
+  return remembered ? { config: remembered, url, servedByRelay: !named, remembered: true } : null
 }
 
 export async function createClient(
@@ -76,12 +99,13 @@ export async function createClient(
     const storage = globalThis.localStorage
     const pin = checkPin(storage, found.url, key)
     if (pin.status === 'changed') throw new RelayKeyChangedError(found.url, pin.pinned, key)
-    rememberCommunity(storage, found.url, key, Date.now())
+    rememberCommunity(storage, found.url, key, Date.now(), configDocument(config))
     // `?store=memory` keeps nothing on this device (and is the latency bench's comparison).
     const memory = params.get('store') === 'memory'
-    const [{ RealClient }, store, blobStore, blobBudgetBytes] = await Promise.all([
+    const [{ RealClient }, store, outbox, blobStore, blobBudgetBytes] = await Promise.all([
       import('./real.ts'),
       memory ? new MemoryStore() : openLogStore(config.relayKey),
+      memory ? new MemoryOutboxStore() : openOutbox(config.relayKey, signer.publicKey),
       memory ? new MemoryBlobStore() : openBlobStore(config.relayKey),
       blobBudget(),
     ])
@@ -91,6 +115,7 @@ export async function createClient(
       config,
       home: { url: found.url, servedByRelay: found.servedByRelay },
       store,
+      outbox,
       blobStore,
       ...(blobBudgetBytes ? { blobBudgetBytes } : {}),
     })
@@ -110,6 +135,20 @@ async function openLogStore(relayKey: Uint8Array): Promise<Store> {
   } catch (e) {
     console.warn(`IndexedDB unavailable, keeping history in memory: ${(e as Error).message}`)
     return new MemoryStore()
+  }
+}
+
+/**
+ * Writes waiting for their stamp, in the community's database: a message written offline is
+ * still sent after a reload. In memory when IndexedDB is refused.
+ */
+async function openOutbox(relayKey: Uint8Array, author: Uint8Array): Promise<OutboxStore> {
+  try {
+    const { openIndexedDbOutbox } = await import('../storage/index.ts')
+    return await openIndexedDbOutbox({ relayKey, author })
+  } catch (e) {
+    console.warn(`IndexedDB unavailable, keeping unsent messages in memory: ${(e as Error).message}`)
+    return new MemoryOutboxStore()
   }
 }
 

@@ -17,6 +17,8 @@ import type { FetchProgress, MediaClient, Outgoing, PreparedFile, ShareStatus } 
 export const FETCH_PROGRESS_MS = 150
 export interface RealMediaOptions {
   exchange: BlobExchange
+  /** Resolves once the exchange holds the stored blobs (it starts with the app, offline). */
+  ready?: Promise<void>
   /** Connected mesh peers now. */
   connected: () => number
   publish: (channel: string, kind: string, body: Uint8Array) => Promise<Outgoing>
@@ -33,6 +35,7 @@ export class RealMedia implements MediaClient {
   async share(channel: string, file: PreparedFile): Promise<{ outgoing: Outgoing; digest: string }> {
     const refused = refuseFile(file.name, file.bytes.length, this.maxBytes)
     if (refused) throw new RangeError(refused)
+    await this.o.ready
     // Stored pinned and announced first: an offer that outruns the stamp is kept by receivers.
     const described = await this.o.exchange.publish(file.bytes, { pinned: true })
     const digest = toHex(described.digest)
@@ -63,6 +66,7 @@ export class RealMedia implements MediaClient {
     a: AttachmentInfo,
     opts: { signal?: AbortSignal; onProgress?: (p: FetchProgress) => void } = {},
   ): Promise<Uint8Array> {
+    await this.o.ready
     const meta = { digest: a.digest, size: a.size, chunkRoot: a.chunkRoot }
     const timer = opts.onProgress
       ? setInterval(() => {

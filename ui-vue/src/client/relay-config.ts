@@ -3,7 +3,7 @@
  * carries the relay's public key (pinned for every login and stamp check) and the community's
  * WebRTC room. A page not served by a relay (vite dev, a plain static server) has none.
  */
-import { publicKeyFromText } from '@peerchat/engine'
+import { publicKeyFromText, publicKeyToText } from '@peerchat/engine'
 
 export const WELL_KNOWN_PATH = '/.well-known/peerchat.json'
 /** Largest well-known document read (default 64 KiB; the relay's is ~1 KiB). */
@@ -72,6 +72,16 @@ export function parseRelayConfig(text: string, origin: string): RelayConfig | nu
     access: access === 'open' || access === 'invite' ? access : 'unknown',
     iceServers: parseIceServers(iceServers),
   }
+}
+
+/** A configuration as a well-known document again (`parseRelayConfig` reads it back): kept to open a community offline. */
+export function configDocument(config: RelayConfig): string {
+  return JSON.stringify({
+    relayKey: publicKeyToText(config.relayKey),
+    communityRoom: config.room,
+    access: config.access,
+    iceServers: config.iceServers,
+  })
 }
 
 /** Fetches the relay's configuration from the page's origin; null when there is no relay. */

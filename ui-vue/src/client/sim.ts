@@ -1,42 +1,40 @@
 /**
- * `SimClient`: a whole network inside the page — a simulated relay that stamps with the
- * engine's `stamp()`, simulated peers with their own keys, and a local log seeded with
- * really signed history. Used by `pnpm --filter @peerchat/ui-vue dev:sim`, the browser tests
- * and the UI benchmark. Every signature is real (WebCrypto Ed25519 via the default backend).
+ * `SimClient`: a whole network inside the page — the transports' `MemoryRelay` stamping with the
+ * engine's `stamp()`, simulated peers with their own keys, and the engine `Replica` the real
+ * client holds, over a memory store seeded with really signed history. Used by
+ * `pnpm --filter @peerchat/ui-vue dev:sim`, the browser tests and the UI benchmark. Every
+ * signature is real (WebCrypto Ed25519 via the default backend).
  */
 import {
+  eventDigest,
+  Identity,
   isValidChannel,
   Kind,
+  MemoryStore,
   type PublicKey,
   publicKeyToText,
-  randomBytes,
-  type SignedRequest,
+  Replica,
+  realClock,
   type Signer,
+  type Source,
   type StampedEvent,
-  signRequest,
   type Ulid,
-  verifyAuthor,
-  verifyRelayStamp,
 } from '@peerchat/engine'
-import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
+import { type MemoryLivePort, MemoryRelay } from '@peerchat/transports/memory'
+import { PROFILE_CHANNEL } from './base.ts'
 import { decodeBody } from './bodies.ts'
-import { Coverage } from './coverage.ts'
-import { LocalLog } from './local-log.ts'
 import { seededRandom } from './prng.ts'
+import { ReplicaClient } from './replica-client.ts'
 import { generateHistory } from './sim-history.ts'
 import { createPeers, PeerActivity, type SimPeer } from './sim-peers.ts'
-import { SimRelay } from './sim-relay.ts'
 import type {
-  ChannelInfo,
   ChatClient,
   CommunityInfo,
   ConnectionState,
-  HistoryPage,
-  HistoryQuery,
+  EventSource,
   Member,
   Outgoing,
   Privilege,
-  Provenance,
   SyncStatus,
 } from './types.ts'
 
@@ -48,7 +46,7 @@ export interface SimOptions {
   /** Messages seeded in each other channel (default 120). */
   otherHistory?: number
   /**
-   * Newest events per channel kept in the local log (default: all). Older ones are held by the
+   * Newest events per channel kept in the local store (default: all). Older ones are held by the
    * simulated peers and arrive on scroll-back after `peerDelayMs`, marked as from a peer.
    */
   localHistory?: number
@@ -74,39 +72,39 @@ export const SIM_CHANNELS: readonly { name: string; topic: string }[] = [
 /** Channels that start with a few unread messages, so the list shows counts. */
 const UNREAD_AT_START: Record<string, number> = { dev: 3, design: 12 }
 
-export class SimClient extends ChatClientBase implements ChatClient {
+export class SimClient extends ReplicaClient implements ChatClient {
   readonly network = 'simulated network'
-  private readonly log = new LocalLog()
-  /** What the simulated peers hold beyond the local log (scroll-back pulls from it). */
-  private readonly peerArchive = new LocalLog()
-  private readonly readMarkers = new Map<string, Ulid | null>()
+  private readonly store = new MemoryStore()
+  private readonly relay: MemoryRelay
   private readonly random
+  /** What the simulated peers hold beyond the local store, per channel in id order (scroll-back pulls from it). */
+  private readonly archive = new Map<string, StampedEvent[]>()
+  /** The newest message of each channel, which peers reply and react to. */
+  private readonly latest = new Map<string, Ulid>()
   private state: ConnectionState = 'connecting'
   private peers: SimPeer[] = []
   private activity: PeerActivity | undefined
-  private unsubscribeRelay: (() => void) | undefined
-  private myName: string
+  private readonly offs: (() => void)[] = []
   private myTyping: string | null = null
   /** Channels created in this session (the simulated relay accepts any valid name from me). */
   private readonly created: string[] = []
-  private stopped = false
-  /** Writes signed while offline, sent (with the same nonce) on reconnect. */
-  private readonly outbox: { request: SignedRequest; done: (stamped: Promise<StampedEvent>) => void }[] = []
-  /** Live events that happened while offline, caught up on reconnect (what sync would fetch). */
-  private missed: StampedEvent[] = []
   readonly simulation = { setOnline: (online: boolean) => this.setOnline(online) }
 
   private constructor(
     private readonly options: SimOptions,
-    private readonly relay: SimRelay,
+    private readonly relaySigner: Identity,
   ) {
-    super()
+    super(options.name)
     this.random = seededRandom(options.seed ?? 1)
-    this.myName = options.name
+    this.relay = new MemoryRelay({
+      signer: relaySigner,
+      clock: realClock,
+      latencyMs: options.latencyMs ?? 20,
+    })
   }
 
   static async create(options: SimOptions): Promise<SimClient> {
-    return new SimClient(options, await SimRelay.create({ latencyMs: options.latencyMs }))
+    return new SimClient(options, await Identity.generate())
   }
 
   get self(): PublicKey {
@@ -114,27 +112,45 @@ export class SimClient extends ChatClientBase implements ChatClient {
   }
 
   get relayKey(): PublicKey {
-    return this.relay.publicKey
+    return this.relaySigner.publicKey
   }
 
   async start(): Promise<void> {
     this.peers = await createPeers(this.options.peers ?? 5)
-    await this.seedHistory()
+    const markers = await this.seedHistory()
     if (this.stopped) return
-    this.unsubscribeRelay = this.relay.subscribe((event) => void this.receive(event))
+    const replica = await Replica.open({
+      store: this.store,
+      relayKeys: [this.relayKey],
+      signer: this.options.signer,
+    })
+    if (this.stopped) return void replica.stop()
+    this.hold(replica)
+    for (const { name } of SIM_CHANNELS) {
+      this.join(name)
+      const marker = markers.get(name)
+      if (marker) this.markRead(name, marker)
+    }
+    const port = this.relay.client()
+    this.offs.push(
+      port.on('state', (s) => this.setConnection(s === 'online' ? 'online' : 'offline')),
+      replica.connect(port),
+    )
+    // The simulated peers share one connection: the relay takes any author's signed request.
+    const peers: MemoryLivePort = this.relay.client()
     this.activity = new PeerActivity({
-      relay: this.relay,
+      submit: (request) => peers.publishSigned(request),
       peers: this.peers,
       channels: SIM_CHANNELS.map((c) => c.name),
       random: this.random,
       meanGapMs: this.options.activityMs ?? 4000,
-      latest: (channel) =>
-        this.log.page(channel, undefined, 1).events.find((e) => e.kind === Kind.message)?.id ?? null,
+      latest: (channel) => this.latest.get(channel) ?? null,
       names: () => [this.myName, ...this.peers.map((p) => p.name)],
       presenceChanged: () => this.emitter.emit('members', this.members()),
     })
     this.activity.start()
-    this.setConnection('online')
+    void this.scanStored()
+    this.setConnection(port.state === 'online' ? 'online' : 'offline')
     this.emitter.emit('channels', this.channels())
     this.emitter.emit('members', this.members())
   }
@@ -143,22 +159,15 @@ export class SimClient extends ChatClientBase implements ChatClient {
     if (this.stopped) return
     this.stopped = true
     this.activity?.stop()
-    this.unsubscribeRelay?.()
-    this.relay.stop()
+    for (const off of this.offs.splice(0)) off()
+    this.relay.crash()
+    void this.release()
     this.setConnection('offline')
     this.emitter.clear()
   }
 
   connection(): ConnectionState {
     return this.state
-  }
-
-  channels(): readonly ChannelInfo[] {
-    return [...SIM_CHANNELS, ...this.created.map((name) => ({ name, topic: '' }))].map(({ name, topic }) => ({
-      name,
-      topic,
-      ...this.unreadOf(name),
-    }))
   }
 
   members(): readonly Member[] {
@@ -183,45 +192,6 @@ export class SimClient extends ChatClientBase implements ChatClient {
     return [me, ...others]
   }
 
-  async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
-    query.signal?.throwIfAborted()
-    const local = this.log.page(channel, query.before, query.limit)
-    const missing = query.limit - local.events.length
-    if (!local.complete || missing === 0 || this.peerArchive.size(channel) === 0) {
-      return { events: local.events, complete: local.complete && this.peerArchive.size(channel) === 0 }
-    }
-    // The local log ran out: ask a peer for the rest of the page (like range sync on scroll-back).
-    const before = local.events[0]?.id ?? query.before
-    const remote = this.peerArchive.page(channel, before, missing)
-    this.emitter.emit('backfill', { channel, active: true })
-    try {
-      await new Promise((resolve) => setTimeout(resolve, this.options.peerDelayMs ?? 400))
-    } finally {
-      this.emitter.emit('backfill', { channel, active: false })
-    }
-    query.signal?.throwIfAborted()
-    const peer = this.peers[0]?.id ?? 'unknown'
-    for (const e of remote.events) this.log.add(e, { via: 'peer', peer })
-    return { events: [...remote.events, ...local.events], complete: remote.complete }
-  }
-
-  markRead(channel: string, upTo: Ulid): void {
-    const current = this.readMarkers.get(channel)
-    if (current && current >= upTo) return
-    this.readMarkers.set(channel, upTo)
-    this.emitter.emit('channels', this.channels())
-  }
-
-  async provenance(channel: string, id: Ulid): Promise<Provenance | undefined> {
-    const stored = this.log.get(id)
-    if (!stored || stored.event.channel !== channel) return undefined
-    const [authorSignature, relayStamp] = await Promise.all([
-      verifyAuthor(stored.event),
-      verifyRelayStamp(stored.event, this.relay.publicKey),
-    ])
-    return { id, authorSignature, relayStamp, source: stored.source }
-  }
-
   setTyping(channel: string | null): void {
     if (this.myTyping === channel) return
     this.myTyping = channel
@@ -242,7 +212,7 @@ export class SimClient extends ChatClientBase implements ChatClient {
     void outgoing.stamped.then(() => {
       if (this.stopped || this.created.includes(name)) return
       this.created.push(name)
-      this.emitter.emit('channels', this.channels())
+      this.join(name)
     })
     return outgoing
   }
@@ -257,74 +227,63 @@ export class SimClient extends ChatClientBase implements ChatClient {
       webrtc: zero,
       forwarded: zero,
       served: { events: 0, bytes: 0 },
-      received: { fromRelay: 0, fromPeers: 0 },
+      received: { fromRelay: this.replica?.stats.fromRelay ?? 0, fromPeers: 0 },
       peers: this.peers.filter((p) => p.online).map((p) => ({ id: p.id, kind: 'client', link: 'webrtc' })),
-      channels: this.channels().map(({ name }) => {
-        const { events } = this.log.page(name, undefined, Number.MAX_SAFE_INTEGER)
-        const coverage = new Coverage()
-        for (const e of events) coverage.note(name, this.log.get(e.id)?.source ?? { via: 'local' })
-        return {
-          channel: name,
-          held: events.length,
-          oldest: events[0]?.ts ?? null,
-          newest: events[events.length - 1]?.ts ?? null,
-          sources: coverage.sources(name),
-        }
-      }),
+      channels: await this.coverageOf(),
       sessions: [],
     }
   }
 
-  protected async publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {
-    const request = await signRequest(this.options.signer, {
-      channel,
-      kind,
-      clientNonce: randomBytes(16),
-      body,
-    })
-    const stamped =
-      this.state === 'online'
-        ? this.relay.submit(request)
-        : new Promise<StampedEvent>((resolve, reject) =>
-            this.outbox.push({ request, done: (p) => p.then(resolve, reject) }),
-          )
-    const outgoing: Outgoing = { request, stamped }
-    this.emitter.emit('outgoing', outgoing)
-    return outgoing
+  protected override topicOf(channel: string): string {
+    return SIM_CHANNELS.find((c) => c.name === channel)?.topic ?? ''
   }
+
+  // ---- the simulated network, as ReplicaClient asks for it ----------------------------------
+
+  protected olderElsewhere(channel: string, before: Ulid | undefined): boolean {
+    return olderThan(this.archive.get(channel) ?? [], before) > 0
+  }
+
+  /** A simulated peer serves a page of what it holds, after `peerDelayMs`. */
+  protected async pullOlder(
+    channel: string,
+    before: Ulid | undefined,
+    want: number,
+  ): Promise<{ exhausted: boolean }> {
+    const held = this.archive.get(channel) ?? []
+    const end = olderThan(held, before)
+    if (end === 0) return { exhausted: true }
+    this.emitter.emit('backfill', { channel, active: true })
+    await new Promise((resolve) => setTimeout(resolve, this.options.peerDelayMs ?? 400))
+    if (this.stopped || !this.replica) throw new Error('stopped')
+    const start = Math.max(0, end - want)
+    const peer = this.peers[0]?.id ?? 'unknown'
+    const source: Source = { via: 'peer', peer, link: 'webrtc', kind: 'client' }
+    await this.replica.open(channel).add(held.slice(start, end), { source })
+    return { exhausted: start === 0 }
+  }
+
+  protected took(channel: string, events: readonly StampedEvent[], _source: EventSource): void {
+    for (const e of events) {
+      if (e.kind === Kind.message && e.id > (this.latest.get(channel) ?? '')) this.latest.set(channel, e.id)
+      if (e.kind === Kind.profile && channel === PROFILE_CHANNEL) this.applyProfile(e)
+    }
+  }
+
+  // ---- internals --------------------------------------------------------------------------
 
   private setConnection(state: ConnectionState): void {
     if (this.state === state) return
     this.state = state
     this.emitter.emit('connection', state)
+    this.emitter.emit('members', this.members())
   }
 
-  /** Live events: verify the relay's stamp like a peer would, store once, tell the UI. */
+  /** Offline: the relay is out of reach (writes wait in the outbox); back online, they are sent. */
   private setOnline(online: boolean): void {
     if (this.stopped || online === (this.state === 'online')) return
-    if (!online) {
-      this.setConnection('offline')
-      this.emitter.emit('members', this.members())
-      return
-    }
-    this.setConnection('online')
-    this.emitter.emit('members', this.members())
-    const missed = this.missed
-    this.missed = []
-    for (const event of missed) void this.receive(event)
-    for (const { request, done } of this.outbox.splice(0)) done(this.relay.submit(request))
-  }
-
-  private async receive(event: StampedEvent): Promise<void> {
-    if (this.state === 'offline') {
-      this.missed.push(event)
-      return
-    }
-    if (!(await verifyRelayStamp(event, this.relay.publicKey))) return
-    if (this.stopped || !this.log.add(event, { via: 'relay' })) return
-    if (event.channel === PROFILE_CHANNEL) return this.applyProfile(event)
-    this.emitter.emit('event', { event, source: { via: 'relay' } })
-    if (event.kind === Kind.message) this.emitter.emit('channels', this.channels())
+    if (online) this.relay.restart()
+    else this.relay.crash()
   }
 
   private applyProfile(event: StampedEvent): void {
@@ -341,15 +300,15 @@ export class SimClient extends ChatClientBase implements ChatClient {
     }
   }
 
-  private unreadOf(channel: string): { unread: number; mentions: number } {
-    const marker = this.readMarkers.get(channel) ?? null
-    return this.log.unread(channel, marker, publicKeyToText(this.self), `@${this.myName}`)
-  }
-
-  private async seedHistory(): Promise<void> {
+  /**
+   * Signs and stamps each channel's history: the newest `localHistory` events go to the store,
+   * the rest to the peers' archive. Returns each channel's read marker.
+   */
+  private async seedHistory(): Promise<Map<string, Ulid>> {
     const authors = [this.options.signer, ...this.peers.map((p) => p.identity)]
     const names = [this.myName, ...this.peers.map((p) => p.name)]
     const now = Date.now()
+    const markers = new Map<string, Ulid>()
     for (const [i, { name }] of SIM_CHANNELS.entries()) {
       const count = i === 0 ? (this.options.history ?? 2000) : (this.options.otherHistory ?? 120)
       const events = await generateHistory({
@@ -357,18 +316,35 @@ export class SimClient extends ChatClientBase implements ChatClient {
         count,
         authors,
         names,
-        relay: this.relay.signer,
+        relay: this.relaySigner,
         end: now - 60_000 * (i + 1),
         random: this.random,
       })
-      const keep = this.options.localHistory ?? events.length
-      events.forEach((e, j) => {
-        if (j >= events.length - keep) this.log.add(e, { via: 'local' })
-        else this.peerArchive.add(e, { via: 'local' })
-      })
-      const unreadAtStart = UNREAD_AT_START[name] ?? 0
+      const split = events.length - Math.min(events.length, this.options.localHistory ?? events.length)
+      this.archive.set(name, events.slice(0, split))
+      await this.store.putMany(
+        name,
+        events.slice(split).map((event) => ({ event, digest: eventDigest(event) })),
+      )
       const messages = events.filter((e) => e.kind === Kind.message)
-      this.readMarkers.set(name, messages[messages.length - 1 - unreadAtStart]?.id ?? null)
+      const newest = messages[messages.length - 1]
+      if (newest) this.latest.set(name, newest.id)
+      const marker = messages[messages.length - 1 - (UNREAD_AT_START[name] ?? 0)]
+      if (marker) markers.set(name, marker.id)
     }
+    return markers
   }
+}
+
+/** How many of `held` (sorted by id) are older than `before` (all when undefined). */
+function olderThan(held: readonly StampedEvent[], before: Ulid | undefined): number {
+  if (before === undefined) return held.length
+  let lo = 0
+  let hi = held.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (held[mid]!.id < before) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }

@@ -2,11 +2,12 @@
  * The seam between the UI and the network: composables talk only to a `ChatClient`.
  *
  * It is engine-shaped on purpose: history and live traffic are the engine's `StampedEvent`s
- * (the UI folds them into a view), and every write is a `SignedRequest` that the relay stamps.
- * `SimClient` (./sim.ts) runs all of it in the page; the real client (relay transport + peer
- * sync + IndexedDB store) implements the same interface and replaces it without UI changes.
+ * (the UI folds them into a view), and every write is the engine's local-first `Write`: shown
+ * at once as pending, then stamped by the relay or refused. Both clients hold an engine
+ * `Replica` (./replica-client.ts): `SimClient` (./sim.ts) on an in-page relay, the real client
+ * on the relay and WebRTC mesh with the IndexedDB store; the UI cannot tell them apart.
  */
-import type { PublicKey, SignedRequest, StampedEvent, Ulid } from '@peerchat/engine'
+import type { PublicKey, SignedRequest, StampedEvent, Ulid, Write } from '@peerchat/engine'
 import type { AttachmentInfo } from './attachments.ts'
 import type { AvatarRef } from './bodies.ts'
 import type { VoiceNetwork } from './voice/network.ts'
@@ -51,11 +52,12 @@ export interface PreparedAvatar {
   mime: string
 }
 
-/** Where an event came from, shown by the trust panel. */
+/** Where an event came from, shown by the trust panel (the engine's `Source`, as the UI names it). */
 export type EventSource =
   | { via: 'relay' }
-  /** `peer` is the serving peer's key (text); `link` the transport it came over (`webrtc`, `relay`). */
+  /** `peer` is the serving peer's key (text); `link` the transport it came over (`webrtc`, `relay forwarding`). */
   | { via: 'peer'; peer: string; link?: string }
+  /** This device: its stored history, or its own writes. */
   | { via: 'local' }
 
 export interface IncomingEvent {
@@ -64,9 +66,13 @@ export interface IncomingEvent {
 }
 
 export interface HistoryPage {
-  /** Events strictly older than `before`, oldest first. */
+  /** Events strictly older than `before`, oldest first: what this device holds, read at once. */
   events: StampedEvent[]
-  /** True when nothing older is known locally or from peers. */
+  /**
+   * True when nothing older is known locally or from peers. False while peers may have more:
+   * they are asked in the background, what they send arrives as `event`s, and a `backfill`
+   * with `active: false` says when asking again may give more.
+   */
   complete: boolean
 }
 
@@ -88,7 +94,10 @@ export interface Provenance {
 
 /** A write in flight: the signed request is known at once (shown as pending), the stamp later. */
 export interface Outgoing {
+  /** The write's key in the outbox (`retry` and `discard` take it). */
+  key: string
   request: SignedRequest
+  /** Rejects when the relay refuses it for good (a `retry` may still get it stamped). */
   stamped: Promise<StampedEvent>
 }
 
@@ -179,12 +188,15 @@ export interface CommunityInfo {
 export interface ChatClientEvents {
   /** A stamped event reached this client (live or backfilled). */
   event: IncomingEvent
-  /** A local write was signed and queued (the outbox). */
-  outgoing: Outgoing
+  /** A local write was queued, or changed state: pending, stamped, failed (refused by the relay). */
+  write: Write
   channels: readonly ChannelInfo[]
   members: readonly Member[]
   connection: ConnectionState
-  /** A history request went beyond the local store: peers are being asked (`active`) or answered. */
+  /**
+   * Older history of a channel is being asked from peers (`active`), or that is over (then a
+   * `history` call may return more, or say `complete`).
+   */
   backfill: { channel: string; active: boolean }
 }
 
@@ -256,8 +268,14 @@ export interface ChatClient {
   channels(): readonly ChannelInfo[]
   members(): readonly Member[]
 
-  /** Pages of a channel's log, newest first page then older ones (local store, then peers). */
+  /** Pages of a channel's log, newest first page then older ones: the local store at once, peers in the background. */
   history(channel: string, query: HistoryQuery): Promise<HistoryPage>
+  /** This device's writes to a channel not stamped yet (pending or failed), oldest first. */
+  writes(channel: string): readonly Write[]
+  /** Sends a failed write again (same signature and nonce). */
+  retry(key: string): Promise<void>
+  /** Forgets a failed write. */
+  discard(key: string): Promise<void>
   markRead(channel: string, upTo: Ulid): void
   /** Re-verifies a stored event's author signature and relay stamp; undefined if not stored. */
   provenance(channel: string, id: Ulid): Promise<Provenance | undefined>

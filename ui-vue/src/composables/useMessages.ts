@@ -1,11 +1,12 @@
 /**
  * The open channel's messages as list rows: a `ChannelTimeline` (the engine's ChannelView
  * plus the outbox) per channel, kept while the app runs so switching back is instant, fed by
- * pages of history and live events.
+ * pages of history (what the device holds, read at once), live and backfilled events, and the
+ * states of this device's writes (pending, failed with retry, stamped).
  */
 import { publicKeyToText, type Roles, type Ulid } from '@peerchat/engine'
 import { computed, type InjectionKey, onScopeDispose, provide, type Ref, shallowRef, watch } from 'vue'
-import { ChannelTimeline, type ChatMessage } from '../client/channel-view.ts'
+import { ChannelTimeline, type ChatMessage, refusalText, writeKeyOf } from '../client/channel-view.ts'
 import type { ChatClient } from '../client/types.ts'
 import { buildRows } from '../lib/rows.ts'
 import { injectStrict } from './inject.ts'
@@ -28,9 +29,13 @@ function rolesOf(client: ChatClient): Roles {
 
 interface ChannelState {
   view: ChannelTimeline
+  /** Its first page was asked for (it follows writes and events from then on). */
+  started: boolean
   oldest: Ulid | undefined
   complete: boolean
   loading: boolean
+  /** Peers finished a backfill while a page was loading: ask again after it. */
+  again: boolean
   /** The client is asking peers for this channel's older history. */
   fromPeers: boolean
 }
@@ -48,7 +53,15 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     let state = states.get(name)
     if (!state) {
       const view = new ChannelTimeline(name, client.self, rolesOf(client))
-      state = { view, oldest: undefined, complete: false, loading: false, fromPeers: false }
+      state = {
+        view,
+        started: false,
+        oldest: undefined,
+        complete: false,
+        loading: false,
+        again: false,
+        fromPeers: false,
+      }
       states.set(name, state)
     }
     return state
@@ -58,6 +71,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     const state = stateOf(name)
     if (state.loading || state.complete) return
     state.loading = true
+    state.again = false
     if (name === channel.value) bump()
     try {
       const page = await client.history(name, { before: state.oldest, limit })
@@ -71,6 +85,15 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
       state.loading = false
       if (name === channel.value) bump()
     }
+    if (state.again) void loadPage(name, OLDER_PAGE)
+  }
+
+  /** First look at a channel: this device's writes waiting for their stamp, then the newest page. */
+  function start(name: string): void {
+    const state = stateOf(name)
+    state.started = true
+    for (const w of client.writes(name)) state.view.setWrite(w)
+    void loadPage(name, firstPage)
   }
 
   const report = (e: Error): void => {
@@ -93,7 +116,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     channel,
     (name) => {
       performance.mark(`open:${name}`)
-      if (!states.has(name)) void loadPage(name, firstPage)
+      if (!stateOf(name).started) start(name)
       else bump()
     },
     { immediate: true },
@@ -101,24 +124,29 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
 
   const offEvent = client.on('event', ({ event }) => {
     const state = states.get(event.channel)
-    if (!state) return // loaded from the local log when the channel opens
+    if (!state?.started) return // read from the store when the channel opens
     if (state.view.apply([event]) > 0 && event.channel === channel.value) bump()
   })
-  const offOutgoing = client.on('outgoing', ({ request, stamped }) => {
-    stateOf(request.channel).view.addPending(request)
-    if (request.channel === channel.value) bump()
-    stamped.catch((e: Error) => {
-      if (stateOf(request.channel).view.markFailed(request) && request.channel === channel.value) bump()
-      error.value = `Not sent: ${e.message}`
-    })
+  const offWrite = client.on('write', (w) => {
+    const state = states.get(w.request.channel)
+    const shown = state?.started ? state.view.setWrite(w) : false
+    if (shown && w.request.channel === channel.value) bump()
+    // A refused write without a row of its own (a reaction, an edit, a profile) says so here.
+    if (w.state === 'failed' && !shown) error.value = `Not sent: ${refusalText(w.error)}.`
   })
   const offBackfill = client.on('backfill', ({ channel: name, active }) => {
-    stateOf(name).fromPeers = active
+    const state = stateOf(name)
+    state.fromPeers = active
+    // Peers are done: what they sent is in the store, or the channel's start is known now.
+    if (!active && state.started && !state.complete) {
+      if (state.loading) state.again = true
+      else void loadPage(name, OLDER_PAGE)
+    }
     if (name === channel.value) bump()
   })
   onScopeDispose(() => {
     offEvent()
-    offOutgoing()
+    offWrite()
     offBackfill()
   })
 
@@ -142,6 +170,23 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
       if (!message.id) return
       const mine = message.reactions.some((r) => r.emoji === emoji && r.mine)
       void client.react(channel.value, message.id, emoji, !mine).catch(report)
+    },
+    /** Sends a refused message again. */
+    retry: (message: ChatMessage): void => {
+      const key = writeKeyOf(message)
+      if (key) void client.retry(key).catch(report)
+    },
+    /** Gives up on a refused message: its row goes. */
+    discard: (message: ChatMessage): void => {
+      const key = writeKeyOf(message)
+      if (!key) return
+      const name = channel.value
+      void client
+        .discard(key)
+        .then(() => {
+          if (stateOf(name).view.removePending(key) && name === channel.value) bump()
+        })
+        .catch(report)
     },
     /** Deletes (redacts) one of my messages. */
     redact: (message: ChatMessage): void => {

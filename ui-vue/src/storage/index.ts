@@ -18,4 +18,5 @@ export {
   type IndexedDbStoreOptions,
   openIndexedDbStore,
 } from './indexeddb-store.ts'
+export { type IndexedDbOutboxOptions, IndexedDbOutboxStore, openIndexedDbOutbox } from './outbox-store.ts'
 export { type DatabaseOptions, logDatabaseName } from './schema.ts'

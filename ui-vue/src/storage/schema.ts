@@ -5,13 +5,15 @@
 import { abytes, toHex } from '@peerchat/engine'
 import { openDatabase } from './idb.ts'
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 /** Stamped events, keyPath [c, i]. */
 export const EVENTS = 'events'
 /** Index of EVENTS on [c, i, d]: its keys alone rebuild the in-memory index. */
 export const DIGESTS_INDEX = 'digests'
 /** Cached document snapshots, keyPath [c, doc]. */
 export const DOC_SNAPSHOTS = 'doc-snapshots'
+/** Local writes not stamped yet (the Replica's outbox), out-of-line keys `<author hex>:<nonce hex>` (version 2). */
+export const OUTBOX = 'outbox'
 
 export interface DatabaseOptions {
   /** The community's relay public key: one database per community. */
@@ -37,6 +39,7 @@ function upgrade(db: IDBDatabase, oldVersion: number): void {
     events.createIndex(DIGESTS_INDEX, ['c', 'i', 'd'])
     db.createObjectStore(DOC_SNAPSHOTS, { keyPath: ['c', 'doc'] })
   }
+  if (oldVersion < 2) db.createObjectStore(OUTBOX)
 }
 
 export function openCommunityDatabase(opts: DatabaseOptions): Promise<IDBDatabase> {
