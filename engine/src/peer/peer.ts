@@ -479,6 +479,7 @@ export class Peer {
       if (!frame.fromInitiator || !log) return // unknown session, or a channel we do not hold
       if (this.sessionsOf(port, from) >= (this.opts.maxSessionsPerPeer ?? PeerDefaults.maxSessionsPerPeer)) {
         this.stats.refusedSessions++
+        this.send(port, from, { type: 'busy', session: frame.session, channel: frame.channel })
         return
       }
       if (this.active(frame.channel) >= this.perChannel) this.yieldGlare(port, from, frame.channel)
