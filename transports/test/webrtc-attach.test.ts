@@ -19,12 +19,15 @@ afterEach(async () => {
   running = []
 })
 
-async function startTransport(): Promise<{ transport: WebrtcTransport; room: Room }> {
+async function startTransport(
+  connectTimeoutMs?: number,
+): Promise<{ transport: WebrtcTransport; room: Room }> {
   const transport = new WebrtcTransport({
     room: `attach-${process.pid}-${seq++}`,
     signaling: [],
     peerId: 'self',
     wrtc,
+    ...(connectTimeoutMs ? { connectTimeoutMs } : {}),
   })
   running.push(transport)
   await transport.start()
@@ -134,8 +137,9 @@ describe('webrtc attach (issue #11)', () => {
     expect(timers()).toBeLessThanOrEqual(timersBefore)
   })
 
-  it('never reattaches to a live connection whose engine channel closed: tears it down', async () => {
-    const { transport, room } = await startTransport()
+  it('never reattaches to a live connection whose engine channel closed, and closes it if it lingers', async () => {
+    const lingerMs = 2000 // connectTimeoutMs: also how long the connection itself may take
+    const { transport, room } = await startTransport(lingerMs)
     const remote = remoteEnd()
     const events: string[] = []
     transport.on('peer-joined', ({ peer }) => events.push(`joined ${peer}`))
@@ -147,20 +151,22 @@ describe('webrtc attach (issue #11)', () => {
       for (let i = 0; i < 200 && !transport.peers().has(asPeerId('peer-live')); i++) await sleep(25)
       expect(events).toEqual(['joined peer-live'])
 
-      // The remote drops its link (a bad frame, or its own teardown): our engine channel closes
-      // while the connection stays up, and in the same moment another connection closes, whose
-      // close handler makes y-webrtc emit `peers`.
+      // The remote drops its link (or Chromium closes the channel): our engine channel closes while
+      // the connection stays up, and in the same moment another connection closes, whose close
+      // handler makes y-webrtc emit `peers`.
       transport.on('peer-left', () => addConn(room, 'peer-other').peer.destroy())
       remote.engine.close()
       for (let i = 0; i < 200 && events.length < 2; i++) await sleep(10)
       await settle()
 
-      // Reattaching would open fresh channels nobody answers on the remote side (a link that
-      // looks open and delivers nothing). Torn down instead: y-webrtc reconnects on an announce.
-      expect(conn.closed).toBe(true)
-      expect(room.webrtcConns.has('peer-live')).toBe(false)
+      // Not reattached: fresh channels on this connection would have no remote end (a link that
+      // looks open and delivers nothing), or fail on ids still held ("'createDataChannel' failed").
       expect(events).toEqual(['joined peer-live', 'left peer-live'])
       expect(transport.stats()).toMatchObject({ peers: 0, attachFailures: 0 })
+      // Closed once it lingers, so y-webrtc reconnects on the peer's next announce.
+      for (let i = 0; i < 100 && !conn.closed; i++) await sleep(50)
+      expect(conn.closed).toBe(true)
+      expect(room.webrtcConns.has('peer-live')).toBe(false)
     } finally {
       remote.pc.close()
     }

@@ -81,6 +81,8 @@ export class WebrtcTransport implements Transport {
   private readonly links = new Map<PeerId, Link>()
   /** Connections we opened our channels on: negotiated ids serve once per connection. */
   private readonly attached = new WeakSet<YConn>()
+  /** Connections whose link ended while they stayed open, each with the timer that closes it. */
+  private readonly lingering = new Map<YConn, ReturnType<typeof setTimeout>>()
   private attachFailures = 0
   private provider: WebrtcProvider | undefined
   private doc: Y.Doc | undefined
@@ -124,11 +126,10 @@ export class WebrtcTransport implements Transport {
     const provider = this.provider
     if (!provider) return
     this.provider = undefined
-    console.error('DBG', process.pid, Date.now() % 100000, this.self, 'stop: begin')
     for (const peer of [...this.links.keys()]) this.drop(peer)
-    console.error('DBG', process.pid, Date.now() % 100000, this.self, 'stop: dropped')
+    for (const timer of this.lingering.values()) clearTimeout(timer)
+    this.lingering.clear()
     provider.disconnect()
-    console.error('DBG', process.pid, Date.now() % 100000, this.self, 'stop: disconnected')
     provider.destroy()
     await provider.key // y-webrtc frees the room name after this promise
     if (!this.opts.doc) this.doc?.destroy()
@@ -222,8 +223,13 @@ export class WebrtcTransport implements Transport {
     // Links whose connection y-webrtc closed or replaced: one that closes before it connected
     // never closes its channels, so nothing else would drop its link before the watchdog.
     for (const [peer, link] of this.links) if (conns.get(peer) !== link.conn) this.drop(peer, true)
+    for (const [conn, timer] of this.lingering) {
+      if (!conn.closed) continue
+      clearTimeout(timer)
+      this.lingering.delete(conn)
+    }
     for (const [id, conn] of conns) {
-      // A connection we attached to once is torn down with its link (see `drop`), never reused.
+      // A connection we attached to once is closed after its link (`drop`, `closeIfLingering`).
       if (!conn.closed && !this.attached.has(conn)) this.attach(asPeerId(id), conn)
     }
   }
@@ -254,10 +260,26 @@ export class WebrtcTransport implements Transport {
       clearTimeout(link.connectTimer)
       this.tryAdmit(peer, link)
     }
-    // The connection is useless without the engine channel, and its ids cannot be reopened on it.
     engineChannel.onclose = () => {
-      if (this.links.get(peer) === link) { console.error('DBG', process.pid, Date.now() % 100000, this.self, 'engine closed', peer, conn.closed); this.drop(peer, true) }
+      if (this.links.get(peer) !== link) return
+      this.drop(peer)
+      this.closeIfLingering(conn)
     }
+  }
+
+  /**
+   * A connection that lost its engine channel cannot carry a new link (negotiated ids serve once),
+   * so it must close for y-webrtc to reconnect. Usually the remote is closing it already (its
+   * `stop` closes the channels first), and closing ours in that same moment crashes @roamhq/wrtc
+   * (SIGSEGV): close it only if it is still open after `connectTimeoutMs`.
+   */
+  private closeIfLingering(conn: YConn): void {
+    if (conn.closed || this.lingering.has(conn)) return
+    const timer = setTimeout(() => {
+      this.lingering.delete(conn)
+      if (!conn.closed) conn.peer.destroy()
+    }, this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
+    this.lingering.set(conn, timer)
   }
 
   private tryAdmit(peer: PeerId, link: Link): void {
