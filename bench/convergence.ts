@@ -8,12 +8,14 @@
  * until every honest node holds the same set. Nobody calls sync: the policy (catch-up on join,
  * anti-entropy) repairs.
  *
- *   pnpm bench:convergence                      (3 scenarios, 10,000 events, seed 42)
+ *   pnpm bench:convergence          (a written-out partition split + 3 generated, 10,000 events, seed 42)
  *   SCENARIOS=5 EVENTS=20000 SEED=7 pnpm bench:convergence
  *
  * The repair is measured at the network (`MemoryNetwork.stats.bytesDelivered` from the heal to
- * convergence) against the missing bytes: the encoded size of the events each honest node
- * lacked at the heal, summed. The same scenarios run in the same process with a naive
+ * convergence) against the missing bytes: the encoded size of the events each node lacked at
+ * the heal (of those stamped by then: writes still pending come live from the relay), summed
+ * over the honest nodes and, separately, the hostile one (it runs the same Replica and catches
+ * up too, so honest nodes serve it; its attacks are part of the repair bytes). The same scenarios run in the same process with a naive
  * baseline in place of the Peer: on every peer that appears and on every anti-entropy tick it
  * sends its whole log (its own protocol id; same relay, writes and timers). Signature verdicts
  * are memoised per run (each distinct event is verified once), so this measures sync, not
@@ -199,6 +201,8 @@ interface Outcome {
   repairBytes: number
   /** Encoded size of the events each honest node lacked at the heal (of those that existed then), summed. */
   missingBytes: number
+  /** The same for the hostile node: it runs the same Replica and catches up too (over its forged store). */
+  hostileMissingBytes: number
   /** Encoded size of the converged log. */
   logBytes: number
   /** Bytes delivered on the mesh during the whole run. */
@@ -236,9 +240,11 @@ async function runOne(scenario: Scenario, pool: Pool, mesh?: MeshAttach): Promis
     : [...scenario.steps, { op: 'write' as const, replica: 1, count: 1 }]
   await runSteps(sim, steps)
   await recover(sim)
-  const held = await Promise.all(honest(sim).map(async (n) => new Set((await snapshot(logOf(n))).contents)))
+  const held = new Map(
+    await Promise.all(sim.nodes.map(async (n) => [n, new Set((await snapshot(logOf(n))).contents)] as const)),
+  )
   // Writes still pending (cut off from the relay) are stamped after the heal and arrive live.
-  const existed = new Set([...sim.stamped.keys(), ...held.flatMap((h) => [...h])])
+  const existed = new Set([...sim.stamped.keys(), ...honest(sim).flatMap((n) => [...held.get(n)!])])
   const bytesAtHeal = sim.network.stats.bytesDelivered
   const reportsAtHeal = new Set(reportsOf(sim).map(({ r }) => r))
   heal(sim)
@@ -252,15 +258,18 @@ async function runOne(scenario: Scenario, pool: Pool, mesh?: MeshAttach): Promis
 
   const final = await logOf(honest(sim)[0]!).range({})
   const size = new Map(final.map((e) => [contentKey(e), encodeEvent(e).length]))
-  let missingBytes = 0
-  for (const have of held)
-    for (const [key, bytes] of size) if (existed.has(key) && !have.has(key)) missingBytes += bytes
+  const missing = (have: Set<string>) => {
+    let n = 0
+    for (const [key, bytes] of size) if (existed.has(key) && !have.has(key)) n += bytes
+    return n
+  }
   const after = reportsOf(sim).filter(({ r }) => !reportsAtHeal.has(r))
   return {
     ms,
     cpuMs: (cpu.user + cpu.system) / 1000,
     repairBytes,
-    missingBytes,
+    missingBytes: honest(sim).reduce((n, node) => n + missing(held.get(node)!), 0),
+    hostileMissingBytes: sim.nodes.reduce((n, node) => n + (node.hostile ? missing(held.get(node)!) : 0), 0),
     logBytes: [...size.values()].reduce((a, b) => a + b, 0),
     meshBytes: sim.network.stats.bytesDelivered,
     convergeMs,
@@ -307,7 +316,8 @@ async function main() {
       console.log(
         `  ${name} #${i} (net seed ${s.seed}, ${s.steps.length} steps): ${(o.ms / 1000).toFixed(1)} s ` +
           `(${(o.cpuMs / 1000).toFixed(1)} s CPU); converged ${(o.convergeMs / 1000).toFixed(0)} s (virtual) after the heal; ` +
-          `repair ${mb(o.repairBytes)} MB for ${mb(o.missingBytes)} MB missing (${x(o.repairBytes, o.missingBytes)}), ` +
+          `repair ${mb(o.repairBytes)} MB for ${mb(o.missingBytes)} MB missing at honest nodes ` +
+          `+ ${mb(o.hostileMissingBytes)} MB at the hostile one (${x(o.repairBytes, o.missingBytes + o.hostileMissingBytes)}), ` +
           `log ${mb(o.logBytes)} MB, mesh total ${mb(o.meshBytes)} MB` +
           (mesh ? '' : `; ${o.sessions} sessions after the heal (${o.busy} busy)`),
       )
@@ -316,16 +326,18 @@ async function main() {
   }
   const sum = (runs: Outcome[], f: (o: Outcome) => number) => runs.reduce((n, o) => n + f(o), 0)
   console.log(
-    '\n| approach | repair MB (sum) | missing MB (sum) | repair / missing | repair in copies of the log | virtual s to converge (mean / max) | mesh MB per scenario | CPU s per scenario |',
+    '\n| approach | repair MB | missing MB: honest + hostile node | repair / missing (all nodes) | repair / missing (honest only) | repair in copies of the log | virtual s to converge (mean / max) | mesh MB per scenario | CPU s per scenario |',
   )
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const [name, runs] of totals) {
     const repair = sum(runs, (o) => o.repairBytes)
     const missing = sum(runs, (o) => o.missingBytes)
+    const hostileMissing = sum(runs, (o) => o.hostileMissingBytes)
     const log = sum(runs, (o) => o.logBytes)
     const conv = runs.map((o) => o.convergeMs / 1000)
     console.log(
-      `| ${name} | ${mb(repair)} | ${mb(missing)} | ${x(repair, missing)} | ${(repair / log).toFixed(2)} | ` +
+      `| ${name} | ${mb(repair)} | ${mb(missing)} + ${mb(hostileMissing)} | ${x(repair, missing + hostileMissing)} | ` +
+        `${x(repair, missing)} | ${(repair / log).toFixed(2)} | ` +
         `${(conv.reduce((a, b) => a + b, 0) / conv.length).toFixed(0)} / ${Math.max(...conv).toFixed(0)} | ` +
         `${mb(sum(runs, (o) => o.meshBytes) / runs.length)} | ${(sum(runs, (o) => o.cpuMs) / runs.length / 1000).toFixed(1)} |`,
     )

@@ -545,8 +545,8 @@ export async function problems(sim: Sim): Promise<string[]> {
 
 /** A replayable trace of a run (ids, not digests: clientNonces are random). */
 export async function trace(sim: Sim): Promise<string> {
-  const ids = await Promise.all(
+  const logs = await Promise.all(
     sim.nodes.map(async (n) => (n.running ? (await logOf(n).range({})).map((e) => e.id) : [])),
   )
-  return JSON.stringify({ now: sim.clock.now(), network: sim.network.stats, relay: sim.relay.stats, ids })
+  return JSON.stringify({ now: sim.clock.now(), network: sim.network.stats, relay: sim.relay.stats, logs })
 }
