@@ -200,7 +200,10 @@ async function measure(label: string, layout: Layout, vcDirs: string[], relayDir
   }
 }
 
-/** A fresh peer catches up the window from the virtual clients; RSS sampled every 100 ms meanwhile. */
+/**
+ * A fresh peer catches up the window from the virtual clients (its replica's policy does, from
+ * the login on); RSS sampled every 100 ms meanwhile.
+ */
 async function serveFreshPeer(
   url: string,
   relayKey: string,
@@ -216,7 +219,9 @@ async function serveFreshPeer(
   }, 100)
   try {
     for (const c of clients) await f.call('markVirtual', { key: c.key })
+    // The replica's own policy catches up as the virtual clients appear: timed from its login.
     await f.call('start', {
+      wait: 'none',
       args: {
         relayUrl: url,
         relayKey,
@@ -225,20 +230,21 @@ async function serveFreshPeer(
         kind: 'client',
         webrtc: true,
         verifyAuthors: false, // the receiver's speed, not the servers' memory, depends on it
-        catchUpSince: Date.now() - DAY,
       },
     })
-    const end = Date.now() + 30_000
-    while ((await f.call<number>('meshPeers')) < clients.length) {
-      if (Date.now() > end) throw new Error('the fresh peer did not mesh with the virtual clients')
-      await new Promise((r) => setTimeout(r, 200))
-    }
-    const t0 = performance.now()
-    const reports = await f.call<{ added: number; complete: boolean; kind: string }[]>('catchUp')
-    const seconds = (performance.now() - t0) / 1000
+    const reached = await f.call<{ at: number; loginAt: number }>('reach', {
+      channel: 'general',
+      count: EVENTS,
+    })
+    const seconds = (reached.at - reached.loginAt) / 1000
+    const reports = await f.call<{ added: number; complete: boolean; source: { kind: string } }[]>('reports')
+    const stats = await f.call<{ peer: { fromPeers: number } }>('stats')
     return {
-      added: reports.reduce((n, r) => n + r.added, 0),
-      reports: reports.map((r) => `${r.kind} +${r.added}${r.complete ? '' : ' (incomplete)'}`).join(', '),
+      added: stats.peer.fromPeers,
+      reports: reports
+        .filter((r) => r.added > 0)
+        .map((r) => `${r.source.kind} +${r.added}${r.complete ? '' : ' (incomplete)'}`)
+        .join(', '),
       seconds,
       peaks,
       hwm: pids.map((pid) => rssMb(pid).peak),

@@ -11,13 +11,16 @@ import {
   type BlobPort,
   decodeAttachment,
   decodeBlobFrame,
+  decodeProtocolFrame,
   describeBlob,
   encodeAttachment,
   encodeBlobFrame,
+  encodeProtocolFrame,
   Identity,
   Kind,
   MemoryBlobStore,
   MemoryStore,
+  Protocol,
   publicKeyToText,
   type Replica,
 } from '@peerchat/engine'
@@ -53,16 +56,18 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** The mesh as the exchange sees it, with the test's tampering on outgoing chunks. */
 function blobPort(mesh: NonNullable<Connection['mesh']>): BlobPort {
-  /** The frame to send instead of `bytes`; undefined to withhold it (stalled). */
+  /** The frame to send instead of `bytes` (a blob frame under its protocol id); undefined to withhold it (stalled). */
   const tamper = (bytes: Uint8Array): Uint8Array | undefined => {
-    const f = decodeBlobFrame(bytes)
+    const framed = decodeProtocolFrame(bytes)
+    if (framed?.id !== Protocol.blobs) return bytes
+    const f = decodeBlobFrame(framed.payload)
     if (f.type !== 'chunk') return bytes
     if (stallAfter !== undefined && servedChunks >= stallAfter) return undefined
     servedChunks++
     if (!corrupt) return bytes
     const data = f.data.slice()
     data[0] = data[0]! ^ 0xff
-    return encodeBlobFrame({ ...f, data })
+    return encodeProtocolFrame(Protocol.blobs, encodeBlobFrame({ ...f, data }))
   }
   const through =
     (send: (peer: never, bytes: Uint8Array) => boolean) => (peer: string, bytes: Uint8Array) => {

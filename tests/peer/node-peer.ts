@@ -44,14 +44,19 @@ let connection: Connection | undefined
 const virtualKeys = new Set<string>()
 /** Reports of sync sessions this peer started since the last start/online. */
 let reportsFrom = 0
-/** When the first peer appeared since the last start/online (ms since the epoch). */
+/** When the first peer appeared, and when the relay login came, since the last start/online (ms since the epoch). */
 let firstPeerAt: number | undefined
+let loginAt: number | undefined
 
 async function online(wait?: OnlineWait): Promise<void> {
   reportsFrom = replica.peer.reports.length
   firstPeerAt = undefined
+  loginAt = undefined
   connection = await goOnline(replica, args, identity, {
     isVirtual: (key) => virtualKeys.has(publicKeyToText(key)),
+    onLogin: () => {
+      loginAt = Date.now()
+    },
     ...(wait ? { wait } : {}),
   })
 }
@@ -166,12 +171,17 @@ serveOps({
     return replica.peer.reports.slice(reportsFrom)
   },
   /**
-   * Resolves once `count` events (of `kind`, if given) are held: when that happened and when the
-   * first peer appeared since the last start/online (ms since the epoch, this machine's clock).
+   * Resolves once `count` events (of `kind`, if given) are held: when that happened, when the
+   * relay login came and when the first peer appeared since the last start/online (ms since the
+   * epoch, this machine's clock).
    */
   async reach(m) {
     const at = await reach(m.channel as string, m.count as number, m.kind as string | undefined)
-    return { at, firstPeerAt }
+    return { at, loginAt, firstPeerAt }
+  },
+  /** Resolves when no sync job of the replica is queued or running. */
+  async settled() {
+    await replica.settled()
   },
   async stats() {
     return {

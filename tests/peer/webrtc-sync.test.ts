@@ -107,8 +107,10 @@ describe('peer sync over real WebRTC', () => {
       relay: { framesIn: number }
       peer: { fromPeers: number; fromRelay: number }
     }>('stats')
-    expect(stats.peer.fromPeers).toBe(added)
-    expect(stats.peer.fromRelay).toBe(0)
+    // Nobody posts while C is online: the relay sends it at most the checkpoint that closes the
+    // last window once stamps stop (`checkpointIdleMs`); everything else came from B or D.
+    expect(stats.peer.fromRelay).toBeLessThanOrEqual(1)
+    expect(stats.peer.fromPeers + stats.peer.fromRelay).toBe(added)
     // Most of it was accepted on the relay's checkpoints; their author signatures all check out.
     const audit = await c.call<{ audited: number; forged: number }>('audited')
     expect(audit.audited).toBeGreaterThan(NEW / 2)

@@ -1,2 +1,10 @@
 export { decodePeerFrame, encodePeerFrame, PEER_PROTOCOL_VERSION, type PeerFrame } from './frames.ts'
-export { BUSY, type Candidate, Peer, PeerDefaults, type PeerOptions, type SyncReport } from './peer.ts'
+export {
+  BUSY,
+  type Candidate,
+  Peer,
+  PeerDefaults,
+  type PeerOptions,
+  SUPERSEDED,
+  type SyncReport,
+} from './peer.ts'

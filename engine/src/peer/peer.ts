@@ -102,6 +102,8 @@ interface Attached {
 }
 
 export const BUSY = 'busy'
+/** A session ended because its peer's key reconnected on a newer link. */
+export const SUPERSEDED = 'superseded by a newer link'
 
 export class Peer {
   private readonly logs = new Map<string, ChannelLog>()
@@ -110,6 +112,9 @@ export class Peer {
   /** Initiations waiting for their channel to be free, per channel. */
   private readonly waiting = new Map<string, (() => void)[]>()
   private readonly rtt = new Map<string, number>()
+  /** When each link joined (a counter), by `port:peer`: a key's newest link on a port is used. */
+  private readonly joinOrder = new Map<string, number>()
+  private nextJoin = 0
   private readonly pings = new Map<number, { key: string; at: number }>()
   private readonly joinListeners = new Set<(c: Candidate) => void>()
   private readonly clock: Scheduler
@@ -213,10 +218,21 @@ export class Peer {
           rtt: this.rtt.get(`${i}:${peer}`) ?? Infinity,
           fallback: port.fallback === true,
         })
+    // A key on several ids of one port: it reconnected (a reload) before its old link was found
+    // dead, which takes WebRTC ~15 s, or it has a second tab. Its newest link is the live one;
+    // a session on the old one would wait for that link to die, holding the channel busy.
+    const newest = new Map<string, number>()
+    const order = (c: Candidate) => this.joinOrder.get(`${c.port}:${c.peer}`) ?? -1
+    for (const c of out)
+      if (c.info.key) {
+        const k = `${c.port}:${toHex(c.info.key)}`
+        newest.set(k, Math.max(newest.get(k) ?? -1, order(c)))
+      }
+    const live = out.filter((c) => !c.info.key || newest.get(`${c.port}:${toHex(c.info.key)}`) === order(c))
     const rank = (c: Candidate) => (c.info.kind === 'virtual' ? 2 : 0) + (c.fallback ? 1 : 0)
-    out.sort((a, b) => rank(a) - rank(b) || a.rtt - b.rtt || a.port - b.port)
+    live.sort((a, b) => rank(a) - rank(b) || a.rtt - b.rtt || a.port - b.port)
     const seen = new Set<string>()
-    return out.filter((c) => {
+    return live.filter((c) => {
       if (!c.info.key) return true
       const key = toHex(c.info.key)
       if (seen.has(key)) return false
@@ -545,6 +561,7 @@ export class Peer {
 
   private peerJoined(port: number, peer: string): void {
     if (this.stopped) return
+    this.joinOrder.set(`${port}:${peer}`, this.nextJoin++)
     const n = this.nextPing++
     this.pings.set(n, { key: `${port}:${peer}`, at: this.clock.now() })
     // Bounded: a ping never answered is forgotten once the map holds a round of them.
@@ -552,12 +569,22 @@ export class Peer {
     this.send(port, peer, { type: 'ping', n })
     const p = this.ports.get(port)?.port
     const info = p?.peers().get(peer) ?? {}
+    // The same key on a new id of this port reconnected: sessions on its old link wait for a
+    // peer that is gone (or, a second tab, are tried again by the asker).
+    if (info.key) {
+      const key = toHex(info.key)
+      for (const s of [...this.sessions.values()]) {
+        const old = s.port === port && s.peer !== peer ? p?.peers().get(s.peer)?.key : undefined
+        if (old && toHex(old) === key) this.end(s, SUPERSEDED)
+      }
+    }
     const c: Candidate = { port, peer, info, rtt: Infinity, fallback: p?.fallback === true }
     for (const listener of [...this.joinListeners]) listener(c)
   }
 
   private peerLeft(port: number, peer: string): void {
     this.rtt.delete(`${port}:${peer}`)
+    this.joinOrder.delete(`${port}:${peer}`)
     for (const s of [...this.sessions.values()])
       if (s.port === port && s.peer === peer) this.end(s, 'peer left')
   }

@@ -33,6 +33,12 @@ export interface SyncPolicyOptions {
   settleMs: number
   /** How long a peer reachable only through relay forwarding is left to get a direct link (default 2 s). */
   fallbackGraceMs: number
+  /**
+   * How much longer a catch-up towards a virtual client that appeared waits while a real peer is
+   * reachable too (default 2 s): real peers, whose links may still be coming up, catch the
+   * newcomer up first, and the virtual client then has nothing left to send.
+   */
+  virtualGraceMs: number
   /** Mean period of anti-entropy rounds (default 60 s; 0 turns them off). */
   antiEntropyMs: number
   /** First delay after a `busy` answer (default 200 ms), doubled per attempt, jittered. */
@@ -49,6 +55,7 @@ export const SyncPolicyDefaults: Readonly<SyncPolicyOptions> = Object.freeze({
   initiateOnJoin: 'always',
   settleMs: 500,
   fallbackGraceMs: 2_000,
+  virtualGraceMs: 2_000,
   antiEntropyMs: 60_000,
   busyRetryMs: 200,
   maxBusyRetries: 6,
@@ -168,8 +175,14 @@ export class SyncPolicy {
     const mode = this.o.initiateOnJoin
     if (mode === 'never' || (mode === 'until-caught-up' && this.caughtUp)) return
     // Its kind (virtual or not) and a direct link may take a moment to show: rank it then.
-    this.later(c.fallback ? this.o.fallbackGraceMs : this.o.settleMs, () => {
+    const catchUp = () => {
       for (const channel of this.channels()) this.enqueue({ channel, target: key, attempt: 0 })
+    }
+    this.later(c.fallback ? this.o.fallbackGraceMs : this.o.settleMs, () => {
+      const all = this.peer.candidates()
+      const virtual = all.find((x) => keyOfCandidate(x) === key)?.info.kind === 'virtual'
+      if (virtual && all.some((x) => x.info.kind !== 'virtual')) this.later(this.o.virtualGraceMs, catchUp)
+      else catchUp()
     })
   }
 
