@@ -148,7 +148,7 @@ describe('ChannelTimeline (rows over the engine ChannelView)', () => {
     expect(view.messages()[0]).toMatchObject({
       pending: true,
       failed: true,
-      failure: 'may not post',
+      failure: 'you may not post this here',
       text: 'refused',
     })
     view.setWrite(w) // retried

@@ -83,6 +83,32 @@ describe('IndexedDbStore', () => {
     expect(await again.has(CH, events[5]!.event.id)).toBe(true)
   })
 
+  it('answers the channels and the newest page while its index still loads (a reload)', async () => {
+    const { store, reopen } = await freshStore()
+    const events = [...pool(600), ...pool(30, 'random'), ...pool(5, 'zeta')]
+    for (const channel of [CH, 'random', 'zeta'])
+      await store.putMany(
+        channel,
+        events.filter((s) => s.event.channel === channel),
+      )
+    await store.close()
+    const again = track(await reopen())
+    const loading = () => (again as unknown as { logs?: unknown }).logs === undefined
+    expect(loading()).toBe(true)
+    const [channels, newest, before] = await Promise.all([
+      again.channels(),
+      again.getRange(CH, {}, { reverse: true, limit: 50 }),
+      again.getRange(CH, { lt: events[100]!.event.id }, { reverse: true, limit: 500 }),
+    ])
+    expect(channels).toEqual(['general', 'random', 'zeta'])
+    expect(ids(newest)).toEqual(ids(events.slice(550, 600).reverse()))
+    expect(ids(before)).toEqual(ids(events.slice(0, 100).reverse()))
+    // The rest waits for the index, then answers from it.
+    expect(await again.count(CH)).toBe(600)
+    expect(loading()).toBe(false)
+    expect(ids(await again.getRange(CH, {}, { reverse: true, limit: 50 }))).toEqual(ids(newest))
+  })
+
   it('reads the newest page with reverse + limit, also across a reopen', async () => {
     const { store } = await freshStore()
     track(store)
@@ -103,6 +129,7 @@ describe('IndexedDbStore', () => {
     const [a, b] = pool(2)
     const forged = { ...a!.event, body: new TextEncoder().encode('another copy') }
     const first = { event: forged, digest: eventDigest(forged) }
+    expect(await store.count(CH)).toBe(0) // its index is loaded (empty) before the other tab writes
     await other.putMany(CH, [first])
     expect(await store.has(CH, a!.event.id)).toBe(false)
     expect(await store.putMany(CH, [a!, b!])).toBe(1)

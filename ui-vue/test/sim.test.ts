@@ -154,8 +154,8 @@ describe('SimClient', () => {
   it('counts unread messages by others until marked read', async () => {
     const client = await startSim()
     const design = () => client.channels().find((c) => c.name === 'design')!
-    // Counted from the store in the background, right after start.
-    await expect.poll(() => design().unread).toBeGreaterThan(0)
+    // Counted from the store in the background, once the first page was read (or SCAN_DELAY_MS).
+    await expect.poll(() => design().unread, { timeout: 5_000 }).toBeGreaterThan(0)
     const newest = (await client.history('design', { limit: 1 })).events[0]!
     client.markRead('design', newest.id)
     expect(design().unread).toBe(0)

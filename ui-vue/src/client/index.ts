@@ -6,16 +6,7 @@
  * history and outbox in memory only). Each is loaded with a dynamic import so neither costs
  * anything in the other's bundle.
  */
-import {
-  type BlobStore,
-  MemoryBlobStore,
-  MemoryOutboxStore,
-  MemoryStore,
-  type OutboxStore,
-  publicKeyToText,
-  type Signer,
-  type Store,
-} from '@peerchat/engine'
+import { publicKeyToText, type Signer } from '@peerchat/engine'
 import {
   checkPin,
   communityUrl,
@@ -100,13 +91,20 @@ export async function createClient(
     const pin = checkPin(storage, found.url, key)
     if (pin.status === 'changed') throw new RelayKeyChangedError(found.url, pin.pinned, key)
     rememberCommunity(storage, found.url, key, Date.now(), configDocument(config))
-    // `?store=memory` keeps nothing on this device (and is the latency bench's comparison).
+    // `?store=memory` keeps nothing on this device (and is the latency bench's comparison): the
+    // client's defaults are memory stores, as when the browser refuses IndexedDB.
     const memory = params.get('store') === 'memory'
     const [{ RealClient }, store, outbox, blobStore, blobBudgetBytes] = await Promise.all([
       import('./real.ts'),
-      memory ? new MemoryStore() : openLogStore(config.relayKey),
-      memory ? new MemoryOutboxStore() : openOutbox(config.relayKey, signer.publicKey),
-      memory ? new MemoryBlobStore() : openBlobStore(config.relayKey),
+      memory ? undefined : inIndexedDb('history', (s) => s.openIndexedDbStore({ relayKey: config.relayKey })),
+      memory
+        ? undefined
+        : inIndexedDb('unsent messages', (s) =>
+            s.openIndexedDbOutbox({ relayKey: config.relayKey, author: signer.publicKey }),
+          ),
+      memory
+        ? undefined
+        : inIndexedDb('attachments', (s) => s.openIndexedDbBlobStore({ relayKey: config.relayKey })),
       blobBudget(),
     ])
     return new RealClient({
@@ -114,9 +112,9 @@ export async function createClient(
       name,
       config,
       home: { url: found.url, servedByRelay: found.servedByRelay },
-      store,
-      outbox,
-      blobStore,
+      ...(store ? { store } : {}),
+      ...(outbox ? { outbox } : {}),
+      ...(blobStore ? { blobStore } : {}),
       ...(blobBudgetBytes ? { blobBudgetBytes } : {}),
     })
   }
@@ -125,41 +123,20 @@ export async function createClient(
 }
 
 /**
- * The community's channel logs in IndexedDB, so a reload shows history at once; in memory when
- * the browser refuses IndexedDB (private modes, blocked storage): history then comes from peers.
+ * Opens one of the community's IndexedDB stores (the channel logs, so a reload shows history at
+ * once; the outbox, so a message written offline is still sent after a reload; attachments, in
+ * their own database). Undefined when the browser refuses IndexedDB (private modes, blocked
+ * storage): the client keeps `what` in memory then.
  */
-async function openLogStore(relayKey: Uint8Array): Promise<Store> {
+async function inIndexedDb<T>(
+  what: string,
+  open: (storage: typeof import('../storage/index.ts')) => Promise<T>,
+): Promise<T | undefined> {
   try {
-    const { openIndexedDbStore } = await import('../storage/index.ts')
-    return await openIndexedDbStore({ relayKey })
+    return await open(await import('../storage/index.ts'))
   } catch (e) {
-    console.warn(`IndexedDB unavailable, keeping history in memory: ${(e as Error).message}`)
-    return new MemoryStore()
-  }
-}
-
-/**
- * Writes waiting for their stamp, in the community's database: a message written offline is
- * still sent after a reload. In memory when IndexedDB is refused.
- */
-async function openOutbox(relayKey: Uint8Array, author: Uint8Array): Promise<OutboxStore> {
-  try {
-    const { openIndexedDbOutbox } = await import('../storage/index.ts')
-    return await openIndexedDbOutbox({ relayKey, author })
-  } catch (e) {
-    console.warn(`IndexedDB unavailable, keeping unsent messages in memory: ${(e as Error).message}`)
-    return new MemoryOutboxStore()
-  }
-}
-
-/** Attachments in their own IndexedDB database (a full blob store never blocks the log). */
-async function openBlobStore(relayKey: Uint8Array): Promise<BlobStore> {
-  try {
-    const { openIndexedDbBlobStore } = await import('../storage/index.ts')
-    return await openIndexedDbBlobStore({ relayKey })
-  } catch (e) {
-    console.warn(`IndexedDB unavailable, keeping attachments in memory: ${(e as Error).message}`)
-    return new MemoryBlobStore()
+    console.warn(`IndexedDB unavailable, keeping ${what} in memory: ${(e as Error).message}`)
+    return undefined
   }
 }
 

@@ -10,7 +10,7 @@ export const WELL_KNOWN_PATH = '/.well-known/peerchat.json'
 export const WELL_KNOWN_MAX_BYTES = 64 * 1024
 
 export interface RelayConfig {
-  /** ws(s)://host[:port] of the relay (connectPeer appends its paths). */
+  /** ws(s)://host[:port] of the relay (connectReplica appends its paths). */
   url: string
   relayKey: Uint8Array
   /** The y-webrtc room every member may join. */

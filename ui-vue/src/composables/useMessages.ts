@@ -36,6 +36,11 @@ interface ChannelState {
   loading: boolean
   /** Peers finished a backfill while a page was loading: ask again after it. */
   again: boolean
+  /**
+   * The store had nothing older and peers are being asked: older pages wait for them (a
+   * `backfill` end), instead of asking the store again and again.
+   */
+  drained: boolean
   /** The client is asking peers for this channel's older history. */
   fromPeers: boolean
 }
@@ -60,6 +65,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
         complete: false,
         loading: false,
         again: false,
+        drained: false,
         fromPeers: false,
       }
       states.set(name, state)
@@ -69,7 +75,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
 
   async function loadPage(name: string, limit: number): Promise<void> {
     const state = stateOf(name)
-    if (state.loading || state.complete) return
+    if (state.loading || state.complete || state.drained) return
     state.loading = true
     state.again = false
     if (name === channel.value) bump()
@@ -78,6 +84,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
       state.view.apply(page.events)
       if (page.events[0]) state.oldest = page.events[0].id
       state.complete = page.complete
+      state.drained = page.events.length === 0 && !page.complete
       error.value = null
     } catch (e) {
       error.value = `Could not load history: ${(e as Error).message}`
@@ -139,6 +146,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     state.fromPeers = active
     // Peers are done: what they sent is in the store, or the channel's start is known now.
     if (!active && state.started && !state.complete) {
+      state.drained = false
       if (state.loading) state.again = true
       else void loadPage(name, OLDER_PAGE)
     }

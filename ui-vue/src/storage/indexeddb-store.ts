@@ -3,8 +3,12 @@
  * [channel, id], and in memory one `RankedIndex` of (id, digest) per channel, so `count`,
  * `fingerprint`, `idsAtRanks` and `has` never touch the disk; only `getRange` reads events.
  *
- * The index is rebuilt on open from a key-only cursor over the `digests` index (whose keys
- * are [channel, id, digest]), without reading any event. Each `putMany`/`deleteMany` is one
+ * The index is rebuilt from a key-only cursor over the `digests` index (whose keys are
+ * [channel, id, digest]), without reading any event, when first needed: `open` returns at once,
+ * and a reload shows the newest page before the index of a long history is built (one cursor
+ * step per event, which would hold up every other request meanwhile). Until it is, `channels`
+ * skips through the keys one channel at a time and the newest page is found by skipping back
+ * from the end of its range; everything else waits for the index. Each `putMany`/`deleteMany` is one
  * transaction and resolves when it has committed: written entirely, or (on a quota error, a
  * LimitError) not at all. The wire layout is in docs/protocol/storage-indexeddb.md.
  *
@@ -106,56 +110,57 @@ function fromRow(row: EventRow): StoredEvent {
 
 export class IndexedDbStore implements Store {
   private closedBecause: string | undefined
+  /** The in-memory indexes, once loaded. */
+  private logs: Map<string, RankedIndex<true>> | undefined
+  private loading: Promise<Map<string, RankedIndex<true>>> | undefined
+  /** Other tabs' writes posted while the indexes load: applied right after. */
+  private readonly early: Change[] = []
 
   private constructor(
     private readonly db: IDBDatabase,
     private readonly keyRange: typeof IDBKeyRange,
-    private readonly logs: Map<string, RankedIndex<true>>,
     /** Every write transaction's options (its durability). */
     private readonly write: WriteMode,
     private readonly peers: BroadcastChannel | undefined,
   ) {
+    // Listening before the indexes load: a write another tab commits meanwhile is not missed.
     if (peers)
       peers.onmessage = (message: MessageEvent) => {
-        if (this.closedBecause === undefined && isChange(message.data))
-          this.apply(message.data.channel, message.data.added, message.data.deleted)
+        if (this.closedBecause !== undefined || !isChange(message.data)) return
+        if (this.logs) this.apply(message.data.channel, message.data.added, message.data.deleted)
+        else this.early.push(message.data)
       }
     // Another tab upgrading or deleting the database: step aside rather than block it.
     db.onversionchange = () => this.shut('the database was upgraded or deleted by another tab: reload')
     db.onclose = () => this.shut('the browser closed the database (site data cleared?): reload')
   }
 
+  /** Opens the database; the indexes load when first needed (see the file's comment). */
   static async open(opts: IndexedDbStoreOptions): Promise<IndexedDbStore> {
     const keyRange = opts.keyRange ?? globalThis.IDBKeyRange
     if (!keyRange) throw new Error('IndexedDB is not available in this environment')
     const name = logDatabaseName(opts.relayKey)
     const db = await openCommunityDatabase(opts)
     const broadcast = (opts.broadcast ?? true) && typeof BroadcastChannel === 'function'
-    // Listen before loading, so a write committed by another tab meanwhile is not missed.
     const peers = broadcast ? new BroadcastChannel(name) : undefined
-    const early: Change[] = []
-    if (peers) peers.onmessage = (message: MessageEvent) => isChange(message.data) && early.push(message.data)
-    try {
-      const store = new IndexedDbStore(
-        db,
-        keyRange,
-        await loadIndexes(db),
-        { durability: opts.durability ?? 'strict' },
-        peers,
-      )
-      for (const change of early) store.apply(change.channel, change.added, change.deleted)
-      return store
-    } catch (error) {
-      peers?.close()
-      db.close()
-      throw error
-    }
+    return new IndexedDbStore(db, keyRange, { durability: opts.durability ?? 'strict' }, peers)
+  }
+
+  /** The indexes, loaded on the first call. */
+  private indexes(): Promise<Map<string, RankedIndex<true>>> {
+    if (this.logs) return Promise.resolve(this.logs)
+    this.loading ??= loadIndexes(this.db).then((logs) => {
+      this.logs = logs
+      for (const change of this.early.splice(0)) this.apply(change.channel, change.added, change.deleted)
+      return logs
+    })
+    return this.loading
   }
 
   async putMany(channel: string, items: readonly StoredEvent[]): Promise<number> {
     this.checkOpen()
     checkBatch(channel, items)
-    const index = this.logs.get(channel)
+    const index = (await this.indexes()).get(channel)
     const fresh = new Map<Ulid, StoredEvent>()
     for (const item of items)
       if (index?.get(item.event.id) === undefined && !fresh.has(item.event.id)) fresh.set(item.event.id, item)
@@ -200,10 +205,12 @@ export class IndexedDbStore implements Store {
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0))
       throw new RangeError(`limit must be a non-negative integer, got ${limit}`)
     if (limit === 0 || (range.gte !== undefined && range.lt !== undefined && range.lt <= range.gte)) return []
+    // The newest page before the indexes are loaded (a reload).
+    if (reverse && limit !== undefined && !this.logs) return this.newest(channel, range, limit)
     let from = range
     if (reverse && limit !== undefined) {
       // The newest `limit`: find where they start in the index, then read only those.
-      const index = this.logs.get(channel)
+      const index = this.logs?.get(channel)
       const n = index?.count(range) ?? 0
       if (n > limit) from = { ...range, gte: index!.idsAtRanks(range, [n - limit])[0]! }
     }
@@ -217,28 +224,29 @@ export class IndexedDbStore implements Store {
 
   async has(channel: string, id: Ulid): Promise<boolean> {
     this.checkOpen()
-    return this.logs.get(channel)?.get(id) !== undefined
+    return (await this.indexes()).get(channel)?.get(id) !== undefined
   }
 
   async count(channel: string, range: IdRange = {}): Promise<number> {
     this.checkOpen()
-    return this.logs.get(channel)?.count(range) ?? 0
+    return (await this.indexes()).get(channel)?.count(range) ?? 0
   }
 
   async fingerprint(channel: string, range: IdRange): Promise<Fingerprint> {
     this.checkOpen()
-    return (this.logs.get(channel) ?? EMPTY).fingerprint(range)
+    return ((await this.indexes()).get(channel) ?? EMPTY).fingerprint(range)
   }
 
   async idsAtRanks(channel: string, range: IdRange, ranks: readonly number[]): Promise<Ulid[]> {
     this.checkOpen()
-    return (this.logs.get(channel) ?? EMPTY).idsAtRanks(range, ranks)
+    return ((await this.indexes()).get(channel) ?? EMPTY).idsAtRanks(range, ranks)
   }
 
   async deleteMany(channel: string, ids: readonly Ulid[]): Promise<number> {
     this.checkOpen()
     const unique = [...new Set(ids)]
     if (unique.length === 0) return 0
+    await this.indexes()
     // Delete every id asked for, even ones this instance does not index (another tab's).
     await transact(
       this.db,
@@ -257,7 +265,52 @@ export class IndexedDbStore implements Store {
 
   async channels(): Promise<string[]> {
     this.checkOpen()
-    return [...this.logs.keys()].sort()
+    if (this.logs) return [...this.logs.keys()].sort()
+    // Before the indexes: one step per channel ([channel, []] sorts after all of its ids).
+    return transact(this.db, EVENTS, 'readonly', 'listing the channels', (store) => {
+      const found: string[] = []
+      const cursor = store.openKeyCursor()
+      cursor.onsuccess = () => {
+        const at = cursor.result
+        if (!at) return
+        const channel = (at.key as [string, Ulid])[0]
+        found.push(channel)
+        at.continue([channel, []])
+      }
+      return () => found
+    })
+  }
+
+  /**
+   * The newest `limit` events of a range, newest first, without the in-memory index: a key
+   * cursor from the end of the range skips back `limit - 1` keys in one step (`advance`), then
+   * only the events from there on are read. Three requests, however long the history.
+   */
+  private async newest(channel: string, range: IdRange, limit: number): Promise<StoredEvent[]> {
+    const keys = this.keys(channel, range)
+    const rows = await transact(this.db, EVENTS, 'readonly', `reading #${channel}`, (store) => {
+      let rows: EventRow[] = []
+      const read = (from: IDBKeyRange) => {
+        const page = store.getAll(from)
+        page.onsuccess = () => {
+          rows = page.result as EventRow[]
+        }
+      }
+      const cursor = store.openKeyCursor(keys, 'prev')
+      let skipped = false
+      cursor.onsuccess = () => {
+        const at = cursor.result
+        // Fewer than `limit`: all of the range.
+        if (!at) return skipped ? read(keys) : undefined
+        if (!skipped && limit > 1) {
+          skipped = true
+          return at.advance(limit - 1)
+        }
+        read(this.keys(channel, { ...range, gte: (at.key as [string, Ulid])[1] }))
+      }
+      return () => rows
+    })
+    return rows.reverse().map(fromRow)
   }
 
   async close(): Promise<void> {
@@ -281,16 +334,18 @@ export class IndexedDbStore implements Store {
     added: readonly { i: Ulid; d: Uint8Array }[],
     deleted: readonly Ulid[],
   ): number {
-    let index = this.logs.get(channel)
+    const logs = this.logs
+    if (!logs) return 0 // only called once they are loaded
+    let index = logs.get(channel)
     if (!index && added.length > 0) {
       index = new RankedIndex<true>()
-      this.logs.set(channel, index)
+      logs.set(channel, index)
     }
     if (!index) return 0
     for (const { i, d } of added) index.insert(i, d, true)
     let removed = 0
     for (const id of deleted) if (index.delete(id)) removed++
-    if (index.size === 0) this.logs.delete(channel)
+    if (index.size === 0) logs.delete(channel)
     return removed
   }
 

@@ -1,0 +1,331 @@
+/**
+ * What both clients share: they hold an engine `Replica` and turn its changes into what the UI
+ * shows. History is read from the Replica's store at once; older history is asked from peers
+ * in the background (`pullOlder`, the client's network), and arrives as changes. Writes are
+ * the Replica's local-first writes: pending at once, stamped or refused later. Where an event
+ * came from is the change's `source`; unread badges are counted from the store and the changes.
+ * The clients differ only in their network: the real relay and mesh, or the simulation's.
+ */
+import {
+  type Change,
+  type ChannelLog,
+  type Replica,
+  type Source,
+  type StampedEvent,
+  type Ulid,
+  verifyAuthor,
+  verifyRelayStamp,
+  type Write,
+} from '@peerchat/engine'
+import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
+import { Coverage } from './coverage.ts'
+import type {
+  ChannelCoverage,
+  ChannelInfo,
+  EventSource,
+  HistoryPage,
+  HistoryQuery,
+  Outgoing,
+  Provenance,
+} from './types.ts'
+import { UNREAD_MAX, UnreadCounts } from './unread.ts'
+
+/** Newest events per channel read from the store at start for unread counts and names (default 5,000). */
+export const UNREAD_SCAN_MAX = UNREAD_MAX
+/** Ids whose source (relay, which peer) is remembered for the trust panel (default 10,000; oldest forgotten). */
+export const SOURCES_MAX = 10_000
+/**
+ * Longest the unread scan of the stored channels waits for the first history page (default
+ * 1 s): the page the user looks at is read first, the badges right after.
+ */
+export const SCAN_DELAY_MS = 1_000
+/** Then how long it leaves that page to render before reading and decoding thousands of events (default 200 ms). */
+export const SCAN_AFTER_PAGE_MS = 200
+/** Events of the scan handled between two yields to the page (default 250). */
+export const SCAN_SLICE = 250
+
+/**
+ * Where events came from, as the trust panel names it: this device's store and own writes are
+ * `local`; a peer is named by its key (the engine's source carries it once the link attested it).
+ */
+export function sourceOf(s: Source): EventSource {
+  if (s.via === 'peer') return { via: 'peer', peer: s.peer, link: s.link }
+  return s.via === 'relay' ? { via: 'relay' } : { via: 'local' }
+}
+
+const LOCAL: EventSource = { via: 'local' }
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Sorts after every ULID: "older than the newest" when a history query has no `before`. */
+const NEWEST = '~'
+
+export abstract class ReplicaClient extends ChatClientBase {
+  protected replica: Replica | undefined
+  /** The channels listed (in order); others may be open for writes (a channel being created). */
+  protected readonly joined: string[] = []
+  protected readonly coverage = new Coverage()
+  protected myName: string
+  protected stopped = false
+  private unreadCounts: UnreadCounts | undefined
+  private readonly watched = new Map<string, () => void>()
+  /** Source of the events that came from the network this session (stored ones are `local`). */
+  private readonly sources = new Map<Ulid, EventSource>()
+  /** Per channel: nothing older than this id can be had from peers (NEWEST: nothing at all). */
+  private readonly noOlder = new Map<string, string>()
+  private readonly pulls = new Set<string>()
+  private channelsQueued = false
+  private firstPage: (() => void) | undefined
+  private readonly firstPageShown = new Promise<void>((resolve) => {
+    this.firstPage = resolve
+  })
+
+  constructor(name: string) {
+    super()
+    this.myName = name
+  }
+
+  // ---- what a client supplies -------------------------------------------------------------
+
+  /**
+   * Asks peers for up to `want` events older than `before` (the newest when undefined), which
+   * arrive as changes. `exhausted`: nobody has anything older (the start of the channel).
+   * May wait (for the network) and throw once stopped.
+   */
+  protected abstract pullOlder(
+    channel: string,
+    before: Ulid | undefined,
+    want: number,
+  ): Promise<{ exhausted: boolean }>
+
+  /** Whether anyone may hold events of `channel` older than `before` (false: do not ask). */
+  protected abstract olderElsewhere(channel: string, before: Ulid | undefined): boolean
+
+  /** New events in a channel, from the network or the store scan (profiles, attachments). */
+  protected abstract took(channel: string, events: readonly StampedEvent[], source: EventSource): void
+
+  protected topicOf(_channel: string): string {
+    return ''
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  /** Holds `replica`: follows every channel it has open (stored, or with writes waiting). */
+  protected hold(replica: Replica): void {
+    this.replica = replica
+    this.unreadCounts = new UnreadCounts(this.self)
+    for (const channel of replica.channels) this.watch(channel)
+  }
+
+  /** Lists a channel (idempotent); it is followed from now on. */
+  protected join(channel: string): void {
+    if (this.joined.includes(channel)) return
+    this.joined.push(channel)
+    this.watch(channel)
+    this.queueChannels()
+  }
+
+  /**
+   * Reads the newest stored events of every listed channel once, for unread badges and names:
+   * `first` channels at once, the others after the first history page (or SCAN_DELAY_MS).
+   */
+  protected async scanStored(first: readonly string[] = []): Promise<void> {
+    const rest = this.joined.filter((c) => !first.includes(c))
+    for (const channel of first) await this.scan(channel)
+    await Promise.race([this.firstPageShown, sleep(SCAN_DELAY_MS)])
+    await sleep(SCAN_AFTER_PAGE_MS)
+    for (const channel of rest) await this.scan(channel)
+  }
+
+  /** Stops following the replica and stops it (the store is the caller's). */
+  protected async release(): Promise<void> {
+    for (const off of this.watched.values()) off()
+    this.watched.clear()
+    await this.replica?.stop()
+  }
+
+  // ---- the ChatClient surface ---------------------------------------------------------------
+
+  channels(): readonly ChannelInfo[] {
+    const mention = `@${this.myName}`
+    return this.joined
+      .filter((name) => name !== PROFILE_CHANNEL)
+      .map((name) => ({
+        name,
+        topic: this.topicOf(name),
+        ...(this.unreadCounts?.counts(name, mention) ?? { unread: 0, mentions: 0 }),
+      }))
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
+    query.signal?.throwIfAborted()
+    const log = this.watch(channel)
+    const events = (
+      await log.range(query.before ? { lt: query.before } : {}, { limit: query.limit, reverse: true })
+    ).reverse()
+    query.signal?.throwIfAborted()
+    this.firstPage?.()
+    if (events.length >= query.limit) return { events, complete: false }
+    const before = events[0]?.id ?? query.before
+    const known = this.noOlder.get(channel)
+    if ((known !== undefined && (before ?? NEWEST) <= known) || !this.olderElsewhere(channel, before))
+      return { events, complete: true }
+    this.pull(channel, before, query.limit - events.length)
+    return { events, complete: false }
+  }
+
+  writes(channel: string): readonly Write[] {
+    return this.replica?.writes(channel) ?? []
+  }
+
+  async retry(key: string): Promise<void> {
+    await this.replica?.retry(key)
+  }
+
+  async discard(key: string): Promise<void> {
+    await this.replica?.discard(key)
+  }
+
+  markRead(channel: string, upTo: Ulid): void {
+    if (this.unreadCounts?.markRead(channel, upTo)) this.queueChannels()
+  }
+
+  async provenance(channel: string, id: Ulid): Promise<Provenance | undefined> {
+    const log = this.replica?.peer.log(channel)
+    const [event] = (await log?.range({ gte: id }, { limit: 1 })) ?? []
+    if (event?.id !== id || !this.replica) return undefined
+    const [authorSignature, relayStamp] = await Promise.all([
+      verifyAuthor(event),
+      verifyRelayStamp(event, this.relayKey),
+    ])
+    return { id, authorSignature, relayStamp, source: this.sources.get(id) ?? LOCAL }
+  }
+
+  abstract get relayKey(): Uint8Array
+  abstract get self(): Uint8Array
+
+  // ---- for the clients --------------------------------------------------------------------
+
+  /** Signs and queues a write (local-first: shown as pending at once, kept until stamped). */
+  protected async publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {
+    if (!this.replica) throw new Error('not started yet')
+    this.watch(channel)
+    const write = await this.replica.write(channel, kind, body)
+    const stamped = this.replica.stamped(write)
+    stamped.catch(() => {}) // refusals reach the UI as the write's `failed` state
+    return { key: write.key, request: write.request, stamped }
+  }
+
+  /** Nothing is known to be missing any more (a peer appeared): older history is worth asking again. */
+  protected forgetExhausted(): void {
+    this.noOlder.clear()
+  }
+
+  /** What each listed channel holds and where this session's events came from. */
+  protected async coverageOf(): Promise<ChannelCoverage[]> {
+    const out: ChannelCoverage[] = []
+    for (const channel of this.joined) {
+      const log = this.replica?.peer.log(channel)
+      if (!log) continue
+      const [held, [oldest], [newest]] = await Promise.all([
+        log.count(),
+        log.range({}, { limit: 1 }),
+        log.range({}, { limit: 1, reverse: true }),
+      ])
+      out.push({
+        channel,
+        held,
+        oldest: oldest?.ts ?? null,
+        newest: newest?.ts ?? null,
+        sources: this.coverage.sources(channel),
+      })
+    }
+    return out
+  }
+
+  /** Unread counts changed: one `channels` update per burst. */
+  protected queueChannels(): void {
+    if (this.channelsQueued) return
+    this.channelsQueued = true
+    queueMicrotask(() => {
+      this.channelsQueued = false
+      if (!this.stopped) this.emitter.emit('channels', this.channels())
+    })
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  /** The channel's log, followed (changes reach the UI) from the first call on. */
+  private watch(channel: string): ChannelLog {
+    const replica = this.replica
+    if (!replica) throw new Error('not started yet')
+    const log = replica.open(channel)
+    if (!this.watched.has(channel)) {
+      // No replay: the store is read by pages (history) and once for the badges (scan).
+      let off = (): void => {}
+      this.watched.set(channel, () => off())
+      void replica
+        .subscribe(channel, (change) => this.changed(change), { replay: false })
+        .then((o) => {
+          off = o
+        })
+    }
+    return log
+  }
+
+  private changed(change: Change): void {
+    if (this.stopped) return
+    const { channel, added } = change
+    if (added.length > 0) {
+      const source = sourceOf(change.source)
+      if (source.via !== 'local') for (const e of added) this.remember(e.id, source)
+      this.coverage.note(channel, source, added.length)
+      if (this.unreadCounts?.add(channel, added)) this.queueChannels()
+      this.took(channel, added, source)
+      for (const event of added) this.emitter.emit('event', { event, source })
+    }
+    if (change.replaced.length > 0) {
+      this.unreadCounts?.remove(channel, change.replaced)
+      for (const id of change.replaced) this.sources.delete(id)
+      this.queueChannels()
+    }
+    for (const w of change.writes) this.emitter.emit('write', w)
+  }
+
+  private async scan(channel: string): Promise<void> {
+    const log = this.replica?.peer.log(channel)
+    if (!log || this.stopped) return
+    const held = await log.range({}, { limit: UNREAD_SCAN_MAX, reverse: true })
+    if (this.stopped || held.length === 0) return
+    this.coverage.note(channel, LOCAL, held.length)
+    // In slices, yielding between them: a click meanwhile is not held up by thousands of decodes.
+    for (let at = 0; at < held.length && !this.stopped; at += SCAN_SLICE) {
+      const slice = held.slice(at, at + SCAN_SLICE)
+      this.took(channel, slice, LOCAL)
+      if (this.unreadCounts?.add(channel, slice)) this.queueChannels()
+      await sleep(0)
+    }
+  }
+
+  private remember(id: Ulid, source: EventSource): void {
+    this.sources.delete(id)
+    this.sources.set(id, source)
+    if (this.sources.size > SOURCES_MAX) this.sources.delete(this.sources.keys().next().value!)
+  }
+
+  /** One background pull per channel; its end is announced (`backfill` inactive) so the UI asks again. */
+  private pull(channel: string, before: Ulid | undefined, want: number): void {
+    if (this.pulls.has(channel) || this.stopped) return
+    this.pulls.add(channel)
+    void (async () => {
+      try {
+        const { exhausted } = await this.pullOlder(channel, before, want)
+        const bound = before ?? NEWEST
+        if (exhausted && bound > (this.noOlder.get(channel) ?? '')) this.noOlder.set(channel, bound)
+      } catch {
+        // stopped, or the network went away: the next history call asks again
+      } finally {
+        this.pulls.delete(channel)
+        if (!this.stopped) this.emitter.emit('backfill', { channel, active: false })
+      }
+    })()
+  }
+}
