@@ -172,3 +172,27 @@ describe('webrtc attach (issue #11)', () => {
     }
   })
 })
+
+describe('stray answers', () => {
+  it("drops an answer from a peer y-webrtc holds no connection for (y-webrtc's handler would throw)", async () => {
+    const name = `stray-${process.pid}-${seq++}`
+    // An unreachable signaling URL: the connection object exists, which is all this needs.
+    const transport = new WebrtcTransport({
+      room: name,
+      signaling: ['ws://127.0.0.1:9'],
+      peerId: 'self',
+      wrtc,
+    })
+    running.push(transport)
+    await transport.start()
+    const provider = (transport as unknown as { provider: WebrtcProvider }).provider
+    const signaling = provider.signalingConns[0]!
+    const answer = {
+      type: 'publish',
+      topic: name,
+      data: { type: 'signal', from: 'gone', to: 'self', token: 1, signal: { type: 'answer', sdp: 'v=0' } },
+    }
+    expect(() => signaling.emit('message', [answer])).not.toThrow()
+    expect(provider.room?.webrtcConns.has('gone')).toBe(false)
+  })
+})

@@ -112,6 +112,7 @@ export class WebrtcTransport implements Transport {
       },
     })
     this.provider = provider
+    dropStrayAnswers(provider as unknown as GuardedProvider)
     await provider.key
     // y-webrtc picks a random uuid; the relay only relays signals from the id bound to our session.
     this.room().peerId = this.opts.peerId
@@ -329,4 +330,39 @@ function openChannels(conn: YConn): [DataChannelLike, DataChannelLike] | undefin
     }
     return undefined
   }
+}
+
+interface GuardedProvider {
+  roomName: string
+  room: { webrtcConns: Map<string, unknown> } | null
+  signalingConns: { emit(name: string, args: unknown[]): void }[]
+}
+
+/** Signaling connections whose messages pass `dropStrayAnswers`' check (shared by providers of a realm). */
+const guardedConns = new WeakSet<object>()
+
+/**
+ * y-webrtc 10.3.0 throws on an `answer` from a peer it holds no connection for — one closed
+ * while the answer was on its way — inside its signaling message handler: an uncaught error that
+ * kills a Node process and is a page error in a browser. Such an answer is dropped before
+ * y-webrtc sees it (there is nothing it could answer).
+ */
+function dropStrayAnswers(provider: GuardedProvider): void {
+  for (const conn of provider.signalingConns) {
+    if (guardedConns.has(conn)) continue
+    guardedConns.add(conn)
+    const emit = conn.emit.bind(conn)
+    conn.emit = (name, args) => {
+      if (name === 'message' && isStrayAnswer(provider, args[0])) return
+      emit(name, args)
+    }
+  }
+}
+
+function isStrayAnswer(provider: GuardedProvider, m: unknown): boolean {
+  const msg = m as { type?: unknown; topic?: unknown; data?: { signal?: { type?: unknown }; from?: unknown } }
+  if (msg?.type !== 'publish' || msg.topic !== provider.roomName) return false
+  const data = msg.data
+  if (data?.signal?.type !== 'answer' || typeof data.from !== 'string') return false
+  return provider.room?.webrtcConns.has(data.from) !== true
 }
