@@ -108,6 +108,17 @@ export const composer = (page: Page, channel = 'general') =>
 export const messageWith = (page: Page, text: string) =>
   page.locator('article.msg').filter({ has: page.locator('p.text', { hasText: text }) })
 
+/** Where the app says the row with `text` came from: the text of its verification panel. */
+export async function originOf(page: Page, text: string): Promise<string> {
+  const row = messageWith(page, text)
+  await row.getByRole('button', { name: /show verification/ }).click()
+  const panel = row.locator('.panel')
+  await panel.filter({ hasText: /from / }).waitFor({ timeout: 30_000 })
+  const origin = (await panel.textContent()) ?? ''
+  await row.getByRole('button', { name: /verification/ }).click()
+  return origin
+}
+
 export interface RealStack {
   relay: RealRelay
   browser: Browser

@@ -22,6 +22,7 @@ import {
   composer,
   joinAs,
   messageWith,
+  originOf,
   type RealRelay,
   type RealStack,
   SHOTS,
@@ -68,17 +69,6 @@ const historyRows = async (page: Page): Promise<string[]> =>
   (await page.locator('article.msg p.text').allTextContents())
     .map((t) => t.trim())
     .filter((t) => t.startsWith('lone history '))
-
-/** Where the app says the row with `text` came from (the verification panel of the first row of an author group). */
-async function originOf(page: Page, text: string): Promise<string> {
-  const row = messageWith(page, text)
-  await row.getByRole('button', { name: /show verification/ }).click()
-  const panel = row.locator('.panel')
-  await expect.poll(() => panel.textContent(), SEEN).toMatch(/from /)
-  const origin = (await panel.textContent()) ?? ''
-  await row.getByRole('button', { name: /verification/ }).click()
-  return origin
-}
 
 const statusDialog = (page: Page) => page.getByRole('dialog', { name: 'Trust & sync status' })
 

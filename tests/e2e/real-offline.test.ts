@@ -12,7 +12,15 @@
  */
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { composer, joinAs, messageWith, type RealStack, SHOTS, startRealStack } from './real-harness.ts'
+import {
+  composer,
+  joinAs,
+  messageWith,
+  originOf,
+  type RealStack,
+  SHOTS,
+  startRealStack,
+} from './real-harness.ts'
 import { type StaticServer, serveStatic } from './static-server.ts'
 
 const SEEN = { timeout: 30_000 }
@@ -54,17 +62,6 @@ async function sendStamped(page: Page, text: string): Promise<void> {
   await expect.poll(() => sending(page, text).count(), SEEN).toBe(0)
 }
 
-/** The trust panel of the message containing `text`. */
-async function trustOf(page: Page, text: string): Promise<string> {
-  const row = messageWith(page, text)
-  await row.getByRole('button', { name: /show verification/ }).click()
-  const panel = row.locator('.panel')
-  await expect.poll(() => panel.textContent(), SEEN).toMatch(/from /)
-  const origin = (await panel.textContent()) ?? ''
-  await row.getByRole('button', { name: /verification/ }).click()
-  return origin
-}
-
 describe('local-first web app: offline writes, reload without the relay, refusals', () => {
   it('an offline write is pending at once, survives a reload with the relay stopped, and is stamped when it is back', {
     timeout: 240_000,
@@ -90,7 +87,7 @@ describe('local-first web app: offline writes, reload without the relay, refusal
     for (const text of STORED) await expect.poll(() => messageWith(eve, text).count(), SEEN).toBe(1)
     await expect.poll(() => sending(eve, 'written while the relay was down').count(), SEEN).toBe(1)
     expect(await connLabel(eve)).not.toContain('online')
-    expect(await trustOf(eve, STORED[0]!)).toMatch(/✓ author signature.*✓ relay stamp.*from local storage/s)
+    expect(await originOf(eve, STORED[0]!)).toMatch(/✓ author signature.*✓ relay stamp.*from local storage/s)
     await eve.screenshot({ path: `${SHOTS}real-offline-reload-light.png` })
 
     // The relay is back (same port and key): the client logs in and sends the write (same nonce).
@@ -136,7 +133,7 @@ describe('local-first web app: offline writes, reload without the relay, refusal
     await expect.poll(() => row.getByRole('alert').count(), SEEN).toBe(0)
     await expect.poll(() => row.getByText('Sending…').count(), SEEN).toBe(0)
     expect(await messageWith(fay, 'refused at first').count()).toBe(1)
-    expect(await trustOf(fay, 'refused at first')).toMatch(/✓ relay stamp/)
+    expect(await originOf(fay, 'refused at first')).toMatch(/✓ relay stamp/)
     await fay.context().close()
   })
 })

@@ -303,19 +303,7 @@ export class Peer {
   }
 
   private failed(channel: string, error: string, range?: IdRange): SyncReport {
-    return {
-      channel,
-      source: { via: 'peer', peer: '', link: '', kind: 'unknown' },
-      ...(range ? { range } : {}),
-      added: 0,
-      rejected: 0,
-      rounds: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      ms: 0,
-      complete: false,
-      error,
-    }
+    return { ...emptyReport(channel, { via: 'peer', peer: '', link: '', kind: 'unknown' }, range), error }
   }
 
   private runSession(log: ChannelLog, port: number, peer: string, range?: IdRange): Promise<SyncReport> {
@@ -371,18 +359,7 @@ export class Peer {
       initiator,
       cancelTimer: () => {},
       started: this.clock.now(),
-      report: {
-        channel: log.channel,
-        source,
-        ...(range ? { range } : {}),
-        added: 0,
-        rejected: 0,
-        rounds: 0,
-        bytesIn: 0,
-        bytesOut: 0,
-        ms: 0,
-        complete: false,
-      },
+      report: emptyReport(log.channel, source, range),
     }
     this.sessions.set(sessionKey(port, peer, id, initiator), s)
     this.arm(s)
@@ -592,3 +569,18 @@ export class Peer {
 
 const sessionKey = (port: number, peer: string, id: number, initiator: boolean): string =>
   `${port}|${peer}|${id}|${initiator ? 'i' : 'r'}`
+
+function emptyReport(channel: string, source: SyncReport['source'], range?: IdRange): SyncReport {
+  return {
+    channel,
+    source,
+    ...(range ? { range } : {}),
+    added: 0,
+    rejected: 0,
+    rounds: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    ms: 0,
+    complete: false,
+  }
+}
