@@ -119,6 +119,19 @@ describe('ChannelTimeline (rows over the engine ChannelView)', () => {
     expect(view.get(m)).toMatchObject({ text: '', redacted: true, reactions: [] })
   })
 
+  it('drops the row of an event the log replaced, and shows the copy that stayed', () => {
+    const view = new ChannelTimeline('general', ME)
+    // One send stamped twice (a retry after a relay restart): same author and nonce.
+    const later = event(9, key(2), { kind: Kind.message, text: 'once' }, 42)
+    const earlier = event(5, key(2), { kind: Kind.message, text: 'once' }, 42)
+    view.apply([later])
+    expect(view.messages().map((m) => m.id)).toEqual([later.id])
+    view.apply([earlier])
+    expect(view.remove([later.id])).toBe(1)
+    expect(view.messages().map((m) => m.id)).toEqual([earlier.id])
+    expect(view.remove([later.id])).toBe(0)
+  })
+
   it('shows the outbox as pending until the stamped copy (same author and nonce) arrives', () => {
     const view = new ChannelTimeline('general', ME)
     const stamped = event(1, ME, { kind: Kind.message, text: 'hi' }, 42)

@@ -121,6 +121,20 @@ export class ChannelTimeline {
     return change.messages.length
   }
 
+  /** Takes events the log replaced back out (a retried send stamped twice keeps its smaller id); rows changed. */
+  remove(ids: readonly Ulid[]): number {
+    const change = this.view.remove(ids)
+    for (const id of change.messages) {
+      const m = this.view.message(id)
+      if (m) this.upsert(this.toRow(m))
+      else {
+        const i = this.indexOf(id)
+        if (i >= 0) this.removeAt(i)
+      }
+    }
+    return change.messages.length
+  }
+
   /**
    * Shows a local write by its state: a message or attachment pending or failed, until its
    * stamped copy arrives (`apply`) or it is stamped. Returns false when it has no row (a

@@ -286,6 +286,7 @@ export abstract class ReplicaClient extends ChatClientBase {
       this.unreadCounts?.remove(channel, change.replaced)
       for (const id of change.replaced) this.sources.delete(id)
       this.queueChannels()
+      this.emitter.emit('removed', { channel, ids: change.replaced })
     }
     for (const w of change.writes) this.emitter.emit('write', w)
   }

@@ -190,6 +190,8 @@ export interface ChatClientEvents {
   event: IncomingEvent
   /** A local write was queued, or changed state: pending, stamped, failed (refused by the relay). */
   write: Write
+  /** Events that left a channel's log (a retried send stamped twice keeps its smaller id). */
+  removed: { channel: string; ids: readonly Ulid[] }
   channels: readonly ChannelInfo[]
   members: readonly Member[]
   connection: ConnectionState

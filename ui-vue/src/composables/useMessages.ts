@@ -134,6 +134,10 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     if (!state?.started) return // read from the store when the channel opens
     if (state.view.apply([event]) > 0 && event.channel === channel.value) bump()
   })
+  const offRemoved = client.on('removed', ({ channel: name, ids }) => {
+    const state = states.get(name)
+    if (state?.started && state.view.remove(ids) > 0 && name === channel.value) bump()
+  })
   const offWrite = client.on('write', (w) => {
     const state = states.get(w.request.channel)
     const shown = state?.started ? state.view.setWrite(w) : false
@@ -154,6 +158,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
   })
   onScopeDispose(() => {
     offEvent()
+    offRemoved()
     offWrite()
     offBackfill()
   })
