@@ -37,6 +37,7 @@ import type {
   Privilege,
   SyncStatus,
 } from './types.ts'
+import { lowerBoundById } from './unread.ts'
 
 export interface SimOptions {
   signer: Signer
@@ -338,13 +339,5 @@ export class SimClient extends ReplicaClient implements ChatClient {
 
 /** How many of `held` (sorted by id) are older than `before` (all when undefined). */
 function olderThan(held: readonly StampedEvent[], before: Ulid | undefined): number {
-  if (before === undefined) return held.length
-  let lo = 0
-  let hi = held.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (held[mid]!.id < before) lo = mid + 1
-    else hi = mid
-  }
-  return lo
+  return before === undefined ? held.length : lowerBoundById(held, before)
 }

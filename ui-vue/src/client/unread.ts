@@ -34,7 +34,7 @@ export class UnreadCounts {
     for (const e of events) {
       if (e.kind !== Kind.message && e.kind !== Kind.attachment) continue
       if ((c.marker !== null && e.id <= c.marker) || equalBytes(e.author, this.self)) continue
-      const at = lowerBound(c.items, e.id)
+      const at = lowerBoundById(c.items, e.id)
       if (c.items[at]?.id === e.id) continue
       c.items.splice(at, 0, { id: e.id, text: textOf(e) })
       changed = true
@@ -56,7 +56,7 @@ export class UnreadCounts {
     const c = this.of(channel)
     if (upTo === null || (c.marker !== null && c.marker >= upTo)) return false
     c.marker = upTo
-    let read = lowerBound(c.items, upTo)
+    let read = lowerBoundById(c.items, upTo)
     if (c.items[read]?.id === upTo) read++
     c.items.splice(0, read)
     return true
@@ -90,7 +90,8 @@ function textOf(e: StampedEvent): string | null {
   }
 }
 
-function lowerBound(items: readonly Unread[], id: Ulid): number {
+/** The index of the first item whose id is not below `id`, in items sorted by id. */
+export function lowerBoundById(items: readonly { readonly id: Ulid }[], id: Ulid): number {
   let lo = 0
   let hi = items.length
   while (lo < hi) {
