@@ -127,6 +127,10 @@ export class Peer {
     fromPeers: 0,
     /** Events peers sent that the log refused (forged, malformed, conflicting), either role. */
     rejected: 0,
+    /**
+     * Events sent to peers, and the bytes of the sync frames sent, in either role: reconciliation
+     * is two-way, so a replica that starts a session may serve as much as one that answers it.
+     */
     served: 0,
     servedBytes: 0,
     refusedSessions: 0,
@@ -396,7 +400,7 @@ export class Peer {
       payload,
     })
     s.report.bytesOut += bytes.length
-    if (!s.initiator) this.stats.servedBytes += bytes.length
+    this.stats.servedBytes += bytes.length
     if (!this.ports.get(s.port)?.port.send(s.peer, bytes)) this.end(s, 'peer unreachable')
   }
 
@@ -494,7 +498,7 @@ export class Peer {
       s.report.rejected += r.rejected
       this.stats.fromPeers += r.added
       this.stats.rejected += r.rejected
-      if (!s.initiator) this.stats.served += s.reconciler.stats.eventsSent - eventsBefore
+      this.stats.served += s.reconciler.stats.eventsSent - eventsBefore
       if (r.reply) {
         this.sendReconcile(s, r.reply)
         // A responder's final frame (the initiator answers it with nothing): the session is over
