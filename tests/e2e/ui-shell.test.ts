@@ -155,7 +155,8 @@ describe('web app shell (simulated network)', () => {
   it('moves between channels with Alt+Arrow keys and shows unread counts', async () => {
     const page = await openApp('history=30&activity=0&seed=8')
     await createIdentity(page, 'Xan')
-    await expect(page.getByRole('button', { name: /^design, \d+ unread/ }).count()).resolves.toBe(1)
+    // Unread counts come from a background scan of the store after the first page: wait for them.
+    await expect.poll(() => page.getByRole('button', { name: /^design, \d+ unread/ }).count()).toBe(1)
     await composer(page).press('Alt+ArrowDown')
     await page.getByRole('log', { name: 'Messages in dev' }).waitFor()
     await expect(
