@@ -4,25 +4,14 @@
  * Before the Replica, `connectPeer` rejected after 30 s with the relay down and a write was
  * invisible until stamped.
  */
-import { createServer } from 'node:net'
 import { type Change, Identity, MemoryStore, publicKeyToText, Replica, utf8 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { connectReplica } from '@peerchat/transports/connect'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { freePort } from '../../transports/test/webrtc/remote.ts'
 import { until } from '../peer/scenario.ts'
 import { spawnRelay } from '../relay/relay-process.ts'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 describe('offline start', () => {
   it('writes while the relay is down show at once and are stamped once it is up', async () => {
