@@ -4,8 +4,12 @@ import { defineConfig } from 'vitest/config'
 // cross-package tests under tests/. Unhandled rejections fail the run.
 export default defineConfig({
   test: {
-    include: ['{engine,transports,relay,virtual-client,ui-vue}/test/**/*.test.ts', 'tests/**/*.test.ts'],
-    exclude: ['**/node_modules/**', 'tests/e2e/**'],
+    include: [
+      '{engine,transports,relay,virtual-client,ui-vue}/test/**/*.test.ts',
+      'stores/*/test/**/*.test.ts',
+      'tests/**/*.test.ts',
+    ],
+    exclude: ['**/node_modules/**', 'tests/e2e/**', 'tests/packaging/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

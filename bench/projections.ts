@@ -14,8 +14,19 @@
  *    pipeline with the worker guard, and a newcomer starting from a snapshot.
  * Memory is the retained heap growth after a forced GC (`--expose-gc`).
  */
+
 import {
-  applySnapshot,
+  Identity,
+  monotonicUlid,
+  type StampedEvent,
+  signRequest,
+  stamp,
+  type Ulid,
+  ulidTime,
+  verifyAuthor,
+  verifyRelayStamp,
+} from '@peerchat/engine'
+import {
   ChannelView,
   decodeChatBody,
   encodeEdit,
@@ -23,20 +34,10 @@ import {
   encodeProfile,
   encodeReaction,
   encodeRedact,
-  Identity,
   Kind,
-  monotonicUlid,
-  openDoc,
   Role,
-  type StampedEvent,
-  signRequest,
-  snapshot,
-  stamp,
-  type Ulid,
-  ulidTime,
-  verifyAuthor,
-  verifyRelayStamp,
-} from '@peerchat/engine'
+} from '@peerchat/engine/chat'
+import { applySnapshot, openDoc, snapshot } from '@peerchat/engine/docs'
 import { createWorkerGuard, useNodeCrypto } from '@peerchat/engine/node'
 import * as Y from 'yjs'
 

@@ -29,12 +29,12 @@ import { join } from 'node:path'
 import { encodeEvent, eventDigest, Identity, signRequest, stamp, toBase64url } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { fixtureUlid } from '@peerchat/engine/testing'
+import { EVENTS, logDatabaseName } from '../stores/indexeddb/src/index.ts'
 import { launchChromium } from '../tests/e2e/browser.ts'
 import { buildUi, DIST_DIR } from '../tests/e2e/build.ts'
 import { joinAs, startRealRelay } from '../tests/e2e/real-harness.ts'
 import { serveStatic } from '../tests/e2e/static-server.ts'
 import { encodeBody } from '../ui-vue/src/client/bodies.ts'
-import { EVENTS, logDatabaseName } from '../ui-vue/src/storage/schema.ts'
 
 type Page = Awaited<ReturnType<typeof joinAs>>
 type BrowserContext = ReturnType<Page['context']>

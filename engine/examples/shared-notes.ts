@@ -6,13 +6,13 @@
 import {
   Identity,
   monotonicUlid,
-  openDoc,
   type StampedEvent,
   signRequest,
   stamp,
   verifyAuthor,
   verifyRelayStamp,
 } from '@peerchat/engine'
+import { openDoc } from '@peerchat/engine/docs'
 import { useNodeCrypto } from '@peerchat/engine/node'
 
 useNodeCrypto()

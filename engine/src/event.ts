@@ -60,19 +60,6 @@ export const MAX_EVENT_BYTES =
 // A wrong-length signature would shift every later field on the wire.
 const checkSig = (sig: Uint8Array, what: string): Uint8Array => abytes(sig, SIGNATURE_BYTES, what)
 
-/** Well-known kinds; any `[a-z][a-z0-9._-]*` kind is allowed so other tools can add theirs. */
-export const Kind = {
-  message: 'message',
-  edit: 'edit',
-  redact: 'redact',
-  reaction: 'reaction',
-  attachment: 'attachment',
-  profile: 'profile',
-  channelCreate: 'channel.create',
-  channelMeta: 'channel.meta',
-  yjs: 'yjs',
-} as const
-
 const CHANNEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const KIND_RE = /^[a-z][a-z0-9._-]*$/
 

@@ -12,8 +12,8 @@ import {
   Transfer,
 } from '../src/blobs/index.ts'
 import { equalBytes } from '../src/bytes.ts'
+import { decodeAttachment, encodeAttachment } from '../src/chat/bodies.ts'
 import { DecodeError } from '../src/errors.ts'
-import { decodeAttachment, encodeAttachment } from '../src/projections/bodies.ts'
 import { seededBytes } from '../src/testing/bytes.ts'
 
 const blob = (size: number, seed = 1): Uint8Array => seededBytes(size, seed)

@@ -8,6 +8,8 @@ import fc from 'fast-check'
 import * as encoding from 'lib0/encoding'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { encodeYjs } from '../src/chat/bodies.ts'
+import { Kind } from '../src/chat/kinds.ts'
 import { DocHandle } from '../src/docs/doc-handle.ts'
 import {
   DEFAULT_UPDATE_LIMITS,
@@ -17,9 +19,7 @@ import {
 } from '../src/docs/guard.ts'
 import { type GuardRequest, serveGuardRequests } from '../src/docs/thread-guard.ts'
 import { createWebWorkerGuard, type WebWorkerLike } from '../src/docs/web-worker-guard.ts'
-import { Kind } from '../src/event.ts'
 import { createWorkerGuard } from '../src/node/index.ts'
-import { encodeYjs } from '../src/projections/bodies.ts'
 import { CHANNEL, cast, stamper } from './projection-fixtures.ts'
 
 const craft = (write: (e: encoding.Encoder) => void): Uint8Array => {

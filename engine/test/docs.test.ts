@@ -1,6 +1,8 @@
 /** DocHandle and snapshots, rule by rule: batching, origins, limits, retries, snapshots. */
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
+import { BodyLimits, decodeYjs } from '../src/chat/bodies.ts'
+import { Kind } from '../src/chat/kinds.ts'
 import { createWriter, finish, writeU8, writeVarString, writeVarUint } from '../src/codec.ts'
 import { DEFAULT_BATCH_MS, type DocHost, openDoc } from '../src/docs/doc-handle.ts'
 import type { GuardVerdict, UpdateGuard } from '../src/docs/guard.ts'
@@ -12,10 +14,9 @@ import {
   snapshot,
 } from '../src/docs/snapshot.ts'
 import { LimitError } from '../src/errors.ts'
-import { Kind, type StampedEvent } from '../src/event.ts'
+import type { StampedEvent } from '../src/event.ts'
 import type { Identity } from '../src/identity/keys.ts'
 import { publicKeyToText } from '../src/identity/keys.ts'
-import { BodyLimits, decodeYjs } from '../src/projections/bodies.ts'
 import { CHANNEL, cast, stamper } from './projection-fixtures.ts'
 
 let alice: Identity

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { concatBytes, equalBytes } from '../src/bytes.ts'
+import { Kind } from '../src/chat/kinds.ts'
 import { createWriter, finish, writeBytes, writeU8, writeVarBytes, writeVarString } from '../src/codec.ts'
 import { DecodeError } from '../src/errors.ts'
 import {
@@ -12,7 +13,6 @@ import {
   encodeEvent,
   encodeRequest,
   eventDigest,
-  Kind,
   Limits,
   MAX_EVENT_BYTES,
   type SignedRequest,

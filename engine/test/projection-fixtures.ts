@@ -4,10 +4,10 @@
  * and batching) for convergence properties.
  */
 import { toHex } from '../src/bytes.ts'
+import { Role, type Roles } from '../src/chat/roles.ts'
 import { type StampedEvent, signRequest, stamp } from '../src/event.ts'
 import { Identity } from '../src/identity/keys.ts'
 import { useNodeCrypto } from '../src/node/index.ts'
-import { Role, type Roles } from '../src/projections/roles.ts'
 import { monotonicUlid } from '../src/ulid.ts'
 
 useNodeCrypto()

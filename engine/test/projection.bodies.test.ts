@@ -5,9 +5,6 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createWriter, finish, writeBytes, writeU8, writeVarString, writeVarUint } from '../src/codec.ts'
-import { DecodeError } from '../src/errors.ts'
-import { Kind, Limits } from '../src/event.ts'
 import {
   BodyLimits,
   decodeChannelMeta,
@@ -25,7 +22,11 @@ import {
   encodeReaction,
   encodeRedact,
   encodeYjs,
-} from '../src/projections/bodies.ts'
+} from '../src/chat/bodies.ts'
+import { Kind } from '../src/chat/kinds.ts'
+import { createWriter, finish, writeBytes, writeU8, writeVarString, writeVarUint } from '../src/codec.ts'
+import { DecodeError } from '../src/errors.ts'
+import { Limits } from '../src/event.ts'
 import { type Ulid, ulidFromBytes } from '../src/ulid.ts'
 
 const id = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => ulidFromBytes(b))

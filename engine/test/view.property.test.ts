@@ -8,10 +8,6 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { toHex } from '../src/bytes.ts'
-import type { StampedEvent } from '../src/event.ts'
-import { Kind } from '../src/event.ts'
-import type { Identity } from '../src/identity/keys.ts'
-import { publicKeyToText } from '../src/identity/keys.ts'
 import {
   type ChatBody,
   decodeChatBody,
@@ -21,8 +17,12 @@ import {
   encodeProfile,
   encodeReaction,
   encodeRedact,
-} from '../src/projections/bodies.ts'
-import { ChannelView, type MessageView } from '../src/projections/channel-view.ts'
+} from '../src/chat/bodies.ts'
+import { ChannelView, type MessageView } from '../src/chat/channel-view.ts'
+import { Kind } from '../src/chat/kinds.ts'
+import type { StampedEvent } from '../src/event.ts'
+import type { Identity } from '../src/identity/keys.ts'
+import { publicKeyToText } from '../src/identity/keys.ts'
 import type { Ulid } from '../src/ulid.ts'
 import { CHANNEL, cast, moderatorRoles, nonceKey, schedule, stamper } from './projection-fixtures.ts'
 

@@ -1,8 +1,5 @@
 /** ChannelView scenarios: each rule once, by name, with real signed and stamped events. */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { Kind } from '../src/event.ts'
-import type { Identity } from '../src/identity/keys.ts'
-import { publicKeyToText } from '../src/identity/keys.ts'
 import {
   encodeChannelMeta,
   encodeEdit,
@@ -11,9 +8,12 @@ import {
   encodeReaction,
   encodeRedact,
   encodeYjs,
-} from '../src/projections/bodies.ts'
-import { ChannelView, type ViewChange } from '../src/projections/channel-view.ts'
-import { SORTED_IDS_CHUNK, SortedIds } from '../src/projections/sorted-ids.ts'
+} from '../src/chat/bodies.ts'
+import { ChannelView, type ViewChange } from '../src/chat/channel-view.ts'
+import { Kind } from '../src/chat/kinds.ts'
+import { SORTED_IDS_CHUNK, SortedIds } from '../src/chat/sorted-ids.ts'
+import type { Identity } from '../src/identity/keys.ts'
+import { publicKeyToText } from '../src/identity/keys.ts'
 import type { Ulid } from '../src/ulid.ts'
 import { CHANNEL, cast, moderatorRoles, prng, stamper } from './projection-fixtures.ts'
 

@@ -12,7 +12,6 @@ import {
   encodeLoginPayload,
   eventDigest,
   Identity,
-  Kind,
   MemoryStore,
   monotonicUlid,
   Privilege,
@@ -23,6 +22,7 @@ import {
   type Ulid,
   verifyCheckpointEvent,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'

@@ -1,7 +1,6 @@
 /** The verify -> stamp path on its own. */
 import {
   Identity,
-  Kind,
   monotonicUlid,
   Privilege,
   randomBytes,
@@ -10,6 +9,7 @@ import {
   ulidTime,
   verifyRelayStamp,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 import { IdempotencyCache } from '../src/core/idempotency.ts'

@@ -7,23 +7,23 @@
  */
 import { createHash } from 'node:crypto'
 import {
-  BlobExchange,
-  type BlobPort,
-  decodeAttachment,
-  decodeBlobFrame,
   decodeProtocolFrame,
-  describeBlob,
-  encodeAttachment,
-  encodeBlobFrame,
   encodeProtocolFrame,
   Identity,
-  Kind,
-  MemoryBlobStore,
   MemoryStore,
   Protocol,
   publicKeyToText,
   type Replica,
 } from '@peerchat/engine'
+import {
+  BlobExchange,
+  type BlobPort,
+  decodeBlobFrame,
+  describeBlob,
+  encodeBlobFrame,
+  MemoryBlobStore,
+} from '@peerchat/engine/blobs'
+import { decodeAttachment, encodeAttachment, Kind } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { seededBytes } from '@peerchat/engine/testing'
 import type { Connection } from '@peerchat/transports/connect'

@@ -7,21 +7,15 @@
  */
 import {
   ChannelLog,
-  ChannelView,
-  encodeEdit,
-  encodeMessage,
-  encodeRedact,
   Identity,
-  Kind,
   MemoryStore,
   monotonicUlid,
-  openDoc,
-  Role,
   type StampedEvent,
   signRequest,
-  snapshot,
   stamp,
 } from '@peerchat/engine'
+import { ChannelView, encodeEdit, encodeMessage, encodeRedact, Kind, Role } from '@peerchat/engine/chat'
+import { openDoc, snapshot } from '@peerchat/engine/docs'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 

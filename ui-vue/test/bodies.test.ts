@@ -1,4 +1,5 @@
-import { DecodeError, Kind, type Ulid, ulidAtTime } from '@peerchat/engine'
+import { DecodeError, type Ulid, ulidAtTime } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type ChatBody, ChatLimits, decodeBody, encodeBody } from '../src/client/bodies.ts'

@@ -1,5 +1,4 @@
 import {
-  Kind,
   outboxKey,
   type PublicKey,
   type StampedEvent,
@@ -7,6 +6,7 @@ import {
   ulidFromBytes,
   type Write,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type ChatBody, encodeBody } from '../src/client/bodies.ts'

@@ -1,10 +1,4 @@
 import {
-  type BlobExchange,
-  describeBlob,
-  encodeAttachment,
-  encodeReaction,
-  encodeRedact,
-  Kind,
   type PublicKey,
   type SignedRequest,
   type StampedEvent,
@@ -12,6 +6,8 @@ import {
   type Ulid,
   ulidFromBytes,
 } from '@peerchat/engine'
+import { type BlobExchange, describeBlob } from '@peerchat/engine/blobs'
+import { encodeAttachment, encodeReaction, encodeRedact, Kind } from '@peerchat/engine/chat'
 import { describe, expect, it } from 'vitest'
 import { attachmentInfo, isInlineImage, MAX_ATTACHMENT_BYTES, refuseFile } from '../src/client/attachments.ts'
 import { ChannelTimeline } from '../src/client/channel-view.ts'

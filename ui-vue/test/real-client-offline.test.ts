@@ -10,12 +10,11 @@ import { createServer } from 'node:net'
 import { Identity, publicKeyToText, type Write } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored } from '@peerchat/engine/testing'
+import { openIndexedDbOutbox, openIndexedDbStore } from '@peerchat/store-indexeddb'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { RealClient } from '../src/client/real.ts'
 import type { RelayConfig } from '../src/client/relay-config.ts'
-import { openIndexedDbStore } from '../src/storage/indexeddb-store.ts'
-import { openIndexedDbOutbox } from '../src/storage/outbox-store.ts'
 
 beforeAll(() => {
   useNodeCrypto()

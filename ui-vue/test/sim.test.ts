@@ -1,5 +1,6 @@
 import type { Write } from '@peerchat/engine'
-import { Identity, Kind, verifyAuthor, verifyRelayStamp } from '@peerchat/engine'
+import { Identity, verifyAuthor, verifyRelayStamp } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { decodeBody } from '../src/client/bodies.ts'

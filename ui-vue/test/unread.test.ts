@@ -1,5 +1,7 @@
 /** Unread badges counted from events in any order and number (UnreadCounts), and the LatePort the blob exchange starts on. */
-import { Kind, type MeshPeerInfo, type MeshPort, type StampedEvent } from '@peerchat/engine'
+
+import type { MeshPeerInfo, MeshPort, StampedEvent } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { fixtureUlid } from '@peerchat/engine/testing'
 import { describe, expect, it } from 'vitest'
 import { type ChatBody, encodeBody } from '../src/client/bodies.ts'

@@ -1,3 +1,12 @@
+// The file stores moved to @peerchat/store-file; re-exported for the code that took them from here.
+export {
+  FileBlobStore,
+  FileBlobStoreDefaults,
+  type FileBlobStoreOptions,
+  FileStore,
+  FileStoreDefaults,
+  type FileStoreOptions,
+} from '@peerchat/store-file'
 export {
   ANNOUNCE_FIELD,
   type AwarenessLike,
@@ -5,8 +14,6 @@ export {
   isAnnouncedVirtual,
 } from '@peerchat/transports/announce'
 export { HELP, parseVcConfig, type VcConfig } from './config.ts'
-export { FileBlobStore, FileBlobStoreDefaults, type FileBlobStoreOptions } from './file-blob-store.ts'
-export { FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'
 export { loadOrCreateIdentity } from './key-file.ts'
 export { renderMetrics, serveMetrics, type VcCounters } from './metrics.ts'
 export {

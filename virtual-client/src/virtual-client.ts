@@ -13,25 +13,22 @@
  */
 import { join } from 'node:path'
 import {
-  BlobExchange,
-  type BlobMeta,
-  decodeAttachment,
   type Identity,
-  Kind,
   publicKeyFromText,
   publicKeyToText,
   Replica,
   type StampedEvent,
   ulidTime,
 } from '@peerchat/engine'
+import { BlobExchange, type BlobMeta } from '@peerchat/engine/blobs'
+import { decodeAttachment, Kind } from '@peerchat/engine/chat'
+import { FileBlobStore, FileStore } from '@peerchat/store-file'
 import { announceVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica } from '@peerchat/transports/connect'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
 import { VirtualClientDefaults } from './defaults.ts'
-import { FileBlobStore } from './file-blob-store.ts'
-import { FileStore } from './file-store.ts'
 import { loadOrCreateIdentity } from './key-file.ts'
 import type { VcCounters } from './metrics.ts'
 

@@ -10,10 +10,10 @@
  */
 import * as Y from 'yjs'
 import { LimitError } from '../errors.ts'
-import { Kind, type StampedEvent } from '../event.ts'
-import { BodyLimits, decodeYjs, encodeYjs, isValidDocName } from '../projections/bodies.ts'
-import { keyTextInterner } from '../projections/key-text.ts'
+import type { StampedEvent } from '../event.ts'
+import { keyTextInterner } from '../key-text.ts'
 import type { Ulid } from '../ulid.ts'
+import { DocLimits, decodeYjs, encodeYjs, isValidDocName, YJS_KIND } from './body.ts'
 import {
   DEFAULT_UPDATE_LIMITS,
   type GuardVerdict,
@@ -113,20 +113,20 @@ export class DocHandle {
     while (this.pending.length > 0) {
       const batch = this.takeBatch()
       let update = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
-      if (update.length > BodyLimits.yjsUpdate && batch.length > 1) {
+      if (update.length > DocLimits.yjsUpdate && batch.length > 1) {
         // Merging added framing beyond the cap: send the first transaction alone.
         this.pending.unshift(...batch.slice(1))
         update = batch[0]!
       }
-      if (update.length > BodyLimits.yjsUpdate) {
+      if (update.length > DocLimits.yjsUpdate) {
         // One transaction too large for an event: it stays local. Callers should cap pastes.
         throw new LimitError(
-          `a local Yjs change of ${update.length} bytes exceeds ${BodyLimits.yjsUpdate}`,
-          'BodyLimits.yjsUpdate',
+          `a local Yjs change of ${update.length} bytes exceeds ${DocLimits.yjsUpdate}`,
+          'DocLimits.yjsUpdate',
         )
       }
       const published = this.host
-        .publish(this.channel, Kind.yjs, encodeYjs({ doc: this.name, update }))
+        .publish(this.channel, YJS_KIND, encodeYjs({ doc: this.name, update }))
         .catch((e: unknown) => {
           this.pending.unshift(update) // keep it for the next flush
           throw e
@@ -140,7 +140,7 @@ export class DocHandle {
   private takeBatch(): Uint8Array[] {
     let size = 0
     let n = 0
-    while (n < this.pending.length && (n === 0 || size + this.pending[n]!.length <= BodyLimits.yjsUpdate)) {
+    while (n < this.pending.length && (n === 0 || size + this.pending[n]!.length <= DocLimits.yjsUpdate)) {
       size += this.pending[n]!.length
       n++
     }
@@ -160,7 +160,7 @@ export class DocHandle {
     const result: DocApplyResult = { applied: [], rejected: [] }
     const mine: { ev: StampedEvent; update: Uint8Array | undefined; verdict: Promise<GuardVerdict> }[] = []
     for (const ev of events) {
-      if (ev.kind !== Kind.yjs || ev.channel !== this.channel || this.seen.has(ev.id)) continue
+      if (ev.kind !== YJS_KIND || ev.channel !== this.channel || this.seen.has(ev.id)) continue
       let update: Uint8Array | undefined
       try {
         const body = decodeYjs(ev.body)

@@ -15,10 +15,10 @@
  *    Node, a heap cap). All give the same verdict for the same bytes.
  */
 import * as Y from 'yjs'
-import { BodyLimits } from '../projections/bodies.ts'
+import { DocLimits } from './body.ts'
 
 export interface UpdateLimits {
-  /** Bytes of one update. Default: `BodyLimits.yjsUpdate` (an update inside one event). */
+  /** Bytes of one update. Default: `DocLimits.yjsUpdate` (an update inside one event). */
   maxBytes: number
   /** Structs (items, GC and skip runs) in one update. Default 16,384. */
   maxStructs: number
@@ -29,7 +29,7 @@ export interface UpdateLimits {
 }
 
 export const DEFAULT_UPDATE_LIMITS: Readonly<UpdateLimits> = {
-  maxBytes: BodyLimits.yjsUpdate,
+  maxBytes: DocLimits.yjsUpdate,
   maxStructs: 16_384,
   maxClock: 2 ** 31,
   maxDeleteRanges: 16_384,

@@ -1,3 +1,5 @@
+/** `@peerchat/engine/docs`: signed, guarded Yjs documents carried as `yjs` events. The only entry that loads Yjs. */
+export { DocLimits, decodeYjs, encodeYjs, isValidDocName, YJS_KIND, type YjsBody } from './body.ts'
 export * from './doc-handle.ts'
 export * from './guard.ts'
 export * from './snapshot.ts'

@@ -23,8 +23,8 @@ import {
 } from '../codec.ts'
 import { DecodeError } from '../errors.ts'
 import { isValidChannel, Limits } from '../event.ts'
-import { BodyLimits, isValidDocName } from '../projections/bodies.ts'
 import { type Ulid, ulidFromBytes, ulidToBytes } from '../ulid.ts'
+import { DocLimits, isValidDocName } from './body.ts'
 import type { DocHandle } from './doc-handle.ts'
 import { type GuardVerdict, SNAPSHOT_UPDATE_LIMITS } from './guard.ts'
 
@@ -84,7 +84,7 @@ export function decodeSnapshot(bytes: Uint8Array): DocSnapshot {
       if (v !== SNAPSHOT_VERSION) throw new DecodeError(`unsupported snapshot version ${v}`)
       const channel = r.varString(Limits.channel, 'channel')
       if (!isValidChannel(channel)) throw new DecodeError('invalid channel name')
-      const doc = r.varString(BodyLimits.docName, 'document name')
+      const doc = r.varString(DocLimits.docName, 'document name')
       if (!isValidDocName(doc)) throw new DecodeError('invalid document name')
       const n = r.count(MAX_SNAPSHOT_IDS, 16, 'covered ids')
       const covered: Ulid[] = []

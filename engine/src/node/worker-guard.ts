@@ -4,9 +4,9 @@
  * or runs out of memory is terminated (the update is refused as `timeout` / `worker-died`)
  * and a fresh one takes the rest of the queue, so a crafted update costs at most one deadline.
  */
-import { Worker } from 'node:worker_threads'
 import type { UpdateGuard } from '../docs/guard.ts'
 import { createThreadGuard, type GuardResponse } from '../docs/thread-guard.ts'
+import { startGuardWorker } from './start-guard-worker.ts'
 
 /** Default heap cap of the guard worker (MiB): a memory bomb kills the worker, not the app. */
 export const DEFAULT_GUARD_HEAP_MB = 128
@@ -17,23 +17,13 @@ export interface WorkerGuardOptions {
   heapMb?: number
 }
 
-const WORKER_URL = new URL('./update-guard-worker.ts', import.meta.url)
-
-/**
- * Workers do not inherit a TypeScript loader's hooks for their entry module (Node 20), so a
- * .ts worker is started from a small bootstrap that registers tsx in the worker first.
- */
-function startWorker(heapMb: number): Worker {
-  const resourceLimits = { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.min(32, heapMb) }
-  if (!WORKER_URL.pathname.endsWith('.ts')) return new Worker(WORKER_URL, { resourceLimits })
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`
-  return new Worker(boot, { eval: true, resourceLimits })
-}
-
 export function createWorkerGuard(options: WorkerGuardOptions = {}): UpdateGuard {
   const heapMb = options.heapMb ?? DEFAULT_GUARD_HEAP_MB
   return createThreadGuard((events) => {
-    const w = startWorker(heapMb)
+    const w = startGuardWorker({
+      maxOldGenerationSizeMb: heapMb,
+      maxYoungGenerationSizeMb: Math.min(32, heapMb),
+    })
     w.unref() // an idle guard must not keep the process alive; pending jobs hold a timer
     w.on('message', (res: GuardResponse) => events.message(res))
     w.on('error', () => events.died())

@@ -11,7 +11,6 @@ import {
   encodeEvent,
   encodeRequest,
   equalBytes,
-  Kind,
   Privilege,
   type Session,
   type SignedRequest,
@@ -22,6 +21,7 @@ import {
   ulidTime,
   verifyAuthor,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import type { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache, type Stamp } from './idempotency.ts'
 import type { ChannelRegistry } from './policy.ts'

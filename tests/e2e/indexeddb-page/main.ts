@@ -3,16 +3,9 @@
  * exposed on `window.idbCheck` for tests/e2e/indexeddb.test.ts: every answer of the
  * IndexedDbStore is compared with MemoryStore's on the same events.
  */
-import {
-  type BlobStore,
-  describeBlob,
-  fromHex,
-  MemoryBlobStore,
-  MemoryStore,
-  type Store,
-  type StoredEvent,
-  toHex,
-} from '@peerchat/engine'
+
+import { fromHex, MemoryStore, type Store, type StoredEvent, toHex } from '@peerchat/engine'
+import { type BlobStore, describeBlob, MemoryBlobStore } from '@peerchat/engine/blobs'
 // The events module only: the testing barrel also exports the vitest suite.
 import { fakeStoredEvent } from '../../../engine/src/testing/events.ts'
 import {
@@ -20,7 +13,7 @@ import {
   deleteIndexedDbStore,
   openIndexedDbBlobStore,
   openIndexedDbStore,
-} from '../../../ui-vue/src/storage/index.ts'
+} from '../../../stores/indexeddb/src/index.ts'
 
 const pool = (channel: string, n: number): StoredEvent[] =>
   Array.from({ length: n }, (_, i) => fakeStoredEvent(channel, i))

@@ -10,6 +10,8 @@
  * modelled, so a round is the classic gossip step in which every holder can serve its fanout
  * at once; `uplinkBytesPerMs` adds a per-peer upload bandwidth (frames queue behind each other).
  */
+
+import { VirtualClock } from '@peerchat/engine'
 import {
   BlobExchange,
   type BlobExchangeOptions,
@@ -17,8 +19,7 @@ import {
   type BlobPort,
   describeBlob,
   MemoryBlobStore,
-  VirtualClock,
-} from '@peerchat/engine'
+} from '@peerchat/engine/blobs'
 import { type LinkProfile, MemoryNetwork } from './network.ts'
 import { SeededRandom } from './random.ts'
 import type { MemoryTransport } from './transport.ts'

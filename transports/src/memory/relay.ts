@@ -11,6 +11,7 @@ import {
   type LivePort,
   monotonicUlid,
   outboxKey,
+  realClock,
   type Scheduler,
   type SignedRequest,
   type Signer,
@@ -22,7 +23,8 @@ import {
 
 export interface MemoryRelayOptions {
   signer: Signer
-  clock: Scheduler
+  /** Defaults to the real clock; pass a `VirtualClock` for deterministic runs. */
+  clock?: Scheduler
   /** One-way delay of every frame, in ms (default 5). */
   latencyMs?: number
   /**
@@ -48,7 +50,10 @@ export class MemoryRelay {
   private up = true
   readonly stats = { stamped: 0, refused: 0 }
 
+  private readonly clock: Scheduler
+
   constructor(private readonly o: MemoryRelayOptions) {
+    this.clock = o.clock ?? realClock
     this.nextId = this.ids()
   }
 
@@ -120,11 +125,11 @@ export class MemoryRelay {
     const bytes = random
       ? (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256))
       : undefined
-    return monotonicUlid(() => this.o.clock.now(), bytes)
+    return monotonicUlid(() => this.clock.now(), bytes)
   }
 
   private later(fn: () => void | Promise<void>): void {
-    this.o.clock.setTimeout(() => void this.o.clock.track(Promise.resolve().then(fn)), this.o.latencyMs ?? 5)
+    this.clock.setTimeout(() => void this.clock.track(Promise.resolve().then(fn)), this.o.latencyMs ?? 5)
   }
 }
 

@@ -4,7 +4,7 @@
  * fallback, so the relay carries no attachment byte. Browsers, virtual clients and test peers
  * all build their `BlobExchange` on this.
  */
-import type { BlobPort } from '@peerchat/engine'
+import type { BlobPort } from '@peerchat/engine/blobs'
 import type { PeerId } from '../transport.ts'
 import type { WebrtcTransport } from './webrtc-transport.ts'
 

@@ -3,7 +3,10 @@
  * docs/protocol/blobs.md) plus what the UI decides from it — whether it may be shown inline.
  * Pure: no DOM, unit tested.
  */
-import { type AttachmentBody, DEFAULT_MAX_ATTACHMENT_BYTES, toHex } from '@peerchat/engine'
+
+import { toHex } from '@peerchat/engine'
+import { DEFAULT_MAX_ATTACHMENT_BYTES } from '@peerchat/engine/blobs'
+import type { AttachmentBody } from '@peerchat/engine/chat'
 
 /** Largest file the composer accepts (the exchange's default cap): 25 MiB. */
 export const MAX_ATTACHMENT_BYTES = DEFAULT_MAX_ATTACHMENT_BYTES

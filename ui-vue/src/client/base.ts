@@ -2,7 +2,9 @@
  * The chat actions every client shares: each one encodes a chat body and hands it to the
  * client's own `publish` (sign, queue, stamp). Implementations supply transport and storage.
  */
-import { Kind, type Ulid } from '@peerchat/engine'
+
+import type { Ulid } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { type AvatarRef, type ChatBody, encodeBody } from './bodies.ts'
 import { Emitter } from './emitter.ts'
 import type { ChatClientEvents, Outgoing, Unsubscribe } from './types.ts'

@@ -3,10 +3,11 @@
  * documented in docs/protocol/projections.md): one flat tagged union for the composer and the
  * simulation, mapped onto the engine's encoders. No second wire format lives here.
  */
+
+import { DecodeError, type Ulid } from '@peerchat/engine'
 import {
   type AvatarBlob,
   BodyLimits,
-  DecodeError,
   decodeChatBody,
   encodeEdit,
   encodeMessage,
@@ -14,8 +15,7 @@ import {
   encodeReaction,
   encodeRedact,
   Kind,
-  type Ulid,
-} from '@peerchat/engine'
+} from '@peerchat/engine/chat'
 
 /** The limits the UI enforces before encoding (the engine's `BodyLimits`). */
 export const ChatLimits = {

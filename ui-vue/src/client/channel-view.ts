@@ -4,22 +4,25 @@
  * Vue, plus the local outbox shown as pending rows until their stamped copy arrives.
  * Only the messages a change names are re-materialized, so live traffic costs O(log n).
  */
+
 import {
-  ChannelView,
-  decodeAttachment,
   ErrorCode,
-  encodeMessage,
-  Kind,
-  type MessageView,
   type PublicKey,
   publicKeyToText,
-  type Roles,
   type SignedRequest,
   type StampedEvent,
   toHex,
   type Ulid,
   type Write,
 } from '@peerchat/engine'
+import {
+  ChannelView,
+  decodeAttachment,
+  encodeMessage,
+  Kind,
+  type MessageView,
+  type Roles,
+} from '@peerchat/engine/chat'
 import { type AttachmentInfo, attachmentInfo } from './attachments.ts'
 import { decodeBody } from './bodies.ts'
 

@@ -2,8 +2,8 @@
  * Who is who on the real network: display names from profile events (the latest per key, from
  * any channel), online state and privileges from the relay's signed session attestations.
  */
+
 import {
-  Kind,
   Privilege,
   type PublicKey,
   publicKeyFromText,
@@ -13,6 +13,7 @@ import {
   toHex,
   type Ulid,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { decodeBody } from './bodies.ts'
 import type { Member, MemberAvatarRef, Privilege as UiPrivilege } from './types.ts'
 

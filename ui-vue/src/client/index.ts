@@ -130,10 +130,10 @@ export async function createClient(
  */
 async function inIndexedDb<T>(
   what: string,
-  open: (storage: typeof import('../storage/index.ts')) => Promise<T>,
+  open: (storage: typeof import('@peerchat/store-indexeddb')) => Promise<T>,
 ): Promise<T | undefined> {
   try {
-    return await open(await import('../storage/index.ts'))
+    return await open(await import('@peerchat/store-indexeddb'))
   } catch (e) {
     console.warn(`IndexedDB unavailable, keeping ${what} in memory: ${(e as Error).message}`)
     return undefined

@@ -8,7 +8,10 @@
  * exchange checks downloads on arrival and stored copies once per run). The uploader's progress
  * is the exchange's `spread`: chunk bytes served and peers that announced the blob.
  */
-import { type BlobExchange, encodeAttachment, fromHex, Kind, toHex } from '@peerchat/engine'
+
+import { fromHex, toHex } from '@peerchat/engine'
+import type { BlobExchange } from '@peerchat/engine/blobs'
+import { encodeAttachment, Kind } from '@peerchat/engine/chat'
 import type { AttachmentInfo } from './attachments.ts'
 import { MAX_ATTACHMENT_BYTES, refuseFile } from './attachments.ts'
 import type { FetchProgress, MediaClient, Outgoing, PreparedFile, ShareStatus } from './types.ts'

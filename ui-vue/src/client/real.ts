@@ -8,15 +8,10 @@
  * Nothing here waits for the network: `start` returns once the store is open, stored history
  * shows at once, writes made offline show as pending and go out when the relay is back.
  */
+
 import {
-  BlobExchange,
-  type BlobStore,
-  BodyLimits,
-  decodeAttachment,
   equalBytes,
   isValidChannel,
-  Kind,
-  MemoryBlobStore,
   MemoryOutboxStore,
   MemoryStore,
   type MeshPort,
@@ -32,6 +27,8 @@ import {
   toHex,
   type Ulid,
 } from '@peerchat/engine'
+import { BlobExchange, type BlobStore, MemoryBlobStore } from '@peerchat/engine/blobs'
+import { BodyLimits, decodeAttachment, Kind } from '@peerchat/engine/chat'
 import { isAnnouncedVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica, keyOfPeerId } from '@peerchat/transports/connect'
 import type { WebrtcTransport } from '@peerchat/transports/webrtc'

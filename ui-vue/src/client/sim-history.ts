@@ -2,8 +2,8 @@
  * Seeds a channel's local history with really signed, really stamped events, spread over the
  * past days, so the message list has days, groups and scroll-back to show.
  */
+
 import {
-  Kind,
   monotonicUlid,
   type SignedRequest,
   type Signer,
@@ -11,6 +11,7 @@ import {
   signRequest,
   stamp,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { encodeBody } from './bodies.ts'
 import { pick, type Random, randomBytesFrom } from './prng.ts'
 import { chatLine, REACTIONS } from './sim-text.ts'

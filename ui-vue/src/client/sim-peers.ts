@@ -4,13 +4,13 @@
  */
 import {
   Identity,
-  Kind,
   publicKeyToText,
   type SignedRequest,
   type StampedEvent,
   signRequest,
   type Ulid,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { type ChatBody, encodeBody } from './bodies.ts'
 import { pick, type Random, randomBytesFrom } from './prng.ts'
 import { chatLine, REACTIONS } from './sim-text.ts'

@@ -9,7 +9,6 @@ import {
   eventDigest,
   Identity,
   isValidChannel,
-  Kind,
   MemoryStore,
   type PublicKey,
   publicKeyToText,
@@ -20,6 +19,7 @@ import {
   type StampedEvent,
   type Ulid,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { type MemoryLivePort, MemoryRelay } from '@peerchat/transports/memory'
 import { PROFILE_CHANNEL } from './base.ts'
 import { decodeBody } from './bodies.ts'

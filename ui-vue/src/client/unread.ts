@@ -4,7 +4,8 @@
  * scanned at start, then every change — in any order and any number of times; it keeps only
  * what is unread, never the log.
  */
-import { equalBytes, Kind, type PublicKey, type StampedEvent, type Ulid } from '@peerchat/engine'
+import { equalBytes, type PublicKey, type StampedEvent, type Ulid } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { decodeBody } from './bodies.ts'
 
 /** Unread messages remembered per channel (default 5,000; the badge stops counting there). */

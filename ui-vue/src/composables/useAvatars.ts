@@ -6,7 +6,7 @@
  * fetched yet, is initials. One fetch per digest; failures are retried on the next ask after
  * `AVATAR_RETRY_MS`.
  */
-import { BodyLimits } from '@peerchat/engine'
+import { BodyLimits } from '@peerchat/engine/chat'
 import { type InjectionKey, inject, onScopeDispose, provide, reactive } from 'vue'
 import { isInlineImage } from '../client/attachments.ts'
 import type { ChatClient, MemberAvatarRef } from '../client/types.ts'

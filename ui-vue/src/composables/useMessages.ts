@@ -4,7 +4,8 @@
  * pages of history (what the device holds, read at once), live and backfilled events, and the
  * states of this device's writes (pending, failed with retry, stamped).
  */
-import { publicKeyToText, type Roles, type Ulid } from '@peerchat/engine'
+import { publicKeyToText, type Ulid } from '@peerchat/engine'
+import type { Roles } from '@peerchat/engine/chat'
 import { computed, type InjectionKey, onScopeDispose, provide, type Ref, shallowRef, watch } from 'vue'
 import { ChannelTimeline, type ChatMessage, refusalText, writeKeyOf } from '../client/channel-view.ts'
 import type { ChatClient } from '../client/types.ts'

@@ -4,7 +4,7 @@
  * drawn at `AVATAR_SIDE` px and encoded as WebP, smaller until it fits `AVATAR_MAX_BYTES`.
  * Loaded lazily (only when a picture is picked).
  */
-import { BodyLimits } from '@peerchat/engine'
+import { BodyLimits } from '@peerchat/engine/chat'
 import { isInlineImage } from '../client/attachments.ts'
 import type { PreparedAvatar } from '../client/types.ts'
 

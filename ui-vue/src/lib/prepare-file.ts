@@ -3,7 +3,9 @@
  * and name, and for an image its pixel size and a small inline thumbnail (a canvas re-encoding,
  * WebP, at most `THUMBNAIL_MAX_BYTES`). An image the browser cannot decode is shared as a file.
  */
-import { BodyLimits, utf8 } from '@peerchat/engine'
+
+import { utf8 } from '@peerchat/engine'
+import { BodyLimits } from '@peerchat/engine/chat'
 import { isInlineImage } from '../client/attachments.ts'
 import type { PreparedFile } from '../client/types.ts'
 

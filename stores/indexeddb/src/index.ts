@@ -1,8 +1,15 @@
-/** Browser persistence in IndexedDB (docs/protocol/storage-indexeddb.md). */
+/**
+ * `@peerchat/store-indexeddb`: the engine's storage ports in the browser's IndexedDB
+ * (layout: docs/protocol/storage-indexeddb.md). Per community (named by its relay key), one
+ * database holds the channel logs (`IndexedDbStore`), the outbox (`IndexedDbOutboxStore`) and
+ * cached document snapshots (`DocSnapshotCache`); a second one holds the attachments
+ * (`IndexedDbBlobStore`).
+ */
 
 export {
   BLOB_CHUNKS,
   BLOB_INFO,
+  BLOB_SCHEMA_VERSION,
   blobDatabaseName,
   deleteIndexedDbBlobStore,
   IndexedDbBlobStore,
@@ -19,4 +26,11 @@ export {
   openIndexedDbStore,
 } from './indexeddb-store.ts'
 export { type IndexedDbOutboxOptions, IndexedDbOutboxStore, openIndexedDbOutbox } from './outbox-store.ts'
-export { type DatabaseOptions, logDatabaseName } from './schema.ts'
+export {
+  type DatabaseOptions,
+  DOC_SNAPSHOTS,
+  EVENTS,
+  logDatabaseName,
+  OUTBOX,
+  SCHEMA_VERSION,
+} from './schema.ts'

@@ -10,24 +10,25 @@
  */
 
 import { checkMeta, MAX_BLOB_BYTES } from '../blobs/manifest.ts'
+import { begin, checkText, readFlags, readId, readNonEmpty, readVersion, writeId } from '../body-codec.ts'
 import { abytes } from '../bytes.ts'
 import {
-  createWriter,
   decodeWith,
   finish,
   type Reader,
-  type Writer,
   writeBytes,
   writeU8,
   writeVarBytes,
   writeVarString,
   writeVarUint,
 } from '../codec.ts'
+import { DocLimits, decodeYjs, type YjsBody } from '../docs/body.ts'
 import { DecodeError } from '../errors.ts'
-import { Kind } from '../event.ts'
-import { type Ulid, ulidFromBytes, ulidToBytes } from '../ulid.ts'
+import type { Ulid } from '../ulid.ts'
+import { Kind } from './kinds.ts'
 
-export const BODY_VERSION = 1
+export { BODY_VERSION } from '../body-codec.ts'
+export { DocLimits, decodeYjs, encodeYjs, isValidDocName, type YjsBody } from '../docs/body.ts'
 
 /** Bounds of the chat bodies (bytes unless said otherwise). All fit inside `Limits.body`. */
 export const BodyLimits = {
@@ -45,10 +46,10 @@ export const BodyLimits = {
   topic: 1024,
   /** Pinned message ids per channel. */
   pinned: 50,
-  /** UTF-8 bytes of a Yjs document name. */
-  docName: 64,
-  /** Bytes of one Yjs update inside a `yjs` event (leaves room for the envelope in `Limits.body`). */
-  yjsUpdate: 40 * 1024,
+  /** UTF-8 bytes of a Yjs document name (`DocLimits.docName`). */
+  docName: DocLimits.docName,
+  /** Bytes of one Yjs update inside a `yjs` event (`DocLimits.yjsUpdate`). */
+  yjsUpdate: DocLimits.yjsUpdate,
   /** UTF-8 bytes of an attachment's MIME type (`type/subtype`, parameters included). */
   mime: 127,
   /** UTF-8 bytes of an attachment's file name. */
@@ -99,11 +100,6 @@ export interface ChannelMetaBody {
   topic: string
   pinned: Ulid[]
 }
-export interface YjsBody {
-  doc: string
-  update: Uint8Array
-}
-
 /**
  * An attachment: the metadata of a content-addressed blob (the bytes travel peer to peer,
  * docs/protocol/blobs.md). `digest` is the SHA-256 of the blob, `chunkRoot` the SHA-256 of its
@@ -120,44 +116,6 @@ export interface AttachmentBody {
   height?: number
   /** A small inline preview and its MIME type. */
   thumbnail?: { mime: string; bytes: Uint8Array }
-}
-
-/** Document names: the same grammar as kinds, so they are printable and unambiguous. */
-const DOC_NAME_RE = /^[a-z0-9][a-z0-9._-]*$/
-export const isValidDocName = (name: string): boolean =>
-  typeof name === 'string' && DOC_NAME_RE.test(name) && name.length <= BodyLimits.docName
-
-const utf8Length = (s: string): number => new TextEncoder().encode(s).length
-
-function checkText(value: string, max: number, what: string): void {
-  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`)
-  if (utf8Length(value) > max) throw new RangeError(`${what} exceeds ${max} UTF-8 bytes`)
-}
-
-function begin(): Writer {
-  const w = createWriter()
-  writeU8(w, BODY_VERSION)
-  return w
-}
-
-function readVersion(r: Reader, what: string): void {
-  const v = r.u8(`${what} version`)
-  if (v !== BODY_VERSION) throw new DecodeError(`unsupported ${what} version ${v}`)
-}
-
-function readFlags(r: Reader, allowed: number, what: string): number {
-  const flags = r.u8(`${what} flags`)
-  if (flags & ~allowed) throw new DecodeError(`unknown ${what} flags ${flags}`)
-  return flags
-}
-
-const writeId = (w: Writer, id: Ulid): void => writeBytes(w, ulidToBytes(id))
-const readId = (r: Reader, what: string): Ulid => ulidFromBytes(r.bytes(16, what))
-
-function readNonEmpty(r: Reader, max: number, what: string): string {
-  const s = r.varString(max, what)
-  if (s.length === 0) throw new DecodeError(`empty ${what}`)
-  return s
 }
 
 // message = v text flags(bit0 replyTo) [replyTo:16] count(mentions) key:32*
@@ -298,27 +256,6 @@ function readChannelMeta(r: Reader): ChannelMetaBody {
   return { topic, pinned }
 }
 
-// yjs = v doc update(bytes)
-export function encodeYjs(b: YjsBody): Uint8Array {
-  if (!isValidDocName(b.doc)) throw new RangeError(`invalid document name ${JSON.stringify(b.doc)}`)
-  if (!(b.update instanceof Uint8Array)) throw new TypeError('update must be a Uint8Array')
-  if (b.update.length > BodyLimits.yjsUpdate)
-    throw new RangeError(`Yjs update of ${b.update.length} bytes exceeds ${BodyLimits.yjsUpdate}`)
-  const w = begin()
-  writeVarString(w, b.doc)
-  writeVarBytes(w, b.update)
-  return finish(w)
-}
-
-function readYjs(r: Reader): YjsBody {
-  readVersion(r, 'yjs')
-  const doc = r.varString(BodyLimits.docName, 'document name')
-  if (!isValidDocName(doc)) throw new DecodeError('invalid document name')
-  const update = r.varBytes(BodyLimits.yjsUpdate, 'Yjs update')
-  if (update.length === 0) throw new DecodeError('empty Yjs update')
-  return { doc, update }
-}
-
 const MIME_RE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[ -~]*)?$/i
 const isValidMime = (mime: string): boolean => MIME_RE.test(mime)
 
@@ -422,7 +359,6 @@ export const decodeReaction = (b: Uint8Array): ReactionBody => decodeWith(b, rea
 export const decodeProfile = (b: Uint8Array): ProfileBody => decodeWith(b, readProfile, 'profile body')
 export const decodeChannelMeta = (b: Uint8Array): ChannelMetaBody =>
   decodeWith(b, readChannelMeta, 'channel.meta body')
-export const decodeYjs = (b: Uint8Array): YjsBody => decodeWith(b, readYjs, 'yjs body')
 export const decodeAttachment = (b: Uint8Array): AttachmentBody =>
   decodeWith(b, readAttachment, 'attachment body')
 

@@ -19,11 +19,12 @@
 
 import { toHex } from '../bytes.ts'
 import { DecodeError } from '../errors.ts'
-import { Kind, type StampedEvent } from '../event.ts'
+import type { StampedEvent } from '../event.ts'
 import { publicKeyToText } from '../identity/keys.ts'
+import { keyTextInterner } from '../key-text.ts'
 import type { Ulid } from '../ulid.ts'
 import { type ChatBody, decodeChatBody, type MessageBody } from './bodies.ts'
-import { keyTextInterner } from './key-text.ts'
+import { Kind } from './kinds.ts'
 import { canModerate, noRoles, type Roles } from './roles.ts'
 import { SortedIds } from './sorted-ids.ts'
 

@@ -12,8 +12,8 @@
  * no unpinned blob is left; then it rejects with a LimitError (`storage-quota`) that tells the user what to do.
  * Layout: docs/protocol/storage-indexeddb.md (## Blobs).
  */
+import { abytes, compareBytes, fromHex, LimitError, toHex } from '@peerchat/engine'
 import {
-  abytes,
   BLOB_DIGEST_BYTES,
   type BlobDigest,
   type BlobInfo,
@@ -21,15 +21,11 @@ import {
   type BlobUsage,
   CHUNK_BYTES,
   checkRange,
-  compareBytes,
   type EvictionListener,
   EvictionListeners,
-  fromHex,
-  LimitError,
   type PutBlobOptions,
-  toHex,
   usageOf,
-} from '@peerchat/engine'
+} from '@peerchat/engine/blobs'
 import { deleteDatabase, openDatabase, QUOTA_LIMIT, transactStores, type WriteMode } from './idb.ts'
 import { type DatabaseOptions, factoryOf } from './schema.ts'
 

@@ -1,5 +1,5 @@
-import { equalBytes } from '../bytes.ts'
-import { publicKeyToText } from '../identity/keys.ts'
+import { equalBytes } from './bytes.ts'
+import { publicKeyToText } from './identity/keys.ts'
 
 /**
  * Returns a function giving the text form of a key, one string instance per distinct key.

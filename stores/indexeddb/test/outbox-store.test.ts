@@ -17,10 +17,16 @@ import {
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { fakeStoredEvent } from '@peerchat/engine/testing'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openDatabase, transact } from '../src/storage/idb.ts'
-import { openIndexedDbStore } from '../src/storage/indexeddb-store.ts'
-import { type IndexedDbOutboxStore, openIndexedDbOutbox } from '../src/storage/outbox-store.ts'
-import { EVENTS, logDatabaseName, OUTBOX, SCHEMA_VERSION } from '../src/storage/schema.ts'
+import { openDatabase, transact } from '../src/idb.ts'
+import {
+  EVENTS,
+  type IndexedDbOutboxStore,
+  logDatabaseName,
+  OUTBOX,
+  openIndexedDbOutbox,
+  openIndexedDbStore,
+  SCHEMA_VERSION,
+} from '../src/index.ts'
 
 beforeAll(() => useNodeCrypto())
 

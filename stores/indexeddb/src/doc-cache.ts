@@ -12,7 +12,7 @@ import {
   encodeSnapshot,
   type GuardVerdict,
   snapshot,
-} from '@peerchat/engine'
+} from '@peerchat/engine/docs'
 import { transact } from './idb.ts'
 import { type DatabaseOptions, DOC_SNAPSHOTS, openCommunityDatabase } from './schema.ts'
 

@@ -19,24 +19,20 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } 
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
+import { abytes, compareBytes, fromHex, LimitError, toHex } from '@peerchat/engine'
 import {
-  abytes,
   BLOB_DIGEST_BYTES,
   type BlobDigest,
   type BlobInfo,
   type BlobStore,
   type BlobUsage,
   checkRange,
-  compareBytes,
   type EvictionListener,
   EvictionListeners,
-  fromHex,
-  LimitError,
   type PutBlobOptions,
   planEviction,
-  toHex,
   usageOf,
-} from '@peerchat/engine'
+} from '@peerchat/engine/blobs'
 import { syncDir } from './sync-dir.ts'
 
 export const FileBlobStoreDefaults = {

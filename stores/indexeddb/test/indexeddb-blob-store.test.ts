@@ -1,5 +1,6 @@
 import 'fake-indexeddb/auto'
-import { CHUNK_BYTES, describeBlob, LimitError, randomBytes } from '@peerchat/engine'
+import { LimitError, randomBytes } from '@peerchat/engine'
+import { CHUNK_BYTES, describeBlob } from '@peerchat/engine/blobs'
 import { fakeStoredEvent, runBlobStoreConformance, seededBytes } from '@peerchat/engine/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -8,9 +9,9 @@ import {
   deleteIndexedDbBlobStore,
   type IndexedDbBlobStore,
   openIndexedDbBlobStore,
-} from '../src/storage/blob-store.ts'
-import { QUOTA_LIMIT } from '../src/storage/idb.ts'
-import { openIndexedDbStore } from '../src/storage/indexeddb-store.ts'
+  openIndexedDbStore,
+  QUOTA_LIMIT,
+} from '../src/index.ts'
 
 runBlobStoreConformance(
   'indexeddb (fake-indexeddb)',

@@ -4,21 +4,23 @@ import {
   fingerprintOfDigests,
   LimitError,
   MemoryStore,
-  openDoc,
   randomBytes,
   type Store,
   type StoredEvent,
 } from '@peerchat/engine'
+import { openDoc } from '@peerchat/engine/docs'
 import { fakeStoredEvent, runStoreConformance } from '@peerchat/engine/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { DocSnapshotCache } from '../src/storage/doc-cache.ts'
-import { QUOTA_LIMIT } from '../src/storage/idb.ts'
 import {
+  DOC_SNAPSHOTS,
+  DocSnapshotCache,
   deleteIndexedDbStore,
+  EVENTS,
   type IndexedDbStore,
+  logDatabaseName,
   openIndexedDbStore,
-} from '../src/storage/indexeddb-store.ts'
-import { DOC_SNAPSHOTS, EVENTS, logDatabaseName } from '../src/storage/schema.ts'
+  QUOTA_LIMIT,
+} from '../src/index.ts'
 
 async function freshStore(): Promise<{ store: IndexedDbStore; reopen: () => Promise<IndexedDbStore> }> {
   const relayKey = randomBytes(32)

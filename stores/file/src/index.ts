@@ -1,0 +1,7 @@
+/**
+ * `@peerchat/store-file`: the peerchat engine's storage ports on local files, for Node peers
+ * (virtual clients, bots, tests that restart from disk). Formats: docs/protocol/storage.md.
+ */
+export { FileBlobStore, FileBlobStoreDefaults, type FileBlobStoreOptions } from './file-blob-store.ts'
+export { FileOutboxStore, FileOutboxStoreDefaults, type FileOutboxStoreOptions } from './file-outbox-store.ts'
+export { FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'
