@@ -13,6 +13,9 @@ COPY engine/package.json engine/
 COPY transports/package.json transports/
 COPY relay/package.json relay/
 COPY virtual-client/package.json virtual-client/
+COPY stores/file/package.json stores/file/
+COPY stores/indexeddb/package.json stores/indexeddb/
+COPY examples/quickstart/package.json examples/quickstart/
 COPY ui-vue/package.json ui-vue/
 COPY bench/package.json bench/
 COPY tests/package.json tests/
@@ -36,6 +39,7 @@ COPY --from=build /app/engine ./engine
 COPY --from=build /app/transports ./transports
 COPY --from=build /app/relay ./relay
 COPY --from=build /app/virtual-client ./virtual-client
+COPY --from=build /app/stores ./stores
 # (relay/dist/cli.mjs, virtual-client/dist/host.mjs and vc-instance.mjs are the bundles start.mjs runs.)
 COPY --from=build /app/scripts/start.mjs ./scripts/start.mjs
 COPY --from=build /app/ui-vue/dist ./ui-vue/dist

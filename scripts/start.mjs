@@ -50,7 +50,7 @@ export const BUNDLES = [
     define: { BroadcastChannel: 'undefined' },
   },
 ]
-const BUNDLE_SOURCES = ['engine/src', 'transports/src', 'relay/src', 'virtual-client/src']
+const BUNDLE_SOURCES = ['engine/src', 'transports/src', 'relay/src', 'virtual-client/src', 'stores/file/src']
 
 /** What would be started, as data (the deployment test checks it against fly.toml). */
 export function plan(env = process.env) {
