@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '../e2e/browser.ts'
+import { serveStatic } from '../e2e/static-server.ts'
 import { buildPackAndInstall, type Installed, PACKAGES, packageName, ROOT } from './pack.ts'
 
 let installed: Installed
@@ -144,6 +146,22 @@ describe('browser bundles (vite build of pages using the installed packages)', (
     expect(page.text).not.toMatch(WEBRTC)
     expect(page.text).not.toMatch(WS_NODE)
     expect(page.text).not.toMatch(/@roamhq|wrtc/)
+  })
+
+  it('a page with Yjs documents starts the Web Worker guard from the bundle, in Chromium', async () => {
+    viteBuild('page-docs')
+    const server = await serveStatic(join(installed.app, 'out', 'page-docs'))
+    const browser = await launchChromium()
+    try {
+      const page = await browser.newPage()
+      await page.goto(server.url)
+      await page.waitForFunction(() => document.title.startsWith('{'), undefined, { timeout: 60_000 })
+      expect(JSON.parse(await page.title())).toEqual({ text: 'hello from a', refused: [] })
+      expect(server.requests.filter((p) => p !== '/' && p !== '/favicon.ico' && !p.startsWith('/assets/'))).toEqual([])
+    } finally {
+      await browser.close()
+      await server.close()
+    }
   })
 
   it('a page with the mesh loads WebRTC only in a lazy chunk', () => {
