@@ -1,82 +1,24 @@
 /**
- * LwwMap: the body codec, the fold (order-independent, idempotent, reversible), both clocks
- * on hand-built stamped events, and the real Replica on the memory relay and network:
- * local-first writes, convergence, and the author clock's rules (offline-earlier loses,
- * future-dated clocks are clamped, causality wins over a slow wall clock).
+ * LwwMap without a Replica: the body codec and the fold (order-independent, idempotent,
+ * reversible) under both clocks, on hand-built stamped events. The map on real Replicas and
+ * the memory relay is tested in tests/kit/lww-map.test.ts.
  */
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { MemoryNetwork } from '../../transports/src/memory/network.ts'
-import { MemoryRelay } from '../../transports/src/memory/relay.ts'
-import { VirtualClock } from '../src/clock.ts'
+import { describe, expect, it } from 'vitest'
 import { DecodeError } from '../src/errors.ts'
-import { Limits, type SignedRequest, type StampedEvent } from '../src/event.ts'
-import { Identity, publicKeyToText } from '../src/identity/keys.ts'
+import { Limits } from '../src/event.ts'
+import { publicKeyToText } from '../src/identity/keys.ts'
 import { jsonCodec, stringCodec } from '../src/kit/codecs.ts'
-import { decodeLww, encodeLww, KitLimits, LWW_KIND, type LwwBody } from '../src/kit/lww-body.ts'
+import { decodeLww, encodeLww, KitLimits, type LwwBody } from '../src/kit/lww-body.ts'
 import { type LwwClock, LwwMap, type LwwMapChange } from '../src/kit/lww-map.ts'
-import { useNodeCrypto } from '../src/node/index.ts'
-import { Replica } from '../src/replica/replica.ts'
-import { MemoryStore } from '../src/store/memory.ts'
-import { type Ulid, ulidFromBytes } from '../src/ulid.ts'
+import type { Ulid } from '../src/ulid.ts'
+import { CHANNEL, kitEvent as event, type Field, lwwBody, schedule, T0, utf8 } from './kit-fixtures.ts'
 
-const CHANNEL = 'board'
-const T0 = 1_750_000_000_000
 const HOUR = 3_600_000
 
-beforeAll(() => useNodeCrypto())
-
-// ---- hand-built events -----------------------------------------------------------------
-
-let seq = 0
-/** A stamped event as the log would hand it over (signatures are not checked by projections). */
-function event(o: {
-  author: number
-  ts: number
-  body: Uint8Array
-  kind?: string
-  channel?: string
-}): StampedEvent {
-  const n = ++seq
-  const id = new Uint8Array(16)
-  let t = o.ts
-  for (let i = 5; i >= 0; i--) {
-    id[i] = t % 256
-    t = Math.floor(t / 256)
-  }
-  new DataView(id.buffer).setUint32(12, n)
-  id[6] = o.author // distinct random parts across authors within one millisecond
-  const clientNonce = new Uint8Array(16)
-  new DataView(clientNonce.buffer).setUint32(12, n)
-  return {
-    channel: o.channel ?? CHANNEL,
-    kind: o.kind ?? LWW_KIND,
-    author: new Uint8Array(32).fill(o.author),
-    clientNonce,
-    body: o.body,
-    authorSig: new Uint8Array(64),
-    id: ulidFromBytes(id),
-    ts: o.ts,
-    relaySig: new Uint8Array(64),
-  }
-}
-
-const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
-
 /** A body of map `name` setting (string) or removing (undefined) keys under one clock. */
-function body(
-  time: number,
-  counter: number,
-  entries: [string, string | undefined][],
-  name = 'tasks',
-): Uint8Array {
-  return encodeLww({
-    name,
-    time,
-    counter,
-    entries: entries.map(([key, v]) => (v === undefined ? { key } : { key, value: utf8(v) })),
-  })
-}
+const body = (time: number, counter: number, fields: Field[], name = 'tasks') =>
+  lwwBody(name, time, counter, fields)
 
 const detached = (clock: LwwClock = 'author') =>
   LwwMap.detached(CHANNEL, { name: 'tasks', codec: stringCodec, clock })
@@ -84,31 +26,6 @@ const detached = (clock: LwwClock = 'author') =>
 /** Everything observable about a map, including tombstones. */
 function state(map: LwwMap<string>, keys: Iterable<string>) {
   return [...keys].map((k) => [k, map.get(k), map.meta(k)])
-}
-
-/** The events shuffled, some delivered twice, cut into batches (seeded). */
-function schedule<T>(events: readonly T[], seed: number): T[][] {
-  let a = seed >>> 0
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const all = [...events]
-  for (const e of events) if (rnd() < 0.3) all.push(e)
-  for (let i = all.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1))
-    ;[all[i], all[j]] = [all[j]!, all[i]!]
-  }
-  const batches: T[][] = []
-  for (let i = 0; i < all.length; ) {
-    const size = 1 + Math.floor(rnd() * 4)
-    batches.push(all.slice(i, i + size))
-    i += size
-  }
-  return batches
 }
 
 // ---- the body ---------------------------------------------------------------------------
@@ -323,10 +240,7 @@ describe('LwwMap fold', () => {
           body: body(
             T0 + o.time,
             o.counter,
-            o.keys.map((k): [string, string | undefined] => [
-              k,
-              o.remove ? undefined : `${o.value}@${o.author}`,
-            ]),
+            o.keys.map((k): Field => [k, o.remove ? undefined : `${o.value}@${o.author}`]),
           ),
         }),
       )
@@ -381,212 +295,6 @@ describe('LwwMap fold', () => {
         { numRuns: 300 },
       )
     })
-  })
-})
-
-// ---- on the Replica ---------------------------------------------------------------------
-
-/** Replicas on one virtual clock, a memory relay and a memory mesh. */
-async function world(
-  o: { refuse?: (r: SignedRequest) => { code: string; message: string } | undefined } = {},
-) {
-  const clock = new VirtualClock(T0)
-  const network = new MemoryNetwork({ seed: 3, clock })
-  const relay = new MemoryRelay({
-    signer: await Identity.generate(),
-    clock,
-    ...(o.refuse ? { refuse: o.refuse } : {}),
-  })
-  const replicas: Replica[] = []
-  let n = 0
-  const peer = async (opts: { mesh?: boolean } = {}) => {
-    const replica = await Replica.open({
-      store: new MemoryStore(),
-      relayKeys: [relay.publicKey],
-      signer: await Identity.generate(),
-      clock,
-      random: () => 0.5,
-    })
-    replicas.push(replica)
-    const port = relay.client()
-    replica.connect(port)
-    if (opts.mesh) {
-      const transport = network.transport(`p${n++}`)
-      replica.attach(transport)
-      await transport.start()
-    }
-    return { replica, port }
-  }
-  const stop = async () => {
-    for (const r of replicas) await r.stop()
-  }
-  return { clock, relay, peer, stop }
-}
-
-const open = (replica: Replica, o: { clock?: LwwClock; now?: () => number } = {}) =>
-  LwwMap.open(replica, CHANNEL, { name: 'tasks', codec: stringCodec, ...o })
-
-describe('LwwMap on the Replica', () => {
-  it('shows a write at once as pending, then stamped; a refused write goes away', async () => {
-    const w = await world({
-      refuse: (r) => (r.body.length > 60 ? { code: 'too_big', message: 'no' } : undefined),
-    })
-    const { replica } = await w.peer()
-    const map = await open(replica)
-    const seen: [string, string | undefined, boolean][] = []
-    map.on('change', (c) => {
-      for (const k of c.keys) seen.push([k, c.changes.get(k)!.value, c.changes.get(k)!.pending])
-    })
-    const writing = map.set('a', 'hello')
-    expect(map.get('a')).toBe('hello') // before signing, before the relay
-    expect(map.meta('a')).toMatchObject({ pending: true })
-    const write = await writing
-    expect(write.state).toBe('pending')
-    await w.clock.advance(100)
-    expect(write.state).toBe('stamped')
-    expect(map.meta('a')).toMatchObject({ pending: false, id: write.event!.id, ts: write.event!.ts })
-    expect(seen).toEqual([
-      ['a', 'hello', true],
-      ['a', 'hello', false],
-    ])
-    const refused = await map.set('a', 'x'.repeat(80))
-    expect(map.get('a')).toBe('x'.repeat(80))
-    await w.clock.advance(100)
-    expect(refused.state).toBe('failed')
-    expect(map.get('a')).toBe('hello')
-    expect(await map.delete('nothing')).toBeUndefined()
-    await w.stop()
-  })
-
-  it('picks up pending writes and stored events when reopened', async () => {
-    const w = await world()
-    const { replica, port } = await w.peer()
-    const map = await open(replica)
-    await map.set('a', 'stamped')
-    await w.clock.advance(100)
-    port.setLink(false)
-    await map.set('b', 'pending')
-    map.close()
-    const again = await open(replica)
-    expect(again.entries()).toEqual([
-      ['a', 'stamped'],
-      ['b', 'pending'],
-    ])
-    expect(again.meta('b')?.pending).toBe(true)
-    port.setLink(true)
-    await w.clock.advance(100)
-    expect(again.meta('b')?.pending).toBe(false)
-    expect(again.size).toBe(2)
-    await w.stop()
-  })
-
-  it('two replicas converge through the relay; writes to different keys never interfere', async () => {
-    const w = await world()
-    const a = await w.peer()
-    const b = await w.peer()
-    const ma = await open(a.replica)
-    const mb = await open(b.replica)
-    await Promise.all([ma.set('x', 'from a'), mb.set('y', 'from b')])
-    await Promise.all([ma.set('z', 'a wins?'), mb.set('z', 'b wins?')])
-    await w.clock.advance(200)
-    await ma.write([
-      { key: 'x', remove: true },
-      { key: 'w', value: 'batch' },
-    ])
-    await w.clock.advance(200)
-    expect(ma.entries()).toEqual(mb.entries())
-    expect(ma.get('y')).toBe('from b')
-    expect(ma.has('x')).toBe(false)
-    expect(mb.get('w')).toBe('batch')
-    expect(['a wins?', 'b wins?']).toContain(ma.get('z'))
-    expect(ma.meta('z')).toEqual(mb.meta('z'))
-    await w.stop()
-  })
-
-  for (const clock of ['author', 'relay'] as const) {
-    it(`(a) offline-earlier against online-later, clock '${clock}'`, async () => {
-      const w = await world()
-      const alice = await w.peer({ mesh: true })
-      const bob = await w.peer({ mesh: true })
-      const ma = await open(alice.replica, { clock })
-      const mb = await open(bob.replica, { clock })
-      await ma.set('title', 'draft')
-      await w.clock.advance(1_000)
-      // Alice loses the relay and edits at T0+2s; Bob edits at T0+5s, online.
-      alice.port.setLink(false)
-      await ma.set('title', 'offline edit')
-      await w.clock.advance(3_000)
-      await mb.set('title', 'online edit')
-      await w.clock.advance(2_000)
-      expect(ma.get('title')).toBe('offline edit') // her pending edit; she has not seen Bob's
-      expect(mb.get('title')).toBe('online edit')
-      // Alice reconnects at T0+7s: her edit is stamped after Bob's, and she catches up with Bob.
-      alice.port.setLink(true)
-      await w.clock.advance(5_000)
-      expect(ma.meta('title')?.pending).toBe(false)
-      expect(await alice.replica.open(CHANNEL).count()).toBe(3)
-      expect(await bob.replica.open(CHANNEL).count()).toBe(3)
-      const winner = clock === 'author' ? 'online edit' : 'offline edit'
-      expect(ma.get('title')).toBe(winner)
-      expect(mb.get('title')).toBe(winner)
-      await w.stop()
-    })
-  }
-
-  it('(b) a replica whose clock runs an hour ahead cannot win for ever', async () => {
-    const w = await world()
-    const mallory = await w.peer()
-    const bob = await w.peer()
-    const mm = await open(mallory.replica, { now: () => w.clock.now() + HOUR })
-    const mb = await open(bob.replica)
-    await mm.set('title', 'future')
-    await w.clock.advance(100)
-    expect(mm.meta('title')!.time).toBe(T0 + HOUR)
-    const stamped = mm.meta('title')!.ts!
-    expect(stamped).toBeLessThan(T0 + 1000)
-    // A minute later Bob, who has not changed anything, writes with his true clock: he wins.
-    await w.clock.advance(60_000)
-    await mb.set('title', 'now')
-    await w.clock.advance(100)
-    expect(mb.meta('title')!.time).toBeLessThan(T0 + HOUR)
-    expect(mm.get('title')).toBe('now')
-    expect(mb.get('title')).toBe('now')
-    await w.stop()
-  })
-
-  it('(c) causality: a write made after seeing a value wins even when the writer clock is behind', async () => {
-    const w = await world()
-    const alice = await w.peer()
-    const bob = await w.peer()
-    const ma = await open(alice.replica)
-    const mb = await open(bob.replica, { now: () => w.clock.now() - 10 * 60_000 }) // ten minutes slow
-    await w.clock.advance(5_000)
-    await ma.set('status', 'doing')
-    await w.clock.advance(100)
-    expect(mb.get('status')).toBe('doing')
-    const seen = mb.meta('status')!
-    await mb.set('status', 'done')
-    // Bob's wall clock says ten minutes ago; his clock goes one past what he has seen.
-    expect(mb.meta('status')!.time).toBe(Math.min(seen.time, seen.ts!) + 1)
-    await w.clock.advance(100)
-    expect(ma.get('status')).toBe('done')
-    expect(mb.get('status')).toBe('done')
-    expect(mb.meta('status')!.counter).toBe(seen.counter + 1)
-    await w.stop()
-  })
-
-  it('a detached map cannot write; a closed map stops following', async () => {
-    await expect(detached().set('a', 'x')).rejects.toThrow(/detached/)
-    const w = await world()
-    const { replica } = await w.peer()
-    const map = await open(replica)
-    map.close()
-    await expect(map.set('a', 'x')).rejects.toThrow(/closed/)
-    const other = await open(replica)
-    await other.set('a', 'x')
-    expect(map.has('a')).toBe(false)
-    expect(other.get('a')).toBe('x')
-    await w.stop()
   })
 })
 

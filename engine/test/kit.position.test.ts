@@ -9,18 +9,9 @@ import {
   MAX_POSITION_LENGTH,
   POSITION_DIGITS,
 } from '../src/kit/position.ts'
+import { prng } from './kit-fixtures.ts'
 
 /** mulberry32: a seeded uniform [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const exact = { tieBreak: 0 }
 

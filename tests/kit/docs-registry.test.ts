@@ -3,52 +3,35 @@
  * `yjs` events to documents by name; lazy opening from the buffer or the log; the open-document
  * bound; local-first publishing.
  */
-import { beforeAll, describe, expect, it } from 'vitest'
-import { MemoryRelay } from '../../transports/src/memory/relay.ts'
-import { VirtualClock } from '../src/clock.ts'
-import { encodeYjs, YJS_KIND } from '../src/docs/body.ts'
-import type { DocHandle } from '../src/docs/doc-handle.ts'
-import { DocRegistry, type DocRegistryOptions } from '../src/docs/registry.ts'
-import { Identity } from '../src/identity/keys.ts'
-import { useNodeCrypto } from '../src/node/index.ts'
-import { Replica } from '../src/replica/replica.ts'
-import { MemoryStore } from '../src/store/memory.ts'
+import {
+  type DocHandle,
+  DocRegistry,
+  type DocRegistryOptions,
+  encodeYjs,
+  YJS_KIND,
+} from '@peerchat/engine/docs'
+import { describe, expect, it } from 'vitest'
+import { world } from './world.ts'
 
 const CHANNEL = 'team'
-const T0 = 1_750_000_000_000
 
-beforeAll(() => useNodeCrypto())
-
-async function world() {
-  const clock = new VirtualClock(T0)
-  const relay = new MemoryRelay({ signer: await Identity.generate(), clock })
-  const replicas: Replica[] = []
+/** Peers that each hold a DocRegistry of the channel; `settle` also waits for every registry. */
+async function docs() {
+  const w = await world()
   const registries: DocRegistry[] = []
   const peer = async (options: DocRegistryOptions = {}) => {
-    const replica = await Replica.open({
-      store: new MemoryStore(),
-      relayKeys: [relay.publicKey],
-      signer: await Identity.generate(),
-      clock,
-      random: () => 0.5,
-    })
-    replicas.push(replica)
-    const port = relay.client()
-    replica.connect(port)
-    const registry = await DocRegistry.open(replica, CHANNEL, { doc: { batchMs: 60_000 }, ...options })
+    const p = await w.peer()
+    const registry = await DocRegistry.open(p.replica, CHANNEL, { doc: { batchMs: 60_000 }, ...options })
     registries.push(registry)
-    return { replica, port, registry }
+    w.onStop(() => registry.close())
+    return { ...p, registry }
   }
   /** Lets the relay stamp and fan out, then every registry finish applying. */
   const settle = async () => {
-    await clock.advance(100)
+    await w.clock.advance(100)
     for (const r of registries) await r.settled()
   }
-  const stop = async () => {
-    for (const r of registries) await r.close()
-    for (const r of replicas) await r.stop()
-  }
-  return { clock, peer, settle, stop }
+  return { ...w, peer, settle }
 }
 
 async function edit(handle: DocHandle, text: string): Promise<void> {
@@ -61,7 +44,7 @@ const text = (handle: DocHandle) => handle.doc.getText('t').toString()
 
 describe('DocRegistry', () => {
   it('publishes local-first through the replica and routes updates to the right documents', async () => {
-    const w = await world()
+    const w = await docs()
     const a = await w.peer()
     const b = await w.peer()
     const notes = await a.registry.get('notes')
@@ -89,7 +72,7 @@ describe('DocRegistry', () => {
   })
 
   it("'ignore' keeps nothing for unopened documents and reads the log when one is opened", async () => {
-    const w = await world()
+    const w = await docs()
     const a = await w.peer()
     const b = await w.peer({ unopened: 'ignore' })
     await edit(await a.registry.get('notes'), 'from the log')
@@ -102,7 +85,7 @@ describe('DocRegistry', () => {
   })
 
   it('reads the log for documents whose buffer went over budget', async () => {
-    const w = await world()
+    const w = await docs()
     const a = await w.peer()
     const b = await w.peer({ maxBufferedBytes: 60 })
     await edit(await a.registry.get('big'), 'x'.repeat(100))
@@ -117,7 +100,7 @@ describe('DocRegistry', () => {
   })
 
   it('keeps at most maxOpen documents, closing the least recently used, and reopens from the log', async () => {
-    const w = await world()
+    const w = await docs()
     const evicted: string[] = []
     const a = await w.peer({ maxOpen: 2, onEvict: (name) => evicted.push(name) })
     const one = await a.registry.get('one')
@@ -144,7 +127,7 @@ describe('DocRegistry', () => {
   })
 
   it('drops malformed yjs bodies, refuses bad names and closes once', async () => {
-    const w = await world()
+    const w = await docs()
     const rejected: string[] = []
     const a = await w.peer()
     const b = await w.peer({ onRejected: (name, r) => rejected.push(`${name}:${r.map((x) => x.reason)}`) })

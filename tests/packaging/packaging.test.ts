@@ -157,7 +157,9 @@ describe('browser bundles (vite build of pages using the installed packages)', (
       await page.goto(server.url)
       await page.waitForFunction(() => document.title.startsWith('{'), undefined, { timeout: 60_000 })
       expect(JSON.parse(await page.title())).toEqual({ text: 'hello from a', refused: [] })
-      expect(server.requests.filter((p) => p !== '/' && p !== '/favicon.ico' && !p.startsWith('/assets/'))).toEqual([])
+      expect(
+        server.requests.filter((p) => p !== '/' && p !== '/favicon.ico' && !p.startsWith('/assets/')),
+      ).toEqual([])
     } finally {
       await browser.close()
       await server.close()
