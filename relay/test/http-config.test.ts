@@ -58,7 +58,8 @@ describe('parseConfig', () => {
   it('flags win over environment, which wins over defaults', async () => {
     const admin = publicKeyToText((await Identity.generate()).publicKey)
     const c = parseConfig(
-      ['--port', '9000', '--admin', admin, '--limit', 'maxFrameBytes=2048', '--channel', 'a'],
+      // `--admin=<key>`: a base64url key may start with '-', which parseArgs would take for a flag.
+      ['--port', '9000', `--admin=${admin}`, '--limit', 'maxFrameBytes=2048', '--channel', 'a'],
       {
         PEERCHAT_PORT: '1',
         PEERCHAT_DATA_DIR: '/data',
