@@ -7,6 +7,7 @@ export default defineConfig({
     include: [
       '{engine,transports,relay,virtual-client,ui-vue}/test/**/*.test.ts',
       'stores/*/test/**/*.test.ts',
+      'examples/*/test/**/*.test.ts',
       'tests/**/*.test.ts',
     ],
     exclude: ['**/node_modules/**', 'tests/e2e/**', 'tests/packaging/**'],
