@@ -7,13 +7,13 @@
  *   pnpm bench:bundles --ui <dir>           also the web app of another checkout (before/after:
  *                                           git worktree add /tmp/before <rev> && pnpm -C /tmp/before install)
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
+import { buildPage } from './vite-build.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
@@ -56,48 +56,6 @@ async function snippet(code: string): Promise<number> {
   return [...seen].reduce((n, k) => n + gz(byPath.get(resolve(k))!), 0)
 }
 
-interface ManifestChunk {
-  file: string
-  isEntry?: boolean
-  imports?: string[]
-  dynamicImports?: string[]
-}
-
-/** Vite build with a manifest; sizes of the initial JS (entry + static imports) and of named lazy graphs. */
-function viteBuild(dir: string, lazy: Record<string, RegExp>): { initial: number; lazy: Record<string, number> } {
-  const out = mkdtempSync(join(tmpdir(), 'peerchat-bundle-'))
-  const vite = join(ROOT, 'tests/node_modules/vite/bin/vite.js')
-  execFileSync(process.execPath, [vite, 'build', '--outDir', out, '--manifest', '--logLevel', 'error', '--emptyOutDir'], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  const manifest = JSON.parse(readFileSync(join(out, '.vite/manifest.json'), 'utf8')) as Record<string, ManifestChunk>
-  const size = new Map<string, number>()
-  const fileSize = (key: string) => {
-    const f = manifest[key]!.file
-    if (!f.endsWith('.js')) return 0
-    if (!size.has(f)) size.set(f, gz(readFileSync(join(out, f))))
-    return size.get(f)!
-  }
-  const closure = (keys: string[], seen = new Set<string>()): Set<string> => {
-    for (const k of keys) {
-      if (seen.has(k) || !manifest[k]) continue
-      seen.add(k)
-      closure(manifest[k].imports ?? [], seen)
-    }
-    return seen
-  }
-  const entries = Object.keys(manifest).filter((k) => manifest[k]!.isEntry)
-  const initial = closure(entries)
-  const sum = (keys: Iterable<string>) => [...keys].reduce((n, k) => n + fileSize(k), 0)
-  const lazyOut: Record<string, number> = {}
-  for (const [name, re] of Object.entries(lazy)) {
-    const roots = Object.keys(manifest).filter((k) => re.test(k))
-    lazyOut[name] = sum([...closure(roots)].filter((k) => !initial.has(k)))
-  }
-  return { initial: sum(initial), lazy: lazyOut }
-}
-
 const rows: string[][] = []
 const row = (...cells: string[]) => {
   rows.push(cells)
@@ -110,24 +68,51 @@ const withDocs = await snippet(`export * from '@peerchat/engine'; export * from 
 const replicaOnly = await snippet(
   `import { Replica, MemoryStore } from '@peerchat/engine'; console.log(Replica, MemoryStore)`,
 )
-row('core entry, every export (`@peerchat/engine`)', kb(core), `${(core / withDocs).toFixed(2)}x of core + /docs`)
+row(
+  'core entry, every export (`@peerchat/engine`)',
+  kb(core),
+  `${(core / withDocs).toFixed(2)}x of core + /docs`,
+)
 row('core + /docs (Yjs)', kb(withDocs), '1.00x')
-row('Replica + MemoryStore only (tree-shaken)', kb(replicaOnly), `${(replicaOnly / core).toFixed(2)}x of the core`)
+row(
+  'Replica + MemoryStore only (tree-shaken)',
+  kb(replicaOnly),
+  `${(replicaOnly / core).toFixed(2)}x of the core`,
+)
 
 const board = join(ROOT, 'examples/board')
 if (existsSync(join(board, 'index.html'))) {
-  const b = viteBuild(board, { webrtc: /webrtc-transport/, docs: /description|doc-handle/ })
+  const b = buildPage(board, {
+    webrtc: /webrtc-transport/,
+    docs: /engine\/src\/docs\/index\.ts$|description-editor/,
+  })
   row('board page, initial JS (relay transport)', kb(b.initial), '1.00x')
-  row('board page + WebRTC (lazy chunk)', kb(b.initial + b.lazy.webrtc!), `${((b.initial + b.lazy.webrtc!) / b.initial).toFixed(2)}x`)
-  row('board page + description editor (Yjs, lazy)', kb(b.initial + b.lazy.docs!), `${((b.initial + b.lazy.docs!) / b.initial).toFixed(2)}x`)
+  row(
+    'board page + WebRTC (lazy chunk)',
+    kb(b.initial + b.lazy.webrtc!),
+    `${((b.initial + b.lazy.webrtc!) / b.initial).toFixed(2)}x`,
+  )
+  row(
+    'board page + description editor (Yjs, lazy)',
+    kb(b.initial + b.lazy.docs!),
+    `${((b.initial + b.lazy.docs!) / b.initial).toFixed(2)}x`,
+  )
 }
 
 const appLazy = { real: /src\/client\/real\.ts$/, webrtc: /webrtc-transport/ }
-const app = viteBuild(join(ROOT, 'ui-vue'), appLazy)
+const app = buildPage(join(ROOT, 'ui-vue'), appLazy)
 row('web app, initial JS (entry + static imports)', kb(app.initial), '1.00x')
 row('web app, + real client (loaded at start)', kb(app.initial + app.lazy.real!), '')
 if (otherUi) {
-  const before = viteBuild(otherUi, appLazy)
-  row(`web app at ${otherUi}, initial JS`, kb(before.initial), `now ${(app.initial / before.initial).toFixed(2)}x`)
-  row(`web app at ${otherUi}, + real client`, kb(before.initial + before.lazy.real!), `now ${((app.initial + app.lazy.real!) / (before.initial + before.lazy.real!)).toFixed(2)}x`)
+  const before = buildPage(otherUi, appLazy)
+  row(
+    `web app at ${otherUi}, initial JS`,
+    kb(before.initial),
+    `now ${(app.initial / before.initial).toFixed(2)}x`,
+  )
+  row(
+    `web app at ${otherUi}, + real client`,
+    kb(before.initial + before.lazy.real!),
+    `now ${((app.initial + app.lazy.real!) / (before.initial + before.lazy.real!)).toFixed(2)}x`,
+  )
 }

@@ -4,11 +4,11 @@
  * worker survives bundling, and a browser page on the relay transport carries no WebRTC.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { buildPage, type PageSizes } from '../../bench/vite-build.ts'
 import { launchChromium } from '../e2e/browser.ts'
 import { serveStatic } from '../e2e/static-server.ts'
 import { buildPackAndInstall, type Installed, PACKAGES, packageName, ROOT } from './pack.ts'
@@ -67,20 +67,23 @@ describe('the installed packages', () => {
     expect(out.bob).toEqual(out.ann)
   })
 
-  it('type-check in a strict consumer (tsc, nodenext, no special flags)', () => {
-    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
-    const out = (() => {
-      try {
-        return execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], {
-          cwd: installed.app,
-          encoding: 'utf8',
-        })
-      } catch (e) {
-        return String((e as { stdout?: string }).stdout ?? e)
-      }
-    })()
-    expect(out).toBe('')
-  })
+  it.each(['tsconfig.json', 'tsconfig.bundler.json'])(
+    'type-check in a strict consumer (%s: nodenext / bundler resolution, no special flags)',
+    (config) => {
+      const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
+      const out = (() => {
+        try {
+          return execFileSync(process.execPath, [tsc, '-p', config], {
+            cwd: installed.app,
+            encoding: 'utf8',
+          })
+        } catch (e) {
+          return String((e as { stdout?: string }).stdout ?? e)
+        }
+      })()
+      expect(out).toBe('')
+    },
+  )
 
   it('start the Node guard worker, also from an esbuild bundle', async () => {
     const direct = JSON.parse(node('guard.mjs', installed.app))
@@ -99,41 +102,14 @@ describe('the installed packages', () => {
   })
 })
 
-function viteBuild(page: string): { entry: number; lazy: number; text: string; entryText: string } {
-  const out = join(installed.app, 'out', page)
-  execFileSync(
-    process.execPath,
-    [
-      join(ROOT, 'tests/node_modules/vite/bin/vite.js'),
-      'build',
-      join(installed.app, page),
-      '--outDir',
-      out,
-      '--target',
-      'es2022',
-      '--logLevel',
-      'error',
-    ],
-    { cwd: installed.app, stdio: 'inherit' },
-  )
-  const html = readFileSync(join(out, 'index.html'), 'utf8')
-  const entryName = /src="\.?\/?assets\/([^"]+\.js)"/.exec(html)?.[1] ?? /assets\/([^"]+\.js)/.exec(html)?.[1]
-  const assets = readdirSync(join(out, 'assets')).filter((f) => f.endsWith('.js'))
-  const read = (f: string) => readFileSync(join(out, 'assets', f))
-  const gz = (f: string) => gzipSync(read(f)).length
-  const entry = assets.filter((f) => f === entryName)
-  const lazy = assets.filter((f) => f !== entryName)
-  const sum = (fs: string[]) => fs.reduce((n, f) => n + gz(f), 0)
-  const result = {
-    entry: sum(entry),
-    lazy: sum(lazy),
-    text: assets.map((f) => read(f).toString()).join('\n'),
-    entryText: entry.map((f) => read(f).toString()).join('\n'),
-  }
+/** Vite build of a consumer page, sized (initial JS vs lazy chunks) and printed for bench/README.md. */
+function viteBuild(page: string): PageSizes {
+  const sizes = buildPage(join(installed.app, page), { lazy: /./ }, ['--target', 'es2022'], installed.app)
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`
   console.log(
-    `packaging: ${page} initial ${(result.entry / 1024).toFixed(1)} KB gzip, lazy ${(result.lazy / 1024).toFixed(1)} KB gzip`,
+    `packaging: ${page} initial JS ${kb(sizes.initial)} gzip, lazy chunks ${kb(sizes.lazy.lazy!)} gzip`,
   )
-  return result
+  return sizes
 }
 
 // Markers of code that must not reach a relay-only page: the WebRTC stack and Node's ws.
@@ -143,14 +119,14 @@ const WS_NODE = /ws does not work in the browser|perMessageDeflate/
 describe('browser bundles (vite build of pages using the installed packages)', () => {
   it('a page on the relay transport carries neither WebRTC nor ws', () => {
     const page = viteBuild('page-relay')
-    expect(page.text).not.toMatch(WEBRTC)
-    expect(page.text).not.toMatch(WS_NODE)
-    expect(page.text).not.toMatch(/@roamhq|wrtc/)
+    expect(page.allText).not.toMatch(WEBRTC)
+    expect(page.allText).not.toMatch(WS_NODE)
+    expect(page.allText).not.toMatch(/@roamhq|wrtc/)
   })
 
   it('a page with Yjs documents starts the Web Worker guard from the bundle, in Chromium', async () => {
-    viteBuild('page-docs')
-    const server = await serveStatic(join(installed.app, 'out', 'page-docs'))
+    const built = viteBuild('page-docs')
+    const server = await serveStatic(built.outDir)
     const browser = await launchChromium()
     try {
       const page = await browser.newPage()
@@ -168,8 +144,8 @@ describe('browser bundles (vite build of pages using the installed packages)', (
 
   it('a page with the mesh loads WebRTC only in a lazy chunk', () => {
     const page = viteBuild('page-webrtc')
-    expect(page.entryText).not.toMatch(WEBRTC)
-    expect(page.text).toMatch(WEBRTC)
-    expect(page.text).not.toMatch(WS_NODE)
+    expect(page.initialText).not.toMatch(WEBRTC)
+    expect(page.allText).toMatch(WEBRTC)
+    expect(page.allText).not.toMatch(WS_NODE)
   })
 })
