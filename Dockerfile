@@ -16,6 +16,7 @@ COPY virtual-client/package.json virtual-client/
 COPY stores/file/package.json stores/file/
 COPY stores/indexeddb/package.json stores/indexeddb/
 COPY examples/quickstart/package.json examples/quickstart/
+COPY examples/board/package.json examples/board/
 COPY ui-vue/package.json ui-vue/
 COPY bench/package.json bench/
 COPY tests/package.json tests/

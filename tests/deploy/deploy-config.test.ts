@@ -5,7 +5,7 @@
  * node:20-bookworm-slim, runs as a non-root user and starts that supervisor.
  * There is no Docker engine here: the image itself is not built by this test.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'smol-toml'
 import { describe, expect, it } from 'vitest'
@@ -126,8 +126,35 @@ describe('Dockerfile', () => {
     const copied = instructions
       .filter((i) => i.op === 'COPY' && i.args.includes('--from=build'))
       .map((i) => i.args)
-    for (const pkg of ['engine', 'transports', 'relay', 'virtual-client', 'scripts/start.mjs', 'ui-vue/dist'])
+    for (const pkg of [
+      'engine',
+      'transports',
+      'stores',
+      'relay',
+      'virtual-client',
+      'scripts/start.mjs',
+      'ui-vue/dist',
+    ])
       expect(copied.some((c) => c.includes(`/app/${pkg} `))).toBe(true)
+  })
+
+  it("copies every workspace package's manifest before the frozen install (or the lockfile does not match)", () => {
+    const yaml = readFileSync(join(ROOT, 'pnpm-workspace.yaml'), 'utf8')
+    const packagesSection = /^packages:\n((?:\s+-.*\n)+)/m.exec(yaml)?.[1] ?? ''
+    const globs = [...packagesSection.matchAll(/-\s+"?([^"\s]+)"?/g)].map((m) => m[1]!)
+    const dirs = globs.flatMap((g) =>
+      g.endsWith('/*')
+        ? readdirSync(join(ROOT, g.slice(0, -2)), { withFileTypes: true })
+            .filter((d) => d.isDirectory() && existsSync(join(ROOT, g.slice(0, -2), d.name, 'package.json')))
+            .map((d) => `${g.slice(0, -2)}/${d.name}`)
+        : [g],
+    )
+    const install = instructions.findIndex((i) => i.op === 'RUN' && i.args.includes('--frozen-lockfile'))
+    const copiedBefore = instructions
+      .slice(0, install)
+      .filter((i) => i.op === 'COPY')
+      .map((i) => i.args)
+    for (const dir of dirs) expect(copiedBefore, dir).toContain(`${dir}/package.json ${dir}/`)
   })
 
   it('builds every bundle the supervisor starts: the relay and the host of both virtual clients', async () => {
