@@ -3,7 +3,15 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
-const roots = ['engine/src', 'transports/src', 'relay/src', 'virtual-client/src', 'ui-vue/src', 'stores/file/src', 'stores/indexeddb/src']
+const roots = [
+  'engine/src',
+  'transports/src',
+  'relay/src',
+  'virtual-client/src',
+  'ui-vue/src',
+  'stores/file/src',
+  'stores/indexeddb/src',
+]
 const files = []
 const walk = (d) => {
   let entries
@@ -36,12 +44,20 @@ for (const f of files) {
     }
     // Yjs loads only through the /docs entry (and WebRTC's transport): the core, /chat, /kit and the relay stay small.
     const yjsAllowed = /^engine\/src\/(docs|node)\/|^transports\/|^ui-vue\/|^stores\/indexeddb\//.test(rel)
-    if (/^(yjs|y-protocols)(\/|$)/.test(spec) && !yjsAllowed) problems.push(`${rel}: only the /docs entry may import ${spec}`)
+    if (/^(yjs|y-protocols)(\/|$)/.test(spec) && !yjsAllowed)
+      problems.push(`${rel}: only the /docs entry may import ${spec}`)
     if (rel.startsWith('relay/src/') && /^@peerchat\/engine\/(docs|blobs)/.test(spec))
       problems.push(`${rel}: the relay imports the engine core only, not ${spec}`)
-    const inCore = rel.startsWith('engine/src/') && !/^engine\/src\/(docs|chat|blobs|kit|node|testing)\//.test(rel)
-    if (inCore && spec.startsWith('.') && /\/(docs|chat|blobs|kit|node|testing)\//.test(resolve(dirname(f), spec)))
-      problems.push(`${rel}: the engine core must not import ${spec} (entries depend on the core, not the reverse)`)
+    const inCore =
+      rel.startsWith('engine/src/') && !/^engine\/src\/(docs|chat|blobs|kit|node|testing)\//.test(rel)
+    if (
+      inCore &&
+      spec.startsWith('.') &&
+      /\/(docs|chat|blobs|kit|node|testing)\//.test(resolve(dirname(f), spec))
+    )
+      problems.push(
+        `${rel}: the engine core must not import ${spec} (entries depend on the core, not the reverse)`,
+      )
     if (spec.startsWith('.')) deps.push(resolve(dirname(f), spec))
   }
   graph.set(

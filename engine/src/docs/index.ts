@@ -2,7 +2,12 @@
 export { DocLimits, decodeYjs, encodeYjs, isValidDocName, YJS_KIND, type YjsBody } from './body.ts'
 export * from './doc-handle.ts'
 export * from './guard.ts'
-export { DocRegistry, DocRegistryDefaults, type DocRegistryOptions, type DocRegistryPort } from './registry.ts'
+export {
+  DocRegistry,
+  DocRegistryDefaults,
+  type DocRegistryOptions,
+  type DocRegistryPort,
+} from './registry.ts'
 export * from './snapshot.ts'
 export {
   createThreadGuard,
