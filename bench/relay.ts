@@ -310,6 +310,8 @@ function startRelay(shell: Shell): Promise<{ child: ChildProcess; port: number }
       '--limit',
       'unauthenticatedPerAddress=100000',
       '--limit',
+      'socketsPerAddress=100000', // every bench socket comes from 127.0.0.1
+      '--limit',
       'framesPerSecondPerAddress=Infinity',
       '--limit',
       'eventsPerSecondPerKey=Infinity',

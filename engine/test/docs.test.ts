@@ -211,6 +211,36 @@ describe('snapshots', () => {
     await h.close()
   })
 
+  it('refuses a hostile snapshot: the guard verdict is returned, the document untouched, its covered ids not skipped', async () => {
+    const host = recordingHost(alice)
+    const h = openDoc(CHANNEL, 'notes', host, { batchMs: 10_000 })
+    for (const word of ['one ', 'two ', 'three ']) {
+      h.doc.getText('t').insert(0, word)
+      await h.flush()
+    }
+    // A well-formed update the guard refuses (a sub-document), claiming to cover the real events.
+    const bad = new Y.Doc()
+    bad.getText('t').insert(0, 'forged ')
+    bad.getMap('m').set('sub', new Y.Doc())
+    const hostile = {
+      channel: CHANNEL,
+      doc: 'notes',
+      covered: host.log.map((e) => e.id),
+      state: Y.encodeStateAsUpdate(bad),
+    }
+    const newcomer = openDoc(CHANNEL, 'notes', recordingHost(bob), { batchMs: 10_000 })
+    const before = Y.encodeStateAsUpdate(newcomer.doc)
+    expect(await applySnapshot(newcomer, hostile)).toEqual({ ok: false, reason: 'subdocument' })
+    expect(Y.encodeStateAsUpdate(newcomer.doc)).toEqual(before)
+    expect(newcomer.covered()).toEqual([])
+    // The events it claimed to cover still apply when the log delivers them.
+    const r = await newcomer.apply(host.log)
+    expect(r.applied).toEqual(host.log.map((e) => e.id))
+    expect(newcomer.doc.getText('t').toString()).toBe('three two one ')
+    await h.close()
+    await newcomer.close()
+  })
+
   it('decodes only canonical, bounded snapshots', async () => {
     const bytes = (count: number, ids: Uint8Array[] = []) => {
       const w = createWriter()

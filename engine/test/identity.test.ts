@@ -37,6 +37,35 @@ describe('domain separation', () => {
           ).toBe(signed === checked)
     }
   })
+
+  it('verifySignature answers false, never throws, for an unknown domain or ill-typed input', async () => {
+    const id = await Identity.fromSeed(new Uint8Array(32).fill(1), nodeCryptoBackend)
+    const payload = utf8('same payload bytes')
+    const sig = await id.sign(Domain.event, payload)
+    const hostile: [unknown, unknown, unknown, unknown][] = [
+      ['chat', id.publicKey, payload, sig],
+      ['', id.publicKey, payload, sig],
+      ['__proto__', id.publicKey, payload, sig],
+      [undefined, id.publicKey, payload, sig],
+      [{ toString: () => 'event' }, id.publicKey, payload, sig],
+      [Domain.event, 'not bytes', payload, sig],
+      [Domain.event, id.publicKey, payload, null],
+      [Domain.event, id.publicKey, 'payload', sig],
+    ]
+    for (const [domain, key, bytes, signature] of hostile)
+      for (const b of BACKENDS)
+        await expect(
+          verifySignature(
+            domain as Domain,
+            key as Uint8Array,
+            bytes as Uint8Array,
+            signature as Uint8Array,
+            b,
+          ),
+          `${String(domain)} on ${b.name}`,
+        ).resolves.toBe(false)
+    expect(await verifySignature(Domain.event, id.publicKey, payload, sig)).toBe(true)
+  })
 })
 
 describe('backends are interchangeable', () => {

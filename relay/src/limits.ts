@@ -21,6 +21,18 @@ export const DEFAULT_LIMITS = {
   signalBurstPerKey: 200,
   /** Sockets per address that have not logged in yet. */
   unauthenticatedPerAddress: 16,
+  /**
+   * Logged-in sockets per remote address (close code 4005); signaling sockets per address are
+   * counted apart against the same number. Every app tab or device holds one of each, so 64 lets
+   * a household, an office or a meetup share one NAT address, while one host can no longer hold
+   * thousands of sockets that each receive every event of the channels they join.
+   */
+  socketsPerAddress: 64,
+  /**
+   * Logged-in sockets per public key (close code 4006), and signaling sockets per key apart: one
+   * person's phone, laptop, a few tabs and a virtual client fit in 8.
+   */
+  socketsPerKey: 8,
   /** Milliseconds a socket has to log in before it is closed (also the login nonce's lifetime). */
   authDeadlineMs: 10_000,
   /** Largest difference between a client's login time and the relay's clock. */

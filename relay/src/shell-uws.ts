@@ -8,8 +8,8 @@
 import type * as UwsTypes from 'uWebSockets.js'
 import { createRequire } from 'node:module'
 import { createContext } from './core/context.ts'
-import { type Conn, RelayCore, type RelayIo } from './core/relay-core.ts'
-import { type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
+import { type Conn, RelayCloseCode, RelayCore, type RelayIo } from './core/relay-core.ts'
+import { SignalCloseCode, type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
 import {
   type HttpResult,
   originAllowed,
@@ -28,6 +28,15 @@ const uWS = createRequire(import.meta.url)('uWebSockets.js') as typeof UwsTypes
 type RelayWs = UwsTypes.WebSocket<{ conn: Conn<RelayWs> }>
 type SignalWs = UwsTypes.WebSocket<{ conn: SignalConn<SignalWs> }>
 const text = (ab: ArrayBuffer): string => Buffer.from(ab).toString()
+
+/**
+ * uWS cuts a message over its `maxPayloadLength` without a close frame (the client sees 1006).
+ * So that an oversized message gets RFC 6455's 1009 as documented (docs/protocol/relay.md §7),
+ * uWS reads messages up to this many times a path's limit and the shell closes one over the
+ * limit with 1009 itself; only a message over the cap is still cut (1006). The cap bounds what
+ * uWS buffers per socket.
+ */
+export const PAYLOAD_CAP_FACTOR = 2
 
 function facts(res: UwsTypes.HttpResponse, req: UwsTypes.HttpRequest, o: RelayOptions): RequestFacts {
   return requestFacts(text(res.getRemoteAddressAsText()), (h) => req.getHeader(h), o.trustedProxies ?? [])
@@ -68,6 +77,13 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
   }
   const core = new RelayCore(ctx, relayIo)
   const signaling = new SignalingCore(ctx, signalIo)
+  /** True (and the socket is being closed with 1009) when a message is over its path's limit. */
+  const tooBig = (ws: UwsTypes.WebSocket<unknown>, message: ArrayBuffer, limit: number): boolean => {
+    if (message.byteLength <= limit) return false
+    ctx.metrics.reject('message_too_big')
+    ws.end(RelayCloseCode.messageTooBig, 'message too big')
+    return true
+  }
 
   // uWS checks idle timeouts with a 4 s granularity and refuses values in (0, 8).
   const idleTimeout = limits.idleTimeoutSeconds === 0 ? 0 : Math.max(8, Math.round(limits.idleTimeoutSeconds))
@@ -83,7 +99,7 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
 
   app.ws<{ conn: Conn<RelayWs> }>(RELAY_PATH, {
     ...common,
-    maxPayloadLength: limits.maxFrameBytes,
+    maxPayloadLength: limits.maxFrameBytes * PAYLOAD_CAP_FACTOR,
     upgrade: (res, req, context) => {
       const f = facts(res, req, o)
       if (!originAllowed(o.allowedOrigins, f.browserOrigin)) {
@@ -101,6 +117,7 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
     },
     open: (ws) => core.open(ws.getUserData().conn, ws),
     message: (ws, message, isBinary) => {
+      if (tooBig(ws, message, limits.maxFrameBytes)) return
       const conn = ws.getUserData().conn
       // Decoding inside core.message copies what it keeps before its first await.
       const bytes = isBinary ? new Uint8Array(message) : new Uint8Array(0)
@@ -113,7 +130,7 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
 
   app.ws<{ conn: SignalConn<SignalWs> }>(SIGNAL_PATH, {
     ...common,
-    maxPayloadLength: limits.maxSignalBytes,
+    maxPayloadLength: limits.maxSignalBytes * PAYLOAD_CAP_FACTOR,
     upgrade: (res, req, context) => {
       // Copy everything from req before the first await: it is invalid afterwards.
       const f = facts(res, req, o)
@@ -135,9 +152,13 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
       signaling.admit(token || null).then(
         (admission) => {
           if (aborted) return
-          if (!admission.ok) return refuse(401, admission.reason)
-          const conn = signaling.newConn(f.address, admission.token)
+          if (!admission.ok) return refuse(admission.status, admission.reason)
+          const admitted = signaling.newConn(f.address, admission.token)
+          if (!admitted.ok) return refuse(admitted.status, admitted.reason)
+          const conn = admitted.conn
           res.cork(() => res.upgrade({ conn }, key, protocol, extensions, context))
+          // uWS calls `open` inside `upgrade`; if it did not, the token must not stay in use.
+          if (!conn.handle) signaling.close(conn)
         },
         (e) => {
           if (!aborted) refuse(400, 'bad token')
@@ -147,14 +168,14 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
     },
     open: (ws) => signaling.open(ws.getUserData().conn, ws),
     message: (ws, message, isBinary) => {
-      if (isBinary) return
+      if (tooBig(ws, message, limits.maxSignalBytes) || isBinary) return
       const conn = ws.getUserData().conn
       try {
         signaling.message(conn, text(message))
       } catch (e) {
         // A bug must cost one socket, never the process.
         ctx.log('signal.internal_error', { conn: conn.serial, error: String(e) })
-        if (!conn.closed) ws.end(4011, 'internal')
+        if (!conn.closed) ws.end(SignalCloseCode.internal, 'internal')
       }
     },
     close: (ws) => signaling.close(ws.getUserData().conn),

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { createContext } from './core/context.ts'
 import { type Conn, RelayCore, type RelayIo } from './core/relay-core.ts'
-import { type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
+import { SignalCloseCode, type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
 import { originAllowed, requestFacts, route, STATUS_TEXT } from './http.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
@@ -141,12 +141,13 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
       signaling.admit(url.searchParams.get('token')).then(
         (admission) => {
           if (socket.destroyed) return
-          if (!admission.ok) {
-            ctx.metrics.reject(`signal:${admission.reason}`)
-            return refuse(socket, 401, admission.reason)
+          const admitted = admission.ok ? signaling.newConn(f.address, admission.token) : admission
+          if (!admitted.ok) {
+            ctx.metrics.reject(`signal:${admitted.reason}`)
+            return refuse(socket, admitted.status, admitted.reason)
           }
+          const conn: SignalConn<WebSocket> = admitted.conn
           signalWss.handleUpgrade(req, socket, head, (ws) => {
-            const conn: SignalConn<WebSocket> = signaling.newConn(f.address, admission.token)
             ws.on('message', (data: Buffer, isBinary: boolean) => {
               if (isBinary) return
               try {
@@ -154,7 +155,7 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
               } catch (e) {
                 // A bug must cost one socket, never the process.
                 ctx.log('signal.internal_error', { conn: conn.serial, error: String(e) })
-                ws.close(4011, 'internal')
+                ws.close(SignalCloseCode.internal, 'internal')
               }
             })
             ws.on('close', () => signaling.close(conn))
@@ -162,6 +163,8 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
             watchIdle(ws)
             signaling.open(conn, ws)
           })
+          // ws calls back within handleUpgrade, or never (the socket went away): then free the token.
+          if (!conn.handle) signaling.close(conn)
         },
         () => refuse(socket, 400, 'bad token'),
       )

@@ -4,7 +4,7 @@ import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 import { createContext } from '../src/core/context.ts'
 import { RelayCore } from '../src/core/relay-core.ts'
-import type { RelayLimits } from '../src/limits.ts'
+import { DEFAULT_LIMITS, type RelayLimits } from '../src/limits.ts'
 import { FakeIo, FakeSocket } from './fake-io.ts'
 
 useNodeCrypto()
@@ -22,9 +22,8 @@ function setup(limits: Partial<RelayLimits> = {}, channels = ['general']) {
     core.open(conn, s)
     return { s, conn }
   }
-  const login = async (address = '10.0.0.1', id?: Identity) => {
-    const c = connect(address)
-    const identity = id ?? (await Identity.generate())
+  /** A valid Login frame answering the challenge `c` received. */
+  const answer = async (c: { s: FakeSocket }, identity: Identity) => {
     const [challenge] = c.s.take('challenge')
     const payload = encodeLoginPayload({
       relayKey: relay.publicKey,
@@ -33,14 +32,17 @@ function setup(limits: Partial<RelayLimits> = {}, channels = ['general']) {
       clientTime: t,
     })
     const sig = await identity.sign(Domain.login, payload)
-    await core.message(
-      c.conn,
-      encodeFrame({ type: 'login', publicKey: identity.publicKey, clientTime: t, sig, invite: null }),
-    )
-    expect(c.s.take('welcome')).toHaveLength(1)
+    return encodeFrame({ type: 'login', publicKey: identity.publicKey, clientTime: t, sig, invite: null })
+  }
+  /** Connects and logs in; `expectWelcome: false` leaves the outcome to the caller. */
+  const login = async (address = '10.0.0.1', id?: Identity, expectWelcome = true) => {
+    const c = connect(address)
+    const identity = id ?? (await Identity.generate())
+    await core.message(c.conn, await answer(c, identity))
+    if (expectWelcome) expect(c.s.take('welcome')).toHaveLength(1)
     return { ...c, identity }
   }
-  return { ctx, io, core, connect, login, advance: (ms: number) => (t += ms) }
+  return { ctx, io, core, connect, answer, login, advance: (ms: number) => (t += ms) }
 }
 
 describe('RelayCore', () => {
@@ -56,6 +58,61 @@ describe('RelayCore', () => {
     })
     await core.message(a.conn, frame)
     expect(a.s.take('error')[0]?.code).toBe('already_logged_in')
+  })
+
+  it('a login answer replayed on the same socket is refused: the challenge is consumed by the first', async () => {
+    const { core, connect, answer, ctx } = setup()
+    const c = connect()
+    const frame = await answer(c, await Identity.generate())
+    // Both arrive before the first is checked (verification is async): only one may log in.
+    await Promise.all([core.message(c.conn, frame), core.message(c.conn, frame)])
+    expect(c.s.take('welcome')).toHaveLength(1)
+    expect(c.s.take('error').map((e) => e.code)).toEqual(['login_failed'])
+    expect(ctx.metrics.sessions).toBe(1)
+    // And once logged in, the same answer again is already_logged_in, not a second session.
+    await core.message(c.conn, frame)
+    expect(c.s.take('error').map((e) => e.code)).toEqual(['already_logged_in'])
+    expect(c.s.take('welcome')).toHaveLength(0)
+    expect(ctx.metrics.sessions).toBe(1)
+  })
+
+  it('socketsPerAddress: one logged-in socket too many from an address is closed with 4005; a close frees a slot', async () => {
+    const { login, core, ctx } = setup({ socketsPerAddress: 2, socketsPerKey: 100 })
+    const a = await login('1.1.1.1')
+    await login('1.1.1.1')
+    const third = await login('1.1.1.1', undefined, false)
+    expect(third.s.take('welcome')).toHaveLength(0)
+    expect(third.s.take('error')[0]).toMatchObject({ code: 'too_many_connections' })
+    expect(third.s.closed).toEqual({ code: 4005, reason: 'too_many_connections:address' })
+    await login('2.2.2.2') // other addresses are not affected
+    core.close(a.conn)
+    await login('1.1.1.1')
+    expect(ctx.metrics.sessions).toBe(3)
+    expect(ctx.metrics.connections).toBe(3)
+  })
+
+  it('socketsPerKey: one logged-in socket too many for a key is closed with 4006, whatever its address', async () => {
+    const { login, core } = setup({ socketsPerKey: 2 })
+    const id = await Identity.generate()
+    const a = await login('1.1.1.1', id)
+    await login('2.2.2.2', id)
+    const third = await login('3.3.3.3', id, false)
+    expect(third.s.take('error')[0]).toMatchObject({ code: 'too_many_connections' })
+    expect(third.s.closed).toEqual({ code: 4006, reason: 'too_many_connections:key' })
+    await login('3.3.3.3') // another key from the same address
+    core.close(a.conn)
+    await login('3.3.3.3', id)
+  })
+
+  it('with the default limits an address keeps 64 logged-in sockets and a key 8', async () => {
+    const { login } = setup()
+    expect(DEFAULT_LIMITS.socketsPerAddress).toBe(64)
+    expect(DEFAULT_LIMITS.socketsPerKey).toBe(8)
+    const id = await Identity.generate()
+    for (let i = 0; i < 8; i++) await login(`10.0.1.${i}`, id)
+    expect((await login('10.0.1.9', id, false)).s.closed?.code).toBe(4006)
+    for (let i = 0; i < 64; i++) await login('10.0.2.1')
+    expect((await login('10.0.2.1', undefined, false)).s.closed?.code).toBe(4005)
   })
 
   it('a failed login closes the socket with login_failed and its reason', async () => {

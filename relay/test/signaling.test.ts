@@ -1,8 +1,16 @@
 /** The signaling core: admission, room rules, and peer ids bound to authenticated keys. */
-import { Identity, publicKeyToText, randomBytes, signToken, tokenToText } from '@peerchat/engine'
+import {
+  Identity,
+  publicKeyToText,
+  randomBytes,
+  signToken,
+  tokenFromText,
+  tokenToText,
+} from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 import { createContext } from '../src/core/context.ts'
+import { idKey } from '../src/core/sessions.ts'
 import { SignalingCore } from '../src/core/signaling.ts'
 import type { RelayLimits } from '../src/limits.ts'
 import { FakeIo, FakeSocket } from './fake-io.ts'
@@ -16,28 +24,42 @@ function setup(limits: Partial<RelayLimits> = {}) {
   const ctx = createContext({ relay, limits, channels: ['general'], now: () => now })
   const io = new FakeIo()
   const core = new SignalingCore(ctx, io)
-  const token = async (o: { purpose?: string; expires?: number; signer?: Identity; id?: Identity } = {}) => {
+  /** A relay token; its login session is open unless `sessionId` names another one. */
+  const token = async (
+    o: { purpose?: string; expires?: number; signer?: Identity; id?: Identity; sessionId?: Uint8Array } = {},
+  ) => {
     const id = o.id ?? (await Identity.generate())
+    const sessionId = o.sessionId ?? randomBytes(16)
+    if (!o.sessionId) ctx.sessions.add(idKey(sessionId))
     return tokenToText(
       await signToken(o.signer ?? relay, {
         relayKey: relay.publicKey,
         purpose: o.purpose ?? 'signal',
         publicKey: id.publicKey,
-        sessionId: randomBytes(16),
+        sessionId,
         expires: o.expires ?? NOW + 60_000,
       }),
     )
   }
-  const join = async (name: string) => {
-    const a = await core.admit(await token())
-    if (!a.ok) throw new Error(a.reason)
+  /** Admits and opens a socket with `text` (a fresh token when omitted); the refusal otherwise. */
+  const tryJoin = async (name: string, text?: string, address = '10.0.0.1') => {
+    const a = await core.admit(text ?? (await token()))
+    const admitted = a.ok ? core.newConn(address, a.token) : a
+    if (!admitted.ok) return admitted
     const s = new FakeSocket(name)
-    const conn = core.newConn('10.0.0.1', a.token)
+    const conn = admitted.conn
     core.open(conn, s)
-    return { s, conn, send: (m: unknown) => core.message(conn, JSON.stringify(m)) }
+    return { ok: true as const, s, conn, send: (m: unknown) => core.message(conn, JSON.stringify(m)) }
   }
-  return { core, io, token, join, advance: (ms: number) => (now += ms) }
+  const join = async (name: string, text?: string, address?: string) => {
+    const j = await tryJoin(name, text, address)
+    if (!j.ok) throw new Error(j.reason)
+    return j
+  }
+  return { ctx, core, io, token, join, tryJoin, advance: (ms: number) => (now += ms) }
 }
+
+const sessionOf = (text: string) => idKey(tokenFromText(text).value.sessionId)
 
 describe('SignalingCore admission', () => {
   it('admits a fresh relay token and refuses missing, malformed, expired, foreign and other-purpose tokens', async () => {
@@ -58,6 +80,58 @@ describe('SignalingCore admission', () => {
       'token has another purpose',
       'token signature does not verify',
     ])
+    expect(refusals.map((r) => !r.ok && r.status)).toEqual([401, 401, 401, 401, 401])
+  })
+
+  it('a token admits only while its login session is open; the session closing closes its signaling sockets', async () => {
+    const { ctx, token, join, tryJoin } = setup()
+    const text = await token()
+    const a = await join('a', text)
+    const other = await join('other')
+    // A token of a session that was never open on this relay (or closed before) is refused.
+    expect(await tryJoin('b', await token({ sessionId: randomBytes(16) }))).toEqual({
+      ok: false,
+      status: 401,
+      reason: 'token session closed',
+    })
+    ctx.sessions.delete(sessionOf(text))
+    expect(a.s.closed).toEqual({ code: 4012, reason: 'session_closed' })
+    expect(a.conn.closed).toBe(true)
+    expect(other.s.closed).toBeNull()
+    expect(await tryJoin('c', text)).toEqual({ ok: false, status: 401, reason: 'token session closed' })
+  })
+
+  it('a token admits one socket at a time: a second is refused with 409 while the first is open', async () => {
+    const { core, token, join, tryJoin } = setup()
+    const text = await token()
+    const a = await join('a', text)
+    expect(await tryJoin('b', text)).toEqual({ ok: false, status: 409, reason: 'token in use' })
+    // Two upgrades that both passed the (async) signature check: the second newConn is refused.
+    const [x, y] = await Promise.all([core.admit(text), core.admit(text)])
+    core.close(a.conn)
+    if (!x.ok || !y.ok) throw new Error('admit')
+    const first = core.newConn('10.0.0.1', x.token)
+    expect(first.ok).toBe(true)
+    expect(core.newConn('10.0.0.1', y.token)).toMatchObject({ ok: false, status: 409 })
+    // An upgrade that failed after newConn frees the token (the shell calls close).
+    if (first.ok) core.close(first.conn)
+    expect((await tryJoin('c', text)).ok).toBe(true)
+  })
+
+  it('socketsPerAddress and socketsPerKey bound signaling sockets (429), counted apart from the relay path', async () => {
+    const { core, token, join, tryJoin } = setup({ socketsPerAddress: 2, socketsPerKey: 2 })
+    const id = await Identity.generate()
+    const a = await join('a', await token({ id }), '1.1.1.1')
+    await join('b', await token(), '1.1.1.1')
+    expect(await tryJoin('c', await token(), '1.1.1.1')).toMatchObject({ ok: false, status: 429 })
+    await join('d', await token({ id }), '2.2.2.2')
+    expect(await tryJoin('e', await token({ id }), '3.3.3.3')).toEqual({
+      ok: false,
+      status: 429,
+      reason: 'too many signaling sockets for this key',
+    })
+    core.close(a.conn) // frees a slot of both its address and its key
+    await join('f', await token({ id }), '1.1.1.1')
   })
 })
 

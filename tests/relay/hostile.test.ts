@@ -235,7 +235,7 @@ describe('hostile frames against a live relay', () => {
     const c = await TestClient.login(relay.url, author)
     c.send({ type: 'tokenRequest' })
     const token = Buffer.from((await c.next('token')).token).toString('base64url')
-    c.close()
+    // c stays logged in: a token admits only while its session is open.
     const { WebSocket } = await import('ws')
     let ws = new WebSocket(`${relay.url}/signal?token=${token}`)
     await new Promise((r) => ws.once('open', r))
@@ -287,6 +287,7 @@ describe('hostile frames against a live relay', () => {
       { numRuns: 2000 },
     )
     ws.close()
+    c.close()
     expect(relay.child.exitCode).toBeNull()
     expect(reopened).toBeLessThan(2000)
     await canary.ping()

@@ -1,7 +1,7 @@
 /** Limits over real sockets on the uWS shell: each one exceeded. */
 import { Identity, Limits, randomBytes, signRequest } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
-import { type RelayLimits, type RunningRelay, silentLogger, startRelay } from '@peerchat/relay'
+import { type RelayLimits, type RunningRelay, type Shell, silentLogger, startRelay } from '@peerchat/relay'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { TestClient } from './client.ts'
@@ -12,22 +12,79 @@ afterEach(async () => {
   await relay?.stop()
   relay = null
 })
-const start = async (limits: Partial<RelayLimits>, channels = ['general']) => {
-  relay = await startRelay({ relay: await Identity.generate(), port: 0, limits, channels, log: silentLogger })
+const start = async (limits: Partial<RelayLimits>, channels = ['general'], shell: Shell = 'uws') => {
+  relay = await startRelay({
+    shell,
+    relay: await Identity.generate(),
+    port: 0,
+    limits,
+    channels,
+    log: silentLogger,
+  })
   return relay
 }
 
 describe('limits on a live uWS relay', () => {
-  it('maxFrameBytes: a frame at the limit is answered, one byte more closes the socket', async () => {
+  it.each<Shell>(['uws', 'ws'])(
+    'maxFrameBytes on %s: a frame at the limit is answered, one byte more closes the socket with 1009',
+    async (shell) => {
+      const r = await start({ maxFrameBytes: 1024, maxSignalBytes: 1024 }, ['general'], shell)
+      const c = await TestClient.login(r.url)
+      c.sendRaw(new Uint8Array(1024))
+      expect(await c.next('error')).toMatchObject({ code: 'bad_frame' })
+      c.sendRaw(new Uint8Array(1025))
+      expect((await c.closed).code).toBe(1009)
+      // Up to twice the limit too; on the signaling path likewise (maxSignalBytes).
+      const d = await TestClient.login(r.url)
+      d.sendRaw(new Uint8Array(2048))
+      expect((await d.closed).code).toBe(1009)
+      const other = await TestClient.login(r.url)
+      await other.ping()
+      other.send({ type: 'tokenRequest' })
+      const token = Buffer.from((await other.next('token')).token).toString('base64url')
+      const signal = new WebSocket(`${r.url}/signal?token=${token}`)
+      await new Promise((res) => signal.once('open', res))
+      const signalClosed = new Promise<number>((res) => signal.once('close', (code) => res(code)))
+      signal.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(1024) }))
+      expect(await signalClosed).toBe(1009)
+    },
+  )
+
+  it('maxFrameBytes on uws: a frame over twice the limit is cut by uWS without a close frame (1006)', async () => {
     const r = await start({ maxFrameBytes: 1024 })
     const c = await TestClient.login(r.url)
-    c.sendRaw(new Uint8Array(1024))
-    expect(await c.next('error')).toMatchObject({ code: 'bad_frame' })
-    c.sendRaw(new Uint8Array(1025))
-    const closed = await c.closed
-    expect(closed.code).not.toBe(1000)
+    c.sendRaw(new Uint8Array(2049))
+    expect((await c.closed).code).toBe(1006)
+  })
+
+  it('socketsPerAddress and socketsPerKey: the logged-in socket over a limit is closed with 4005 / 4006', async () => {
+    const r = await start({ socketsPerAddress: 3, socketsPerKey: 2 })
+    const id = await Identity.generate()
+    const mine = [await TestClient.login(r.url, id), await TestClient.login(r.url, id)]
+    const third = await TestClient.open(r.url)
+    expect(await third.doLogin(id)).toMatchObject({ type: 'error', code: 'too_many_connections' })
+    expect(await third.closed).toEqual({ code: 4006, reason: 'too_many_connections:key' })
     const other = await TestClient.login(r.url)
-    await other.ping()
+    const fourth = await TestClient.open(r.url)
+    expect(await fourth.doLogin(await Identity.generate())).toMatchObject({ code: 'too_many_connections' })
+    expect(await fourth.closed).toEqual({ code: 4005, reason: 'too_many_connections:address' })
+    // A closed socket frees its slot.
+    other.close()
+    await other.closed
+    await new Promise((res) => setTimeout(res, 50))
+    const again = await TestClient.login(r.url)
+    expect(again.session).not.toBeNull()
+    for (const c of [...mine, again]) c.close()
+  })
+
+  it('with the default limits one address keeps no more than 64 logged-in sockets', async () => {
+    const r = await start({ unauthenticatedPerAddress: 100 })
+    const open = await Promise.all(Array.from({ length: 64 }, () => TestClient.login(r.url)))
+    expect(open.every((c) => c.session !== null)).toBe(true)
+    const over = await TestClient.open(r.url)
+    expect(await over.doLogin(await Identity.generate())).toMatchObject({ code: 'too_many_connections' })
+    expect((await over.closed).code).toBe(4005)
+    for (const c of open) c.close()
   })
 
   it('unauthenticatedPerAddress: the socket over the limit is closed with too_many_connections', async () => {

@@ -1,12 +1,15 @@
 /**
- * Signaling over real sockets: admission by token, identity bound peer ids between two
- * sessions, and stock y-webrtc peers (two processes, @roamhq/wrtc) syncing a Y.Doc.
+ * Signaling over real sockets: admission by token (bound to its open login session, one socket
+ * at a time), identity bound peer ids between two sessions, stock y-webrtc peers (two
+ * processes, @roamhq/wrtc) syncing a Y.Doc, and a stock y-webrtc signaling connection kept
+ * working past its token's lifetime by the relay client.
  */
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Identity, publicKeyToText, toBase64url } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { type RunningRelay, silentLogger, startRelay } from '@peerchat/relay'
+import { RelayClient, type WebSocketCtor } from '@peerchat/transports/relay'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { TestClient } from './client.ts'
@@ -26,18 +29,40 @@ beforeAll(async () => {
 })
 afterAll(() => relay.stop())
 
-async function tokenFor(id: Identity): Promise<string> {
-  const c = await TestClient.login(relay.url, id)
-  c.send({ type: 'tokenRequest' })
-  const t = await c.next('token')
-  c.close()
-  return toBase64url(t.token)
+/** A token of a login session that stays open (a token admits only while its session is). */
+async function tokenFor(id?: Identity): Promise<string> {
+  return (await session(id)).token
+}
+
+async function session(id?: Identity): Promise<{ client: TestClient; token: string }> {
+  const client = await TestClient.login(relay.url, id)
+  client.send({ type: 'tokenRequest' })
+  return { client, token: toBase64url((await client.next('token')).token) }
+}
+
+function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the socket stayed open')), 5000)
+    ws.once('close', (code, reason) => {
+      clearTimeout(timer)
+      resolve({ code, reason: reason.toString() })
+    })
+  })
+}
+
+async function until(cond: () => boolean, what: string, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
 }
 
 function openSignal(
   token: string | null,
+  base = relay.url,
 ): Promise<{ ws: WebSocket; messages: unknown[]; next: () => Promise<unknown> }> {
-  const ws = new WebSocket(`${relay.url}/signal${token === null ? '' : `?token=${token}`}`)
+  const ws = new WebSocket(`${base}/signal${token === null ? '' : `?token=${token}`}`)
   const messages: unknown[] = []
   let wake: (() => void) | null = null
   ws.on('message', (d) => {
@@ -67,6 +92,86 @@ describe('signaling endpoint', () => {
     await other.stop()
     await expect(openSignal(foreign)).rejects.toThrow('HTTP 401')
   })
+
+  it('a token admits only while its login session is open: closing the session refuses it (401) and closes its signaling socket (4012)', async () => {
+    const { client, token } = await session()
+    const first = await openSignal(token)
+    const firstClosed = closeOf(first.ws)
+    client.close()
+    await client.closed
+    await expect(openSignal(token)).rejects.toThrow('HTTP 401')
+    expect(await firstClosed).toEqual({ code: 4012, reason: 'session_closed' })
+  })
+
+  it('a token admits one signaling socket at a time: 409 while one is open, admitted again once it closed', async () => {
+    const { client, token } = await session()
+    const first = await openSignal(token)
+    await expect(openSignal(token)).rejects.toThrow('HTTP 409')
+    const closed = closeOf(first.ws)
+    first.ws.close()
+    await closed
+    const again = await openSignal(token)
+    // Two upgrades at once with a fresh token: exactly one is admitted.
+    client.send({ type: 'tokenRequest' })
+    const fresh = toBase64url((await client.next('token')).token)
+    const both = await Promise.allSettled([openSignal(fresh), openSignal(fresh)])
+    expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    expect(both.find((r) => r.status === 'rejected')).toMatchObject({ reason: new Error('HTTP 409') })
+    for (const r of both) if (r.status === 'fulfilled') r.value.ws.close()
+    again.ws.close()
+    client.close()
+  })
+
+  it('a stock y-webrtc signaling connection keeps working past its token lifetime when RelayClient.keepSignalingToken re-issues its URL', async () => {
+    const tokenTtlMs = 2000
+    const r = await startRelay({
+      relay: await Identity.generate(),
+      port: 0,
+      channels: ['general'],
+      limits: { tokenTtlMs },
+      log: silentLogger,
+    })
+    // lib0/websocket (under y-webrtc) uses the global WebSocket, which Node 20 lacks.
+    const g = globalThis as { WebSocket?: unknown }
+    const hadWebSocket = 'WebSocket' in g
+    g.WebSocket ??= WebSocket
+    const { SignalingConn } = await import('y-webrtc')
+    const client = new RelayClient({
+      url: `${r.url}/relay`,
+      identity: await Identity.generate(),
+      relayKey: r.relayKey,
+      WebSocket: WebSocket as unknown as WebSocketCtor,
+    })
+    const tokens: string[] = []
+    let conn: InstanceType<typeof SignalingConn> | undefined
+    const urlOf = (t: string) => `${r.url}/signal?token=${t}`
+    try {
+      await client.start()
+      const stop = client.keepSignalingToken(({ token }) => {
+        tokens.push(toBase64url(token))
+        if (conn) conn.url = urlOf(tokens.at(-1)!) // what a y-webrtc app does with each token
+      })
+      await until(() => tokens.length === 1, 'the first token')
+      conn = new SignalingConn(urlOf(tokens[0]!))
+      let connects = 0
+      conn.on('connect', () => connects++)
+      await until(() => connects === 1, 'the signaling connection')
+      // Past the first token's lifetime: a client still holding its URL would get 401 forever.
+      await new Promise((res) => setTimeout(res, tokenTtlMs + 500))
+      await expect(openSignal(tokens[0]!, r.url)).rejects.toThrow('HTTP 401')
+      expect(tokens.length).toBeGreaterThanOrEqual(3)
+      // The signaling socket drops; y-webrtc reconnects with the URL it now holds.
+      conn.ws!.close()
+      await until(() => connects === 2, 'the reconnect')
+      expect(conn.url).toBe(urlOf(tokens.at(-1)!))
+      stop()
+    } finally {
+      conn?.destroy()
+      await client.stop()
+      await r.stop()
+      if (!hadWebSocket) delete g.WebSocket
+    }
+  }, 30_000)
 
   it('between two sessions, each sees the other only under its key-bound id, whatever `from` it claims', async () => {
     const alice = await Identity.generate()

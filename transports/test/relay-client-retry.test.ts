@@ -2,7 +2,9 @@
  * RelayClient's send window and retries (issue #11) against a scripted in-process relay: a
  * request refused with `rate_limited` is re-sent while online after its own growing, capped
  * backoff; one that gets no answer is re-sent after ACK_TIMEOUT_MS; at most MAX_IN_FLIGHT are
- * out at once; stop() leaves no timer behind. Timers and the clock are faked (signing with
+ * out at once; an event whose relay stamp does not verify acks nothing; stop() leaves no timer
+ * behind; keepSignalingToken refreshes at every login and at half a token's lifetime. Timers
+ * and the clock are faked (signing with
  * node:crypto settles in microtasks, so virtual time is the only time that passes).
  */
 import {
@@ -26,13 +28,15 @@ import {
   MAX_IN_FLIGHT,
   RETRY_BACKOFF,
   RelayClient,
+  TOKEN_REFRESH_AT,
   type WebSocketCtor,
   type WebSocketLike,
 } from '../src/relay/relay-client.ts'
 
 useNodeCrypto()
 
-type Decision = 'stamp' | 'refuse' | 'drop'
+/** `forge`: an event for the request whose relay stamp does not verify (not signed by the relay key). */
+type Decision = 'stamp' | 'refuse' | 'drop' | 'forge'
 
 /** A relay that logs everyone in and answers each publish as `decide` says (attempt counts from 1). */
 class ScriptedRelay {
@@ -43,6 +47,8 @@ class ScriptedRelay {
   readonly outstanding = new Set<string>()
   maxOutstanding = 0
   publishFrames = 0
+  /** Lifetime of the signaling tokens it issues. */
+  tokenTtlMs = 60_000
   private readonly nextId = monotonicUlid()
 
   constructor(
@@ -101,6 +107,8 @@ class ScriptedRelay {
       this.reply(ws, { type: 'welcome', attestation: encodeSigned(session), channels: ['general'] })
     } else if (frame.type === 'publish') {
       await this.publish(ws, frame.request)
+    } else if (frame.type === 'tokenRequest') {
+      this.reply(ws, { type: 'token', token: randomBytes(100), expires: Date.now() + this.tokenTtlMs })
     }
   }
 
@@ -120,6 +128,11 @@ class ScriptedRelay {
         message: 'too many events for this key',
         ref: req.clientNonce,
       })
+    if (decision === 'forge') {
+      const forged = await stamp(await Identity.generate(), this.nextId(), req)
+      this.reply(ws, { type: 'event', event: forged })
+      return
+    }
     if (decision !== 'stamp') return
     const event = await stamp(this.identity, this.nextId(), req)
     this.outstanding.delete(nonce)
@@ -232,6 +245,27 @@ describe('RelayClient send window and retries', () => {
     expect(client.outboxSize).toBe(0)
   })
 
+  it('an event whose relay stamp does not verify is no ack: the request stays queued and is sent again', async () => {
+    // The log checks what it stores, but not the ack: a forged one would settle the request,
+    // drop it from the outbox and resolve the write as stamped, and it would never be stamped.
+    const { relay, client } = await setup((attempt) => (attempt === 1 ? 'forge' : 'stamp'))
+    const events: unknown[] = []
+    client.on('event', (e) => events.push(e))
+    await client.start()
+    await until(() => client.state === 'online', 'online')
+    const { sends, acked } = publishMany(client, 1)
+    await until(() => client.stats.rejectedEvents === 1, 'the forged event')
+    expect(acked()).toBe(0)
+    expect(client.outboxSize).toBe(1)
+    expect(events).toHaveLength(0)
+    await vi.advanceTimersByTimeAsync(ACK_TIMEOUT_MS)
+    await until(() => acked() === 1, 'the real stamp')
+    expect(relay.publishFrames).toBe(2)
+    const [event] = await Promise.all(sends)
+    expect(events).toEqual([event])
+    expect(client.outboxSize).toBe(0)
+  })
+
   it('stop() clears every retry and ack timer; nothing is sent afterwards', async () => {
     const { relay, client } = await setup((attempt) => (attempt % 2 ? 'refuse' : 'drop'))
     await client.start()
@@ -245,5 +279,31 @@ describe('RelayClient send window and retries', () => {
     await vi.advanceTimersByTimeAsync(10 * ACK_TIMEOUT_MS)
     expect(relay.publishFrames).toBe(sent)
     expect(client.outboxSize).toBe(2 * MAX_IN_FLIGHT)
+  })
+})
+
+describe('RelayClient.keepSignalingToken', () => {
+  it('fetches a token at login, again once TOKEN_REFRESH_AT of its lifetime passed, and at every new login', async () => {
+    const { relay, client } = await setup(() => 'stamp')
+    const at: number[] = []
+    const stop = client.keepSignalingToken(() => at.push(Date.now()))
+    await client.start()
+    await until(() => at.length === 1, 'the first token')
+    await until(() => at.length === 2, 'the refresh')
+    const interval = relay.tokenTtlMs * TOKEN_REFRESH_AT
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(interval)
+    expect(at[1]! - at[0]!).toBeLessThan(interval + 100)
+    // The connection drops: the old session's tokens stop admitting, so the next login brings one.
+    const ws = relay.sockets.at(-1)!
+    ;(ws as { readyState: number }).readyState = 3
+    ws.onclose?.({ code: 1006, reason: '' })
+    await until(() => relay.sockets.length === 2 && client.state === 'online', 'the new login')
+    await until(() => at.length === 3, 'the token of the new session')
+    expect(at[2]! - at[1]!).toBeLessThan(interval)
+    stop()
+    await client.stop()
+    expect(vi.getTimerCount()).toBe(0)
+    await vi.advanceTimersByTimeAsync(relay.tokenTtlMs)
+    expect(at).toHaveLength(3)
   })
 })

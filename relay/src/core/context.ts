@@ -9,6 +9,7 @@ import { Metrics } from '../metrics.ts'
 import { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { ChannelRegistry, DEFAULT_POLICY, Policy, type PolicyOptions } from './policy.ts'
+import { OpenSessions } from './sessions.ts'
 import { RateLimiter } from './token-bucket.ts'
 
 export interface ContextOptions {
@@ -39,6 +40,8 @@ export interface RelayContext {
   /** Bytes a session forwards to peers (the WebRTC fallback's budget), keyed by session id. */
   forwardLimiter: RateLimiter
   signalLimiter: RateLimiter
+  /** Login sessions open on the relay path: a signaling token admits only while its session is open. */
+  sessions: OpenSessions
   metrics: Metrics
   log: Logger
 }
@@ -74,6 +77,7 @@ export function createContext(o: ContextOptions): RelayContext {
       now,
     ),
     signalLimiter: new RateLimiter(limits.signalsPerSecondPerKey, limits.signalBurstPerKey, maxKeys, now),
+    sessions: new OpenSessions(),
     metrics: new Metrics(),
     log: o.log ?? silentLogger,
   }

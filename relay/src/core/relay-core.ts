@@ -20,6 +20,7 @@ import {
 } from '@peerchat/engine'
 import type { RelayContext } from './context.ts'
 import { type Challenge, checkLogin, newChallenge } from './login.ts'
+import { idKey, Tally } from './sessions.ts'
 import { stampRequest } from './stamper.ts'
 
 /** The IO a shell provides. `publish` reaches every subscriber of the topic. */
@@ -60,6 +61,19 @@ export const Topics = {
   signal: (room: string) => `s/${room}`,
 } as const
 
+/**
+ * The relay path's close codes: the engine's `CloseCode`, the two socket limits, and RFC 6455's
+ * "message too big" for a frame over `maxFrameBytes` (docs/protocol/relay.md §7).
+ */
+export const RelayCloseCode = {
+  ...CloseCode,
+  /** More than `socketsPerAddress` logged-in sockets from one address. */
+  tooManyPerAddress: 4005,
+  /** More than `socketsPerKey` logged-in sockets of one public key. */
+  tooManyPerKey: 4006,
+  messageTooBig: 1009,
+} as const
+
 /** Codes that do not count towards `maxErrorsPerSocket` (the client is not misbehaving). */
 // A forward to a peer that just left, or over budget, is not misbehaviour either.
 const UNCOUNTED = new Set<string>([ErrorCode.rateLimited, ErrorCode.unknownPeer, ErrorCode.budgetExceeded])
@@ -67,7 +81,10 @@ const UNCOUNTED = new Set<string>([ErrorCode.rateLimited, ErrorCode.unknownPeer,
 export class RelayCore<H> {
   private serial = 0
   private readonly conns = new Set<Conn<H>>()
-  private readonly unauthenticated = new Map<string, number>()
+  private readonly unauthenticated = new Tally()
+  /** Logged-in sockets per address and per public key (`idKey`). */
+  private readonly perAddress = new Tally()
+  private readonly perKey = new Tally()
   /** channel -> session id (latin1) -> attestation bytes. */
   private readonly presence = new Map<string, Map<string, Uint8Array>>()
   /** Logged-in sockets by session id (latin1), for forwarded peer frames. */
@@ -107,8 +124,7 @@ export class RelayCore<H> {
     conn.handle = handle
     this.conns.add(conn)
     this.ctx.metrics.connections++
-    const n = (this.unauthenticated.get(conn.address) ?? 0) + 1
-    this.unauthenticated.set(conn.address, n)
+    const n = this.unauthenticated.add(conn.address)
     this.ctx.log('relay.open', { conn: conn.serial, addr: conn.address })
     if (n > this.ctx.limits.unauthenticatedPerAddress) {
       this.fail(conn, ErrorCode.tooManyConnections, 'too many sockets from this address are not logged in')
@@ -175,11 +191,15 @@ export class RelayCore<H> {
     conn.handle = null
     this.conns.delete(conn)
     this.ctx.metrics.connections--
-    if (wasReady) {
-      if (conn.session) this.bySession.delete(sessionKey(conn.session))
+    if (wasReady && conn.session) {
+      this.bySession.delete(sessionKey(conn.session))
+      this.perAddress.remove(conn.address)
+      this.perKey.remove(idKey(conn.session.publicKey))
+      // Its signaling tokens stop admitting, and the signaling sockets they admitted close.
+      this.ctx.sessions.delete(sessionKey(conn.session))
       this.ctx.metrics.sessions--
       for (const channel of conn.channels ?? []) this.removePresence(conn, channel)
-    } else this.releaseUnauthenticated(conn)
+    } else this.unauthenticated.remove(conn.address)
     this.ctx.log('relay.close', { conn: conn.serial, addr: conn.address })
   }
 
@@ -226,11 +246,33 @@ export class RelayCore<H> {
       this.end(conn, CloseCode.loginFailed, `${ErrorCode.loginFailed}:${result.reason}`)
       return
     }
-    this.releaseUnauthenticated(conn)
+    const key = idKey(frame.publicKey)
+    const { socketsPerAddress, socketsPerKey } = this.ctx.limits
+    const over =
+      this.perAddress.get(conn.address) >= socketsPerAddress
+        ? ({ what: 'address', limit: socketsPerAddress, code: RelayCloseCode.tooManyPerAddress } as const)
+        : this.perKey.get(key) >= socketsPerKey
+          ? ({ what: 'key', limit: socketsPerKey, code: RelayCloseCode.tooManyPerKey } as const)
+          : null
+    if (over) {
+      const reason = `${ErrorCode.tooManyConnections}:${over.what}`
+      this.ctx.metrics.reject(reason)
+      this.sendError(
+        conn,
+        ErrorCode.tooManyConnections,
+        `${over.what}: at most ${over.limit} logged-in sockets`,
+      )
+      this.end(conn, over.code, reason)
+      return
+    }
+    this.unauthenticated.remove(conn.address)
+    this.perAddress.add(conn.address)
+    this.perKey.add(key)
     conn.phase = 'ready'
     conn.session = result.session.value
     conn.attestation = result.attestation
     this.bySession.set(sessionKey(conn.session), conn)
+    this.ctx.sessions.add(sessionKey(conn.session))
     this.ctx.metrics.sessions++
     this.ctx.log('relay.login', {
       conn: conn.serial,
@@ -360,12 +402,6 @@ export class RelayCore<H> {
 
   // ---- helpers --------------------------------------------------------------------------
 
-  private releaseUnauthenticated(conn: Conn<H>): void {
-    const n = (this.unauthenticated.get(conn.address) ?? 1) - 1
-    if (n <= 0) this.unauthenticated.delete(conn.address)
-    else this.unauthenticated.set(conn.address, n)
-  }
-
   /** Fan-out to a topic, counted once per receiver. */
   private publishTo(topic: string, bytes: Uint8Array): void {
     const receivers = this.io.subscribers(topic)
@@ -415,10 +451,6 @@ export class RelayCore<H> {
     this.io.close(h, code, reason)
     this.close(conn)
   }
-}
-
-function idKey(sessionId: Uint8Array): string {
-  return Buffer.from(sessionId).toString('latin1')
 }
 
 function sessionKey(s: Session): string {

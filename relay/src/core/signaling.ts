@@ -1,7 +1,9 @@
 /**
  * y-webrtc's signaling protocol (JSON text: subscribe / unsubscribe / publish / ping), hardened:
  *
- * - a socket is admitted only with a relay-signed token (purpose "signal", unexpired);
+ * - a socket is admitted only with a relay-signed token (purpose "signal", unexpired) whose login
+ *   session is open on the relay path, one socket per token at a time; the session's close
+ *   closes the signaling sockets its tokens admitted;
  * - topics (y-webrtc room names) are limited to rooms of channels the relay knows;
  * - the relay never forwards a client's `from`: every socket gets a peer id made from its
  *   authenticated key (`<key>.<serial>`), and the relay rewrites `from` to it and `to` back to
@@ -16,11 +18,13 @@ import {
   equalBytes,
   publicKeyToText,
   type SignalToken,
+  type Signed,
   TOKEN_PURPOSE_SIGNAL,
   tokenFromText,
   verifyTokenSignature,
 } from '@peerchat/engine'
 import type { RelayContext } from './context.ts'
+import { idKey, Tally } from './sessions.ts'
 
 export interface SignalIo<H> {
   send(h: H, text: string): boolean
@@ -31,6 +35,10 @@ export interface SignalConn<H> {
   readonly serial: number
   readonly address: string
   readonly publicKey: Uint8Array
+  /** The login session its token belongs to (`idKey`). */
+  readonly sessionId: string
+  /** The token that admitted it (`idKey` of its signature): in use until this socket closes. */
+  readonly token: string
   /** The peer id other clients see for this socket. */
   readonly peerId: string
   handle: H | null
@@ -42,67 +50,126 @@ export interface SignalConn<H> {
   readonly expires: number
 }
 
-export type Admission = { ok: true; token: SignalToken } | { ok: false; reason: string }
+/** A refused upgrade: the HTTP status and a reason for humans (docs/protocol/relay.md §8). */
+export type Refusal = { ok: false; status: number; reason: string }
+export type Admission = { ok: true; token: Signed<SignalToken> } | Refusal
 
 /** Largest y-webrtc peer id accepted (they are UUIDs). */
 export const MAX_PEER_ID_CHARS = 64
-const CLOSE_POLICY = 4003
+/** Close codes of signaling sockets. */
+export const SignalCloseCode = {
+  tooManyErrors: 4003,
+  slowConsumer: 4008,
+  sessionExpired: 4009,
+  shuttingDown: 4010,
+  internal: 4011,
+  /** The login session of the socket's token closed. */
+  sessionClosed: 4012,
+} as const
 
 export class SignalingCore<H> {
   private serial = 0
   private readonly byPeerId = new Map<string, SignalConn<H>>()
   /** Room -> its subscribed sockets. */
   private readonly members = new Map<string, Set<SignalConn<H>>>()
+  /** Sockets admitted (opened or about to be) by login session, and the tokens they hold. */
+  private readonly bySession = new Map<string, Set<SignalConn<H>>>()
+  private readonly tokensInUse = new Set<string>()
+  private readonly perAddress = new Tally()
+  private readonly perKey = new Tally()
 
   constructor(
     readonly ctx: RelayContext,
     private readonly io: SignalIo<H>,
-  ) {}
+  ) {
+    ctx.sessions.onClose((id) => {
+      for (const conn of [...(this.bySession.get(id) ?? [])])
+        if (conn.handle) this.end(conn, SignalCloseCode.sessionClosed, 'session_closed')
+        else this.close(conn)
+    })
+  }
 
-  /** Checks the `token` query parameter of a signaling upgrade. */
+  /** Checks the `token` query parameter of a signaling upgrade (its signature: the async part). */
   async admit(tokenText: string | null): Promise<Admission> {
-    if (!tokenText) return { ok: false, reason: 'missing token' }
+    const refuse = (reason: string): Refusal => ({ ok: false, status: 401, reason })
+    if (!tokenText) return refuse('missing token')
     let token: ReturnType<typeof tokenFromText>
     try {
       token = tokenFromText(tokenText)
     } catch {
-      return { ok: false, reason: 'malformed token' }
+      return refuse('malformed token')
     }
     const v = token.value
-    if (v.purpose !== TOKEN_PURPOSE_SIGNAL) return { ok: false, reason: 'token has another purpose' }
-    if (!equalBytes(v.relayKey, this.ctx.relay.publicKey))
-      return { ok: false, reason: 'token is for another relay' }
-    if (this.ctx.now() >= v.expires) return { ok: false, reason: 'token expired' }
+    if (v.purpose !== TOKEN_PURPOSE_SIGNAL) return refuse('token has another purpose')
+    if (!equalBytes(v.relayKey, this.ctx.relay.publicKey)) return refuse('token is for another relay')
+    if (this.ctx.now() >= v.expires) return refuse('token expired')
     if (!(await verifyTokenSignature(token, this.ctx.relay.publicKey)))
-      return { ok: false, reason: 'token signature does not verify' }
-    return { ok: true, token: v }
+      return refuse('token signature does not verify')
+    return { ok: true, token }
   }
 
-  newConn(address: string, token: SignalToken): SignalConn<H> {
+  /**
+   * Admits a socket with a verified token, synchronously (so two upgrades cannot both pass):
+   * its session must be open, the token not in use, and the address and key under their
+   * limits. The token is in use from here until `close(conn)`: a shell whose upgrade fails
+   * after this calls `close` itself.
+   */
+  newConn(address: string, token: Signed<SignalToken>): { ok: true; conn: SignalConn<H> } | Refusal {
+    const v = token.value
+    const sessionId = idKey(v.sessionId)
+    const tokenKey = idKey(token.sig) // canonical (the policy refuses malleated signatures)
+    const key = idKey(v.publicKey)
+    const { socketsPerAddress, socketsPerKey } = this.ctx.limits
+    if (!this.ctx.sessions.has(sessionId)) return { ok: false, status: 401, reason: 'token session closed' }
+    if (this.tokensInUse.has(tokenKey)) return { ok: false, status: 409, reason: 'token in use' }
+    if (this.perAddress.get(address) >= socketsPerAddress)
+      return { ok: false, status: 429, reason: 'too many signaling sockets from this address' }
+    if (this.perKey.get(key) >= socketsPerKey)
+      return { ok: false, status: 429, reason: 'too many signaling sockets for this key' }
     const serial = ++this.serial
-    return {
+    const conn: SignalConn<H> = {
       serial,
       address,
-      publicKey: token.publicKey,
-      peerId: `${publicKeyToText(token.publicKey)}.${serial.toString(36)}`,
+      publicKey: v.publicKey,
+      sessionId,
+      token: tokenKey,
+      peerId: `${publicKeyToText(v.publicKey)}.${serial.toString(36)}`,
       handle: null,
       closed: false,
       rooms: new Map(),
       errors: 0,
       expires: this.ctx.now() + this.ctx.limits.sessionTtlMs,
     }
+    this.tokensInUse.add(tokenKey)
+    this.perAddress.add(address)
+    this.perKey.add(key)
+    const sessionConns = this.bySession.get(sessionId) ?? new Set()
+    this.bySession.set(sessionId, sessionConns.add(conn))
+    return { ok: true, conn }
   }
 
   open(conn: SignalConn<H>, handle: H): void {
+    if (conn.closed) {
+      // Its session closed between `newConn` and the upgrade.
+      this.io.close(handle, SignalCloseCode.sessionClosed, 'session_closed')
+      return
+    }
     conn.handle = handle
     this.byPeerId.set(conn.peerId, conn)
     this.ctx.metrics.signalingConnections++
     this.ctx.log('signal.open', { conn: conn.serial, addr: conn.address, peer: conn.peerId.slice(0, 8) })
   }
 
+  /** The socket closed, or its upgrade failed after `newConn`: frees its token and its counts. */
   close(conn: SignalConn<H>): void {
     if (conn.closed) return
     conn.closed = true
+    this.tokensInUse.delete(conn.token)
+    this.perAddress.remove(conn.address)
+    this.perKey.remove(idKey(conn.publicKey))
+    const sessionConns = this.bySession.get(conn.sessionId)
+    if (sessionConns?.delete(conn) && sessionConns.size === 0) this.bySession.delete(conn.sessionId)
+    if (!conn.handle) return // never opened
     conn.handle = null
     this.byPeerId.delete(conn.peerId)
     for (const room of conn.rooms.keys()) this.leave(conn, room)
@@ -114,11 +181,12 @@ export class SignalingCore<H> {
   sweep(): void {
     const now = this.ctx.now()
     for (const conn of [...this.byPeerId.values()])
-      if (now >= conn.expires) this.end(conn, 4009, 'session_expired')
+      if (now >= conn.expires) this.end(conn, SignalCloseCode.sessionExpired, 'session_expired')
   }
 
   closeAll(): void {
-    for (const conn of [...this.byPeerId.values()]) this.end(conn, 4010, 'shutting_down')
+    for (const conn of [...this.byPeerId.values()])
+      this.end(conn, SignalCloseCode.shuttingDown, 'shutting_down')
   }
 
   /** Handles one text message (already a string: nothing refers to the socket's buffer). */
@@ -235,7 +303,7 @@ export class SignalingCore<H> {
   private send(conn: SignalConn<H>, text: string): void {
     if (conn.closed || !conn.handle) return
     this.ctx.metrics.messagesOut++
-    if (!this.io.send(conn.handle, text)) this.end(conn, 4008, 'slow_consumer')
+    if (!this.io.send(conn.handle, text)) this.end(conn, SignalCloseCode.slowConsumer, 'slow_consumer')
   }
 
   // Returns undefined so that handlers can `return this.fail(...)` as an early exit.
@@ -243,7 +311,7 @@ export class SignalingCore<H> {
     this.ctx.metrics.reject(`signal:${code}`)
     this.send(conn, JSON.stringify({ type: 'error', code, message }))
     if (counted && ++conn.errors > this.ctx.limits.maxErrorsPerSocket)
-      this.end(conn, CLOSE_POLICY, 'too_many_errors')
+      this.end(conn, SignalCloseCode.tooManyErrors, 'too_many_errors')
     return undefined
   }
 

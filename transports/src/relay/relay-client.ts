@@ -124,6 +124,15 @@ export const RETRY_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2_000 }
  */
 export const ACK_TIMEOUT_MS = 5_000
 
+/**
+ * `keepSignalingToken` fetches the next signaling token once this share of the current one's
+ * lifetime has passed (on the relay's clock): with the relay's default of 5 minutes, every 2.5
+ * minutes, so a y-webrtc reconnect always finds an unexpired token in its URL ...
+ */
+export const TOKEN_REFRESH_AT = 0.5
+/** ... and never sooner than this after the last one (a relay configured with tiny tokens). */
+export const MIN_TOKEN_REFRESH_MS = 1_000
+
 /** Error codes after which a queued request will never be stamped (the others are retried). */
 const FINAL_REFUSALS = new Set<string>([
   ErrorCode.forbidden,
@@ -157,6 +166,8 @@ export class RelayClient {
   private inbox: Promise<void> = Promise.resolve()
   private timer: ReturnType<typeof setTimeout> | undefined
   private relayKey: Uint8Array | undefined
+  /** Relay clock minus ours, from the last challenge (token expiries are on the relay's clock). */
+  private relayClockOffset = 0
   private _state: ConnectionState = 'stopped'
   private _session: Signed<Session> | undefined
   private _channels: string[] = []
@@ -284,6 +295,46 @@ export class RelayClient {
       this.tokenWaiters.push({ resolve, reject })
       this.sendFrame(encodeFrame({ type: 'tokenRequest' }))
     })
+  }
+
+  /**
+   * Keeps a signaling token fresh for y-webrtc (docs/protocol/relay.md §8): a token admits only
+   * while this client's login session is open and until it expires, and y-webrtc reconnects with
+   * the URL it holds. So a token is fetched at every login and again when `TOKEN_REFRESH_AT` of
+   * its lifetime has passed; `onToken` gets each one (point the signaling connections' `url` at
+   * `<relay>/signal?token=<base64url>`). Returns the function that stops it.
+   */
+  keepSignalingToken(onToken: (t: { token: Uint8Array; expires: number }) => void): () => void {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let round = 0
+    let stopped = false
+    const refresh = async (): Promise<void> => {
+      clearTimeout(timer)
+      const mine = ++round
+      if (stopped || this._state !== 'online') return
+      let t: { token: Uint8Array; expires: number }
+      try {
+        t = await this.requestToken()
+      } catch {
+        return // offline again: the next login fetches one
+      }
+      if (stopped || mine !== round) return // a later refresh (a new login) supersedes this one
+      const left = t.expires - (this.now() + this.relayClockOffset)
+      timer = setTimeout(() => void refresh(), Math.max(MIN_TOKEN_REFRESH_MS, left * TOKEN_REFRESH_AT))
+      onToken(t)
+    }
+    const offs = [
+      this.on('welcome', () => void refresh()),
+      this.on('state', (s) => {
+        if (s !== 'online') clearTimeout(timer)
+      }),
+    ]
+    void refresh()
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+      for (const off of offs) off()
+    }
   }
 
   // ---- connection ------------------------------------------------------------------------
@@ -470,6 +521,7 @@ export class RelayClient {
       return
     }
     this.relayKey ??= f.relayKey
+    this.relayClockOffset = f.serverTime - this.now()
     const origin = new URL(this.opts.url).host
     const clientTime = this.now()
     const payload = encodeLoginPayload({ relayKey: f.relayKey, nonce: f.nonce, origin, clientTime })
