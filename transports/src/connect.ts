@@ -77,22 +77,7 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
   }
 
   let mesh: WebrtcTransport | undefined
-  let cancelRefresh = (): void => {}
   const signalUrl = (token: Uint8Array) => `${o.relayUrl}/signal?token=${toBase64url(token)}`
-  // Signaling reconnects (after a relay restart, say) need an unexpired token: fetch a fresh
-  // one at every login and before the current one runs out.
-  const refreshToken = async (): Promise<void> => {
-    cancelRefresh()
-    if (!mesh || relay.state !== 'online' || stopped) return
-    try {
-      const { token, expires } = await relay.requestToken()
-      mesh.updateSignaling([signalUrl(token)])
-      const t = setTimeout(() => void refreshToken(), Math.max(1000, (expires - Date.now()) / 2))
-      cancelRefresh = () => clearTimeout(t)
-    } catch {
-      // offline again: the next login refreshes
-    }
-  }
 
   /** The mesh needs a signaling token, so it starts after the first login. */
   const startMesh = async (): Promise<WebrtcTransport | undefined> => {
@@ -118,14 +103,13 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
           ...(o.wrtc ? { wrtc: o.wrtc } : {}),
           admit,
         })
-        detach.push(
-          relay.on('presence', () => mesh?.readmit()),
-          relay.on('welcome', () => void refreshToken()),
-        )
+        detach.push(relay.on('presence', () => mesh?.readmit()))
         await mesh.start()
         if (stopped) return mesh // stop() stops it
         detach.push(replica.attach(mesh))
-        void refreshToken()
+        // Signaling reconnects (after a relay restart, say) need an unexpired token of the live
+        // session: the relay client fetches one at every login and before the current one runs out.
+        detach.push(relay.keepSignalingToken(({ token }) => mesh?.updateSignaling([signalUrl(token)])))
         return mesh
       } catch {
         // The connection dropped before the token came: try again at the next login.
@@ -154,7 +138,6 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
     async stop() {
       if (stopped) return
       stopped = true
-      cancelRefresh()
       for (const off of detach.splice(0)) off()
       await relay.stop() // wakes a mesh start still waiting for a login
       await meshReady
