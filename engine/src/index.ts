@@ -164,6 +164,7 @@ export {
   type RelayFrame,
   SESSION_ID_BYTES,
   type Session,
+  SignalCloseCode,
   type SignalToken,
   type Signed,
   signInvite,

@@ -370,8 +370,25 @@ export const CloseCode = {
   authTimeout: 4002,
   tooManyConnections: 4003,
   tooManyErrors: 4004,
+  /** More than `socketsPerAddress` logged-in sockets from one address. */
+  tooManyPerAddress: 4005,
+  /** More than `socketsPerKey` logged-in sockets of one public key. */
+  tooManyPerKey: 4006,
   slowConsumer: 4008,
   sessionExpired: 4009,
   shuttingDown: 4010,
   rateLimited: 4029,
+  /** A frame over `maxFrameBytes` (WebSocket's own code). */
+  messageTooBig: 1009,
+} as const
+
+/** Close codes of signaling sockets (`/signal`, docs/protocol/relay.md §8). */
+export const SignalCloseCode = {
+  tooManyErrors: 4003,
+  slowConsumer: 4008,
+  sessionExpired: 4009,
+  shuttingDown: 4010,
+  internal: 4011,
+  /** The login session of the socket's token closed. */
+  sessionClosed: 4012,
 } as const

@@ -62,17 +62,10 @@ export const Topics = {
 } as const
 
 /**
- * The relay path's close codes: the engine's `CloseCode`, the two socket limits, and RFC 6455's
- * "message too big" for a frame over `maxFrameBytes` (docs/protocol/relay.md §7).
+ * The relay path's close codes (docs/protocol/relay.md §7): the engine's `CloseCode`, so clients
+ * check them by name.
  */
-export const RelayCloseCode = {
-  ...CloseCode,
-  /** More than `socketsPerAddress` logged-in sockets from one address. */
-  tooManyPerAddress: 4005,
-  /** More than `socketsPerKey` logged-in sockets of one public key. */
-  tooManyPerKey: 4006,
-  messageTooBig: 1009,
-} as const
+export const RelayCloseCode = CloseCode
 
 /** Codes that do not count towards `maxErrorsPerSocket` (the client is not misbehaving). */
 // A forward to a peer that just left, or over budget, is not misbehaviour either.

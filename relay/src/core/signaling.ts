@@ -17,6 +17,7 @@
 import {
   equalBytes,
   publicKeyToText,
+  SignalCloseCode,
   type SignalToken,
   type Signed,
   TOKEN_PURPOSE_SIGNAL,
@@ -56,16 +57,7 @@ export type Admission = { ok: true; token: Signed<SignalToken> } | Refusal
 
 /** Largest y-webrtc peer id accepted (they are UUIDs). */
 export const MAX_PEER_ID_CHARS = 64
-/** Close codes of signaling sockets. */
-export const SignalCloseCode = {
-  tooManyErrors: 4003,
-  slowConsumer: 4008,
-  sessionExpired: 4009,
-  shuttingDown: 4010,
-  internal: 4011,
-  /** The login session of the socket's token closed. */
-  sessionClosed: 4012,
-} as const
+export { SignalCloseCode }
 
 export class SignalingCore<H> {
   private serial = 0
