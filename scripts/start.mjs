@@ -4,7 +4,8 @@
 // instead of two, ~70 MB less on the 256 MB machine; bench/README.md, ## memory). Builds the web
 // app first when its build is missing or older than its sources, and bundles the CLIs (esbuild)
 // so the children run plain JavaScript: a tsx loader per process would cost ~20-45 MB.
-// Honours PORT and PEERCHAT_DATA_DIR (default ./.peerchat). Ctrl-C / SIGTERM stops every child
+// Honours PORT, PEERCHAT_DATA_DIR (default ./.peerchat) and PEERCHAT_VC_NAMES (the virtual
+// clients' display names, default vc1,vc2; their data dirs stay vc1/ and vc2/). Ctrl-C / SIGTERM stops every child
 // before exiting; the virtual clients' host is restarted if it dies, the relay dying stops
 // everything (a platform restarts the machine).
 import { spawn, spawnSync } from 'node:child_process'
@@ -57,6 +58,10 @@ export function plan(env = process.env) {
   const dataDir = resolve(ROOT, env.PEERCHAT_DATA_DIR ?? '.peerchat')
   const port = Number(env.PORT ?? env.PEERCHAT_PORT ?? 8787)
   const staticDir = join(ROOT, 'ui-vue/dist')
+  const names = (env.PEERCHAT_VC_NAMES ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '')
   return {
     dataDir,
     port,
@@ -65,7 +70,7 @@ export function plan(env = process.env) {
       args: ['--port', String(port), '--data-dir', dataDir, '--static-dir', staticDir],
     },
     virtualClients: Array.from({ length: VIRTUAL_CLIENTS }, (_, i) => ({
-      name: `vc${i + 1}`,
+      name: names[i] ?? `vc${i + 1}`,
       dataDir: join(dataDir, `vc${i + 1}`),
     })),
     /** One process for all virtual clients; the relay's URL and key are added once it listens. */
@@ -73,13 +78,17 @@ export function plan(env = process.env) {
   }
 }
 
-/** The host's arguments: the relay to join, then one NAME=DATA_DIR per virtual client. */
+/**
+ * The host's arguments: the relay to join, then one NAME=DATA_DIR per virtual client; each
+ * publishes its NAME as its profile (members see vc1 and vc2, not keys).
+ */
 export function vcHostArgs(p, relayUrl, relayKey) {
   return [
     '--relay',
     relayUrl,
     '--relay-key',
     relayKey,
+    '--profile',
     ...p.virtualClients.map((vc) => `${vc.name}=${vc.dataDir}`),
   ]
 }

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     blobBudgetBytes: config.blobBudgetBytes,
     name: config.name,
     webrtc: config.webrtc,
+    profile: config.profile,
     log,
   })
   let metricsPort: number | undefined

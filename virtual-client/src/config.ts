@@ -12,7 +12,12 @@ options (environment variable in brackets):
                         (default http://127.0.0.1:$PORT, PORT defaulting to 8787)
   --relay-key KEY       the relay's public key (base64url) [PEERCHAT_RELAY_PUBLIC_KEY]; the relay's
                         URL/.well-known/peerchat.json must present it (default: trust that JSON)
-  --name NAME           name in logs and metrics [PEERCHAT_VC_NAME] (default vc)
+  --name NAME           its name in logs and metrics, and with --profile its display name for
+                        members [PEERCHAT_VC_NAME] (default vc; 1-64 letters, digits, dots,
+                        dashes, underscores)
+  --profile             publish NAME as its profile, as people publish their display name:
+                        members then see NAME instead of a key [PEERCHAT_VC_PROFILE=1]
+                        (pnpm start turns it on)
   --data-dir DIR        key file and store [PEERCHAT_VC_DATA_DIR]
                         (default $PEERCHAT_DATA_DIR/vc-NAME, PEERCHAT_DATA_DIR defaulting to ./.peerchat)
   --window-hours H      rolling window of history held [PEERCHAT_VC_WINDOW_HOURS] (default ${VirtualClientDefaults.windowMs / 3600_000})
@@ -35,6 +40,8 @@ export interface VcConfig {
   metricsPort: number | undefined
   metricsHost: string
   webrtc: boolean
+  /** Publish the name as a profile (the display name members see). */
+  profile: boolean
   quiet: boolean
   help: boolean
 }
@@ -48,9 +55,11 @@ libwebrtc for all of them, each client in a module instance of its own)
 
 usage: peerchat-vc-host --relay URL [options] NAME[=DATA_DIR]...
 
-Each NAME[=DATA_DIR] is one virtual client (default vc1 vc2); DATA_DIR defaults as --data-dir
-does. Options are those of peerchat-vc except --name and --data-dir; one /metrics endpoint
-serves every client (label vc="NAME").
+Each NAME[=DATA_DIR] is one virtual client (default vc1 vc2): NAME is what --name is to
+peerchat-vc (its name in logs and metrics, and with --profile its display name for members);
+DATA_DIR defaults as --data-dir does. Without operands, PEERCHAT_VC_NAMES (NAME,NAME...)
+names them. Options are those of peerchat-vc except --name and --data-dir; one /metrics
+endpoint serves every client (label vc="NAME").
 `
 
 export interface HostConfig extends Omit<VcConfig, 'name' | 'dataDir'> {
@@ -61,7 +70,7 @@ export interface HostConfig extends Omit<VcConfig, 'name' | 'dataDir'> {
 export function parseHostConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): HostConfig {
   const { config, positionals } = parseArgv(argv, env, cwd, true)
   const { name: _name, dataDir: _dataDir, ...rest } = config
-  const operands = positionals.length > 0 ? positionals : ['vc1', 'vc2']
+  const operands = positionals.length > 0 ? positionals : namesFromEnv(env)
   const clients = operands.map((op) => {
     const at = op.indexOf('=')
     const name = at < 0 ? op : op.slice(0, at)
@@ -73,6 +82,15 @@ export function parseHostConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = pr
   if (names.size < clients.length || dirs.size < clients.length)
     throw new RangeError('every virtual client needs its own name and data dir')
   return { ...rest, clients }
+}
+
+/** PEERCHAT_VC_NAMES: comma-separated names (default vc1,vc2). */
+export function namesFromEnv(env: NodeJS.ProcessEnv): string[] {
+  const names = (env.PEERCHAT_VC_NAMES ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '')
+  return names.length > 0 ? names : ['vc1', 'vc2']
 }
 
 const checkName = (name: string): void => {
@@ -99,6 +117,7 @@ function parseArgv(
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'no-webrtc': { type: 'boolean' },
+      profile: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -128,6 +147,7 @@ function parseArgv(
     metricsPort,
     metricsHost: values['metrics-host'] ?? '127.0.0.1',
     webrtc: !values['no-webrtc'],
+    profile: values.profile ?? env.PEERCHAT_VC_PROFILE === '1',
     quiet: values.quiet ?? false,
     help: values.help ?? false,
   }

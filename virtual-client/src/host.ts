@@ -55,6 +55,7 @@ export async function runHost(config: HostConfig, log: (event: string, fields?: 
           blobBudgetBytes: config.blobBudgetBytes,
           name: c.name,
           webrtc: config.webrtc,
+          profile: config.profile,
           log,
         }),
       )

@@ -10,6 +10,11 @@
  *
  * Attachments of the window are kept too: it wants every attachment it stores (live or synced),
  * never pushes (fanout 0), and real peers ask it only when no real client holds the blob.
+ *
+ * With `profile` (the CLIs' --profile, on under `pnpm start`) it goes by its `name`: a
+ * `profile` event, as members publish their display name (in the `profiles` channel when the
+ * relay has one, else its first channel, as the web app does), after its first login and again
+ * every half window, so that a profile stays inside the window of history a newcomer catches up.
  */
 import { join } from 'node:path'
 import {
@@ -21,7 +26,7 @@ import {
   ulidTime,
 } from '@peerchat/engine'
 import { BlobExchange, type BlobMeta } from '@peerchat/engine/blobs'
-import { decodeAttachment, Kind } from '@peerchat/engine/chat'
+import { decodeAttachment, encodeProfile, Kind } from '@peerchat/engine/chat'
 import { FileBlobStore, FileStore } from '@peerchat/store-file'
 import { announceVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica } from '@peerchat/transports/connect'
@@ -44,8 +49,10 @@ export interface VirtualClientOptions {
   windowMs?: number
   /** Budget of the blob store (bytes). */
   blobBudgetBytes?: number
-  /** Shown in logs and metrics labels. */
+  /** Its name in logs and metrics, and with `profile` its display name for members. */
   name?: string
+  /** Publish `name` as its profile (default false: members see a key). */
+  profile?: boolean
   /** Mesh over WebRTC (default true). */
   webrtc?: boolean
   log?: (event: string, fields?: Record<string, unknown>) => void
@@ -91,6 +98,13 @@ export async function fetchWellKnown(httpBase: string, signal?: AbortSignal): Pr
 
 /** Attachments wanted before the mesh (and so the blob exchange) is up; more are left to later syncs. */
 export const MAX_EARLY_WANTS = 1024
+/** Where profiles go when the relay has it (the web app's convention, docs/protocol/ui.md). */
+export const PROFILE_CHANNEL = 'profiles'
+
+/** The channel a profile goes to among the relay's: `profiles` if listed, else the first. */
+export function profileChannel(channels: readonly string[]): string | undefined {
+  return channels.includes(PROFILE_CHANNEL) ? PROFILE_CHANNEL : channels[0]
+}
 
 export class VirtualClient {
   private readonly offs: (() => void)[] = []
@@ -99,6 +113,8 @@ export class VirtualClient {
   private exchange: BlobExchange | undefined
   /** Attachments seen before the exchange started: wanted once it does. */
   private early: BlobMeta[] = []
+  /** The republishing timer of the profile, once the first was queued. */
+  private profileTimer: ReturnType<typeof setInterval> | undefined
 
   private constructor(
     readonly name: string,
@@ -147,7 +163,14 @@ export class VirtualClient {
         budgetBytes: opts.blobBudgetBytes ?? VirtualClientDefaults.blobBudgetBytes,
         retentionMs: windowMs,
       })
-      const replica = await Replica.open({ store, relayKeys: [relayKey], virtual: true, sync: { windowMs } })
+      // The signer is for its profile only: it writes nothing else.
+      const replica = await Replica.open({
+        store,
+        relayKeys: [relayKey],
+        ...(opts.profile ? { signer: identity } : {}),
+        virtual: true,
+        sync: { windowMs },
+      })
       vc = new VirtualClient(opts.name ?? 'vc', identity, store, blobs, replica, opts)
       await vc.connect(urls.ws, relayKey, known.communityRoom ?? 'community')
       return vc
@@ -175,7 +198,10 @@ export class VirtualClient {
     })
     this.connection = connection
     this.offs.push(
-      connection.relay.on('welcome', ({ channels }) => void this.joinAll(channels)),
+      connection.relay.on('welcome', ({ channels }) => {
+        void this.joinAll(channels)
+        if (this.opts.profile && !this.profileTimer) this.startProfile(channels)
+      }),
       connection.relay.on('channel-added', (c) => void this.joinAll([c])),
     )
     // Not awaited: the mesh needs a login, and the client runs without one.
@@ -205,6 +231,29 @@ export class VirtualClient {
     this.exchange = exchange
     for (const meta of this.early.splice(0)) exchange.want(meta)
     this.opts.log?.('vc.meshed', { name: this.name })
+  }
+
+  /**
+   * Publishes its profile now and every half window (the outbox keeps it until stamped). A
+   * relay that refuses it (no post privilege) leaves it unnamed: logged, not fatal.
+   */
+  private startProfile(channels: readonly string[]): void {
+    const publish = (): void => {
+      const channel = profileChannel(channels)
+      if (!channel || this.stopped) return
+      void this.publishProfile(channel).catch((e: Error) =>
+        this.opts.log?.('vc.error', { name: this.name, error: `profile: ${e.message}` }),
+      )
+    }
+    this.profileTimer = setInterval(publish, Math.max(60_000, this.windowMs / 2))
+    this.profileTimer.unref?.()
+    publish()
+  }
+
+  private async publishProfile(channel: string): Promise<void> {
+    const write = await this.replica.write(channel, Kind.profile, encodeProfile({ name: this.name }))
+    await this.replica.stamped(write)
+    this.opts.log?.('vc.profile', { name: this.name, channel })
   }
 
   /** Joins the channels not joined yet (all the relay lists, and those added later). */
@@ -273,6 +322,7 @@ export class VirtualClient {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    clearInterval(this.profileTimer)
     for (const off of this.offs.splice(0)) off()
     this.exchange?.stop()
     await this.connection?.stop()

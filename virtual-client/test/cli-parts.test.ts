@@ -2,9 +2,9 @@
 
 import { announceVirtual, isAnnouncedVirtual } from '@peerchat/transports/announce'
 import { describe, expect, it } from 'vitest'
-import { parseHostConfig, parseVcConfig } from '../src/config.ts'
+import { HELP, HOST_HELP, parseHostConfig, parseVcConfig } from '../src/config.ts'
 import { renderAllMetrics, renderMetrics, serveMetrics, type VcCounters } from '../src/metrics.ts'
-import { relayUrls } from '../src/virtual-client.ts'
+import { profileChannel, relayUrls } from '../src/virtual-client.ts'
 
 describe('parseVcConfig', () => {
   it('applies flags over environment over defaults', () => {
@@ -43,6 +43,22 @@ describe('parseHostConfig', () => {
     expect(c).toMatchObject({ relayUrl: 'http://r:1', webrtc: true })
     expect(parseHostConfig([], {}, '/w').clients.map((x) => x.name)).toEqual(['vc1', 'vc2'])
     expect(parseHostConfig(['--blob-budget-mb', '64'], {}, '/').blobBudgetBytes).toBe(64 * 1048576)
+  })
+
+  it('names the clients from PEERCHAT_VC_NAMES without operands (operands win)', () => {
+    const env = { PEERCHAT_VC_NAMES: ' archive, backup ,', PEERCHAT_DATA_DIR: '/d' }
+    expect(parseHostConfig([], env, '/').clients).toEqual([
+      { name: 'archive', dataDir: '/d/vc-archive' },
+      { name: 'backup', dataDir: '/d/vc-backup' },
+    ])
+    expect(parseHostConfig(['c=/c'], env, '/').clients).toEqual([{ name: 'c', dataDir: '/c' }])
+    expect(() => parseHostConfig([], { PEERCHAT_VC_NAMES: 'has space' })).toThrow(RangeError)
+    expect(HOST_HELP).toContain('PEERCHAT_VC_NAMES')
+    expect(HELP).toMatch(/--profile\s+publish NAME as its profile/)
+    // Publishing the name is asked for (pnpm start does): off by default, on by flag or env.
+    expect(parseHostConfig([], {}).profile).toBe(false)
+    expect(parseHostConfig(['--profile'], {}).profile).toBe(true)
+    expect(parseVcConfig([], { PEERCHAT_VC_PROFILE: '1' }).profile).toBe(true)
   })
 
   it('refuses two clients sharing a name or a data dir, a bad name, and --name / --data-dir', () => {
@@ -131,5 +147,13 @@ describe('relayUrls', () => {
       ws: 'wss://chat.example',
     })
     expect(() => relayUrls('ftp://h')).toThrow(RangeError)
+  })
+})
+
+describe('profileChannel', () => {
+  it('publishes the name where the web app does: `profiles` if the relay has it, else its first channel', () => {
+    expect(profileChannel(['general', 'profiles'])).toBe('profiles')
+    expect(profileChannel(['general', 'random'])).toBe('general')
+    expect(profileChannel([])).toBeUndefined()
   })
 })

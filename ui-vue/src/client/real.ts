@@ -95,6 +95,8 @@ export class RealClient extends ReplicaClient implements ChatClient {
   /** The blob exchange's port: it exists from the start, the mesh is bound to it once up. */
   private readonly blobPort: LatePort
   private readonly directory = new Directory()
+  /** Channels this device asked the relay to create, until the relay announces them. */
+  private readonly creating = new Set<string>()
   private voiceNetwork: VoiceNetwork | undefined
   /** Called on every change of the mesh's awareness (typing hints, voice). */
   private readonly awarenessListeners = new Set<() => void>()
@@ -158,7 +160,15 @@ export class RealClient extends ReplicaClient implements ChatClient {
       relay.on('welcome', ({ channels }) => {
         for (const channel of channels) this.join(channel)
       }),
-      relay.on('channel-added', (channel) => this.join(channel)),
+      relay.on('channel-added', (channel) => {
+        // A channel this device just created was opened (and its join refused) before the relay
+        // had it: join it now, or neither its presence (scroll-back waits on it: the new channel
+        // would offer "Load older messages" for ever) nor its live events would come.
+        relay.join(channel)
+        this.join(channel)
+        // The relay announces only channels it did not have: the one created here starts now.
+        if (this.creating.delete(channel)) this.knownStart(channel)
+      }),
       // A new peer may hold older history than anyone before it.
       replica.peer.onPeerJoined(() => this.forgetExhausted()),
     )
@@ -257,6 +267,7 @@ export class RealClient extends ReplicaClient implements ChatClient {
         ),
       )
     if (this.joined.includes(name)) return Promise.reject(new RangeError(`#${name} exists already.`))
+    this.creating.add(name)
     // The body is empty: the channel's name is the event's channel; a topic is a later channel.meta.
     return this.publish(name, Kind.channelCreate, new Uint8Array(0))
   }

@@ -214,6 +214,16 @@ export abstract class ReplicaClient extends ChatClientBase {
     return { key: write.key, request: write.request, stamped }
   }
 
+  /**
+   * The channel is new (the relay said so when it took this device's `channel.create`): nothing
+   * older than what is held can exist, so the UI shows its beginning now instead of waiting for
+   * peers to say they hold nothing (a `backfill` end makes it ask again).
+   */
+  protected knownStart(channel: string): void {
+    this.noOlder.set(channel, NEWEST)
+    if (!this.stopped) this.emitter.emit('backfill', { channel, active: false })
+  }
+
   /** Nothing is known to be missing any more (a peer appeared): older history is worth asking again. */
   protected forgetExhausted(): void {
     this.noOlder.clear()

@@ -116,7 +116,8 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
   const rows = computed(() => {
     version.value
     const state = stateOf(channel.value)
-    const edge = state.fromPeers ? 'peers' : state.loading ? 'loading' : state.complete ? 'start' : 'more'
+    // The start, once known, wins over a scroll-back still running (nothing older can come).
+    const edge = state.complete ? 'start' : state.fromPeers ? 'peers' : state.loading ? 'loading' : 'more'
     return buildRows(state.view.messages(), edge)
   })
 
