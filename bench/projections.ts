@@ -19,6 +19,7 @@ import {
   Identity,
   monotonicUlid,
   type StampedEvent,
+  seededUniform,
   signRequest,
   stamp,
   type Ulid,
@@ -59,15 +60,7 @@ async function settledHeapMb(): Promise<number> {
 }
 
 /** A seeded PRNG so every run builds the same history. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng = (seed: number): (() => number) => seededUniform(seed >>> 0)
 
 function time<T>(fn: () => T): { ms: number; value: T } {
   const t0 = performance.now()

@@ -16,6 +16,7 @@ import {
   Reconciler,
   reconcileLocally,
   type StoredEvent,
+  seededUniform,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored } from '@peerchat/engine/testing'
@@ -30,17 +31,8 @@ const options = {
   ...(process.env.ID_LIST ? { idListThreshold: Number(process.env.ID_LIST) } : {}),
 }
 
-/** mulberry32, so the scattered pattern is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG, so the scattered pattern is the same on every run. */
+const prng = (seed: number): (() => number) => seededUniform(seed >>> 0)
 
 function missingSet(pattern: 'contiguous' | 'scattered', d: number): Set<number> {
   if (pattern === 'contiguous') {

@@ -5,9 +5,15 @@
 // app first when its build is missing or older than its sources, and bundles the CLIs (esbuild)
 // so the children run plain JavaScript: a tsx loader per process would cost ~20-45 MB.
 // Honours PORT, PEERCHAT_DATA_DIR (default ./.peerchat) and PEERCHAT_VC_NAMES (the virtual
-// clients' display names, default vc1,vc2; their data dirs stay vc1/ and vc2/). Ctrl-C / SIGTERM stops every child
-// before exiting; the virtual clients' host is restarted if it dies, the relay dying stops
-// everything (a platform restarts the machine).
+// clients' display names, default vc1,vc2; their data dirs stay vc1/ and vc2/), and --verbose /
+// PEERCHAT_VERBOSE=1 (a line per connection, the relay's ws:// URL and keys; --help).
+// Output: one format for every process, the relay's `TIME EVENT key=value` (relay/src/log.ts),
+// and one address, the http:// one to open (the `start.ready` line); the children's
+// machine-readable lines are kept for scripts but shown only with --verbose.
+// Ctrl-C / SIGTERM is forwarded to every child; the supervisor waits for them and exits 0
+// (so `pnpm start` ends without ELIFECYCLE: pnpm-workspace.yaml's shellEmulator keeps a
+// `sh -c` out, which would die of the SIGINT itself). The virtual clients' host is restarted if
+// it dies, the relay dying stops everything (a platform restarts the machine).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -86,8 +92,9 @@ export function vcHostArgs(p, relayUrl, relayKey) {
   return [
     '--relay',
     relayUrl,
-    '--relay-key',
-    relayKey,
+    // With '=': a base64url key may start with '-', which parseArgs would take for an option
+    // (the host then exits 2 at every restart; 1 relay key in 64).
+    `--relay-key=${relayKey}`,
     '--profile',
     ...p.virtualClients.map((vc) => `${vc.name}=${vc.dataDir}`),
   ]
@@ -140,7 +147,7 @@ function newestMtime(path) {
 }
 
 /** Builds ui-vue when it has a build script and dist/index.html is missing or older than its sources. */
-function buildWebAppIfStale(log) {
+function buildWebAppIfStale(log, verbose = false) {
   const pkgPath = join(ROOT, 'ui-vue/package.json')
   if (!existsSync(pkgPath) || !JSON.parse(readFileSync(pkgPath, 'utf8')).scripts?.build) return
   const built = join(ROOT, 'ui-vue/dist/index.html')
@@ -152,10 +159,14 @@ function buildWebAppIfStale(log) {
   const pnpm = process.env.npm_execpath?.includes('pnpm')
     ? [process.execPath, process.env.npm_execpath]
     : ['pnpm']
+  // vite's report only with --verbose or when the build fails: the default output stays short.
   const r = spawnSync(pnpm[0], [...pnpm.slice(1), '--filter', '@peerchat/ui-vue', 'build'], {
     cwd: ROOT,
-    stdio: 'inherit',
+    stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
   })
+  if (r.status !== 0 && !verbose) process.stderr.write(`${r.stdout ?? ''}${r.stderr ?? ''}`)
   // The relay and virtual clients still start: chat history matters more than a fresh UI.
   if (r.status !== 0)
     log(
@@ -165,13 +176,70 @@ function buildWebAppIfStale(log) {
     )
 }
 
+export const HELP = `usage: pnpm start [--verbose]   (or: node scripts/start.mjs [--verbose | --bundle-only])
+
+Runs the relay (serving the web app) and two virtual clients, and prints the address to open.
+
+  --verbose      also a line per connection, the relay's ws:// URL and keys [PEERCHAT_VERBOSE=1]
+  --bundle-only  only (re)build the CLI bundles
+  -h, --help     this text
+
+Environment: PORT (default 8787), PEERCHAT_HOST (default 127.0.0.1), PEERCHAT_DATA_DIR (default
+./.peerchat), PEERCHAT_VC_NAMES (default vc1,vc2); the relay's other settings as in
+\`pnpm relay --help\`. Ctrl-C stops everything.
+`
+
+/** `--verbose` or PEERCHAT_VERBOSE=1 (or true/yes): children inherit it through the environment. */
+export function isVerbose(argv = process.argv.slice(2), env = process.env) {
+  return argv.includes('--verbose') || /^(1|true|yes)$/i.test(env.PEERCHAT_VERBOSE ?? '')
+}
+
+/** One log line in the relay's format (relay/src/log.ts): `TIME EVENT key=value ...`. */
+export function formatLogLine(event, fields = {}) {
+  let line = `${new Date().toISOString()} ${event}`
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue
+    const text = String(v)
+    line += ` ${k}=${text === '' || /[\s"=]/.test(text) ? JSON.stringify(text) : text}`
+  }
+  return line
+}
+
+/** The children's machine-readable lines (for scripts and tests): shown only with --verbose. */
+const MACHINE_LINE = /^peerchat-(relay listening on |vc \S+ online key )/
+
+/**
+ * Copies a child's stdout to ours line by line (lines of two children never mix), without the
+ * machine-readable lines unless verbose; `onLine` sees every line.
+ */
+function pipeLines(stream, verbose, onLine = () => {}) {
+  let rest = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk) => {
+    const lines = (rest + chunk).split('\n')
+    rest = lines.pop()
+    let out = ''
+    for (const line of lines) {
+      onLine(line)
+      if (verbose || !MACHINE_LINE.test(line)) out += `${line}\n`
+    }
+    if (out) process.stdout.write(out)
+  })
+  stream.on('end', () => {
+    if (rest) process.stdout.write(`${rest}\n`)
+  })
+}
+
 async function main() {
-  const log = (msg) => process.stdout.write(`[start] ${msg}\n`)
+  const log = (event, fields) => process.stdout.write(`${formatLogLine(event, fields)}\n`)
+  const verbose = isVerbose()
+  if (verbose) process.env.PEERCHAT_VERBOSE = '1'
   const p = plan()
   // PEERCHAT_PREBUILT=1 (the Docker image): web app and bundles were built in the image.
   const prebuilt = process.env.PEERCHAT_PREBUILT === '1'
-  if (!prebuilt && process.env.PEERCHAT_SKIP_BUILD !== '1') buildWebAppIfStale(log)
-  if (!prebuilt) await ensureBundles(log)
+  const say = (msg) => log('start.build', { step: msg })
+  if (!prebuilt && process.env.PEERCHAT_SKIP_BUILD !== '1') buildWebAppIfStale(say, verbose)
+  if (!prebuilt) await ensureBundles(say)
   const children = new Set()
   let stopping = false
 
@@ -188,49 +256,56 @@ async function main() {
     return child
   }
 
-  const stopAll = async (code) => {
+  /**
+   * Stops every child with `signal` (what we received: Ctrl-C's SIGINT, a platform's SIGTERM),
+   * waits for them (SIGKILL after STOP_GRACE_MS), then exits with `code`.
+   */
+  const stopAll = async (code, signal = 'SIGTERM') => {
     if (stopping) return
     stopping = true
-    log('stopping')
+    log('start.stopping', { signal })
     const exits = [...children].map(
       (c) =>
         new Promise((done) => {
           if (c.exitCode !== null || c.signalCode !== null) return done()
-          const timer = setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_MS)
+          const timer = setTimeout(() => {
+            log('start.kill', { child: c.name, after_ms: STOP_GRACE_MS })
+            c.kill('SIGKILL')
+          }, STOP_GRACE_MS)
           c.once('exit', () => {
             clearTimeout(timer)
             done()
           })
-          c.kill('SIGTERM')
+          c.kill(signal)
         }),
     )
     await Promise.all(exits)
+    log('start.stopped', code === 0 ? {} : { code })
     process.exit(code)
   }
-  process.once('SIGINT', () => void stopAll(0))
-  process.once('SIGTERM', () => void stopAll(0))
+  // `on`, not `once`: under `pnpm start` a Ctrl-C arrives twice (from the terminal and from
+  // pnpm), and a second signal must not kill the supervisor while its children stop.
+  process.on('SIGINT', () => void stopAll(0, 'SIGINT'))
+  process.on('SIGTERM', () => void stopAll(0, 'SIGTERM'))
 
   const relay = run('relay', NODE_FLAGS, p.relay.script, p.relay.args, process.env)
   const { url, key } = await new Promise((done, fail) => {
-    let out = ''
-    relay.stdout.on('data', (d) => {
-      process.stdout.write(d)
-      if (out === null) return // found: stop keeping the relay's output
-      out += d
-      const m = /listening on ws:\/\/([^ ]+) key (\S+)/.exec(out)
+    let found = false
+    pipeLines(relay.stdout, verbose, (line) => {
+      const m = !found && /^peerchat-relay listening on ws:\/\/(\S+) key (\S+)/.exec(line)
       if (m) {
-        out = null
+        found = true
         done({ url: m[1], key: m[2] })
       }
     })
     relay.once('exit', (code) => fail(new Error(`the relay exited (${code}) before listening`)))
   }).catch((e) => {
-    log(e.message)
+    log('start.failed', { error: e.message })
     return stopAll(1)
   })
-  relay.once('exit', (code) => {
+  relay.once('exit', (code, signal) => {
     if (!stopping) {
-      log(`the relay exited (${code}): stopping`)
+      log('start.relay_exited', { code: code ?? signal })
       void stopAll(1)
     }
   })
@@ -246,10 +321,10 @@ async function main() {
       vcHostArgs(p, `http://127.0.0.1:${port}`, key),
       vcEnv,
     )
-    child.stdout.on('data', (d) => process.stdout.write(d))
-    child.once('exit', (code) => {
+    pipeLines(child.stdout, verbose)
+    child.once('exit', (code, signal) => {
       if (stopping) return
-      log(`the virtual clients' host exited (${code}); restarting in ${VC_RESTART_MS} ms`)
+      log('start.vc_host_exited', { code: code ?? signal, restart_in_ms: VC_RESTART_MS })
       setTimeout(() => !stopping && startVcHost(), VC_RESTART_MS)
     })
   }
@@ -257,18 +332,22 @@ async function main() {
   const host = /^(127\.0\.0\.1|0\.0\.0\.0|\[?::\]?)$/.test(url.slice(0, url.lastIndexOf(':')))
     ? 'localhost'
     : url.slice(0, url.lastIndexOf(':'))
-  log(`peerchat is running: open http://${host}:${port}/  (data in ${p.dataDir}; Ctrl-C stops)`)
+  // The one address for a person: the web app. (The ws:// URL and the relay key are in the
+  // relay's /.well-known/peerchat.json, and in this output with --verbose.)
+  log('start.ready', { open: `http://${host}:${port}/`, data: p.dataDir, stop: 'Ctrl-C' })
 }
 
 const entry = process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
-if (entry && process.argv[2] === '--bundle-only') {
-  ensureBundles((m) => process.stdout.write(`[start] ${m}\n`)).catch((e) => {
-    process.stderr.write(`[start] ${e.stack ?? e}\n`)
-    process.exit(1)
-  })
+const fail = (e) => {
+  process.stderr.write(
+    `${formatLogLine('start.failed', { error: e.message ?? String(e) })}\n${e.stack ?? ''}\n`,
+  )
+  process.exit(1)
+}
+if (entry && (process.argv.includes('--help') || process.argv.includes('-h'))) {
+  process.stdout.write(HELP)
+} else if (entry && process.argv[2] === '--bundle-only') {
+  ensureBundles((m) => process.stdout.write(`${formatLogLine('start.build', { step: m })}\n`)).catch(fail)
 } else if (entry) {
-  main().catch((e) => {
-    process.stderr.write(`[start] ${e.stack ?? e}\n`)
-    process.exit(1)
-  })
+  main().catch(fail)
 }

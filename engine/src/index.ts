@@ -49,6 +49,7 @@ export {
   writeVarString,
   writeVarUint,
 } from './codec.ts'
+export { TypedEmitter } from './emitter.ts'
 export { DecodeError, LimitError, RejectedError } from './errors.ts'
 export {
   AUTHOR_BYTES,
@@ -78,6 +79,7 @@ export {
   verifyAuthor,
   verifyRelayStamp,
 } from './event.ts'
+export { BoundedCache } from './identity/cache.ts'
 export {
   Domain,
   defaultBackend,
@@ -178,6 +180,7 @@ export {
   verifySession,
   verifyTokenSignature,
 } from './protocol/relay.ts'
+export { randomSeed, SeededRandom, seededUniform } from './random.ts'
 export {
   boundBetween,
   DEFAULT_BRANCHING,

@@ -11,8 +11,6 @@ import {
 } from '../src/kit/position.ts'
 import { prng } from './kit-fixtures.ts'
 
-/** mulberry32: a seeded uniform [0, 1). */
-
 const exact = { tieBreak: 0 }
 
 function expectSorted(keys: string[]): void {

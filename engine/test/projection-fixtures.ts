@@ -8,6 +8,7 @@ import { Role, type Roles } from '../src/chat/roles.ts'
 import { type StampedEvent, signRequest, stamp } from '../src/event.ts'
 import { Identity } from '../src/identity/keys.ts'
 import { useNodeCrypto } from '../src/node/index.ts'
+import { seededUniform } from '../src/random.ts'
 import { monotonicUlid } from '../src/ulid.ts'
 
 useNodeCrypto()
@@ -62,17 +63,8 @@ export function stamper(relay: Identity, start = 1_700_000_000_000) {
 /** The log's dedup key: one event per (author, clientNonce). */
 export const nonceKey = (ev: StampedEvent): string => toHex(ev.author) + toHex(ev.clientNonce)
 
-/** mulberry32: a tiny seeded PRNG so schedules reproduce from fast-check's seed. */
-export function prng(seedValue: number): () => number {
-  let a = seedValue >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The engine's seeded PRNG as `() => number`, so schedules reproduce from fast-check's seed. */
+export const prng = (seedValue: number): (() => number) => seededUniform(seedValue >>> 0)
 
 /**
  * One replica's delivery schedule: the events shuffled, about a fifth delivered twice, cut

@@ -1,5 +1,7 @@
 /**
  * peerchat-relay: `pnpm relay --host 127.0.0.1 --port N` from the workspace root.
+ * Logs short `TIME EVENT key=value` lines (log.ts); a line per connection, and the relay's
+ * key, only with --verbose / PEERCHAT_VERBOSE=1.
  */
 import {
   encodeSigned,
@@ -13,19 +15,30 @@ import { useNodeCrypto } from '@peerchat/engine/node'
 import { HELP, parseConfig } from './config.ts'
 import { startRelay } from './index.ts'
 import { loadRelayKey } from './keyfile.ts'
-import { consoleLogger, silentLogger } from './log.ts'
+import { consoleLogger, type Logger, operatorLogger, silentLogger, verboseFromEnv } from './log.ts'
+
+/** --verbose, handled here (the other options are config.ts's). */
+const VERBOSE_HELP = `  --verbose                a line per connection, and the relay's key [PEERCHAT_VERBOSE=1]
+                           (default: listening, errors and warnings only)
+`
+const help = HELP.replace(/^ {2}--quiet /m, `${VERBOSE_HELP}  --quiet `)
 
 async function main(): Promise<void> {
   useNodeCrypto()
+  const argv = process.argv.slice(2)
+  const verbose = argv.includes('--verbose') || verboseFromEnv(process.env)
   let config: ReturnType<typeof parseConfig>
   try {
-    config = parseConfig(process.argv.slice(2), process.env)
+    config = parseConfig(
+      argv.filter((a) => a !== '--verbose'),
+      process.env,
+    )
   } catch (e) {
-    process.stderr.write(`peerchat-relay: ${(e as Error).message}\n\n${HELP}`)
+    process.stderr.write(`peerchat-relay: ${(e as Error).message}\n\n${help}`)
     process.exit(2)
   }
   if (config.help) {
-    process.stdout.write(HELP)
+    process.stdout.write(help)
     return
   }
   const { identity, source } = await loadRelayKey(config.keyFile, config.secretKey)
@@ -45,7 +58,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${toBase64url(encodeSigned(invite))}\n`)
     return
   }
-  const log = config.quiet ? silentLogger : consoleLogger
+  const log = config.quiet ? silentLogger : verbose ? consoleLogger : operatorLogger
   log('relay.key', {
     source,
     relayKey: publicKeyToText(identity.publicKey),
@@ -75,11 +88,19 @@ async function main(): Promise<void> {
   process.stdout.write(
     `peerchat-relay listening on ${relay.url} key ${publicKeyToText(identity.publicKey)}\n`,
   )
+  // Ctrl-C reaches the relay twice under `pnpm start` (from the terminal and from the
+  // supervisor): every signal after the first is ignored rather than killing mid-stop.
+  let stopping = false
   const shutdown = () => {
-    relay.stop().then(() => process.exit(0))
+    if (stopping) return
+    stopping = true
+    relay.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
 }
 
 /** How long a restart waits for its port: Linux keeps TIME_WAIT sockets for 60 s. */
@@ -90,11 +111,7 @@ const LISTEN_RETRY_MS = 90_000
  * this uWebSockets.js build sets no SO_REUSEADDR, so bind fails until they expire. Retry for a
  * while (saying why) rather than exit — a supervisor restarting the relay gets it back.
  */
-async function listenWithRetry<T>(
-  start: () => Promise<T>,
-  port: number,
-  log: typeof consoleLogger,
-): Promise<T> {
+async function listenWithRetry<T>(start: () => Promise<T>, port: number, log: Logger): Promise<T> {
   const deadline = Date.now() + LISTEN_RETRY_MS
   for (let attempt = 0; ; attempt++) {
     try {

@@ -1,5 +1,6 @@
 /** Relay counters and gauges, rendered as Prometheus text exposition (version 0.0.4). */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { type PrometheusMetric, renderPrometheus } from '@peerchat/engine/node'
 
 export class Metrics {
   connections = 0
@@ -31,66 +32,69 @@ export class Metrics {
   }
 
   render(): string {
-    const lines: string[] = []
-    const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number, labels = '') => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`)
-    }
-    metric('peerchat_relay_connections', 'gauge', 'Open relay-protocol sockets.', this.connections)
-    metric('peerchat_relay_sessions', 'gauge', 'Logged-in relay sockets.', this.sessions)
-    metric(
-      'peerchat_relay_signaling_connections',
-      'gauge',
-      'Open signaling sockets.',
-      this.signalingConnections,
-    )
-    metric('peerchat_relay_messages_in_total', 'counter', 'Frames received.', this.messagesIn)
-    metric(
-      'peerchat_relay_messages_out_total',
-      'counter',
-      'Frames delivered (fan-out counts each receiver).',
-      this.messagesOut,
-    )
-    metric('peerchat_relay_stamps_total', 'counter', 'Events stamped.', this.stamps)
-    metric(
-      'peerchat_relay_checkpoints_total',
-      'counter',
-      'Relay checkpoints issued (one signature over a run of stamps).',
-      this.checkpoints,
-    )
-    metric('peerchat_relay_bytes_in_total', 'counter', 'Bytes received on the relay path.', this.bytesIn)
-    metric('peerchat_relay_bytes_out_total', 'counter', 'Bytes sent on the relay path.', this.bytesOut)
-    metric(
-      'peerchat_relay_forwarded_bytes_total',
-      'counter',
-      'Peer-frame bytes forwarded (WebRTC fallback).',
-      this.forwardedBytes,
-    )
-    metric(
-      'peerchat_relay_backpressure_drops_total',
-      'counter',
-      'Sockets closed as slow consumers.',
-      this.backpressureDrops,
-    )
-    lines.push(
-      '# HELP peerchat_relay_rejections_total Refused frames by reason.',
-      '# TYPE peerchat_relay_rejections_total counter',
-    )
-    for (const [reason, n] of this.rejections)
-      lines.push(`peerchat_relay_rejections_total{reason="${reason}"} ${n}`)
+    const one = (name: string, type: 'gauge' | 'counter', help: string, value: number): PrometheusMetric => ({
+      name,
+      type,
+      help,
+      samples: [{ value }],
+    })
     const lagMs = Number.isFinite(this.loopDelay.mean) ? this.loopDelay.mean / 1e6 : 0
-    metric(
-      'peerchat_relay_event_loop_lag_seconds',
-      'gauge',
-      'Mean event-loop delay since start.',
-      lagMs / 1000,
-    )
-    metric(
-      'peerchat_relay_event_loop_lag_p99_seconds',
-      'gauge',
-      'p99 event-loop delay since start.',
-      this.loopDelay.percentile(99) / 1e9,
-    )
-    metric('process_resident_memory_bytes', 'gauge', 'Resident set size.', process.memoryUsage.rss())
-    return `${lines.join('\n')}\n`
+    return renderPrometheus([
+      one('peerchat_relay_connections', 'gauge', 'Open relay-protocol sockets.', this.connections),
+      one('peerchat_relay_sessions', 'gauge', 'Logged-in relay sockets.', this.sessions),
+      one(
+        'peerchat_relay_signaling_connections',
+        'gauge',
+        'Open signaling sockets.',
+        this.signalingConnections,
+      ),
+      one('peerchat_relay_messages_in_total', 'counter', 'Frames received.', this.messagesIn),
+      one(
+        'peerchat_relay_messages_out_total',
+        'counter',
+        'Frames delivered (fan-out counts each receiver).',
+        this.messagesOut,
+      ),
+      one('peerchat_relay_stamps_total', 'counter', 'Events stamped.', this.stamps),
+      one(
+        'peerchat_relay_checkpoints_total',
+        'counter',
+        'Relay checkpoints issued (one signature over a run of stamps).',
+        this.checkpoints,
+      ),
+      one('peerchat_relay_bytes_in_total', 'counter', 'Bytes received on the relay path.', this.bytesIn),
+      one('peerchat_relay_bytes_out_total', 'counter', 'Bytes sent on the relay path.', this.bytesOut),
+      one(
+        'peerchat_relay_forwarded_bytes_total',
+        'counter',
+        'Peer-frame bytes forwarded (WebRTC fallback).',
+        this.forwardedBytes,
+      ),
+      one(
+        'peerchat_relay_backpressure_drops_total',
+        'counter',
+        'Sockets closed as slow consumers.',
+        this.backpressureDrops,
+      ),
+      {
+        name: 'peerchat_relay_rejections_total',
+        type: 'counter',
+        help: 'Refused frames by reason.',
+        samples: [...this.rejections].map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      one(
+        'peerchat_relay_event_loop_lag_seconds',
+        'gauge',
+        'Mean event-loop delay since start.',
+        lagMs / 1000,
+      ),
+      one(
+        'peerchat_relay_event_loop_lag_p99_seconds',
+        'gauge',
+        'p99 event-loop delay since start.',
+        this.loopDelay.percentile(99) / 1e9,
+      ),
+      one('process_resident_memory_bytes', 'gauge', 'Resident set size.', process.memoryUsage.rss()),
+    ])
   }
 }

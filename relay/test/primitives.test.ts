@@ -1,15 +1,15 @@
 /** The bounded building blocks: LRU map, token buckets, idempotency cache. */
 
 import type { Ulid } from '@peerchat/engine'
+import { BoundedCache } from '@peerchat/engine'
 import { describe, expect, it } from 'vitest'
-import { BoundedMap } from '../src/core/bounded-map.ts'
 import { IdempotencyCache } from '../src/core/idempotency.ts'
 import { RateLimiter } from '../src/core/token-bucket.ts'
 import { DEFAULT_LIMITS, resolveLimits } from '../src/limits.ts'
 
-describe('BoundedMap', () => {
-  it('never holds more than maxEntries and forgets the least recently used', () => {
-    const m = new BoundedMap<number, number>(3)
+describe('BoundedCache from the engine core, as the relay uses it', () => {
+  it('never holds more than max and forgets the least recently used', () => {
+    const m = new BoundedCache<number, number>(3)
     for (let i = 0; i < 10; i++) m.set(i, i)
     expect(m.size).toBe(3)
     expect(m.get(6)).toBeUndefined()

@@ -59,15 +59,18 @@ describe('pnpm start', () => {
     start.stderr!.on('data', (d) => (out += d))
     const exited = new Promise<number | null>((r) => start.once('exit', (code) => r(code)))
     const end = Date.now() + 40_000
+    // The supervisor's ready line, and each virtual client's (tests/start checks the format).
     while (
       !(
-        /running: open (http:\/\/\S+)/.test(out) && (out.match(/peerchat-vc vc\d online/g) ?? []).length === 2
+        /start\.ready open=(http:\/\/\S+)/.test(out) &&
+        (out.match(/ vc\.online name=vc\d/g) ?? []).length === 2
       )
     ) {
-      if (Date.now() > end || start.exitCode !== null) throw new Error(`start did not come up:\n${out}`)
+      if (Date.now() > end || start.exitCode !== null)
+        throw new Error(`start did not come up (waited for start.ready and vc.online twice):\n${out}`)
       await new Promise((r) => setTimeout(r, 100))
     }
-    const url = /running: open (http:\/\/\S+)/.exec(out)![1]!
+    const url = /start\.ready open=(http:\/\/\S+)/.exec(out)![1]!
     const health = await fetch(`${url}healthz`)
     expect(health.status).toBe(200)
     expect(await health.text()).toBe('ok\n')

@@ -1,4 +1,4 @@
-/** A minimal relay client for tests (issue 4 builds the real one in transports). */
+/** A minimal relay client for tests (the real one is `RelayClient` in @peerchat/transports). */
 import {
   Domain,
   decodeRelayFrame,

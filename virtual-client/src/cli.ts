@@ -6,23 +6,33 @@
  */
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { HELP, parseVcConfig, type VcConfig } from './config.ts'
+import { lineLogger, verboseFromEnv } from './host.ts'
 import { renderMetrics, serveMetrics } from './metrics.ts'
 import { VirtualClient } from './virtual-client.ts'
 
+/** --verbose, handled here (the other options are config.ts's). */
+const VERBOSE_HELP = `  --verbose             every event (started, meshed, profile) and keys [PEERCHAT_VERBOSE=1]
+                        (default: a line when online, and errors)
+`
+const help = HELP.replace(/^ {2}--quiet /m, `${VERBOSE_HELP}  --quiet `)
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2)
+  const verbose = argv.includes('--verbose') || verboseFromEnv(process.env)
   let config: VcConfig
   try {
-    config = parseVcConfig(process.argv.slice(2), process.env)
+    config = parseVcConfig(
+      argv.filter((a) => a !== '--verbose'),
+      process.env,
+    )
   } catch (e) {
-    process.stderr.write(`peerchat-vc: ${(e as Error).message}\n\n${HELP}`)
+    process.stderr.write(`peerchat-vc: ${(e as Error).message}\n\n${help}`)
     process.exit(2)
   }
-  if (config.help) return void process.stdout.write(HELP)
+  if (config.help) return void process.stdout.write(help)
   useNodeCrypto()
-  const log = config.quiet
-    ? () => {}
-    : (event: string, fields: Record<string, unknown> = {}) =>
-        process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`)
+  // The relay's log format (relay/src/log.ts): `TIME EVENT key=value ...`.
+  const log = config.quiet ? () => {} : lineLogger(verbose)
   const vc = await VirtualClient.start({
     relayUrl: config.relayUrl,
     ...(config.relayKey ? { relayKey: config.relayKey } : {}),
@@ -49,15 +59,18 @@ async function main(): Promise<void> {
   process.stdout.write(
     `peerchat-vc ${vc.name} online key ${vc.publicKey} metrics ${metricsPort === undefined ? '-' : metricsPort}\n`,
   )
+  let stopping = false
   const shutdown = () => {
+    if (stopping) return // a second Ctrl-C (terminal and supervisor) while stopping
+    stopping = true
     server?.close()
     vc.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     )
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
 }
 
 main().catch((e) => {

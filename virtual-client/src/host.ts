@@ -25,6 +25,50 @@ export const INSTANCE_BUNDLE = new URL('../dist/vc-instance.mjs', import.meta.ur
 /** Yjs's "already imported" marker: each instance has its own Yjs on purpose (no doc crosses). */
 const YJS_MARKER = '__ $YJS$ __'
 
+/** A virtual client's log: an event name and fields (virtual-client.ts's `log` option). */
+export type VcLog = (event: string, fields?: object) => void
+
+/** Events printed without --verbose: one line per client when it is online, and errors. */
+const DEFAULT_EVENTS = new Set(['vc.online', 'vc.error'])
+
+/**
+ * The log of peerchat-vc and peerchat-vc-host, in the relay's format (relay/src/log.ts):
+ * `TIME EVENT key=value ...`. Without `verbose` only DEFAULT_EVENTS, and without keys.
+ */
+export function lineLogger(verbose: boolean, write = (line: string) => process.stdout.write(line)): VcLog {
+  return (event, fields = {}) => {
+    if (!verbose && !DEFAULT_EVENTS.has(event)) return
+    let line = `${new Date().toISOString()} ${event}`
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined || (!verbose && k === 'key')) continue
+      const text =
+        typeof v === 'string' ? v : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)
+      line += ` ${k}=${text === '' || /[\s"=]/.test(text) ? JSON.stringify(text) : text}`
+    }
+    write(`${line}\n`)
+  }
+}
+
+/** `--verbose` or PEERCHAT_VERBOSE=1 (or true/yes). */
+export const verboseFromEnv = (env: NodeJS.ProcessEnv): boolean =>
+  /^(1|true|yes)$/i.test(env.PEERCHAT_VERBOSE ?? '')
+
+/**
+ * Yjs warns on stderr when a second copy initialises ("Yjs was already imported"). Here each
+ * client has its own copy on purpose (YJS_MARKER), and the bundle initialises Yjs lazily, so
+ * deleting the marker before each import does not always prevent the warning: drop that one
+ * message, keep every other.
+ */
+function muteDuplicateYjsWarning(): void {
+  const error = console.error
+  if ((error as { peerchatMuted?: boolean }).peerchatMuted) return
+  const muted = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Yjs was already imported')) return
+    error.apply(console, args)
+  }
+  console.error = Object.assign(muted, { peerchatMuted: true })
+}
+
 /** Loads a fresh module instance of the virtual client bundle. */
 export async function loadInstance(tag: string): Promise<typeof startInstance> {
   if (!existsSync(INSTANCE_BUNDLE))
@@ -36,7 +80,8 @@ export async function loadInstance(tag: string): Promise<typeof startInstance> {
   return mod.startInstance
 }
 
-export async function runHost(config: HostConfig, log: (event: string, fields?: object) => void) {
+export async function runHost(config: HostConfig, log: VcLog) {
+  muteDuplicateYjsWarning()
   const clients: VirtualClient[] = []
   let server: Server | undefined
   const stop = async () => {

@@ -1,5 +1,6 @@
 /** Prometheus text for a virtual client's counters, and the optional HTTP endpoint serving it. */
 import { createServer, type Server } from 'node:http'
+import { renderPrometheus } from '@peerchat/engine/node'
 
 export interface VcCounters {
   /** Events held in the rolling window, all channels. */
@@ -55,15 +56,17 @@ export function renderMetrics(c: VcCounters, name: string): string {
 
 /** Several virtual clients of one process: each metric once, one sample per client (label `vc`). */
 export function renderAllMetrics(clients: readonly { name: string; counters: VcCounters }[]): string {
-  let out = ''
-  for (const key of Object.keys(HELP) as (keyof VcCounters)[]) {
-    const [type, help] = HELP[key]
-    const metric = `peerchat_vc_${snake(key)}${type === 'counter' ? '_total' : ''}`
-    out += `# HELP ${metric} ${help}\n# TYPE ${metric} ${type}\n`
-    for (const { name, counters } of clients)
-      out += `${metric}{vc="${name.replace(/["\\\n]/g, '_')}"} ${counters[key]}\n`
-  }
-  return out
+  return renderPrometheus(
+    (Object.keys(HELP) as (keyof VcCounters)[]).map((key) => {
+      const [type, help] = HELP[key]
+      return {
+        name: `peerchat_vc_${snake(key)}${type === 'counter' ? '_total' : ''}`,
+        type,
+        help,
+        samples: clients.map(({ name, counters }) => ({ labels: { vc: name }, value: counters[key] })),
+      }
+    }),
+  )
 }
 
 /** Serves GET /metrics (and /healthz) on host:port; resolves with the bound port. */

@@ -1,29 +1,37 @@
 /**
- * A size-bounded cache keyed by byte strings. Verification caches parsed public keys (a
- * square root, or a native key import, per key) and keys come from peers, so the cache
- * must not grow with what a peer sends: past `max` entries the oldest is dropped.
+ * A size-bounded cache that forgets its least recently used entry when full (`get` and `set`
+ * mark an entry used). Verification caches parsed public keys (a square root, or a native key
+ * import, per key) and keys come from peers, so the cache must not grow with what a peer
+ * sends; the relay bounds its rate-limit buckets and idempotency entries with it.
  */
-export class BoundedCache<V> {
-  private readonly entries = new Map<string, V>()
+export class BoundedCache<V, K = string> {
+  private readonly entries = new Map<K, V>()
+  /** `max` is at least 1 (`Infinity` leaves the cache unbounded). */
   constructor(readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new RangeError('cache size must be a positive integer')
+    if (!(max >= 1)) throw new RangeError('cache size must be at least 1')
   }
 
   get size(): number {
     return this.entries.size
   }
 
-  get(key: string): V | undefined {
-    return this.entries.get(key)
+  /** Returns the value and marks it recently used. */
+  get(key: K): V | undefined {
+    const v = this.entries.get(key)
+    if (v !== undefined) {
+      this.entries.delete(key)
+      this.entries.set(key, v)
+    }
+    return v
   }
 
-  set(key: string, value: V): void {
-    if (!this.entries.has(key) && this.entries.size >= this.max)
-      this.entries.delete(this.entries.keys().next().value!)
+  set(key: K, value: V): void {
+    this.entries.delete(key)
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as K)
     this.entries.set(key, value)
   }
 
-  delete(key: string): void {
+  delete(key: K): void {
     this.entries.delete(key)
   }
 }

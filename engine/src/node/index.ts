@@ -22,4 +22,5 @@ export const nodePeerBackend: Ed25519Backend = {
 export function useNodeCrypto(): void {
   setDefaultBackend(nodeCryptoBackend)
 }
+export { type PrometheusMetric, renderPrometheus } from './prometheus.ts'
 export { createWorkerGuard, DEFAULT_GUARD_HEAP_MB, type WorkerGuardOptions } from './worker-guard.ts'

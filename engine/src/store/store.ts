@@ -1,7 +1,7 @@
 /**
  * The storage port of a channel log. One store holds many channels; each channel is a set
- * of stamped events keyed by ULID. Implementations: memory (here), IndexedDB and files
- * (later). Every implementation runs `runStoreConformance` from `@peerchat/engine/testing`.
+ * of stamped events keyed by ULID. Implementations: memory (here), IndexedDB
+ * (`@peerchat/store-indexeddb`) and files (`@peerchat/store-file`). Every implementation runs `runStoreConformance` from `@peerchat/engine/testing`.
  *
  * Ranges are half-open ULID intervals; fingerprints summarise a range for reconciliation
  * (see fingerprint.ts for the exact function, which every store must compute identically).

@@ -8,7 +8,7 @@
  * request racing each other share one stamp.
  */
 import type { Ulid } from '@peerchat/engine'
-import { BoundedMap } from './bounded-map.ts'
+import { BoundedCache } from '@peerchat/engine'
 
 export interface Stamp {
   id: Ulid
@@ -24,14 +24,14 @@ interface Entry {
 export type Lookup = { kind: 'miss' } | { kind: 'hit'; stamp: Promise<Stamp | null> } | { kind: 'conflict' }
 
 export class IdempotencyCache {
-  private readonly entries: BoundedMap<string, Entry>
+  private readonly entries: BoundedCache<Entry>
 
   constructor(
     maxEntries: number,
     readonly ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.entries = new BoundedMap(maxEntries)
+    this.entries = new BoundedCache(maxEntries)
   }
 
   static key(author: Uint8Array, clientNonce: Uint8Array): string {

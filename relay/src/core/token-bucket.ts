@@ -2,7 +2,7 @@
  * Token buckets keyed by a string (a public key or an address), bounded in memory: a key not
  * seen for a while is forgotten, which only ever gives it a full bucket back.
  */
-import { BoundedMap } from './bounded-map.ts'
+import { BoundedCache } from '@peerchat/engine'
 
 interface Bucket {
   tokens: number
@@ -10,7 +10,7 @@ interface Bucket {
 }
 
 export class RateLimiter {
-  private readonly buckets: BoundedMap<string, Bucket>
+  private readonly buckets: BoundedCache<Bucket>
 
   /** `ratePerSecond` tokens refill continuously up to `burst`; Infinity disables the limit. */
   constructor(
@@ -19,7 +19,7 @@ export class RateLimiter {
     maxKeys: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.buckets = new BoundedMap(maxKeys)
+    this.buckets = new BoundedCache(maxKeys)
   }
 
   /** Takes `cost` tokens for `key`; false (and nothing taken) when the bucket is short. */

@@ -11,7 +11,7 @@
  * at once; `uplinkBytesPerMs` adds a per-peer upload bandwidth (frames queue behind each other).
  */
 
-import { VirtualClock } from '@peerchat/engine'
+import { SeededRandom, VirtualClock } from '@peerchat/engine'
 import {
   BlobExchange,
   type BlobExchangeOptions,
@@ -21,7 +21,6 @@ import {
   MemoryBlobStore,
 } from '@peerchat/engine/blobs'
 import { type LinkProfile, MemoryNetwork } from './network.ts'
-import { SeededRandom } from './random.ts'
 import type { MemoryTransport } from './transport.ts'
 
 export interface GossipSimOptions {

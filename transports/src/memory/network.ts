@@ -4,9 +4,8 @@
  * replays exactly from `seed`; with `realClock` it drives the UI's dev:sim mode.
  */
 
-import { realClock, type Scheduler } from '@peerchat/engine'
+import { randomSeed, realClock, type Scheduler, SeededRandom } from '@peerchat/engine'
 import { asPeerId, type PeerId } from '../transport.ts'
-import { randomSeed, SeededRandom } from './random.ts'
 import { type Endpoint, type MemoryPort, MemoryTransport, type MemoryTransportOptions } from './transport.ts'
 
 /** How one direction of a link treats frames. Reordering needs latency spread (min < max). */

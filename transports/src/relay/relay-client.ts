@@ -31,6 +31,7 @@ import {
   type Signer,
   type StampedEvent,
   signRequest,
+  TypedEmitter,
   toHex,
   verifyRelayStamp,
   verifySession,
@@ -38,7 +39,6 @@ import {
 import { setIfUndefined } from 'lib0/map'
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts'
 import { MAX_OUTBOX, MemoryOutboxStore, type OutboxStore, outboxKey } from './outbox.ts'
-import { TypedEmitter } from './typed-emitter.ts'
 
 export type ConnectionState = 'stopped' | 'connecting' | 'authenticating' | 'online' | 'offline'
 

@@ -4,16 +4,16 @@
  */
 
 import type { Ulid } from '@peerchat/engine'
+import { TypedEmitter } from '@peerchat/engine'
 import { Kind } from '@peerchat/engine/chat'
 import { type AvatarRef, type ChatBody, encodeBody } from './bodies.ts'
-import { Emitter } from './emitter.ts'
 import type { ChatClientEvents, Outgoing, Unsubscribe } from './types.ts'
 
 /** Profiles travel in their own channel, hidden from the channel list (provisional, see bodies.ts). */
 export const PROFILE_CHANNEL = 'profiles'
 
 export abstract class ChatClientBase {
-  protected readonly emitter = new Emitter<ChatClientEvents>()
+  protected readonly emitter = new TypedEmitter<ChatClientEvents>()
 
   /** Signs `body` as `kind` in `channel` and queues it for stamping. */
   protected abstract publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing>

@@ -1,16 +1,9 @@
-/** A seeded PRNG (mulberry32) so a simulated network replays the same way for the same seed. */
+/** The simulation's seeded stream: the engine's `SeededRandom`, so a simulated network replays the same way for the same seed. */
+import { seededUniform } from '@peerchat/engine'
+
 export type Random = () => number
 
-export function seededRandom(seed: number): Random {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const seededRandom = (seed: number): Random => seededUniform(seed >>> 0)
 
 export const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!
 

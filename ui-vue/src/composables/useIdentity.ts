@@ -1,7 +1,7 @@
 /**
- * The user's key and display name. For now the exported secret key is kept in localStorage
- * (readable by any script on this origin, not encrypted); issue 6 moves it to IndexedDB as
- * a non-extractable WebCrypto key. The UI says so where the key is shown.
+ * The user's key and display name. The exported secret key is kept in localStorage
+ * (readable by any script on this origin, not encrypted); the UI says so where the key is
+ * shown.
  */
 import { Identity, publicKeyToText, utf8 } from '@peerchat/engine'
 import { computed, ref, shallowRef } from 'vue'

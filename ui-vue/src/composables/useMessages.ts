@@ -19,7 +19,7 @@ export const OLDER_PAGE = 500
 
 /**
  * Moderators may redact others' messages. Privileges come from the relay's attestations; the
- * sim's never change, so this is pure as the view requires. (Time-aware roles: issue 8.)
+ * sim's never change, so this is pure as the view requires.
  */
 function rolesOf(client: ChatClient): Roles {
   return (key) => {

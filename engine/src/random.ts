@@ -1,6 +1,7 @@
 /**
- * A small seeded PRNG (sfc32 seeded through splitmix32), so a network schedule replays
- * exactly from its seed. Not for cryptography.
+ * The one seeded PRNG of the packages (sfc32 seeded through splitmix32), so a simulated
+ * network, a delivery schedule or a test fixture replays exactly from its seed. Not for
+ * cryptography.
  */
 export class SeededRandom {
   private a: number
@@ -53,3 +54,9 @@ export class SeededRandom {
 
 /** A fresh seed for runs that were not given one (report it so the run can be replayed). */
 export const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31)
+
+/** A `() => number` uniform in [0, 1) over a `SeededRandom` (for APIs that take `Math.random`'s shape). */
+export function seededUniform(seed: number): () => number {
+  const r = new SeededRandom(seed)
+  return () => r.next()
+}
