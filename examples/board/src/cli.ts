@@ -9,7 +9,7 @@ import { type Move, STATUSES, type Status, type Task } from './board.ts'
 import { openBoardNode } from './node.ts'
 import { fetchRelayKey } from './relay-info.ts'
 
-const HELP = `usage: pnpm --filter @peerchat/example-board cli --dir DIR [--relay URL] [--key KEY] [--channel NAME]
+const HELP = `usage: pnpm --filter @peerchat/example-board cli --dir DIR [--relay URL] [--key=KEY] [--channel NAME]
 
 Opens the board kept in DIR (created on first use: identity.key, store/, outbox/), joins the
 relay (default ws://127.0.0.1:8787) and the other members over WebRTC, and reads commands from

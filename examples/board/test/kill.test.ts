@@ -29,7 +29,8 @@ describe('board: kill -9 and restart', () => {
   }, async () => {
     const ann = await world.open('ann')
     const ben = await world.open('ben')
-    const args = ['--relay', world.relay.url, '--key', world.relay.relayKey, '--dir', world.dir('cat')]
+    // `--key=`: a base64url key may start with '-', which parseArgs would take for an option.
+    const args = ['--relay', world.relay.url, `--key=${world.relay.relayKey}`, '--dir', world.dir('cat')]
     cat = await spawnCli(args)
     await meshed([ann, ben], 2) // Cat is the third
 
