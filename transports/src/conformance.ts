@@ -48,8 +48,20 @@ function record(t: Transport): Recorder {
 
 const frame = (...values: number[]) => Uint8Array.from(values)
 
-export function runTransportConformance(name: string, setup: ConformanceSetup): void {
-  describe(`Transport conformance: ${name}`, () => {
+export interface ConformanceOptions {
+  /**
+   * Runs of a failed test before it counts as failed (default 0). For transports over real
+   * networks in other processes, where a loaded machine can lose a run; say so where you set it.
+   */
+  retry?: number
+}
+
+export function runTransportConformance(
+  name: string,
+  setup: ConformanceSetup,
+  options: ConformanceOptions = {},
+): void {
+  describe(`Transport conformance: ${name}`, { retry: options.retry ?? 0 }, () => {
     let harness: ConformanceHarness | undefined
 
     async function open(count: number) {

@@ -15,6 +15,8 @@ import {
 import { DEFAULT_PIPE_LIMITS } from '../../src/webrtc/pipe.ts'
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url))
+/** A child that has not answered a call by then is reported (op, peer, what it last did) instead of hanging the test. */
+const CALL_TIMEOUT_MS = 20_000
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -47,6 +49,8 @@ export class RemoteTransport implements Transport {
   private nextId = 0
   private child: ChildProcess
   private ready: Promise<void>
+  /** Why the child is gone (exit code or signal), once it is. */
+  private gone: string | undefined
 
   constructor(
     readonly self: PeerId,
@@ -80,16 +84,30 @@ export class RemoteTransport implements Transport {
         else if (m.id !== undefined) this.pending.get(m.id)?.(m as never)
       })
     })
+    // A dead child answers nothing: fail its calls at once, saying how it ended.
+    this.child.on('exit', (code, signal) => {
+      this.gone = `child ${self} exited (code ${code}, signal ${signal})`
+      for (const answer of [...this.pending.values()]) answer({ error: { message: this.gone } })
+    })
+    this.child.on('error', () => {}) // a send racing the exit: reported by the exit above
   }
 
   call(op: string, args: object = {}): Promise<unknown> {
     return this.ready.then(
       () =>
         new Promise((resolve, reject) => {
+          if (this.gone) return reject(new Error(`${op}: ${this.gone}`))
           const id = this.nextId++
-          this.pending.set(id, (m) => {
+          const timer = setTimeout(() => {
             this.pending.delete(id)
-            if (m.error) reject(new Error(m.error.message))
+            const waited = `child ${this.self} (pid ${this.child.pid}) did not answer ${op} within ${CALL_TIMEOUT_MS} ms`
+            console.error(`slow: ${waited}`)
+            reject(new Error(waited))
+          }, CALL_TIMEOUT_MS)
+          this.pending.set(id, (m) => {
+            clearTimeout(timer)
+            this.pending.delete(id)
+            if (m.error) reject(new Error(`${op}: ${m.error.message}`))
             else resolve(m.result)
           })
           this.child.send({ id, op, ...args })
@@ -103,6 +121,7 @@ export class RemoteTransport implements Transport {
   }
 
   async stop(): Promise<void> {
+    if (this.gone) return // a process that is gone is stopped
     await this.call('stop')
   }
 
