@@ -99,6 +99,31 @@ describe('Replica', () => {
     await second.r.stop()
   })
 
+  it('takes an acknowledgement as stamped only when the log accepts it: a forged stamp leaves the write pending', async () => {
+    const w = await world()
+    const a = await w.replica()
+    const live = w.relay.client()
+    // The port hands back the relay's event with its stamp signature flipped.
+    const forged: typeof live = Object.create(live)
+    forged.publishSigned = async (request) => {
+      const event = await live.publishSigned(request)
+      const relaySig = event.relaySig.slice()
+      relaySig[0]! ^= 1
+      return { ...event, relaySig }
+    }
+    a.r.connect(forged)
+    const write = await a.r.write('tasks', 'task.set', utf8('acked by a forger'))
+    await w.clock.advance(1_000)
+    expect(write.state).toBe('pending')
+    expect(a.r.writes()).toContain(write)
+    // An honest connection then stamps it.
+    a.r.connect(w.relay.client())
+    await w.clock.advance(1_000)
+    expect(write.state).toBe('stamped')
+    expect(texts(await a.r.open('tasks').range({}))).toEqual(['acked by a forger'])
+    await a.r.stop()
+  })
+
   it('catches up with a peer that appears after the relay login, with no application code', async () => {
     const w = await world()
     const a = await w.replica()

@@ -17,7 +17,7 @@ import { randomBytes } from '../bytes.ts'
 import { realClock, type Scheduler } from '../clock.ts'
 import { type SignedRequest, type StampedEvent, signRequest } from '../event.ts'
 import type { Signer } from '../identity/keys.ts'
-import type { ChannelLog } from '../log.ts'
+import type { AddResult, ChannelLog } from '../log.ts'
 import type { MeshPort } from '../mesh/port.ts'
 import { Peer, type PeerOptions, type SyncReport } from '../peer/peer.ts'
 import { LOCAL, RELAY, type Source, STORE } from '../source.ts'
@@ -356,11 +356,18 @@ export class Replica {
 
   private async onStamped(w: Write, event: StampedEvent): Promise<void> {
     if (w.state === 'stamped' || this.stopped) return
+    let result: AddResult
     try {
-      await this.peer.open(event.channel).add([event], { source: RELAY })
+      result = await this.peer.open(event.channel).add([event], { source: RELAY })
     } catch (err) {
       if (this.stopped) return // the store closed after stop(): the outbox keeps the write
       throw err
+    }
+    // The log verifies the stamp: an acknowledgement it refuses (forged, or not this write's)
+    // stamps nothing; the write stays pending and is handed again on the next connection.
+    if (result.rejected.length > 0 || outboxKey(event.author, event.clientNonce) !== w.key) {
+      for (const live of this.lives) live.handed.delete(w)
+      return
     }
     w.state = 'stamped'
     w.event = event
