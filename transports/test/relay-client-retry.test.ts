@@ -26,6 +26,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   ACK_TIMEOUT_MS,
   MAX_IN_FLIGHT,
+  MAX_TOKEN_REFRESH_MS,
   RETRY_BACKOFF,
   RelayClient,
   TOKEN_REFRESH_AT,
@@ -305,5 +306,20 @@ describe('RelayClient.keepSignalingToken', () => {
     expect(vi.getTimerCount()).toBe(0)
     await vi.advanceTimersByTimeAsync(relay.tokenTtlMs)
     expect(at).toHaveLength(3)
+  })
+
+  it('refreshes at most every MAX_TOKEN_REFRESH_MS, however far the relay puts the expiry', async () => {
+    const { relay, client } = await setup(() => 'stamp')
+    relay.tokenTtlMs = 100 * 86_400_000 // half of it is past 2^31 ms: a timer that long fires at once
+    let tokens = 0
+    const stop = client.keepSignalingToken(() => tokens++)
+    await client.start()
+    await until(() => tokens === 1, 'the first token')
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(tokens).toBe(1)
+    await vi.advanceTimersByTimeAsync(MAX_TOKEN_REFRESH_MS)
+    expect(tokens).toBe(2)
+    stop()
+    await client.stop()
   })
 })

@@ -130,8 +130,13 @@ export const ACK_TIMEOUT_MS = 5_000
  * minutes, so a y-webrtc reconnect always finds an unexpired token in its URL ...
  */
 export const TOKEN_REFRESH_AT = 0.5
-/** ... and never sooner than this after the last one (a relay configured with tiny tokens). */
+/** ... and never sooner than this after the last one (a relay configured with tiny tokens) ... */
 export const MIN_TOKEN_REFRESH_MS = 1_000
+/**
+ * ... nor later than this: the expiry comes from the relay, and a timer past 2^31 ms fires at
+ * once (a relay announcing a far expiry would otherwise get a token request every millisecond).
+ */
+export const MAX_TOKEN_REFRESH_MS = 3_600_000
 
 /** Error codes after which a queued request will never be stamped (the others are retried). */
 const FINAL_REFUSALS = new Set<string>([
@@ -320,7 +325,8 @@ export class RelayClient {
       }
       if (stopped || mine !== round) return // a later refresh (a new login) supersedes this one
       const left = t.expires - (this.now() + this.relayClockOffset)
-      timer = setTimeout(() => void refresh(), Math.max(MIN_TOKEN_REFRESH_MS, left * TOKEN_REFRESH_AT))
+      const delay = Math.min(MAX_TOKEN_REFRESH_MS, Math.max(MIN_TOKEN_REFRESH_MS, left * TOKEN_REFRESH_AT))
+      timer = setTimeout(() => void refresh(), delay)
       onToken(t)
     }
     const offs = [
