@@ -207,11 +207,13 @@ export {
   type WireRange,
 } from './reconcile/index.ts'
 export {
+  ADOPT_DELAY_MS,
   type Change,
   type LivePort,
   MAX_OUTBOX,
   MAX_SYNC_JOBS,
   MemoryOutboxStore,
+  type OutboxChange,
   type OutboxEntry,
   type OutboxStore,
   outboxKey,
@@ -243,6 +245,7 @@ export {
   newSum,
   RankedIndex,
   type Store,
+  type StoreChange,
   type StoredEvent,
   sameFingerprint,
   subInto,

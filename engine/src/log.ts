@@ -109,6 +109,8 @@ export interface ChannelLogOptions {
 export const VERIFY_CHUNK = 512
 /** Page size when the nonce index is rebuilt from the store. */
 const INDEX_PAGE = 4096
+/** Ids a log remembers having announced, to announce an event stored by two tabs at once only once. */
+export const NOTIFIED_MAX = 1024
 /** Valid checkpoints remembered (oldest forgotten first), for events that arrive after theirs. */
 export const MAX_KNOWN_CHECKPOINTS = 1024
 /** Vouched events awaiting their author check (~80 bytes each); past it, covered events are verified at once. */
@@ -147,6 +149,8 @@ export class ChannelLog {
   private auditQueue: Ulid[] = []
   /** Ids before this index in `auditQueue` are checked (a cursor: no O(n) shift per chunk). */
   private auditHead = 0
+  /** The ids listeners were told of last (oldest forgotten first): each is told once. */
+  private readonly notified = new Set<Ulid>()
 
   constructor(opts: ChannelLogOptions) {
     if (!isValidChannel(opts.channel))
@@ -227,6 +231,28 @@ export class ChannelLog {
     const result = await this.addWith(events, digests, opts.source ?? LOCAL)
     result.rejected.unshift(...malformed)
     return result
+  }
+
+  /**
+   * Another handle of the shared store (another tab) stored `added` and deleted `deleted`: they
+   * were verified there. Keeps the duplicate index true and tells the listeners, as a local change.
+   */
+  async takeExternal(added: readonly Ulid[], deleted: readonly Ulid[]): Promise<LogChange> {
+    const run = this.tail.then(async () => {
+      const events: StampedEvent[] = []
+      for (const id of added) {
+        const e = await this.load(id)
+        if (e) events.push(e)
+      }
+      // A deletion is a lost duplicate: the index is rebuilt from the store when next needed.
+      if (deleted.length > 0) this.nonces = undefined
+      else if (this.nonces) for (const e of events) addId(this.nonces, nonceKey(e), e.id)
+      return { added: events, replaced: [...deleted], source: LOCAL }
+    })
+    this.tail = run.catch(() => {})
+    const change = await run
+    if (change.added.length > 0 || change.replaced.length > 0) this.notify(change)
+    return change
   }
 
   async range(range: IdRange, opts?: GetRangeOptions): Promise<StampedEvent[]> {
@@ -632,6 +658,15 @@ export class ChannelLog {
   }
 
   private notify(change: LogChange): void {
+    // Two tabs storing one event at once both see it as new, then hear of it from the other:
+    // listeners get each id once.
+    const added = change.added.filter((e) => !this.notified.has(e.id))
+    for (const e of added) {
+      this.notified.add(e.id)
+      if (this.notified.size > NOTIFIED_MAX) this.notified.delete(this.notified.values().next().value!)
+    }
+    if (added.length === 0 && change.replaced.length === 0) return
+    change = { ...change, added }
     for (const listener of this.listeners) {
       try {
         listener(change.added, change)

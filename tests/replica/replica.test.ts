@@ -111,6 +111,9 @@ describe('Replica', () => {
       relaySig[0]! ^= 1
       return { ...event, relaySig }
     }
+    // Nor does it pass on the relay's live events (the genuine event would stamp the write).
+    forged.on = ((type: 'event' | 'state', listener: never) =>
+      type === 'event' ? () => {} : live.on(type, listener)) as typeof live.on
     a.r.connect(forged)
     const write = await a.r.write('tasks', 'task.set', utf8('acked by a forger'))
     await w.clock.advance(1_000)

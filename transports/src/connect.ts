@@ -77,6 +77,8 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
   }
 
   let mesh: WebrtcTransport | undefined
+  // Unique per connection: two tabs (or processes) of one key are two mesh peers, never one id.
+  const peerId = `${publicKeyToText(o.identity.publicKey)}.${toBase64url(crypto.getRandomValues(new Uint8Array(6)))}`
   const signalUrl = (token: Uint8Array) => `${o.relayUrl}/signal?token=${toBase64url(token)}`
 
   /** The mesh needs a signaling token, so it starts after the first login. */
@@ -99,7 +101,7 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
         mesh = new WebrtcTransport({
           room: o.room ?? 'community',
           signaling: [signalUrl(token)],
-          peerId: `${publicKeyToText(o.identity.publicKey)}.local`,
+          peerId,
           ...(o.wrtc ? { wrtc: o.wrtc } : {}),
           admit,
         })

@@ -1,5 +1,13 @@
-export { MAX_OUTBOX, MemoryOutboxStore, type OutboxEntry, type OutboxStore, outboxKey } from './outbox.ts'
 export {
+  MAX_OUTBOX,
+  MemoryOutboxStore,
+  type OutboxChange,
+  type OutboxEntry,
+  type OutboxStore,
+  outboxKey,
+} from './outbox.ts'
+export {
+  ADOPT_DELAY_MS,
   type Change,
   type LivePort,
   Replica,

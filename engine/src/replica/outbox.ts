@@ -21,7 +21,15 @@ export interface OutboxStore {
   put(key: string, entry: OutboxEntry): Promise<void>
   delete(key: string): Promise<void>
   list(): Promise<OutboxEntry[]>
+  /**
+   * An outbox shared by several handles (the tabs of one browser profile): calls `listener` with
+   * what another handle put or deleted, never this one's own. Absent when nobody else writes.
+   */
+  watch?(listener: (change: OutboxChange) => void): () => void
 }
+
+/** Another handle queued (or re-queued) an entry, or deleted one (stamped or discarded there). */
+export type OutboxChange = { put: OutboxEntry } | { deleted: string }
 
 export class MemoryOutboxStore implements OutboxStore {
   private readonly entries = new Map<string, OutboxEntry>()

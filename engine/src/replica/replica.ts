@@ -21,9 +21,16 @@ import type { AddResult, ChannelLog } from '../log.ts'
 import type { MeshPort } from '../mesh/port.ts'
 import { Peer, type PeerOptions, type SyncReport } from '../peer/peer.ts'
 import { LOCAL, RELAY, type Source, STORE } from '../source.ts'
-import type { IdRange, Store } from '../store/store.ts'
+import type { IdRange, Store, StoreChange } from '../store/store.ts'
 import type { Ulid } from '../ulid.ts'
-import { MAX_OUTBOX, MemoryOutboxStore, type OutboxEntry, type OutboxStore, outboxKey } from './outbox.ts'
+import {
+  MAX_OUTBOX,
+  MemoryOutboxStore,
+  type OutboxChange,
+  type OutboxEntry,
+  type OutboxStore,
+  outboxKey,
+} from './outbox.ts'
 import { SyncPolicy, type SyncPolicyOptions } from './sync-policy.ts'
 
 /** The relay as the Replica needs it. `RelayClient` (@peerchat/transports) satisfies it. */
@@ -39,6 +46,12 @@ export interface LivePort {
   on(event: 'event', listener: (e: StampedEvent) => void): () => void
   on(event: 'state', listener: (s: string) => void): () => void
 }
+
+/**
+ * How long a write another tab queued waits before this tab sends it too (default 5 s): its own
+ * tab normally has it stamped within milliseconds; one closed or offline meanwhile leaves it here.
+ */
+export const ADOPT_DELAY_MS = 5_000
 
 export type WriteState = 'pending' | 'stamped' | 'failed'
 
@@ -97,6 +110,9 @@ export class Replica {
   private readonly policy: SyncPolicy
   private readonly outbox: OutboxStore
   private readonly writesByKey = new Map<string, Write>()
+  /** Writes another tab queued: not sent from here before this time (ms). */
+  private readonly notBefore = new Map<string, number>()
+  private readonly adoptTimers = new Set<() => void>()
   private readonly waiters = new Map<string, { resolve(e: StampedEvent): void; reject(e: Error): void }[]>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly offs: (() => void)[] = []
@@ -128,6 +144,10 @@ export class Replica {
   /** Opens a replica over its store and outbox; no network is needed, and none is waited for. */
   static async open(opts: ReplicaOptions): Promise<Replica> {
     const replica = new Replica(opts)
+    const unwatch = opts.store.watch?.((change) => void replica.clock.track(replica.fromSharedStore(change)))
+    if (unwatch) replica.offs.push(unwatch)
+    const unwatchOutbox = replica.outbox.watch?.((change) => replica.fromSharedOutbox(change))
+    if (unwatchOutbox) replica.offs.push(unwatchOutbox)
     for (const entry of await replica.outbox.list()) replica.track(entry)
     for (const channel of await opts.store.channels()) replica.open(channel)
     return replica
@@ -143,9 +163,14 @@ export class Replica {
     if (known) return known
     const log = this.peer.open(channel)
     this.offs.push(
-      log.onAdded((added, change) =>
-        this.emit({ channel, added, replaced: change.replaced, source: change.source, writes: [] }),
-      ),
+      log.onAdded((added, change) => {
+        this.emit({ channel, added, replaced: change.replaced, source: change.source, writes: [] })
+        // A write is stamped once its event is held, whoever brought it (another tab's session, a peer).
+        for (const e of added) {
+          const w = this.writesByKey.get(outboxKey(e.author, e.clientNonce))
+          if (w) void this.clock.track(this.settle(w, e))
+        }
+      }),
     )
     for (const { port } of this.lives) port.join(channel)
     this.policy.channelOpened(channel)
@@ -304,6 +329,8 @@ export class Replica {
     this.stopped = true
     this.policy.stop()
     for (const off of this.offs.splice(0)) off()
+    for (const cancel of this.adoptTimers) cancel()
+    this.adoptTimers.clear()
     this.lives.clear()
     this.listeners.clear()
     await this.peer.stop()
@@ -313,6 +340,39 @@ export class Replica {
 
   private emit(change: Change): void {
     for (const listener of [...(this.listeners.get(change.channel) ?? [])]) listener(change)
+  }
+
+  /** Another handle of the store (another tab of this person) stored or dropped events. */
+  private async fromSharedStore(change: StoreChange): Promise<void> {
+    if (this.stopped) return
+    try {
+      await this.open(change.channel).takeExternal(change.added, change.deleted)
+    } catch (err) {
+      if (!this.stopped) throw err // else: the store closed after stop()
+    }
+  }
+
+  /**
+   * Another tab queued a write of this person: shown here as pending too, and sent from here
+   * only if it is still waiting after ADOPT_DELAY_MS (its tab closed or went offline). A delete
+   * there is a stamp (its event reaches this tab through the shared store) or a discard.
+   */
+  private fromSharedOutbox(change: OutboxChange): void {
+    if (this.stopped) return
+    if ('deleted' in change) {
+      const w = this.writesByKey.get(change.deleted)
+      if (w?.state === 'failed') this.writesByKey.delete(change.deleted)
+      return
+    }
+    const key = outboxKey(change.put.request.author, change.put.request.clientNonce)
+    if (this.writesByKey.has(key)) return
+    this.notBefore.set(key, this.clock.now() + ADOPT_DELAY_MS)
+    const w = this.track(change.put)
+    const cancel = this.clock.setTimeout(() => {
+      this.adoptTimers.delete(cancel)
+      this.hand(w)
+    }, ADOPT_DELAY_MS)
+    this.adoptTimers.add(cancel)
   }
 
   private changed(w: Write): void {
@@ -344,6 +404,11 @@ export class Replica {
   }
 
   private hand(w: Write): void {
+    const after = this.notBefore.get(w.key)
+    if (after !== undefined) {
+      if (this.clock.now() < after) return
+      this.notBefore.delete(w.key)
+    }
     for (const live of this.lives) {
       if (w.state !== 'pending' || live.handed.has(w)) continue
       live.handed.add(w)
@@ -369,7 +434,15 @@ export class Replica {
       for (const live of this.lives) live.handed.delete(w)
       return
     }
+    await this.settle(w, event)
+  }
+
+  /** The write's event is held: it is stamped (idempotent). */
+  private async settle(w: Write, event: StampedEvent): Promise<void> {
+    if (w.state === 'stamped' || this.stopped) return
     w.state = 'stamped'
+    delete w.error
+    this.notBefore.delete(w.key)
     w.event = event
     this.writesByKey.delete(w.key)
     await this.outbox.delete(w.key).catch(() => {}) // a closed outbox: stamped anyway, deduped by nonce

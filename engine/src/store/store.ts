@@ -56,6 +56,19 @@ export interface Store {
   channels(): Promise<string[]>
   /** Releases resources; every later call rejects. Idempotent. */
   close(): Promise<void>
+  /**
+   * Storage shared by several handles (the tabs of one browser profile over one IndexedDB):
+   * calls `listener` with the changes another handle committed, never this one's own, so that
+   * each tab's logs show what the others stored. Absent when nobody else can write.
+   */
+  watch?(listener: (change: StoreChange) => void): () => void
+}
+
+/** Ids another handle of the same storage added to or deleted from a channel. */
+export interface StoreChange {
+  channel: string
+  added: readonly Ulid[]
+  deleted: readonly Ulid[]
 }
 
 export function inRange(id: Ulid, range: IdRange): boolean {

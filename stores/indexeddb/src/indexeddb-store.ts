@@ -25,8 +25,11 @@ import {
   type Fingerprint,
   type GetRangeOptions,
   type IdRange,
+  isValidChannel,
+  parseUlid,
   RankedIndex,
   type Store,
+  type StoreChange,
   type StoredEvent,
   type Ulid,
 } from '@peerchat/engine'
@@ -77,13 +80,20 @@ function isChange(data: unknown): data is Change {
   const c = data as Change | null
   return (
     typeof c?.channel === 'string' &&
+    isValidChannel(c.channel) &&
     Array.isArray(c.added) &&
-    c.added.every(
-      (a) => typeof a?.i === 'string' && a.d instanceof Uint8Array && a.d.length === DIGEST_BYTES,
-    ) &&
+    c.added.every((a) => isUlid(a?.i) && a.d instanceof Uint8Array && a.d.length === DIGEST_BYTES) &&
     Array.isArray(c.deleted) &&
-    c.deleted.every((id) => typeof id === 'string')
+    c.deleted.every(isUlid)
   )
+}
+
+function isUlid(id: unknown): boolean {
+  try {
+    return typeof id === 'string' && parseUlid(id) === id
+  } catch {
+    return false
+  }
 }
 
 /** Deletes a community's database (leaving a community; tests). */
@@ -115,6 +125,8 @@ export class IndexedDbStore implements Store {
   private loading: Promise<Map<string, RankedIndex<true>>> | undefined
   /** Other tabs' writes posted while the indexes load: applied right after. */
   private readonly early: Change[] = []
+  /** Told of the changes other tabs commit (`Store.watch`). */
+  private readonly watchers = new Set<(change: StoreChange) => void>()
 
   private constructor(
     private readonly db: IDBDatabase,
@@ -127,8 +139,11 @@ export class IndexedDbStore implements Store {
     if (peers)
       peers.onmessage = (message: MessageEvent) => {
         if (this.closedBecause !== undefined || !isChange(message.data)) return
-        if (this.logs) this.apply(message.data.channel, message.data.added, message.data.deleted)
+        const { channel, added, deleted } = message.data
+        if (this.logs) this.apply(channel, added, deleted)
         else this.early.push(message.data)
+        const change: StoreChange = { channel, added: added.map((a) => a.i), deleted }
+        for (const listener of [...this.watchers]) listener(change)
       }
     // Another tab upgrading or deleting the database: step aside rather than block it.
     db.onversionchange = () => this.shut('the database was upgraded or deleted by another tab: reload')
@@ -313,7 +328,13 @@ export class IndexedDbStore implements Store {
     return rows.reverse().map(fromRow)
   }
 
+  watch(listener: (change: StoreChange) => void): () => void {
+    this.watchers.add(listener)
+    return () => void this.watchers.delete(listener)
+  }
+
   async close(): Promise<void> {
+    this.watchers.clear()
     this.shut('store is closed')
   }
 

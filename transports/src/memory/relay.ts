@@ -48,7 +48,8 @@ export class MemoryRelay {
   private readonly stamps = new Map<string, StampedEvent>()
   private nextId: () => Ulid
   private up = true
-  readonly stats = { stamped: 0, refused: 0 }
+  /** Requests received (resends included), events stamped, requests refused. */
+  readonly stats = { submitted: 0, stamped: 0, refused: 0 }
 
   private readonly clock: Scheduler
 
@@ -96,6 +97,7 @@ export class MemoryRelay {
   submit(from: MemoryLivePort, request: SignedRequest): void {
     this.later(async () => {
       if (!this.up || !from.connected) return
+      this.stats.submitted++
       const key = outboxKey(request.author, request.clientNonce)
       let event = this.stamps.get(key)
       if (!event) {
