@@ -49,6 +49,20 @@ export class Directory {
     return held?.name !== name || held?.avatar?.id !== avatar?.id
   }
 
+  /**
+   * A name remembered from the last visit (remembered.ts), for the first frame of a return: any
+   * profile read from the history replaces it (its id sorts below every event's).
+   */
+  recall(id: string, name: string): void {
+    if (!this.names.has(id)) this.names.set(id, { id: '', name })
+  }
+
+  /** Key text and name of every named key, the newest profiles first (what to remember). */
+  *known(): Generator<readonly [string, string]> {
+    const byNewest = [...this.names].sort(([, a], [, b]) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    for (const [id, { name }] of byNewest) yield [id, name]
+  }
+
   nameOf(id: string): string | undefined {
     return this.names.get(id)?.name
   }

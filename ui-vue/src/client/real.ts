@@ -35,11 +35,13 @@ import type { WebrtcTransport } from '@peerchat/transports/webrtc'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { isInlineImage } from './attachments.ts'
 import { PROFILE_CHANNEL } from './base.ts'
+import type { KeyValueStorage } from './communities.ts'
 import { Directory } from './directory.ts'
 import { LatePort } from './late-port.ts'
 import { RealMedia } from './media.ts'
 import { loadOwnAvatar, saveOwnAvatar } from './own-avatar.ts'
 import type { RelayConfig } from './relay-config.ts'
+import { Remembered } from './remembered.ts'
 import { ReplicaClient } from './replica-client.ts'
 import type {
   ChatClient,
@@ -83,6 +85,8 @@ export interface RealOptions {
   blobBudgetBytes?: number
   /** The community's page URL (the relay's origin) and whether the page is served by it. */
   home?: { url: string; servedByRelay: boolean }
+  /** Where read markers and last-known names are kept for a return (default: localStorage, if any). */
+  storage?: KeyValueStorage
 }
 
 export class RealClient extends ReplicaClient implements ChatClient {
@@ -109,7 +113,20 @@ export class RealClient extends ReplicaClient implements ChatClient {
   private typing: ReadonlyMap<string, string> = new Map()
 
   constructor(private readonly options: RealOptions) {
-    super(options.name)
+    super(
+      options.name,
+      new Remembered(
+        options.storage ?? globalThis.localStorage,
+        publicKeyToText(options.signer.publicKey),
+        publicKeyToText(options.config.relayKey),
+      ),
+    )
+    // Names from the last visit: a return never shows a stored person by key (remembered.ts).
+    for (const [id, name] of this.remembered?.names() ?? []) this.directory.recall(id, name)
+    // A reload soon after a new name still finds it (names are written in bursts, see there).
+    const hide = (): void => this.remembered?.flush()
+    globalThis.addEventListener?.('pagehide', hide)
+    this.offs.push(() => globalThis.removeEventListener?.('pagehide', hide))
     this.network = options.config.url
     this.store = options.store ?? new MemoryStore()
     this.outbox = options.outbox ?? new MemoryOutboxStore()
@@ -187,6 +204,7 @@ export class RealClient extends ReplicaClient implements ChatClient {
     if (this.stopped) return
     this.stopped = true
     this.abort.abort()
+    this.remembered?.flush()
     for (const off of this.offs.splice(0)) off()
     this.exchange?.stop()
     const conn = this.conn
@@ -417,6 +435,7 @@ export class RealClient extends ReplicaClient implements ChatClient {
       else if (e.kind === Kind.attachment && source.via === 'relay') this.wantAttachment(e)
     }
     if (!names) return
+    this.remembered?.saveNamesSoon(() => this.directory.known())
     // A device that did not keep its picture takes the one its profile names.
     this.myAvatar ??= this.directory.avatarOf(publicKeyToText(this.self))
     this.emitter.emit('members', this.members())

@@ -19,6 +19,7 @@ import {
 } from '@peerchat/engine'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { Coverage } from './coverage.ts'
+import type { Remembered } from './remembered.ts'
 import type {
   ChannelCoverage,
   ChannelInfo,
@@ -78,7 +79,14 @@ export abstract class ReplicaClient extends ChatClientBase {
     this.firstPage = resolve
   })
 
-  constructor(name: string) {
+  /**
+   * `remembered`: where read markers outlive the page, so that a return counts nothing already
+   * read, from its first frame (none: they last as long as the client).
+   */
+  constructor(
+    name: string,
+    protected readonly remembered?: Remembered,
+  ) {
     super()
     this.myName = name
   }
@@ -111,7 +119,7 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Holds `replica`: follows every channel it has open (stored, or with writes waiting). */
   protected hold(replica: Replica): void {
     this.replica = replica
-    this.unreadCounts = new UnreadCounts(this.self)
+    this.unreadCounts = new UnreadCounts(this.self, this.remembered?.markers())
     for (const channel of replica.channels) this.watch(channel)
   }
 
@@ -125,7 +133,8 @@ export abstract class ReplicaClient extends ChatClientBase {
 
   /**
    * Reads the newest stored events of every listed channel once, for unread badges and names:
-   * `first` channels at once, the others after the first history page (or SCAN_DELAY_MS).
+   * `first` channels at once, the others after the first history page (or SCAN_DELAY_MS). Until
+   * then a return shows the read markers and names remembered from its last visit (remembered.ts).
    */
   protected async scanStored(first: readonly string[] = []): Promise<void> {
     const rest = this.joined.filter((c) => !first.includes(c))
@@ -185,7 +194,9 @@ export abstract class ReplicaClient extends ChatClientBase {
   }
 
   markRead(channel: string, upTo: Ulid): void {
-    if (this.unreadCounts?.markRead(channel, upTo)) this.queueChannels()
+    if (!this.unreadCounts?.markRead(channel, upTo)) return
+    this.remembered?.markRead(channel, upTo)
+    this.queueChannels()
   }
 
   async provenance(channel: string, id: Ulid): Promise<Provenance | undefined> {

@@ -2,7 +2,7 @@
  * The channel list's badges: per channel, the messages by others newer than the read marker
  * (their ids, and their text for mentions). Fed by the events a client sees — stored ones
  * scanned at start, then every change — in any order and any number of times; it keeps only
- * what is unread, never the log.
+ * what is unread, never the log. The markers it starts from are the client's to keep.
  */
 import { equalBytes, type PublicKey, type StampedEvent, type Ulid } from '@peerchat/engine'
 import { Kind } from '@peerchat/engine/chat'
@@ -26,7 +26,13 @@ interface ChannelUnread {
 export class UnreadCounts {
   private readonly channels = new Map<string, ChannelUnread>()
 
-  constructor(private readonly self: PublicKey) {}
+  /** `markers`: channel -> the newest id read there, as remembered from the last visit. */
+  constructor(
+    private readonly self: PublicKey,
+    markers: ReadonlyMap<string, Ulid> = new Map(),
+  ) {
+    for (const [channel, marker] of markers) this.channels.set(channel, { marker, items: [] })
+  }
 
   /** Counts the messages and attachments among `events` by others, newer than the marker. */
   add(channel: string, events: readonly StampedEvent[]): boolean {
