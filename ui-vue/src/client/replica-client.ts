@@ -17,6 +17,7 @@ import {
   verifyRelayStamp,
   type Write,
 } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { Coverage } from './coverage.ts'
 import type { Remembered } from './remembered.ts'
@@ -172,6 +173,9 @@ export abstract class ReplicaClient extends ChatClientBase {
     ).reverse()
     query.signal?.throwIfAborted()
     this.firstPage?.()
+    // A channel's `channel.create` is its first event (the relay stamps nothing in a channel
+    // before it exists): holding it, nothing older is to be had from anyone.
+    if (events[0]?.kind === Kind.channelCreate) return { events, complete: true }
     if (events.length >= query.limit) return { events, complete: false }
     const before = events[0]?.id ?? query.before
     const known = this.noOlder.get(channel)
@@ -302,6 +306,8 @@ export abstract class ReplicaClient extends ChatClientBase {
       if (this.unreadCounts?.add(channel, added)) this.queueChannels()
       this.took(channel, added, source)
       for (const event of added) this.emitter.emit('event', { event, source })
+      // Its first event arrived (see `history`): the start is known, stop asking peers for older.
+      if (added.some((e) => e.kind === Kind.channelCreate)) this.knownStart(channel)
     }
     if (change.replaced.length > 0) {
       this.unreadCounts?.remove(channel, change.replaced)
