@@ -1,4 +1,5 @@
 /** What a return shows in its first frame (remembered.ts): read markers and last-known names in localStorage. */
+import type { Ulid } from '@peerchat/engine'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { KeyValueStorage } from '../src/client/communities.ts'
 import {
@@ -9,8 +10,8 @@ import {
   Remembered,
 } from '../src/client/remembered.ts'
 
-const A = '01JAAAAAAAAAAAAAAAAAAAAAAA'
-const B = '01JBBBBBBBBBBBBBBBBBBBBBBB'
+const A = '01JAAAAAAAAAAAAAAAAAAAAAAA' as Ulid
+const B = '01JBBBBBBBBBBBBBBBBBBBBBBB' as Ulid
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
   const data = new Map<string, string>()

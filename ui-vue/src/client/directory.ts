@@ -54,7 +54,7 @@ export class Directory {
    * profile read from the history replaces it (its id sorts below every event's).
    */
   recall(id: string, name: string): void {
-    if (!this.names.has(id)) this.names.set(id, { id: '', name })
+    if (!this.names.has(id)) this.names.set(id, { id: '' as Ulid, name })
   }
 
   /** Key text and name of every named key, the newest profiles first (what to remember). */

@@ -43,7 +43,7 @@ export class Remembered {
   markers(): Map<string, Ulid> {
     const out = new Map<string, Ulid>()
     for (const [channel, id] of Object.entries(this.read(this.markersKey)))
-      if (typeof id === 'string' && ULID.test(id)) out.set(channel, id)
+      if (typeof id === 'string' && ULID.test(id)) out.set(channel, id as Ulid)
     return out
   }
 
