@@ -19,11 +19,12 @@
  *   events shown per tab                1.00: each tab shows each event once
  *
  * The baseline is N = 1 in the same run (time ratio vs N = 1). The counts are read after the
- * last write plus ADOPT_DELAY_MS + 0.5 s, so a late adoption by another tab would be counted.
+ * last write plus 2 x ADOPT_DELAY_MS + 0.5 s (the longest adoption wait), so that a late
+ * adoption by another tab would be counted.
  *
  * Adoption (N >= 2): tab one writes one message and its relay link is cut right after the
  * write is queued (before the relay sees it): the write is stamped once another tab adopts it,
- * ADOPT_DELAY_MS after it saw it queued. Timed from the write to its stamp in tab one (it learns
+ * 1-2 x ADOPT_DELAY_MS after it saw it queued (a random extra wait per tab). Timed from the write to its stamp in tab one (it learns
  * it from the shared store), against the same write with tab one's link up.
  *
  * Each round uses a fresh relay key, hence a fresh database; cases are interleaved in every
@@ -63,8 +64,8 @@ if (args.includes('--help')) {
   --messages  messages written by Ann's tab one per round (default 200, or env M)
   --rounds    rounds, cases interleaved in each (default 3, or env ROUNDS)
 
-Each fan-out round waits ADOPT_DELAY_MS (${ADOPT_DELAY_MS} ms) + 0.5 s after the last write before it
-reads the counts; each adoption round takes about ADOPT_DELAY_MS.`)
+Each fan-out round waits 2 x ADOPT_DELAY_MS (${ADOPT_DELAY_MS} ms) + 0.5 s after the last write before it
+reads the counts; each adoption round takes 1-2 x ADOPT_DELAY_MS.`)
   process.exit(0)
 }
 const flag = (name: string): string | undefined => {
@@ -80,7 +81,7 @@ const sizes = args
 const NS = sizes.length ? [...new Set(sizes)].sort((a, b) => a - b) : [1, 2, 4]
 const CH = 'general'
 /** After the last write: every other tab's adoption timer has fired by then. */
-const SETTLE_MS = ADOPT_DELAY_MS + 500
+const SETTLE_MS = 2 * ADOPT_DELAY_MS + 500
 
 useNodeCrypto()
 

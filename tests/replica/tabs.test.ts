@@ -32,14 +32,25 @@ afterEach(async () => {
  * A tab: the person's Replica over its own handles of the shared database, seen through its
  * changes; `device: 'other'` is another device (its own memory store).
  */
-async function tab(relay: MemoryRelay, signer: Identity, device: 'this' | 'other' = 'this') {
+async function tab(
+  relay: MemoryRelay,
+  signer: Identity,
+  device: 'this' | 'other' = 'this',
+  random?: () => number,
+) {
   const store =
     device === 'this' ? await openIndexedDbStore({ relayKey: relay.publicKey }) : new MemoryStore()
   const outbox =
     device === 'this'
       ? await openIndexedDbOutbox({ relayKey: relay.publicKey, author: signer.publicKey })
       : new MemoryOutboxStore()
-  const replica = await Replica.open({ store, outbox, relayKeys: [relay.publicKey], signer })
+  const replica = await Replica.open({
+    store,
+    outbox,
+    relayKeys: [relay.publicKey],
+    signer,
+    ...(random ? { random } : {}),
+  })
   const seen: StampedEvent[] = []
   const changes: Change[] = []
   await replica.subscribe(
@@ -125,7 +136,7 @@ describe('two tabs of one person', () => {
     expect(one.changes.find((c) => c.added.length > 0)?.source).toEqual({ via: 'local' })
   })
 
-  it('shows a write queued in another tab as pending at once, and sends it when that tab cannot (after ADOPT_DELAY_MS)', async () => {
+  it('shows a write queued in another tab as pending at once, and sends it when that tab cannot (after ADOPT_DELAY_MS or more)', async () => {
     const { relay, ann } = await world()
     const [one, two] = await twoTabsOnline(relay, ann)
     one.port.setLink(false) // tab one is cut off (or about to close)
@@ -142,6 +153,24 @@ describe('two tabs of one person', () => {
     expect(two.texts()).toEqual(['queued in tab one'])
     expect(one.texts()).toEqual(['queued in tab one'])
     expect(new TextDecoder().decode(event.body)).toBe('queued in tab one')
+  }, 20_000)
+
+  it("has one of the other tabs send a cut-off tab's write, not all of them (their waits differ)", async () => {
+    const { relay, ann } = await world()
+    const one = await tab(relay, ann)
+    one.connect()
+    // Three more tabs; each draws its extra wait (the first draw goes to the sync policy's jitter).
+    const others = []
+    for (const r of [0.1, 0.5, 0.9]) {
+      const t = await tab(relay, ann, 'this', () => r)
+      t.connect()
+      others.push(t)
+    }
+    one.port.setLink(false)
+    const write = await one.replica.write('general', 'message', utf8('one of three sends it'))
+    await one.replica.stamped(write)
+    for (const t of others) await vi.waitFor(() => expect(t.replica.writes()).toEqual([]))
+    expect(relay.stats.submitted).toBe(1)
   }, 20_000)
 
   it('sends a write only from its own tab while that tab is online (no second submission)', async () => {

@@ -48,8 +48,10 @@ export interface LivePort {
 }
 
 /**
- * How long a write another tab queued waits before this tab sends it too (default 5 s): its own
- * tab normally has it stamped within milliseconds; one closed or offline meanwhile leaves it here.
+ * How long, at least, a write another tab queued waits before this tab sends it too (default
+ * 5 s): its own tab normally has it stamped within milliseconds; one closed or offline
+ * meanwhile leaves it to the others. Each tab waits a random extra up to the same again, so
+ * that one of them sends it and the others see it stamped first.
  */
 export const ADOPT_DELAY_MS = 5_000
 
@@ -354,7 +356,7 @@ export class Replica {
 
   /**
    * Another tab queued a write of this person: shown here as pending too, and sent from here
-   * only if it is still waiting after ADOPT_DELAY_MS (its tab closed or went offline). A delete
+   * only if it is still waiting after 1-2 x ADOPT_DELAY_MS (its tab closed or went offline). A delete
    * there is a stamp (its event reaches this tab through the shared store) or a discard.
    */
   private fromSharedOutbox(change: OutboxChange): void {
@@ -366,12 +368,13 @@ export class Replica {
     }
     const key = outboxKey(change.put.request.author, change.put.request.clientNonce)
     if (this.writesByKey.has(key)) return
-    this.notBefore.set(key, this.clock.now() + ADOPT_DELAY_MS)
+    const delay = ADOPT_DELAY_MS * (1 + (this.opts.random ?? Math.random)())
+    this.notBefore.set(key, this.clock.now() + delay)
     const w = this.track(change.put)
     const cancel = this.clock.setTimeout(() => {
       this.adoptTimers.delete(cancel)
       this.hand(w)
-    }, ADOPT_DELAY_MS)
+    }, delay)
     this.adoptTimers.add(cancel)
   }
 
