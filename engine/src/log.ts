@@ -255,6 +255,12 @@ export class ChannelLog {
     return change
   }
 
+  /** The event held for a signed request (its author and clientNonce), if any. */
+  async held(author: Uint8Array, clientNonce: Uint8Array): Promise<StampedEvent | undefined> {
+    const probe = { author, clientNonce } as StampedEvent
+    return this.findHeld((await this.nonceIndex()).get(nonceKey(probe)), probe, new Map())
+  }
+
   async range(range: IdRange, opts?: GetRangeOptions): Promise<StampedEvent[]> {
     return (await this.store.getRange(this.channel, range, opts)).map((s) => s.event)
   }

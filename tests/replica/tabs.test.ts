@@ -8,6 +8,7 @@ import 'fake-indexeddb/auto'
 import {
   ADOPT_DELAY_MS,
   type Change,
+  encodeRequest,
   Identity,
   MemoryOutboxStore,
   MemoryStore,
@@ -179,6 +180,23 @@ describe('two tabs of one person', () => {
     const write = await one.replica.write('general', 'message', utf8('one submission'))
     await one.replica.stamped(write)
     await vi.waitFor(() => expect(two.texts()).toEqual(['one submission']))
+    expect(two.replica.writes()).toEqual([])
+    expect(relay.stats.submitted).toBe(1)
+  })
+
+  it("shows no pending write when another tab's 'queued' message comes after its event (the two channels race)", async () => {
+    const { relay, ann } = await world()
+    const [one, two] = await twoTabsOnline(relay, ann)
+    const write = await one.replica.write('general', 'message', utf8('stamped before its queue message'))
+    await one.replica.stamped(write)
+    await vi.waitFor(() => expect(two.texts()).toEqual(['stamped before its queue message']))
+    // The outbox's message about the write arrives only now, as it may between tabs.
+    const late = new BroadcastChannel(
+      `peerchat-log-${Buffer.from(relay.publicKey).toString('hex')}:outbox:${Buffer.from(ann.publicKey).toString('hex')}:`,
+    )
+    late.postMessage({ put: { r: encodeRequest(write.request), q: write.queuedAt } })
+    late.close()
+    await new Promise((r) => setTimeout(r, 200))
     expect(two.replica.writes()).toEqual([])
     expect(relay.stats.submitted).toBe(1)
   })

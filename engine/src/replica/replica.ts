@@ -148,7 +148,9 @@ export class Replica {
     const replica = new Replica(opts)
     const unwatch = opts.store.watch?.((change) => void replica.clock.track(replica.fromSharedStore(change)))
     if (unwatch) replica.offs.push(unwatch)
-    const unwatchOutbox = replica.outbox.watch?.((change) => replica.fromSharedOutbox(change))
+    const unwatchOutbox = replica.outbox.watch?.(
+      (change) => void replica.clock.track(replica.fromSharedOutbox(change)),
+    )
     if (unwatchOutbox) replica.offs.push(unwatchOutbox)
     for (const entry of await replica.outbox.list()) replica.track(entry)
     for (const channel of await opts.store.channels()) replica.open(channel)
@@ -359,15 +361,19 @@ export class Replica {
    * only if it is still waiting after 1-2 x ADOPT_DELAY_MS (its tab closed or went offline). A delete
    * there is a stamp (its event reaches this tab through the shared store) or a discard.
    */
-  private fromSharedOutbox(change: OutboxChange): void {
+  private async fromSharedOutbox(change: OutboxChange): Promise<void> {
     if (this.stopped) return
     if ('deleted' in change) {
       const w = this.writesByKey.get(change.deleted)
       if (w?.state === 'failed') this.writesByKey.delete(change.deleted)
       return
     }
-    const key = outboxKey(change.put.request.author, change.put.request.clientNonce)
+    const { author, clientNonce, channel } = change.put.request
+    const key = outboxKey(author, clientNonce)
     if (this.writesByKey.has(key)) return
+    // The store's broadcast may overtake the outbox's: a write whose event is held is no write.
+    if (await this.open(channel).held(author, clientNonce)) return
+    if (this.stopped || this.writesByKey.has(key)) return
     const delay = ADOPT_DELAY_MS * (1 + (this.opts.random ?? Math.random)())
     this.notBefore.set(key, this.clock.now() + delay)
     const w = this.track(change.put)
