@@ -209,8 +209,16 @@ export function formatLogLine(event, fields = {}) {
 const MACHINE_LINE = /^peerchat-(relay listening on |vc \S+ online key )/
 
 /**
+ * The relay's claim-link line (relay/src/config.ts, `claimLine`), printed while the community
+ * has no owner. The supervisor shows it again as a `start.claim` line after `start.ready`, the
+ * last thing on screen: it is what a new operator must open first.
+ */
+export const CLAIM_LINE = /^claim link \(makes the first person to open it the owner\): (\S+#claim=\S+)$/
+
+/**
  * Copies a child's stdout to ours line by line (lines of two children never mix), without the
- * machine-readable lines unless verbose; `onLine` sees every line.
+ * machine-readable lines unless verbose, nor the claim line (shown as `start.claim`); `onLine`
+ * sees every line.
  */
 function pipeLines(stream, verbose, onLine = () => {}) {
   let rest = ''
@@ -221,7 +229,7 @@ function pipeLines(stream, verbose, onLine = () => {}) {
     let out = ''
     for (const line of lines) {
       onLine(line)
-      if (verbose || !MACHINE_LINE.test(line)) out += `${line}\n`
+      if ((verbose || !MACHINE_LINE.test(line)) && !CLAIM_LINE.test(line)) out += `${line}\n`
     }
     if (out) process.stdout.write(out)
   })
@@ -289,9 +297,12 @@ async function main() {
   process.on('SIGTERM', () => void stopAll(0, 'SIGTERM'))
 
   const relay = run('relay', NODE_FLAGS, p.relay.script, p.relay.args, process.env)
+  let claimLink = null
   const { url, key } = await new Promise((done, fail) => {
     let found = false
     pipeLines(relay.stdout, verbose, (line) => {
+      const claim = CLAIM_LINE.exec(line)
+      if (claim) claimLink = claim[1]
       const m = !found && /^peerchat-relay listening on ws:\/\/(\S+) key (\S+)/.exec(line)
       if (m) {
         found = true
@@ -335,6 +346,12 @@ async function main() {
   // The one address for a person: the web app. (The ws:// URL and the relay key are in the
   // relay's /.well-known/peerchat.json, and in this output with --verbose.)
   log('start.ready', { open: `http://${host}:${port}/`, data: p.dataDir, stop: 'Ctrl-C' })
+  // Until somebody claims the community (a new code at every start until then).
+  // The link last and unquoted (logfmt would quote it for its '='): a person copies it whole.
+  if (claimLink)
+    process.stdout.write(
+      `${formatLogLine('start.claim', { note: 'makes the first person to open it the owner' })} link=${claimLink}\n`,
+    )
 }
 
 const entry = process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href

@@ -12,7 +12,7 @@ import {
   toBase64url,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
-import { HELP, parseConfig } from './config.ts'
+import { claimLine, defaultAppUrl, HELP, parseConfig } from './config.ts'
 import { startRelay } from './index.ts'
 import { loadRelayKey } from './keyfile.ts'
 import { consoleLogger, type Logger, operatorLogger, silentLogger, verboseFromEnv } from './log.ts'
@@ -79,11 +79,19 @@ async function main(): Promise<void> {
         trustedProxies: config.trustedProxies,
         staticDir: config.staticDir,
         iceServers: config.iceServers,
+        dataDir: config.dataDir,
         log,
       }),
     config.port,
     log,
   )
+  // The one thing a new operator must see, and the only place the claim code is ever shown
+  // (before the listening line: a script that waits for that one has it already).
+  const code = relay.claimCode
+  if (code)
+    process.stdout.write(
+      `${claimLine(config.appUrl ?? defaultAppUrl(relay.host, relay.port), toBase64url(code))}\n`,
+    )
   // Machine-readable line for scripts and tests that start the relay on port 0.
   process.stdout.write(
     `peerchat-relay listening on ${relay.url} key ${publicKeyToText(identity.publicKey)}\n`,

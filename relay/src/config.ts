@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { isValidChannel, isValidPublicKey, publicKeyFromText } from '@peerchat/engine'
+import { ADMIN_CHANNEL } from '@peerchat/engine/chat'
 import type { PolicyOptions, Who } from './core/policy.ts'
 import type { Shell } from './index.ts'
 import { DEFAULT_LIMITS, type RelayLimits } from './limits.ts'
@@ -14,8 +15,15 @@ export const HELP = `peerchat-relay: the authenticated, stateless relay of a pee
 
 usage: peerchat-relay [options]
        peerchat-relay invite [--expires-hours N] [--invitee KEY]
-           prints an invite for this relay (its key from --key-file / PEERCHAT_RELAY_KEY), signed with
-           the admin secret key text in PEERCHAT_ADMIN_SECRET; the invitee passes it at login
+           (legacy) prints an admin-signed invite credential for this relay (its key from --key-file /
+           PEERCHAT_RELAY_KEY), signed with the admin secret key text in PEERCHAT_ADMIN_SECRET; invite
+           links made in the web app replace it
+
+Running a community: the owner, roles, bans, timeouts, channel settings, invites and whether
+the community is open are signed events of the 'admin' channel, kept in DATA_DIR/admin.log.
+While the community has no owner, the relay prints at start one line
+  claim link (makes the first person to open it the owner): APP_URL/#claim=CODE
+with a new code at every start: open it first (keep it to yourself); the rest is done in the app.
 
 options (environment variable in brackets):
   --host HOST              address to listen on [PEERCHAT_HOST] (default 127.0.0.1)
@@ -24,12 +32,20 @@ options (environment variable in brackets):
   --key-file FILE          relay key file, created 0600 on first run [PEERCHAT_RELAY_KEY_FILE]
                            (default DATA_DIR/relay.key); or give the key text as a secret in
                            [PEERCHAT_RELAY_KEY]
-  --admin=KEY              admin public key (base64url: write it with '=', a key may start with '-'),
-                           repeatable [PEERCHAT_ADMIN_KEYS, comma-separated]
-  --post everyone|admins   who may post [PEERCHAT_POST] (default everyone)
-  --create everyone|admins who may create channels [PEERCHAT_CREATE] (default admins)
-  --access open|invite     invite-only needs an admin-signed invite to log in [PEERCHAT_ACCESS] (default open)
-  --channel NAME           channel that exists from the start, repeatable [PEERCHAT_CHANNELS] (default general)
+  --app-url URL            the web app's address in the claim link [PEERCHAT_APP_URL] (default
+                           http://HOST:PORT, localhost for a loopback or any-address HOST)
+  --admin=KEY              (legacy) key with every session privilege, that may log in to an
+                           invite-only community and sign invite credentials (base64url: write it
+                           with '=', a key may start with '-'), repeatable [PEERCHAT_ADMIN_KEYS,
+                           comma-separated]; roles are given in the app now
+  --post everyone|admins   who may post: admins = the owner, admins and --admin keys [PEERCHAT_POST]
+                           (default everyone; roles, timeouts and channels' post roles apply on top)
+  --create everyone|admins who may create channels: admins = keys whose role may manage channels,
+                           and --admin keys [PEERCHAT_CREATE] (default admins)
+  --access open|invite     until the owner sets it in the app: invite = who is not a member needs an
+                           invite link [PEERCHAT_ACCESS] (default open)
+  --channel NAME           channel that exists from the start, repeatable [PEERCHAT_CHANNELS] (default
+                           general; 'admin' is reserved: it always exists)
   --community-room NAME    y-webrtc room open to every member [PEERCHAT_COMMUNITY_ROOM] (default community)
   --allowed-origin ORIGIN  browser origin allowed to connect, repeatable [PEERCHAT_ALLOWED_ORIGINS] (default any)
   --trusted-proxy ADDR     proxy whose X-Forwarded-For/-Host is believed, repeatable [PEERCHAT_TRUSTED_PROXIES]
@@ -49,6 +65,8 @@ export interface CliConfig {
   host: string
   port: number
   dataDir: string
+  /** The web app's address for the claim link (null: from host and port once listening). */
+  appUrl: string | null
   keyFile: string
   secretKey: string | undefined
   policy: PolicyOptions
@@ -87,6 +105,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       host: { type: 'string' },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
+      'app-url': { type: 'string' },
       'key-file': { type: 'string' },
       admin: { type: 'string', multiple: true },
       post: { type: 'string' },
@@ -123,7 +142,24 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
   const access = values.access ?? env.PEERCHAT_ACCESS ?? 'open'
   if (access !== 'open' && access !== 'invite') throw new RangeError('--access must be open or invite')
   const channels = list(values.channel, env.PEERCHAT_CHANNELS)
-  for (const c of channels) if (!isValidChannel(c)) throw new RangeError(`invalid channel name ${c}`)
+  for (const c of channels) {
+    if (!isValidChannel(c)) throw new RangeError(`invalid channel name ${c}`)
+    if (c === ADMIN_CHANNEL) throw new RangeError(`channel ${c} is reserved (it always exists)`)
+  }
+  const appUrlText = values['app-url'] ?? env.PEERCHAT_APP_URL ?? null
+  let appUrl: string | null = null
+  if (appUrlText) {
+    let url: URL
+    try {
+      url = new URL(appUrlText)
+    } catch {
+      throw new RangeError(`--app-url ${appUrlText} is not a URL`)
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new RangeError('--app-url must be an http:// or https:// URL')
+    url.hash = ''
+    appUrl = url.href.replace(/\/+$/, '')
+  }
   const limits: Partial<RelayLimits> = {}
   for (const item of values.limit ?? []) {
     const [name, value] = item.split('=')
@@ -142,6 +178,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     host: values.host ?? env.PEERCHAT_HOST ?? '127.0.0.1',
     port,
     dataDir,
+    appUrl,
     keyFile: resolve(cwd, values['key-file'] ?? env.PEERCHAT_RELAY_KEY_FILE ?? join(dataDir, 'relay.key')),
     secretKey: env.PEERCHAT_RELAY_KEY || undefined,
     policy: {
@@ -167,3 +204,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     },
   }
 }
+
+/**
+ * The web app's address for the claim link: `appUrl` when configured, else the relay's own
+ * (which serves the app), naming a loopback or any-address host `localhost` as `pnpm start` does.
+ */
+export function defaultAppUrl(host: string, port: number): string {
+  const local = /^(127\.0\.0\.1|0\.0\.0\.0|::|::1|\[::\]|\[::1\]|localhost)$/.test(host)
+  const name = local ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
+  return `http://${name}:${port}`
+}
+
+/** The one start-up line that shows the claim code (docs/protocol/relay.md §4.1). */
+export const claimLine = (appUrl: string, code: string): string =>
+  `claim link (makes the first person to open it the owner): ${appUrl}/#claim=${code}`

@@ -54,7 +54,8 @@ export function wellKnown(ctx: RelayContext, o: RelayOptions): HttpResult {
     relayKey: publicKeyToText(ctx.relay.publicKey),
     protocolVersion: RELAY_PROTOCOL_VERSION,
     paths: { relay: RELAY_PATH, signal: SIGNAL_PATH },
-    access: ctx.policy.options.access,
+    // The admin state's (its last access.set), else the configured default.
+    access: ctx.admin.access(ctx.now()),
     communityRoom: ctx.communityRoom,
     limits: ctx.limits,
     iceServers: o.iceServers ?? [],

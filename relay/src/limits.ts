@@ -69,6 +69,14 @@ export const DEFAULT_LIMITS = {
   checkpointIdleMs: 2_000,
   /** ... if at least this many are waiting (a quiet channel's window stays open). */
   checkpointMinEvents: 32,
+  /**
+   * Bytes of admin events the relay keeps (in memory, served to every joiner of `admin`, and in
+   * admin.log); past it the relay stamps no admin event (`limit_exceeded`). ~250 bytes each:
+   * 16 MiB is some 60,000 roles, bans and redeemed invites.
+   */
+  maxAdminLogBytes: 16 * 1024 * 1024,
+  /** Admin requests waiting to be judged and stamped (one at a time, in id order). */
+  adminRequestsPending: 64,
 }
 
 export type RelayLimits = typeof DEFAULT_LIMITS

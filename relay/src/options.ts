@@ -16,6 +16,11 @@ export interface RelayOptions extends Omit<ContextOptions, 'log'> {
   trustedProxies?: string[]
   /** ICE servers published in the well-known JSON for WebRTC clients. */
   iceServers?: unknown[]
+  /**
+   * State directory: admin events are kept in `dataDir/admin.log` (admin-log.ts). Absent (and no
+   * `adminLog`): admin events live in memory only, for tests.
+   */
+  dataDir?: string | null
   log?: Logger
 }
 
@@ -25,6 +30,11 @@ export interface RunningRelay {
   /** ws://host:port */
   readonly url: string
   readonly relayKey: Uint8Array
+  /**
+   * The one-time claim code while the community has no owner (a login with it may publish
+   * `admin.claim`); null once claimed. Shown once, in the CLI's claim-link line.
+   */
+  readonly claimCode: Uint8Array | null
   /** Closes every socket and the listener; idempotent. */
   stop(): Promise<void>
 }

@@ -7,7 +7,6 @@
 
 import type * as UwsTypes from 'uWebSockets.js'
 import { createRequire } from 'node:module'
-import { createContext } from './core/context.ts'
 import { type Conn, RelayCloseCode, RelayCore, type RelayIo } from './core/relay-core.ts'
 import { SignalCloseCode, type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
 import {
@@ -20,7 +19,7 @@ import {
 } from './http.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
-import { runningRelay } from './running.ts'
+import { relayContext, runningRelay } from './running.ts'
 
 // uWebSockets.js is CommonJS with a native addon.
 const uWS = createRequire(import.meta.url)('uWebSockets.js') as typeof UwsTypes
@@ -51,7 +50,7 @@ function writeResult(res: UwsTypes.HttpResponse, r: HttpResult): void {
 }
 
 export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
-  const ctx = createContext({ ...o, log: o.log ?? consoleLogger })
+  const ctx = relayContext(o, o.log ?? consoleLogger)
   const limits = ctx.limits
   const app = uWS.App()
 
@@ -204,7 +203,10 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
   const host = o.host ?? '127.0.0.1'
   return new Promise((resolvePromise, reject) => {
     app.listen(host, o.port ?? 0, (listenSocket) => {
-      if (!listenSocket) return reject(new Error(`cannot listen on ${host}:${o.port}`))
+      if (!listenSocket) {
+        ctx.adminLog?.close()
+        return reject(new Error(`cannot listen on ${host}:${o.port}`))
+      }
       const port = uWS.us_socket_local_port(listenSocket)
       resolvePromise(
         runningRelay(ctx, [core, signaling], { host, port, shell: 'uws' }, () =>

@@ -5,13 +5,12 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { type WebSocket, WebSocketServer } from 'ws'
-import { createContext } from './core/context.ts'
 import { type Conn, RelayCore, type RelayIo } from './core/relay-core.ts'
 import { SignalCloseCode, type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
 import { originAllowed, requestFacts, route, STATUS_TEXT } from './http.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
-import { runningRelay } from './running.ts'
+import { relayContext, runningRelay } from './running.ts'
 
 class Topics {
   private readonly topics = new Map<string, Set<WebSocket>>()
@@ -42,7 +41,7 @@ function refuse(socket: Duplex, status: number, reason: string): void {
 }
 
 export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
-  const ctx = createContext({ ...o, log: o.log ?? consoleLogger })
+  const ctx = relayContext(o, o.log ?? consoleLogger)
   const limits = ctx.limits
   const topics = new Topics()
   const hardLimit = limits.maxBackpressureBytes * 4
@@ -173,7 +172,10 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
 
   const host = o.host ?? '127.0.0.1'
   return new Promise((resolvePromise, reject) => {
-    server.once('error', reject)
+    server.once('error', (e) => {
+      ctx.adminLog?.close()
+      reject(e)
+    })
     server.listen(o.port ?? 0, host, () => {
       const address = server.address()
       const port = typeof address === 'object' && address ? address.port : 0

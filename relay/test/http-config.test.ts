@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Identity, publicKeyToText } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../src/config.ts'
+import { claimLine, defaultAppUrl, parseConfig } from '../src/config.ts'
 import { normalizeAddress, originAllowed, requestFacts, staticPath } from '../src/http.ts'
 import { loadRelayKey } from '../src/keyfile.ts'
 
@@ -88,6 +88,25 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--limit', 'nope=1'], {})).toThrow(/unknown limit/)
     expect(() => parseConfig(['--post', 'some'], {})).toThrow(/post/)
     expect(() => parseConfig(['--channel', '../x'], {})).toThrow(/channel/)
+    expect(() => parseConfig(['--channel', 'admin'], {})).toThrow(/reserved/)
+    expect(() => parseConfig(['--app-url', 'ftp://x'], {})).toThrow(/app-url/)
+    expect(() => parseConfig(['--app-url', 'not a url'], {})).toThrow(/app-url/)
+  })
+  it('the claim link: --app-url / PEERCHAT_APP_URL, else the relay address (localhost when local)', () => {
+    expect(parseConfig([], {}).appUrl).toBeNull()
+    expect(parseConfig(['--app-url', 'https://chat.example.org/'], {}).appUrl).toBe(
+      'https://chat.example.org',
+    )
+    expect(parseConfig([], { PEERCHAT_APP_URL: 'https://x.example/app/#y' }).appUrl).toBe(
+      'https://x.example/app',
+    )
+    expect(defaultAppUrl('127.0.0.1', 8787)).toBe('http://localhost:8787')
+    expect(defaultAppUrl('0.0.0.0', 1)).toBe('http://localhost:1')
+    expect(defaultAppUrl('10.1.2.3', 2)).toBe('http://10.1.2.3:2')
+    expect(defaultAppUrl('fd00::1', 3)).toBe('http://[fd00::1]:3')
+    expect(claimLine('http://localhost:1', 'abc')).toBe(
+      'claim link (makes the first person to open it the owner): http://localhost:1/#claim=abc',
+    )
   })
 })
 

@@ -4,16 +4,24 @@
  * line per connection unless --verbose, no pnpm warning box, and Ctrl-C ends with exit code 0
  * (no ELIFECYCLE). Ctrl-C is simulated as a terminal sends it: SIGINT to the whole process
  * group (pnpm, the supervisor and its children).
+ * Issue #14: while the community has no owner, one more address — the claim link, last — and
+ * none once somebody claimed it (the second test starts again on the first one's data dir).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Identity, randomBytes, signRequest } from '@peerchat/engine'
+import { AdminKind, encodeAdminBody } from '@peerchat/engine/chat'
+import { useNodeCrypto } from '@peerchat/engine/node'
 import { afterAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { parseHostConfig } from '../../virtual-client/src/config.ts'
+import { TestClient } from '../relay/client.ts'
 import { ROOT } from '../relay/relay-process.ts'
+
+useNodeCrypto()
 
 /** Generous: the machine may be busy with other test files (and a first bundling). */
 const READY_MS = 120_000
@@ -112,13 +120,44 @@ function groupAlive(pid: number): boolean {
 }
 
 const READY = /start\.ready open=(http:\/\/\S+)/
+/** The claim link, as `pnpm start` shows it (after start.ready). */
+const CLAIM =
+  /start\.claim note="makes the first person to open it the owner" link=(http:\/\/\S+\/#claim=([\w-]{43}))\n/
+
+/** What the web app does with a claim link: logs in with its code and publishes admin.claim. */
+async function claimWith(port: string, code: string): Promise<void> {
+  const owner = await Identity.generate()
+  const c = await TestClient.open(`ws://127.0.0.1:${port}`)
+  try {
+    const answer = await c.doLogin(owner, { invite: Buffer.from(code, 'base64url') })
+    expect(answer.type, JSON.stringify(answer)).toBe('welcome')
+    const body = encodeAdminBody({ kind: AdminKind.claim, body: {} })
+    const request = await signRequest(owner, {
+      channel: 'admin',
+      kind: AdminKind.claim,
+      clientNonce: randomBytes(16),
+      body,
+    })
+    c.send({ type: 'publish', request })
+    const answered = await c.nextOf(['event', 'error'])
+    expect(answered, JSON.stringify(answered)).toMatchObject({
+      type: 'event',
+      event: { kind: AdminKind.claim },
+    })
+  } finally {
+    c.close()
+  }
+}
 const onlineCount = (out: string) => (out.match(/ vc\.online name=vc\d/g) ?? []).length
 /** The one log format: `2026-01-01T00:00:00.000Z event.name key=value ...`. */
 const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [a-z0-9_]+\.[a-z0-9_.]+( \S+=\S.*)?$/
 
-async function env(): Promise<Record<string, string>> {
-  const dir = mkdtempSync(join(tmpdir(), 'peerchat-first-start-'))
-  dirs.push(dir)
+/** The data dir the first start's owner claimed: the second start runs on it. */
+let claimedDir: string | undefined
+
+async function env(dataDir?: string): Promise<Record<string, string>> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'peerchat-first-start-'))
+  if (!dataDir) dirs.push(dir)
   // The web app as it is built (a stale build is rebuilt by `pnpm start`, not by this test).
   return {
     PORT: String(await freePort()),
@@ -161,6 +200,13 @@ describe('pnpm start, first start (#18)', () => {
     const url = READY.exec(s.output())![1]!
     expect(url).toBe(`http://localhost:${e.PORT}/`)
     await checkServes(url)
+    // Nobody owns the new community: the claim link is shown, last, and it works.
+    await waitFor(s, 'the start.claim line', (out) => CLAIM.test(out), 10_000)
+    const [, claimLink, code] = CLAIM.exec(s.output())!
+    expect(claimLink).toBe(`${url}#claim=${code}`)
+    expect(s.output().indexOf('start.claim')).toBeGreaterThan(s.output().indexOf('start.ready'))
+    await claimWith(e.PORT!, code!)
+    claimedDir = e.PEERCHAT_DATA_DIR
     // A browser connecting is not logged by default.
     const ws = new WebSocket(`ws://127.0.0.1:${e.PORT}/relay`)
     await new Promise((r) => {
@@ -176,8 +222,9 @@ describe('pnpm start, first start (#18)', () => {
     expect(exit, out).toEqual({ code: 0, signal: null })
     expect(groupAlive(s.child.pid!), `a process of pnpm start outlived it:\n${out}`).toBe(false)
 
-    // Exactly one address, the one a person opens.
-    expect(out.match(/\b[a-z]+:\/\/\S+/g), out).toEqual([url])
+    // Exactly one address, the one a person opens, and the claim link (its code shown once).
+    expect(out.match(/\b[a-z]+:\/\/\S+/g), out).toEqual([url, claimLink])
+    expect(out.split(code!).length, out).toBe(2)
     // No pnpm warning box, no ELIFECYCLE.
     expect(out).not.toMatch(/approve-builds|Ignored build scripts|ELIFECYCLE|WARN|[╭╮╰╯│]/)
     // One format for the supervisor, the relay and the virtual clients; pnpm's own header
@@ -186,7 +233,14 @@ describe('pnpm start, first start (#18)', () => {
     for (const line of lines) expect(line, out).toMatch(LOG_LINE)
     const events = new Set(lines.map((l) => l.split(' ')[1]))
     expect([...events].filter((ev) => /^(start|relay|vc)\./.test(ev!)).length).toBe(events.size)
-    for (const ev of ['relay.listening', 'vc.online', 'start.ready', 'start.stopping', 'start.stopped'])
+    for (const ev of [
+      'relay.listening',
+      'vc.online',
+      'start.ready',
+      'start.claim',
+      'start.stopping',
+      'start.stopped',
+    ])
       expect(events.has(ev), `${ev} in\n${out}`).toBe(true)
     // Quiet: no line per connection, no keys.
     for (const ev of ['relay.open', 'relay.login', 'relay.close', 'relay.end', 'signal.open'])
@@ -194,10 +248,11 @@ describe('pnpm start, first start (#18)', () => {
     expect(out).not.toMatch(/\bkey=|relayKey=|peerchat-relay listening|peerchat-vc \S+ online/)
   })
 
-  it('--verbose adds the ws:// URL, keys and a line per connection; SIGINT to the supervisor alone stops all', {
+  it('--verbose adds the ws:// URL, keys and a line per connection; SIGINT to the supervisor alone stops all; no claim link once owned', {
     timeout: READY_MS + EXIT_MS + 30_000,
   }, async () => {
-    const e = await env()
+    expect(claimedDir, 'the first start claimed its community').toBeDefined()
+    const e = await env(claimedDir)
     const s = startGroup(process.execPath, ['scripts/start.mjs', '--verbose'], e)
     await waitFor(
       s,
@@ -208,8 +263,10 @@ describe('pnpm start, first start (#18)', () => {
     expect(out).toMatch(/peerchat-relay listening on ws:\/\/127\.0\.0\.1:\d+ key \S+/)
     expect(out).toMatch(/ relay\.key .*relayKey=\S+/)
     expect(out).toMatch(/ vc\.online name=vc1 .*key=\S+/)
-    // Still one address to open.
+    // Still one address to open: the community has its owner, so no claim link.
     expect(out.match(/\bhttps?:\/\/\S+/g), out).toEqual([READY.exec(out)![1]])
+    expect(out).not.toMatch(/#claim=|start\.claim|claim link/)
+    expect(out).toMatch(/ relay\.admin_log events=1 owner=claimed /)
 
     process.kill(s.child.pid!, 'SIGINT') // the supervisor only: it forwards to its children
     const exit = await waitExit(s, 'scripts/start.mjs --verbose')

@@ -359,6 +359,11 @@ export const ErrorCode = {
   shuttingDown: 'shutting_down',
   unknownPeer: 'unknown_peer',
   budgetExceeded: 'budget_exceeded',
+  /**
+   * A session that logged in by an invite link publishes `invite.redeem` before anything else
+   * (docs/protocol/relay.md §4.1).
+   */
+  redeemFirst: 'redeem_first',
   internal: 'internal',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -377,6 +382,8 @@ export const CloseCode = {
   slowConsumer: 4008,
   sessionExpired: 4009,
   shuttingDown: 4010,
+  /** The session's key was kicked or banned (the reason is the kick's or ban's). */
+  removed: 4013,
   rateLimited: 4029,
   /** A frame over `maxFrameBytes` (WebSocket's own code). */
   messageTooBig: 1009,

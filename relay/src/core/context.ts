@@ -6,6 +6,7 @@ import { monotonicUlid, type Signer, type Ulid } from '@peerchat/engine'
 import { type RelayLimits, resolveLimits } from '../limits.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import { Metrics } from '../metrics.ts'
+import { AdminGate, type StoredAdminEvent } from './admin-state.ts'
 import { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { ChannelRegistry, DEFAULT_POLICY, Policy, type PolicyOptions } from './policy.ts'
@@ -22,6 +23,18 @@ export interface ContextOptions {
   communityRoom?: string
   now?: () => number
   log?: Logger
+  /** Where admin events are kept (admin-log.ts); absent: in memory only (lost at stop). */
+  adminLog?: AdminLogStore
+  /** The claim code's source (tests); default 32 random bytes. */
+  newClaimCode?: () => Uint8Array
+}
+
+/** The admin log's IO: what it held at start, and an append that is durable when it returns. */
+export interface AdminLogStore {
+  readonly events: readonly StoredAdminEvent[]
+  /** Appends one stamped admin event's bytes; throws on an IO error. */
+  append(bytes: Uint8Array): void
+  close(): void
 }
 
 export interface RelayContext {
@@ -42,6 +55,9 @@ export interface RelayContext {
   signalLimiter: RateLimiter
   /** Login sessions open on the relay path: a signaling token admits only while its session is open. */
   sessions: OpenSessions
+  /** The community's admin state, claim code and invite reservations (admin-state.ts). */
+  admin: AdminGate
+  adminLog: AdminLogStore | null
   metrics: Metrics
   log: Logger
 }
@@ -51,10 +67,30 @@ export function createContext(o: ContextOptions): RelayContext {
   const now = o.now ?? Date.now
   const maxKeys = limits.rateLimiterEntries
   const nextId = monotonicUlid(now)
+  const log = o.log ?? silentLogger
+  const policy = new Policy({ ...DEFAULT_POLICY, ...o.policy })
+  const admin = new AdminGate({
+    policy,
+    access: policy.options.access,
+    events: o.adminLog?.events ?? [],
+    maxLogBytes: limits.maxAdminLogBytes,
+    maxPending: limits.adminRequestsPending,
+    ...(o.newClaimCode ? { newClaimCode: o.newClaimCode } : {}),
+  })
+  const adminLog = o.adminLog ?? null
+  if (adminLog)
+    // First of the listeners: an admin event is on disk before it is fanned out.
+    admin.onRecord((event, bytes) => {
+      try {
+        adminLog.append(bytes)
+      } catch (e) {
+        log('relay.admin_log_error', { id: event.id, error: String(e) })
+      }
+    })
   return {
     relay: o.relay,
     limits,
-    policy: new Policy({ ...DEFAULT_POLICY, ...o.policy }),
+    policy,
     channels: new ChannelRegistry(o.channels ?? ['general'], limits.maxChannels),
     communityRoom: o.communityRoom ?? 'community',
     now,
@@ -78,7 +114,9 @@ export function createContext(o: ContextOptions): RelayContext {
     ),
     signalLimiter: new RateLimiter(limits.signalsPerSecondPerKey, limits.signalBurstPerKey, maxKeys, now),
     sessions: new OpenSessions(),
+    admin,
+    adminLog,
     metrics: new Metrics(),
-    log: o.log ?? silentLogger,
+    log,
   }
 }

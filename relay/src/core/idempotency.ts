@@ -15,13 +15,22 @@ export interface Stamp {
   relaySig: Uint8Array
 }
 
+/** A request the relay refused after it was entered (bad signature, a policy at its id): not kept. */
+export interface StampRefusal {
+  refused: string
+  message: string
+}
+
+/** What a pending entry resolves to; null is an unverified author signature. */
+export type StampResult = Stamp | StampRefusal | null
+
 interface Entry {
   requestDigest: string
   expires: number
-  stamp: Promise<Stamp | null>
+  stamp: Promise<StampResult>
 }
 
-export type Lookup = { kind: 'miss' } | { kind: 'hit'; stamp: Promise<Stamp | null> } | { kind: 'conflict' }
+export type Lookup = { kind: 'miss' } | { kind: 'hit'; stamp: Promise<StampResult> } | { kind: 'conflict' }
 
 export class IdempotencyCache {
   private readonly entries: BoundedCache<Entry>
@@ -44,13 +53,16 @@ export class IdempotencyCache {
     return e.requestDigest === requestDigest ? { kind: 'hit', stamp: e.stamp } : { kind: 'conflict' }
   }
 
-  /** Records the pending stamp; a failed stamp (resolving to null) is forgotten so a retry can succeed. */
-  insert(key: string, requestDigest: string, stamp: Promise<Stamp | null>): void {
+  /**
+   * Records the pending stamp; a failed or refused one (resolving to anything but a `Stamp`) is
+   * forgotten so a retry can succeed: a timeout ends, a session redeems its invite.
+   */
+  insert(key: string, requestDigest: string, stamp: Promise<StampResult>): void {
     const entry = { requestDigest, expires: this.now() + this.ttlMs, stamp }
     this.entries.set(key, entry)
     stamp.then(
       (s) => {
-        if (s === null && this.entries.get(key) === entry) this.entries.delete(key)
+        if ((s === null || 'refused' in s) && this.entries.get(key) === entry) this.entries.delete(key)
       },
       () => this.entries.delete(key),
     )

@@ -19,7 +19,9 @@ import {
   verifyInviteSignature,
   verifySignature,
 } from '@peerchat/engine'
+import { INVITE_SECRET_BYTES } from '@peerchat/engine/chat'
 import type { RelayLimits } from '../limits.ts'
+import type { AdminGate, AdminLoginRefusal, LinkGrant } from './admin-state.ts'
 import type { Policy } from './policy.ts'
 
 export interface Challenge {
@@ -39,20 +41,25 @@ export interface LoginContext {
   policy: Policy
   limits: RelayLimits
   now: () => number
+  /**
+   * The community's admin state: bans, access, link secrets and privileges come from it.
+   * Absent: the configured policy alone (the stateless relay).
+   */
+  admin?: AdminGate
 }
 
 export type LoginResult =
-  | { ok: true; session: Signed<Session>; attestation: Uint8Array }
+  | {
+      ok: true
+      session: Signed<Session>
+      attestation: Uint8Array
+      /** What the login's link gave the session: release it when the session ends. */
+      grant: LinkGrant | null
+    }
   | { ok: false; reason: LoginRefusal; message: string }
 
 /** Stable sub-reasons of `login_failed` (sent as the error message prefix and counted in metrics). */
-export type LoginRefusal =
-  | 'nonce_expired'
-  | 'bad_key'
-  | 'clock_skew'
-  | 'bad_signature'
-  | 'invite_required'
-  | 'bad_invite'
+export type LoginRefusal = 'nonce_expired' | 'bad_key' | 'clock_skew' | 'bad_signature' | AdminLoginRefusal
 
 export function newChallenge(now: number, limits: RelayLimits): Challenge {
   return { nonce: randomBytes(LOGIN_NONCE_BYTES), expires: now + limits.authDeadlineMs }
@@ -63,6 +70,8 @@ const refuse = (reason: LoginRefusal, message: string): LoginResult => ({ ok: fa
 /**
  * Checks a login answer to `challenge` for a client that connected to `origin`.
  * A signature over another relay key, origin, nonce or domain fails as `bad_signature`.
+ * With an admin state, the login's `invite` field is a link secret when it has 32 bytes
+ * (claim code or invite link, docs/protocol/relay.md §4.1), else a legacy invite credential.
  */
 export async function checkLogin(
   ctx: LoginContext,
@@ -89,22 +98,48 @@ export async function checkLogin(
   }
   if (!(await verifySignature(Domain.login, attempt.publicKey, payload, attempt.sig)))
     return refuse('bad_signature', 'login signature does not verify for this relay, origin and nonce')
-  const admin = ctx.policy.isAdmin(attempt.publicKey)
-  if (ctx.policy.options.access === 'invite' && !admin) {
-    if (!attempt.invite) return refuse('invite_required', 'this relay is invite-only')
-    const problem = await inviteProblem(ctx, attempt.invite, attempt.publicKey, now)
-    if (problem) return refuse('bad_invite', problem)
+  let privileges: number
+  let grant: LinkGrant | null = null
+  const gate = ctx.admin
+  if (gate) {
+    const invite = attempt.invite?.length ? attempt.invite : null
+    const link = invite?.length === INVITE_SECRET_BYTES ? invite : null
+    let legacyInvite = false
+    if (invite && !link && gate.needsInvite(attempt.publicKey, now)) {
+      const problem = await inviteProblem(ctx, invite, attempt.publicKey, now)
+      if (problem) return refuse('bad_invite', problem)
+      legacyInvite = true
+    }
+    // Synchronous from here to the reservation: two logins by a last use cannot both get it.
+    const admission = gate.admit(attempt.publicKey, link, legacyInvite, ctx.now())
+    if (!admission.ok) return refuse(admission.reason, admission.message)
+    privileges = admission.privileges
+    grant = admission.grant
+  } else {
+    const admin = ctx.policy.isAdmin(attempt.publicKey)
+    if (ctx.policy.options.access === 'invite' && !admin) {
+      if (!attempt.invite) return refuse('invite_required', 'this relay is invite-only')
+      const problem = await inviteProblem(ctx, attempt.invite, attempt.publicKey, now)
+      if (problem) return refuse('bad_invite', problem)
+    }
+    privileges = ctx.policy.privilegesOf(attempt.publicKey)
   }
   const issued = ctx.now()
-  const session = await signSession(ctx.relay, {
-    relayKey: ctx.relay.publicKey,
-    publicKey: attempt.publicKey,
-    sessionId: randomBytes(SESSION_ID_BYTES),
-    privileges: ctx.policy.privilegesOf(attempt.publicKey),
-    issued,
-    expires: issued + ctx.limits.sessionTtlMs,
-  })
-  return { ok: true, session, attestation: encodeSigned(session) }
+  let session: Signed<Session>
+  try {
+    session = await signSession(ctx.relay, {
+      relayKey: ctx.relay.publicKey,
+      publicKey: attempt.publicKey,
+      sessionId: randomBytes(SESSION_ID_BYTES),
+      privileges,
+      issued,
+      expires: issued + ctx.limits.sessionTtlMs,
+    })
+  } catch (e) {
+    gate?.release(grant)
+    throw e
+  }
+  return { ok: true, session, attestation: encodeSigned(session), grant }
 }
 
 async function inviteProblem(

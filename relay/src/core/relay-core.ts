@@ -11,6 +11,7 @@ import {
   ErrorCode,
   encodeFrame,
   encodeSigned,
+  equalBytes,
   eventFrameFromBytes,
   FrameLimits,
   type Session,
@@ -18,6 +19,8 @@ import {
   signToken,
   TOKEN_PURPOSE_SIGNAL,
 } from '@peerchat/engine'
+import { ADMIN_CHANNEL } from '@peerchat/engine/chat'
+import { closeReason, type LinkGrant, type Removal } from './admin-state.ts'
 import type { RelayContext } from './context.ts'
 import { type Challenge, checkLogin, newChallenge } from './login.ts'
 import { idKey, Tally } from './sessions.ts'
@@ -51,6 +54,13 @@ export interface Conn<H> {
   errors: number
   /** Login deadline while challenged. */
   deadline: number
+  /** What the login's link gave the session (a claim, a reserved invite use), if anything. */
+  grant: LinkGrant | null
+  /**
+   * While the socket receives the admin log after joining `admin`: the index of the next event
+   * to send. It joins the live admin events once it has them all.
+   */
+  adminCursor: number | null
 }
 
 /** Topic names: one namespace per purpose so that a channel can never collide with the others. */
@@ -59,6 +69,8 @@ export const Topics = {
   /** Every logged-in socket: channel list updates. */
   all: 'all',
   signal: (room: string) => `s/${room}`,
+  /** Admin events as they are stamped, to joiners of `admin` that have received the log. */
+  adminEvents: 'a',
 } as const
 
 /**
@@ -92,6 +104,11 @@ export class RelayCore<H> {
       this.ctx.metrics.checkpoints++
       this.publishTo(Topics.channel(event.channel), eventFrameFromBytes(bytes))
     })
+    // Admin events fan out as they are recorded (in id order, after admin.log has them).
+    ctx.admin.onRecord((_event, bytes, removal) => {
+      this.publishTo(Topics.adminEvents, eventFrameFromBytes(bytes))
+      if (removal) this.remove(removal)
+    })
   }
 
   /** State for a new socket; the shell stores it as the socket's user data. */
@@ -110,6 +127,8 @@ export class RelayCore<H> {
       channels: null,
       errors: 0,
       deadline: challenge.expires,
+      grant: null,
+      adminCursor: null,
     }
   }
 
@@ -182,6 +201,8 @@ export class RelayCore<H> {
     const wasReady = conn.phase === 'ready'
     conn.phase = 'closed'
     conn.handle = null
+    conn.adminCursor = null
+    this.ctx.admin.release(conn.grant)
     this.conns.delete(conn)
     this.ctx.metrics.connections--
     if (wasReady && conn.session) {
@@ -211,7 +232,7 @@ export class RelayCore<H> {
         this.end(conn, CloseCode.sessionExpired, ErrorCode.sessionExpired)
       } else if (conn.handle && this.io.bufferedAmount(conn.handle) > maxBackpressureBytes) {
         this.slowConsumer(conn)
-      }
+      } else if (conn.adminCursor !== null) this.sendAdminLog(conn)
     }
   }
 
@@ -232,7 +253,10 @@ export class RelayCore<H> {
     if (!challenge) return this.fail(conn, ErrorCode.loginFailed, 'login already in progress')
     conn.challenge = null // single use, whatever the outcome
     const result = await checkLogin(this.ctx, challenge, frame, conn.origin)
-    if (conn.phase === 'closed') return
+    if (conn.phase === 'closed') {
+      if (result.ok) this.ctx.admin.release(result.grant)
+      return
+    }
     if (!result.ok) {
       this.ctx.metrics.reject(`${ErrorCode.loginFailed}:${result.reason}`)
       this.sendError(conn, ErrorCode.loginFailed, `${result.reason}: ${result.message}`)
@@ -248,6 +272,7 @@ export class RelayCore<H> {
           ? ({ what: 'key', limit: socketsPerKey, code: RelayCloseCode.tooManyPerKey } as const)
           : null
     if (over) {
+      this.ctx.admin.release(result.grant)
       const reason = `${ErrorCode.tooManyConnections}:${over.what}`
       this.ctx.metrics.reject(reason)
       this.sendError(
@@ -264,6 +289,7 @@ export class RelayCore<H> {
     conn.phase = 'ready'
     conn.session = result.session.value
     conn.attestation = result.attestation
+    conn.grant = result.grant
     this.bySession.set(sessionKey(conn.session), conn)
     this.ctx.sessions.add(sessionKey(conn.session))
     this.ctx.metrics.sessions++
@@ -271,6 +297,7 @@ export class RelayCore<H> {
       conn: conn.serial,
       key: shortKey(frame.publicKey),
       privileges: conn.session.privileges,
+      ...(result.grant ? { link: result.grant.kind } : {}),
     })
     this.io.subscribe(conn.handle!, Topics.all)
     this.send(
@@ -285,10 +312,11 @@ export class RelayCore<H> {
     frame: Extract<ClientFrame, { type: 'publish' }>,
   ): Promise<void> {
     const req = frame.request
-    const outcome = await stampRequest(this.ctx, session, req)
+    const outcome = await stampRequest(this.ctx, session, req, conn.grant)
     if (outcome.kind === 'rejected') {
       if (conn.phase !== 'closed') this.fail(conn, outcome.code, outcome.message, req.clientNonce)
       else this.ctx.metrics.reject(outcome.code)
+      if (outcome.close) this.end(conn, outcome.close.code, outcome.close.reason)
       return
     }
     const bytes = eventFrameFromBytes(outcome.bytes)
@@ -298,7 +326,7 @@ export class RelayCore<H> {
       return
     }
     this.ctx.metrics.stamps++
-    this.publishTo(Topics.channel(req.channel), bytes)
+    if (!outcome.recorded) this.publishTo(Topics.channel(req.channel), bytes)
     // The author's ack, when it has not joined the channel (otherwise the topic delivered it).
     if (conn.phase !== 'closed' && !conn.channels?.has(req.channel)) this.send(conn, bytes)
     if (outcome.createdChannel)
@@ -306,7 +334,8 @@ export class RelayCore<H> {
   }
 
   private join(conn: Conn<H>, channel: string): undefined {
-    if (!this.ctx.channels.has(channel))
+    const admin = channel === ADMIN_CHANNEL
+    if (!admin && !this.ctx.channels.has(channel))
       return this.fail(conn, ErrorCode.unknownChannel, `no channel ${channel}`)
     const topic = Topics.channel(channel)
     conn.channels ??= new Set()
@@ -327,8 +356,43 @@ export class RelayCore<H> {
         this.presence.set(channel, members)
       }
       members.set(sessionKey(conn.session!), conn.attestation!)
+      this.sendSnapshot(conn, channel)
+      // Every admin event held, oldest first, then the live ones (docs/protocol/relay.md §5.1).
+      if (admin) {
+        conn.adminCursor = 0
+        this.sendAdminLog(conn)
+      }
+      return
     }
     this.sendSnapshot(conn, channel)
+  }
+
+  /**
+   * Sends the admin log from the socket's cursor while its send buffer stays under half of
+   * `maxBackpressureBytes` (the sweep goes on from there); with the last event sent, the socket
+   * joins the live admin events. Both happen in one turn, so no event falls between them.
+   */
+  private sendAdminLog(conn: Conn<H>): void {
+    const frames = this.ctx.admin.frames
+    const budget = this.ctx.limits.maxBackpressureBytes / 2
+    while (conn.adminCursor !== null && conn.adminCursor < frames.length) {
+      if (conn.phase === 'closed' || !conn.handle || this.io.bufferedAmount(conn.handle) > budget) return
+      this.send(conn, frames[conn.adminCursor++]!)
+    }
+    if (conn.adminCursor === null || conn.phase === 'closed' || !conn.handle) return
+    conn.adminCursor = null
+    this.io.subscribe(conn.handle, Topics.adminEvents)
+  }
+
+  /** A kick or ban was stamped: every session of its target closes (4013, the reason given). */
+  private remove(removal: Removal): void {
+    const reason = closeReason(removal.reason)
+    for (const conn of [...this.conns])
+      if (conn.phase === 'ready' && conn.session && equalBytes(conn.session.publicKey, removal.target)) {
+        this.ctx.metrics.reject('removed')
+        this.ctx.log('relay.removed', { conn: conn.serial })
+        this.end(conn, CloseCode.removed, reason)
+      }
   }
 
   private sendSnapshot(conn: Conn<H>, channel: string): void {
@@ -343,6 +407,10 @@ export class RelayCore<H> {
   private leave(conn: Conn<H>, channel: string): void {
     if (!conn.channels?.delete(channel)) return // leaving a channel not joined is a no-op
     this.io.unsubscribe(conn.handle!, Topics.channel(channel))
+    if (channel === ADMIN_CHANNEL) {
+      conn.adminCursor = null
+      this.io.unsubscribe(conn.handle!, Topics.adminEvents)
+    }
     this.removePresence(conn, channel)
   }
 

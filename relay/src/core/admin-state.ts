@@ -1,0 +1,413 @@
+/**
+ * The relay's side of a community's admin state (docs/protocol/admin.md §4): the engine's
+ * `AdminState` fold, plus what only the relay holds — the one-time claim code, the invite uses
+ * reserved by sessions that logged in by a link, the admin events it serves to joiners — and
+ * every decision the relay takes from them: who may log in, with which privileges, and whether
+ * a request may be stamped at the id it is about to get.
+ *
+ * Pure: no IO and no clock (times are arguments). The relay core asks it; persistence
+ * (admin-log.ts) and fan-out listen to `onRecord`.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import {
+  CloseCode,
+  ErrorCode,
+  eventFrameFromBytes,
+  Privilege,
+  randomBytes,
+  type SignedRequest,
+  type StampedEvent,
+  toHex,
+} from '@peerchat/engine'
+import {
+  type Access,
+  ADMIN_CHANNEL,
+  AdminKind,
+  type AdminState,
+  type BanInfo,
+  BuiltinRole,
+  decodeAdminBody,
+  foldAdmin,
+  INVITE_SECRET_BYTES,
+  type InviteStatus,
+  inviteIdOf,
+  isAdminKind,
+  Kind,
+  mayPost,
+  Permission,
+} from '@peerchat/engine/chat'
+import type { Policy } from './policy.ts'
+
+/** What a session got from the link it logged in with (the login frame's 32-byte `invite`). */
+export type LinkGrant =
+  /** The claim code: the session may publish `admin.claim` (once somebody's is stamped, nobody's). */
+  | { kind: 'claim' }
+  /** One reserved use of invite `id` (hex), until the session's `invite.redeem` is stamped or it closes. */
+  | { kind: 'invite'; id: string; state: 'reserved' | 'redeemed' | 'released' }
+
+/** Sub-reasons of `login_failed` the admin state gives (login.ts lists the others). */
+export type AdminLoginRefusal = 'banned' | 'invite_required' | 'bad_invite'
+
+export type Admission =
+  | { ok: true; privileges: number; grant: LinkGrant | null }
+  | { ok: false; reason: AdminLoginRefusal; message: string }
+
+/** A refused request: the Error frame's code and message, and whether its socket must close. */
+export interface Refusal {
+  code: ErrorCode
+  message: string
+  /** Close the requesting session (a failed `invite.redeem`: it was admitted by that link only). */
+  close?: { code: number; reason: string }
+}
+
+/** A key whose sessions the relay closes (`CloseCode.removed`) once the kick or ban is stamped. */
+export interface Removal {
+  target: Uint8Array
+  reason: string
+}
+
+export type Decision = { ok: true; removal?: Removal } | { ok: false; refusal: Refusal }
+
+/** Called with each admin event the relay stamped, in id order, once it is in `frames`. */
+export type RecordListener = (event: StampedEvent, bytes: Uint8Array, removal: Removal | undefined) => void
+
+/** An admin event as stored: decoded, and the exact bytes the relay signed. */
+export interface StoredAdminEvent {
+  event: StampedEvent
+  bytes: Uint8Array
+}
+
+export interface AdminGateOptions {
+  /** The legacy configuration: admin keys (PEERCHAT_ADMIN_KEYS), who may post and create. */
+  policy: Policy
+  /** Access until the first `access.set` (`--access`; the fold itself starts invite-only). */
+  access: Access
+  /** The admin log read at start (admin-log.ts), any order. */
+  events?: Iterable<StoredAdminEvent>
+  /** Bytes of admin events the relay holds (and serves to joiners); beyond, it stamps none. */
+  maxLogBytes: number
+  /** Admin requests waiting for their turn to be stamped (they are stamped one at a time). */
+  maxPending: number
+  /** The claim code's source (tests); default 32 random bytes. */
+  newClaimCode?: () => Uint8Array
+}
+
+const CLOSE_REASON_BYTES = 123
+const ALL_PRIVILEGES = Privilege.post | Privilege.create | Privilege.admin
+const iso = (ms: number) => new Date(ms).toISOString()
+const refusal = (code: ErrorCode, message: string, close?: Refusal['close']): Decision => ({
+  ok: false,
+  refusal: close ? { code, message, close } : { code, message },
+})
+
+/** "banned: <reason> [until <time>]" without the prefix (login.ts adds it). */
+export function banText(ban: BanInfo): string {
+  const reason = ban.reason.trim() || '(no reason given)'
+  return ban.until === undefined ? reason : `${reason} until ${iso(ban.until)}`
+}
+
+const INVITE_TEXT: Record<Exclude<InviteStatus, 'usable'>, string> = {
+  unknown: 'this link is not a usable invite (altered, never created, or a claim link already used)',
+  revoked: 'this invite link was revoked',
+  expired: 'this invite link has expired',
+  'used-up': 'this invite link is used up',
+}
+
+/** `text` cut to what a WebSocket close frame carries (123 UTF-8 bytes), on a character boundary. */
+export function closeReason(text: string): string {
+  const bytes = Buffer.from(text, 'utf8')
+  if (bytes.length <= CLOSE_REASON_BYTES) return text
+  let end = CLOSE_REASON_BYTES
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end).toString('utf8')
+}
+
+export class AdminGate {
+  private _state: AdminState
+  /** Whether an `access.set` was accepted: until then access is the configured default. */
+  private accessSet = false
+  private claim: Uint8Array | null
+  /** Invite id (hex) -> uses reserved by open sessions. Bounded by the open sessions (one each). */
+  private readonly reserved = new Map<string, number>()
+  /** Event frames (version, tag, event bytes) in id order: what a joiner of `admin` receives. */
+  private readonly history: Uint8Array[] = []
+  private historyBytes = 0
+  private readonly listeners: RecordListener[] = []
+  /** The admin request being stamped, and how many wait behind it. */
+  private tail: Promise<unknown> = Promise.resolve()
+  private pending = 0
+
+  constructor(private readonly o: AdminGateOptions) {
+    const stored = [...(o.events ?? [])].sort((a, b) =>
+      a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0,
+    )
+    const { state, refused } = foldAdmin(stored.map((s) => s.event))
+    this._state = state
+    const refusedIds = new Set(refused.map((r) => r.id))
+    this.accessSet = stored.some((s) => s.event.kind === AdminKind.accessSet && !refusedIds.has(s.event.id))
+    let prev: string | undefined
+    for (const s of stored) {
+      if (s.event.id === prev) continue // the same event stored twice counts once
+      prev = s.event.id
+      this.push(eventFrameFromBytes(s.bytes))
+    }
+    this.claim = state.owner === undefined ? (o.newClaimCode ?? (() => randomBytes(32)))() : null
+  }
+
+  /** The fold (read only: the gate alone applies events to it). */
+  get state(): AdminState {
+    return this._state
+  }
+
+  /** The one-time claim code while the community has no owner; null once claimed. */
+  get claimCode(): Uint8Array | null {
+    return this.claim ? this.claim.slice() : null
+  }
+
+  /** Event frames of every admin event held, oldest first (served on join). */
+  get frames(): readonly Uint8Array[] {
+    return this.history
+  }
+
+  /** Open or invite-only at relay time `at`: the fold's once an `access.set` was stamped, else the default. */
+  access(at: number): Access {
+    return this.accessSet ? this._state.accessAt(at) : this.o.access
+  }
+
+  /**
+   * A member logs in without a link even when the community is invite-only: it claimed,
+   * redeemed an invite or was given a role (`memberOf`; a kick or ban ends that), or it is a
+   * legacy admin key.
+   */
+  isMember(key: Uint8Array): boolean {
+    return this._state.memberOf(key) !== undefined || this.o.policy.isAdmin(key)
+  }
+
+  /** Whether `key` needs a link (or a legacy invite credential) to log in at `at`. */
+  needsInvite(key: Uint8Array, at: number): boolean {
+    return this.access(at) === 'invite' && !this.isMember(key)
+  }
+
+  /**
+   * Session privilege bits at `at`: the legacy configuration's, plus all of them for the owner
+   * and admins, and `create` for whoever may manage channels. Old clients read them; the relay
+   * itself asks the fold at every request.
+   */
+  privileges(key: Uint8Array, at: number): number {
+    let bits = this.o.policy.privilegesOf(key)
+    const perms = this._state.permissionsAt(key, at)
+    const role = this._state.roleAt(key, at)
+    if (perms && (role === BuiltinRole.owner || role === BuiltinRole.admin)) bits |= ALL_PRIVILEGES
+    if (perms & Permission.manageChannels) bits |= Privilege.create
+    return bits
+  }
+
+  /**
+   * Decides a login whose signature verified. `link` is the login's 32-byte secret, if any;
+   * `legacyInvite` says a valid legacy invite credential came instead. A usable invite link
+   * reserves one use for the session (release it with `release` when the session ends).
+   */
+  admit(key: Uint8Array, link: Uint8Array | null, legacyInvite: boolean, at: number): Admission {
+    const ban = this._state.banOf(key, at)
+    if (ban) return { ok: false, reason: 'banned', message: banText(ban) }
+    let grant: LinkGrant | null = null
+    if (link) {
+      if (link.length !== INVITE_SECRET_BYTES) throw new RangeError('a link secret has 32 bytes')
+      if (this.claim && timingSafeEqual(link, this.claim)) grant = { kind: 'claim' }
+      else {
+        const id = toHex(inviteIdOf(link))
+        const status = this.inviteStatusWithReservations(id, at)
+        if (status === 'usable') {
+          this.reserved.set(id, (this.reserved.get(id) ?? 0) + 1)
+          grant = { kind: 'invite', id, state: 'reserved' }
+        } else if (!this.isMember(key)) {
+          return { ok: false, reason: 'bad_invite', message: INVITE_TEXT[status] }
+        }
+        // A member with a spent link (its own redeem, a reconnect after it) is let in as a member.
+      }
+    }
+    if (!grant && !legacyInvite && this.needsInvite(key, at))
+      return {
+        ok: false,
+        reason: 'invite_required',
+        message: 'this community is invite-only: ask for an invite link',
+      }
+    return { ok: true, privileges: this.privileges(key, at), grant }
+  }
+
+  /** The session that held `grant` ended: an unredeemed invite use is free again. Idempotent. */
+  release(grant: LinkGrant | null): void {
+    if (grant?.kind !== 'invite' || grant.state !== 'reserved') return
+    grant.state = 'released'
+    this.unreserve(grant.id)
+  }
+
+  /**
+   * The checks of a request that need no id (before the signature is verified): the link
+   * session's first duty, which kinds go where, claim and redeem only through their link, and
+   * the session's privileges at `at`. Null: go on.
+   */
+  screen(grant: LinkGrant | null, req: SignedRequest, at: number): Refusal | null {
+    const author = req.author
+    if (grant?.kind === 'invite' && grant.state === 'reserved' && req.kind !== AdminKind.inviteRedeem)
+      return {
+        code: ErrorCode.redeemFirst,
+        message: 'this session logged in by an invite link: publish its invite.redeem first',
+      }
+    if (req.channel === ADMIN_CHANNEL) {
+      if (!isAdminKind(req.kind))
+        return {
+          code: ErrorCode.forbidden,
+          message: `the admin channel takes only admin events, not ${req.kind}`,
+        }
+      if (this.historyBytes >= this.o.maxLogBytes)
+        return {
+          code: ErrorCode.limitExceeded,
+          message: `the relay holds ${this.o.maxLogBytes} bytes of admin events: it stamps no more`,
+        }
+      if (req.kind === AdminKind.claim) {
+        if (grant?.kind !== 'claim')
+          return { code: ErrorCode.forbidden, message: 'admin.claim needs a login by the claim link' }
+        if (!this.claim) return { code: ErrorCode.forbidden, message: 'the community has an owner already' }
+      }
+      if (req.kind === AdminKind.inviteRedeem) {
+        if (grant?.kind !== 'invite' || grant.state !== 'reserved')
+          return {
+            code: ErrorCode.forbidden,
+            message: 'invite.redeem needs a login by that invite link (not yet redeemed)',
+          }
+        let body: ReturnType<typeof decodeAdminBody>
+        try {
+          body = decodeAdminBody(req.kind, req.body)
+        } catch (e) {
+          return { code: ErrorCode.forbidden, message: `malformed: ${(e as Error).message}` }
+        }
+        if (body?.kind !== AdminKind.inviteRedeem || toHex(body.body.id) !== grant.id)
+          return {
+            code: ErrorCode.forbidden,
+            message: "invite.redeem names another invite than the session's link",
+          }
+      }
+      return null
+    }
+    if (isAdminKind(req.kind))
+      return { code: ErrorCode.forbidden, message: `${req.kind} belongs in the ${ADMIN_CHANNEL} channel` }
+    const bits = this.privileges(author, at)
+    if (req.kind === Kind.channelCreate) {
+      if (!(bits & Privilege.create))
+        return { code: ErrorCode.forbidden, message: 'may not create channels (needs manageChannels)' }
+    } else if (!(bits & Privilege.post)) return { code: ErrorCode.forbidden, message: 'may not post' }
+    const why = this.postRefusal(author, req.channel, at)
+    return why ? { code: ErrorCode.forbidden, message: why } : null
+  }
+
+  /**
+   * The last check, with the id the event is about to get (`event.id`, `event.ts`; its relay
+   * signature is not made yet): `mayPost` for an ordinary event, `AdminState.check` for an
+   * admin one — which, accepted, is applied at once (call this inside `serialize`, then sign
+   * and `record`, so that admin events are judged and stored in id order).
+   */
+  decide(grant: LinkGrant | null, event: StampedEvent): Decision {
+    if (event.channel !== ADMIN_CHANNEL) {
+      const why = this.postRefusal(event.author, event.channel, event.ts)
+      return why ? refusal(ErrorCode.forbidden, why) : { ok: true }
+    }
+    if (event.kind === AdminKind.claim && !this.claim)
+      return refusal(ErrorCode.forbidden, 'the community has an owner already')
+    if (event.kind === AdminKind.inviteRedeem && (grant?.kind !== 'invite' || grant.state !== 'reserved'))
+      return refusal(
+        ErrorCode.forbidden,
+        'invite.redeem needs a login by that invite link (not yet redeemed)',
+      )
+    const verdict = this._state.check(event)
+    if (!verdict.ok) {
+      const message = `${verdict.reason}: ${verdict.detail}`
+      if (event.kind !== AdminKind.inviteRedeem) return refusal(ErrorCode.forbidden, message)
+      // The session came in by this link only: without it, it has no business here.
+      this.release(grant)
+      return refusal(ErrorCode.forbidden, message, {
+        code: CloseCode.loginFailed,
+        reason: 'login_failed:bad_invite',
+      })
+    }
+    this._state.apply(event)
+    const action = verdict.action
+    switch (action.kind) {
+      case AdminKind.claim:
+        this.claim = null
+        break
+      case AdminKind.accessSet:
+        this.accessSet = true
+        break
+      case AdminKind.inviteRedeem:
+        if (grant?.kind === 'invite' && grant.state === 'reserved') {
+          grant.state = 'redeemed'
+          this.unreserve(grant.id)
+        }
+        break
+      case AdminKind.memberKick:
+      case AdminKind.memberBan:
+        return { ok: true, removal: { target: action.body.target, reason: action.body.reason } }
+    }
+    return { ok: true }
+  }
+
+  /**
+   * Runs `stamp` (id, `decide`, signature, `record`) after every admin request before it, so
+   * that admin events are judged, stored and fanned out in id order. Null when more than
+   * `maxPending` wait (the caller refuses with rate_limited).
+   */
+  serialize<T>(stamp: () => Promise<T>): Promise<T> | null {
+    if (this.pending >= this.o.maxPending) return null
+    this.pending++
+    const run = this.tail.then(stamp)
+    const done = () => {
+      this.pending--
+    }
+    this.tail = run.then(done, done)
+    return run
+  }
+
+  /** A stamped admin event: kept for joiners (in id order) and handed to every listener. */
+  record(event: StampedEvent, bytes: Uint8Array, removal?: Removal): void {
+    this.push(eventFrameFromBytes(bytes))
+    for (const listener of this.listeners) listener(event, bytes, removal)
+  }
+
+  onRecord(listener: RecordListener): void {
+    this.listeners.push(listener)
+  }
+
+  /** Why `key` may not post an ordinary event in `channel` at `at` (null: it may). */
+  postRefusal(key: Uint8Array, channel: string, at: number): string | null {
+    const s = this._state
+    const ban = s.banOf(key, at)
+    if (ban) return `banned: ${banText(ban)}`
+    const timeout = s.timeoutOf(key, at)
+    if (timeout) return `timed out until ${iso(timeout.until)}`
+    if (mayPost(s, key, channel, at)) return null
+    if (channel === ADMIN_CHANNEL) return 'the admin channel takes only admin events'
+    if (!(s.permissionsAt(key, at) & Permission.post)) return `your role (${s.roleAt(key, at)}) may not post`
+    const ch = s.channelAt(channel, at)
+    if (ch?.archived) return `#${channel} is archived`
+    return `this channel is read-only for your role (${s.roleAt(key, at)}): it takes ${ch?.postRole ?? BuiltinRole.member} and above`
+  }
+
+  private inviteStatusWithReservations(id: string, at: number): InviteStatus {
+    const status = this._state.inviteStatus(id, at)
+    if (status !== 'usable') return status
+    const left = this._state.invites().get(id)?.usesLeft ?? 0
+    return left - (this.reserved.get(id) ?? 0) > 0 ? 'usable' : 'used-up'
+  }
+
+  private unreserve(id: string): void {
+    const n = (this.reserved.get(id) ?? 0) - 1
+    if (n <= 0) this.reserved.delete(id)
+    else this.reserved.set(id, n)
+  }
+
+  private push(frame: Uint8Array): void {
+    this.history.push(frame)
+    this.historyBytes += frame.length
+  }
+}
