@@ -24,6 +24,16 @@ export interface RealRelay {
   /** Starts it again on the same port with the same key (data directory); `args` replace the extra arguments. */
   restart(args?: string[]): Promise<void>
   stop(): Promise<void>
+  /**
+   * The claim link the relay printed at start (`claim link (…): <url>/#claim=<code>`, printed
+   * while the community has no owner); rejects if none shows within `timeoutMs`.
+   */
+  claimLink(timeoutMs?: number): Promise<string>
+}
+
+/** The URL of the relay's start-up claim line in `output`, if it printed one. */
+export function claimLinkIn(output: string): string | undefined {
+  return /^claim link \([^)]*\): (\S+#claim=[A-Za-z0-9_-]+)$/m.exec(output)?.[1]
 }
 
 /**
@@ -61,6 +71,15 @@ export async function startRealRelay(extra: string[] = [], staticDir = DIST_DIR)
     async stop() {
       await current.stop()
       rmSync(dataDir, { recursive: true, force: true })
+    },
+    async claimLink(timeoutMs = 5_000) {
+      const end = Date.now() + timeoutMs
+      for (;;) {
+        const link = claimLinkIn(current.output())
+        if (link) return link
+        if (Date.now() > end) throw new Error(`the relay printed no claim link:\n${current.output()}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
     },
   }
 }

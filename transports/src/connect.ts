@@ -7,6 +7,10 @@
  */
 import { publicKeyToText, type Replica, type Signer, toBase64url } from '@peerchat/engine'
 import { RelayClient, RelayForwardTransport, type WebSocketCtor } from './relay/index.ts'
+import type { LinkSecret } from './relay/relay-client.ts'
+
+export type { LinkOutcome, LinkSecret } from './relay/relay-client.ts'
+
 import type { PeerInfo } from './transport.ts'
 import type { WebrtcTransport } from './webrtc/webrtc-transport.ts'
 
@@ -26,6 +30,11 @@ export interface ConnectOptions {
   wrtc?: unknown
   /** Keys known to be virtual clients (served last). */
   isVirtual?: (key: Uint8Array) => boolean
+  /**
+   * A claim or invite link's secret for the login (`RelayClient`'s `link`): its admin event is
+   * published right after the welcome, then the secret is forgotten.
+   */
+  link?: LinkSecret
 }
 
 export interface Connection {
@@ -52,6 +61,7 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
     relayKey: o.relayKey,
     channels: replica.channels,
     ...(o.WebSocket ? { WebSocket: o.WebSocket } : {}),
+    ...(o.link ? { link: o.link } : {}),
   })
   const detach: (() => void)[] = [replica.connect(relay)]
   let stopped = false

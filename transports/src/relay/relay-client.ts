@@ -13,9 +13,18 @@
  * Everything the relay sends is checked: events against the relay key, attestations too.
  * The relay key is pinned when given (from /.well-known/peerchat.json); otherwise the first
  * challenge's key is trusted and then pinned for every reconnect.
+ *
+ * A **link secret** (a claim or invite link's 32 bytes, docs/protocol/admin.md §4) rides in
+ * the login's `invite` field until the admin event it stands for is answered: right after the
+ * welcome, before anything else is sent, the client publishes `admin.claim` (a claim link) or
+ * `invite.redeem {id: inviteIdOf(secret)}` (an invite link), on the session that logged in with
+ * it. Once that event is stamped or refused for good, the secret is forgotten (`link` event).
+ * A close with `REMOVED_CLOSE_CODE` (a kick or ban) stops the client instead of reconnecting.
  */
 import {
   type Authored,
+  abytes,
+  CloseCode,
   Domain,
   decodeRelayFrame,
   decodeSession,
@@ -36,11 +45,29 @@ import {
   verifyRelayStamp,
   verifySession,
 } from '@peerchat/engine'
+import { AdminKind, encodeAdminBody, INVITE_SECRET_BYTES, inviteIdOf } from '@peerchat/engine/chat'
 import { setIfUndefined } from 'lib0/map'
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts'
 import { MAX_OUTBOX, MemoryOutboxStore, type OutboxStore, outboxKey } from './outbox.ts'
 
 export type ConnectionState = 'stopped' | 'connecting' | 'authenticating' | 'online' | 'offline'
+
+/**
+ * The relay closed the session because its key was kicked or banned (`CloseCode.removed` of the
+ * relay protocol, docs/protocol/admin.md §4); the close reason is the kick's or ban's reason.
+ */
+export const REMOVED_CLOSE_CODE: number = CloseCode.removed
+
+/** A claim or invite link's secret (`INVITE_SECRET_BYTES` = 32 bytes) and what it is for. */
+export interface LinkSecret {
+  kind: 'claim' | 'invite'
+  secret: Uint8Array
+}
+
+/** What became of a link login's admin event (`admin.claim` or `invite.redeem`). */
+export type LinkOutcome =
+  | { kind: LinkSecret['kind']; ok: true; event: StampedEvent }
+  | { kind: LinkSecret['kind']; ok: false; code: string; message: string }
 
 /** The subset of the WebSocket API used here (browser WebSocket and `ws` both fit). */
 export interface WebSocketLike {
@@ -63,7 +90,13 @@ export interface RelayClientOptions {
   relayKey?: Uint8Array
   /** Channels to join after every login (besides those joined later with `join`). */
   channels?: string[]
+  /** A legacy admin-signed invite credential, sent at every login (any length but 32). */
   invite?: Uint8Array
+  /**
+   * A claim or invite link's secret: sent at each login until its admin event (published right
+   * after the welcome, before anything else) is stamped or refused for good, then forgotten.
+   */
+  link?: LinkSecret
   WebSocket?: WebSocketCtor
   outbox?: OutboxStore
   backoff?: BackoffOptions
@@ -81,6 +114,10 @@ export interface RelayClientEvents {
   forwarded: { from: Uint8Array; fromKey: Uint8Array; payload: Uint8Array }
   /** The relay refused a queued request for good; it left the outbox. */
   refused: { channel: string; kind: string; code: string; message: string }
+  /** The link login's admin event was stamped or refused for good; the secret is forgotten. */
+  link: LinkOutcome
+  /** The relay closed the session with `REMOVED_CLOSE_CODE` (kicked or banned): the client stopped. */
+  removed: { reason: string }
 }
 
 interface Waiter {
@@ -176,6 +213,10 @@ export class RelayClient {
   private _state: ConnectionState = 'stopped'
   private _session: Signed<Session> | undefined
   private _channels: string[] = []
+  /** The link secret, until its admin event is answered. */
+  private link: LinkSecret | undefined
+  /** Outbox key of the link's admin request once signed: sent alone, before any other. */
+  private linkKey: string | undefined
   /** Frames received and sent, and bytes of each, for the sync-status panel. */
   readonly stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0, rejectedEvents: 0 }
 
@@ -185,6 +226,17 @@ export class RelayClient {
     this.now = opts.now ?? Date.now
     this.relayKey = opts.relayKey
     for (const c of opts.channels ?? []) this.joined.add(c)
+    if (opts.link) {
+      if (opts.link.kind !== 'claim' && opts.link.kind !== 'invite')
+        throw new TypeError(`link.kind must be claim or invite, not ${JSON.stringify(opts.link.kind)}`)
+      abytes(opts.link.secret, INVITE_SECRET_BYTES, 'link secret')
+      this.link = { kind: opts.link.kind, secret: opts.link.secret.slice() }
+    }
+  }
+
+  /** What the pending link is for, until its admin event is answered (undefined: none). */
+  get linkKind(): LinkSecret['kind'] | undefined {
+    return this.link?.kind
   }
 
   get state(): ConnectionState {
@@ -373,6 +425,15 @@ export class RelayClient {
       this.land()
       this.presence.clear()
       for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay connection closed'))
+      if (ev.code === REMOVED_CLOSE_CODE) {
+        // Kicked or banned: reconnecting would only be refused (a ban) or undo the kick.
+        clearTimeout(this.timer)
+        this.timer = undefined
+        this.snapshots.clear()
+        this.setState('stopped')
+        this.emitter.emit('removed', { reason: ev.reason })
+        return
+      }
       if (ev.reason) this.emitter.emit('error', { code: 'closed', message: `${ev.code} ${ev.reason}` })
       this.scheduleReconnect()
     }
@@ -405,6 +466,12 @@ export class RelayClient {
   /** Fills the window with the oldest requests not yet out. */
   private pump(): void {
     if (this._state !== 'online') return
+    // A link's admin event goes alone: the relay refuses the session's other requests until then.
+    const link = this.linkKey
+    if (link !== undefined && this.requests.has(link)) {
+      if (!this.inFlight.has(link)) this.sendRequest(link)
+      return
+    }
     for (const key of this.requests.keys()) {
       if (this.inFlight.size >= MAX_IN_FLIGHT) return
       if (!this.inFlight.has(key)) this.sendRequest(key)
@@ -539,7 +606,7 @@ export class RelayClient {
         publicKey: this.opts.identity.publicKey,
         clientTime,
         sig,
-        invite: this.opts.invite ?? null,
+        invite: this.link?.secret ?? this.opts.invite ?? null,
       }),
     )
   }
@@ -557,7 +624,9 @@ export class RelayClient {
       ws.close(1000, 'bad attestation')
       return
     }
+    const linked = this.link && this.linkKey === undefined ? await this.signLink(this.link) : undefined
     if (this.ws !== ws) return
+    if (linked) this.queueFirst(linked)
     this._session = session
     this._channels = channels
     this.backoff.reset()
@@ -565,6 +634,40 @@ export class RelayClient {
     this.emitter.emit('welcome', { session: session.value, channels })
     for (const c of this.joined) this.sendFrame(encodeFrame({ type: 'join', channel: c }))
     this.pump()
+  }
+
+  /** The admin event a link login stands for, signed by this client's identity. */
+  private signLink(link: LinkSecret): Promise<SignedRequest> {
+    const body =
+      link.kind === 'claim'
+        ? encodeAdminBody({ kind: AdminKind.claim, body: {} })
+        : encodeAdminBody({ kind: AdminKind.inviteRedeem, body: { id: inviteIdOf(link.secret) } })
+    const kind = link.kind === 'claim' ? AdminKind.claim : AdminKind.inviteRedeem
+    return signRequest(this.opts.identity, { channel: 'admin', kind, body, clientNonce: randomBytes(16) })
+  }
+
+  /** Queues the link's request ahead of every other; its answer forgets the link. */
+  private queueFirst(request: SignedRequest): void {
+    const key = outboxKey(request.author, request.clientNonce)
+    const rest = [...this.requests]
+    this.requests.clear()
+    this.linkKey = key
+    const kind = this.link!.kind
+    const done = (outcome: LinkOutcome): void => {
+      if (this.linkKey !== key) return
+      this.link = undefined
+      this.linkKey = undefined
+      this.emitter.emit('link', outcome)
+      this.pump()
+    }
+    this.track(request).waiters.push({
+      resolve: (event) => done({ kind, ok: true, event }),
+      reject: (e) => {
+        const code = (e as Error & { code?: string }).code ?? 'refused'
+        done({ kind, ok: false, code, message: e.message })
+      },
+    })
+    for (const [k, v] of rest) this.requests.set(k, v)
   }
 
   private async onEvent(event: StampedEvent): Promise<void> {

@@ -7,6 +7,7 @@
  * anything in the other's bundle.
  */
 import { publicKeyToText, type Signer } from '@peerchat/engine'
+import type { LinkSecret } from '@peerchat/transports/connect'
 import {
   checkPin,
   communityUrl,
@@ -80,6 +81,8 @@ export async function createClient(
   name: string,
   search = '',
   origin = globalThis.location?.origin,
+  /** A claim or invite link read from the page's fragment (link.ts), for the first login. */
+  link?: LinkSecret,
 ): Promise<ChatClient> {
   const params = new URLSearchParams(search)
   const found = await findRelay(search, origin)
@@ -112,6 +115,7 @@ export async function createClient(
       name,
       config,
       home: { url: found.url, servedByRelay: found.servedByRelay },
+      ...(link ? { link } : {}),
       ...(store ? { store } : {}),
       ...(outbox ? { outbox } : {}),
       ...(blobStore ? { blobStore } : {}),

@@ -30,7 +30,7 @@ import {
 import { BlobExchange, type BlobStore, MemoryBlobStore } from '@peerchat/engine/blobs'
 import { BodyLimits, decodeAttachment, Kind } from '@peerchat/engine/chat'
 import { isAnnouncedVirtual } from '@peerchat/transports/announce'
-import { type Connection, connectReplica, keyOfPeerId } from '@peerchat/transports/connect'
+import { type Connection, connectReplica, keyOfPeerId, type LinkSecret } from '@peerchat/transports/connect'
 import type { WebrtcTransport } from '@peerchat/transports/webrtc'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { isInlineImage } from './attachments.ts'
@@ -87,7 +87,15 @@ export interface RealOptions {
   home?: { url: string; servedByRelay: boolean }
   /** Where read markers and last-known names are kept for a return (default: localStorage, if any). */
   storage?: KeyValueStorage
+  /**
+   * A claim or invite link's secret from the page's URL fragment: sent with the login until its
+   * admin event (`admin.claim`, `invite.redeem`) is answered, then forgotten.
+   */
+  link?: LinkSecret
 }
+
+/** A login refusal that is about membership (banned, invite-only, a dead link), not a passing fault. */
+const MEMBERSHIP_REFUSAL = /\bbann|invite/i
 
 export class RealClient extends ReplicaClient implements ChatClient {
   readonly network: string
@@ -165,10 +173,31 @@ export class RealClient extends ReplicaClient implements ChatClient {
       identity: signer,
       room: config.room,
       isVirtual: (key) => this.isVirtual(publicKeyToText(key)),
+      ...(this.options.link ? { link: this.options.link } : {}),
     })
     this.conn = conn
     const { relay } = conn
+    const admin = this.admin
+    if (this.options.link) admin.setLink({ kind: this.options.link.kind, state: 'pending' })
     this.offs.push(
+      relay.on('link', (outcome) =>
+        admin.setLink(
+          outcome.ok
+            ? { kind: outcome.kind, state: 'done' }
+            : { kind: outcome.kind, state: 'refused', message: outcome.message },
+        ),
+      ),
+      // Kicked or banned: the relay closed the session and the client stopped (no reconnect).
+      relay.on('removed', ({ reason }) =>
+        admin.setBlocked({ kind: 'removed', reason, banned: admin.bannedNow(publicKeyToText(this.self)) }),
+      ),
+      relay.on('error', ({ code, message }) => {
+        if (code !== 'login_failed') return
+        if (!MEMBERSHIP_REFUSAL.test(message) && !relay.linkKind) return
+        // Banned, invite-only, or a link that cannot be used: trying again would only be refused.
+        admin.setBlocked({ kind: 'refused', reason: message, banned: /\bbann/i.test(message) })
+        void relay.stop()
+      }),
       relay.on('state', () => {
         this.emitter.emit('connection', this.connection())
         this.emitter.emit('members', this.members())
@@ -237,6 +266,7 @@ export class RealClient extends ReplicaClient implements ChatClient {
 
   members(): readonly Member[] {
     const relay = this.conn?.relay
+    const admin = this.admin
     const members = this.directory.members(
       {
         key: this.self,
@@ -249,7 +279,11 @@ export class RealClient extends ReplicaClient implements ChatClient {
       this.sessions(),
       this.typing,
     )
-    return members.map((m) => (m.online && this.isVirtual(m.id) ? { ...m, virtual: true } : m))
+    return members.map((m) => {
+      const role = admin.roleOf(m.id)
+      const out = role === 'member' ? m : { ...m, role }
+      return m.online && this.isVirtual(m.id) ? { ...out, virtual: true } : out
+    })
   }
 
   setTyping(channel: string | null): void {
@@ -270,9 +304,11 @@ export class RealClient extends ReplicaClient implements ChatClient {
   community(): CommunityInfo {
     const privileges = this.conn?.relay.session?.value.privileges ?? 0
     const home = this.options.home
+    const admin = this.admin
     return {
-      access: this.options.config.access,
-      canCreateChannels: (privileges & Privilege.create) !== 0,
+      // The fold of the admin channel once it holds anything; the relay's document before.
+      access: admin.access,
+      canCreateChannels: (privileges & Privilege.create) !== 0 || admin.may('manageChannels'),
       ...(home ? { url: home.url, servedByRelay: home.servedByRelay } : {}),
     }
   }
@@ -352,6 +388,21 @@ export class RealClient extends ReplicaClient implements ChatClient {
       sessions,
       ...(media ? { media } : {}),
     }
+  }
+
+  protected override initialAccess(): 'open' | 'invite' | undefined {
+    const access = this.options.config.access
+    return access === 'unknown' ? undefined : access
+  }
+
+  /** Invite links open the community's page: its relay's origin, or this page with `?relay=`. */
+  protected override linkBase(): string | undefined {
+    const home = this.options.home
+    if (!home) return undefined
+    const page = globalThis.location
+    return home.servedByRelay || !page
+      ? `${home.url}/`
+      : `${page.origin}${page.pathname}?relay=${encodeURIComponent(home.url)}`
   }
 
   /** Profiles go to a `profiles` channel when the relay has one, else to its first channel. */

@@ -17,7 +17,8 @@ import {
   verifyRelayStamp,
   type Write,
 } from '@peerchat/engine'
-import { Kind } from '@peerchat/engine/chat'
+import { ADMIN_CHANNEL, type AdminKind, Kind } from '@peerchat/engine/chat'
+import { AdminRefusedError, CommunityAdmin } from './admin.ts'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import { Coverage } from './coverage.ts'
 import type { Remembered } from './remembered.ts'
@@ -27,6 +28,7 @@ import type {
   EventSource,
   HistoryPage,
   HistoryQuery,
+  Member,
   Outgoing,
   Provenance,
 } from './types.ts'
@@ -75,6 +77,8 @@ export abstract class ReplicaClient extends ChatClientBase {
   private readonly noOlder = new Map<string, string>()
   private readonly pulls = new Set<string>()
   private channelsQueued = false
+  private adminCore: CommunityAdmin | undefined
+  private offAdmin: (() => void) | undefined
   private firstPage: (() => void) | undefined
   private readonly firstPageShown = new Promise<void>((resolve) => {
     this.firstPage = resolve
@@ -115,18 +119,63 @@ export abstract class ReplicaClient extends ChatClientBase {
     return ''
   }
 
+  abstract members(): readonly Member[]
+
+  /** Who may join before any `access.set`, as the relay says (undefined: the fold's default). */
+  protected initialAccess(): 'open' | 'invite' | undefined {
+    return undefined
+  }
+
+  /** Where invite links point (the community's page); undefined: this page. */
+  protected linkBase(): string | undefined {
+    return undefined
+  }
+
+  /** The community's admin state and actions, folded from the `admin` channel. */
+  get admin(): CommunityAdmin {
+    this.adminCore ??= new CommunityAdmin({
+      self: this.self,
+      write: (kind, body) => this.writeAdmin(kind, body),
+      changed: () => {
+        if (this.stopped) return
+        this.emitter.emit('admin', undefined)
+        this.emitter.emit('members', this.members())
+      },
+      people: () => this.members().map((m) => m.id),
+      linkBase: () => this.linkBase() ?? globalThis.location?.href.split('#')[0] ?? '',
+      initialAccess: () => this.initialAccess(),
+    })
+    return this.adminCore
+  }
+
   // ---- lifecycle --------------------------------------------------------------------------
 
   /** Holds `replica`: follows every channel it has open (stored, or with writes waiting). */
   protected hold(replica: Replica): void {
     this.replica = replica
     this.unreadCounts = new UnreadCounts(this.self, this.remembered?.markers())
-    for (const channel of replica.channels) this.watch(channel)
+    for (const channel of replica.channels) if (channel !== ADMIN_CHANNEL) this.watch(channel)
+    // The admin log, whole (it is small): stored events first, then every change, folded.
+    const admin = this.admin
+    void replica
+      .subscribe(
+        ADMIN_CHANNEL,
+        (change) => {
+          if (change.added.length > 0) admin.take(change.added)
+          if (change.replaced.length > 0) admin.drop(change.replaced)
+        },
+        { replay: true },
+      )
+      .then((off) => {
+        if (this.stopped) off()
+        else this.offAdmin = off
+      })
+      .then(() => admin.take([]))
   }
 
   /** Lists a channel (idempotent); it is followed from now on. */
   protected join(channel: string): void {
-    if (this.joined.includes(channel)) return
+    if (channel === ADMIN_CHANNEL || this.joined.includes(channel)) return
     this.joined.push(channel)
     this.watch(channel)
     this.queueChannels()
@@ -149,6 +198,7 @@ export abstract class ReplicaClient extends ChatClientBase {
   protected async release(): Promise<void> {
     for (const off of this.watched.values()) off()
     this.watched.clear()
+    this.offAdmin?.()
     await this.replica?.stop()
   }
 
@@ -222,10 +272,22 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Signs and queues a write (local-first: shown as pending at once, kept until stamped). */
   protected async publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {
     if (!this.replica) throw new Error('not started yet')
+    // Refused here, with the reason, rather than by the relay: banned, timed out, read-only.
+    const why = this.admin.whyNotPost(channel)
+    if (why) throw new AdminRefusedError(why, 'may-not-post')
     this.watch(channel)
     const write = await this.replica.write(channel, kind, body)
     const stamped = this.replica.stamped(write)
     stamped.catch(() => {}) // refusals reach the UI as the write's `failed` state
+    return { key: write.key, request: write.request, stamped }
+  }
+
+  /** Signs and queues an admin event (followed by the admin fold, not by a channel view). */
+  private async writeAdmin(kind: AdminKind, body: Uint8Array): Promise<Outgoing> {
+    if (!this.replica) throw new Error('not started yet')
+    const write = await this.replica.write(ADMIN_CHANNEL, kind, body)
+    const stamped = this.replica.stamped(write)
+    stamped.catch(() => {})
     return { key: write.key, request: write.request, stamped }
   }
 

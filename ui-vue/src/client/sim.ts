@@ -150,6 +150,8 @@ export class SimClient extends ReplicaClient implements ChatClient {
       presenceChanged: () => this.emitter.emit('members', this.members()),
     })
     this.activity.start()
+    // The simulated community is mine: claimed at start, so the admin screens have something to run.
+    void this.admin.claim().catch(() => {})
     void this.scanStored()
     this.setConnection(port.state === 'online' ? 'online' : 'offline')
     this.emitter.emit('channels', this.channels())

@@ -8,6 +8,14 @@
  * on the relay and WebRTC mesh with the IndexedDB store; the UI cannot tell them apart.
  */
 import type { PublicKey, SignedRequest, StampedEvent, Ulid, Write } from '@peerchat/engine'
+import type {
+  Access,
+  ChannelInfo as AdminChannelInfo,
+  AuditEntry,
+  InviteInfo,
+  InviteStatus,
+  Role,
+} from '@peerchat/engine/chat'
 import type { AttachmentInfo } from './attachments.ts'
 import type { AvatarRef } from './bodies.ts'
 import type { VoiceNetwork } from './voice/network.ts'
@@ -39,6 +47,8 @@ export interface Member {
   virtual?: boolean
   /** The profile picture named by the member's latest profile (a blob fetched from peers). */
   avatar?: MemberAvatarRef
+  /** The member's role in the community's admin state (owner, admin, moderator, member, custom). */
+  role?: string
 }
 
 /** An avatar as members carry it: the profile's blob reference and its digest in hex. */
@@ -200,6 +210,105 @@ export interface ChatClientEvents {
    * `history` call may return more, or say `complete`).
    */
   backfill: { channel: string; active: boolean }
+  /** The community's admin state changed (re-read `admin.view()`). */
+  admin: undefined
+}
+
+/** A key as the admin screens show it: its role, and a ban or timeout in force. */
+export interface AdminMemberView {
+  /** The public key (text). */
+  id: string
+  role: string
+  /** How it became a member by an admin event (claim, redeemed invite, role given). */
+  via?: 'claim' | 'invite' | 'role'
+  ban?: { reason: string; by: string; since: number; until?: number }
+  /** Relay time (ms) a timeout in force ends. */
+  timeoutUntil?: number
+}
+
+export interface AdminInviteView extends InviteInfo {
+  status: InviteStatus
+  /** The link, for invites made in this session (the secret is kept nowhere else). */
+  link?: string
+}
+
+/** The claim or invite link this session logs in with, and what became of it. */
+export interface LinkState {
+  kind: 'claim' | 'invite'
+  state: 'pending' | 'done' | 'refused'
+  message?: string
+}
+
+/** This session is out of the community: closed by a kick or ban, or refused at login. */
+export interface BlockedState {
+  kind: 'removed' | 'refused'
+  reason: string
+  /** The relay or the fold says it is a ban. */
+  banned: boolean
+}
+
+/** The community's admin state, read now (docs/protocol/admin.md). */
+export interface AdminView {
+  /** An admin event or the stored log was folded (false: nothing known yet). */
+  loaded: boolean
+  /** The owner's key (text); null until the community is claimed. */
+  owner: string | null
+  self: string
+  myRole: string
+  /** The permissions I hold now. */
+  may: Record<
+    'manageChannels' | 'post' | 'moderate' | 'ban' | 'invite' | 'manageRoles' | 'manageCommunity',
+    boolean
+  >
+  access: Access
+  /** Every key seen (admin events, profiles, presence) with its role, ban and timeout. */
+  members: AdminMemberView[]
+  invites: AdminInviteView[]
+  /** Channels with admin settings (topic, archived, least role to post). */
+  channels: AdminChannelInfo[]
+  /** Accepted admin actions, newest first. */
+  audit: AuditEntry[]
+  link?: LinkState
+  blocked?: BlockedState
+}
+
+export interface AdminChannelPatch {
+  topic?: string
+  archived?: boolean
+  /** The least role that may post: `member` (everyone) or `moderator` ("only moderators may post"). */
+  postRole?: string
+  position?: string
+}
+
+/**
+ * Running the community from the app: the admin state folded from the `admin` channel, and the
+ * actions. Each action is judged first by this device's fold (a refusal rejects with a message
+ * for the user, before anything is signed), then signed and queued: the relay's verdict is the
+ * `Outgoing`'s `stamped`.
+ */
+export interface AdminClient {
+  view(): AdminView
+  /** Why I may not post in `channel` now (banned, timed out until …, read-only), or null. */
+  whyNotPost(channel: string): string | null
+  may(permission: keyof AdminView['may']): boolean
+  canActOn(target: string, permission: 'moderate' | 'ban' | 'manageRoles'): boolean
+  assignableRoles(target: string): string[]
+  /** Roles for the chat projections (who may redact others' messages). */
+  rolesAt(key: PublicKey, ts: number): ReadonlySet<Role>
+  claim(): Promise<Outgoing>
+  setRole(key: string, role: string): Promise<Outgoing>
+  kick(key: string, reason: string): Promise<Outgoing>
+  ban(key: string, reason: string, until?: number): Promise<Outgoing>
+  unban(key: string): Promise<Outgoing>
+  timeout(key: string, until: number): Promise<Outgoing>
+  /** A new invite link (`<community url>/#invite=<secret>`); the event carries only its id. */
+  createInvite(o: {
+    expiresInHours: number
+    uses: number
+  }): Promise<{ outgoing: Outgoing; link: string; id: string }>
+  revokeInvite(id: string): Promise<Outgoing>
+  updateChannel(channel: string, patch: AdminChannelPatch): Promise<Outgoing>
+  setAccess(access: Access): Promise<Outgoing>
 }
 
 export type Unsubscribe = () => void
@@ -304,6 +413,8 @@ export interface ChatClient {
   readonly voice?: VoiceNetwork
   /** Attachments over the peer-to-peer mesh; absent where there is none (the simulation). */
   readonly media?: MediaClient
+  /** The community's admin state and actions (the `admin` channel). */
+  readonly admin: AdminClient
 
   on<K extends keyof ChatClientEvents>(type: K, handler: (value: ChatClientEvents[K]) => void): Unsubscribe
 }

@@ -22,9 +22,11 @@ export const OLDER_PAGE = 500
  * sim's never change, so this is pure as the view requires.
  */
 function rolesOf(client: ChatClient): Roles {
-  return (key) => {
+  return (key, ts) => {
     const id = publicKeyToText(key)
-    return new Set(client.members().find((m) => m.id === id)?.privileges ?? [])
+    const roles = new Set<string>(client.members().find((m) => m.id === id)?.privileges ?? [])
+    for (const r of client.admin.rolesAt(key, ts)) roles.add(r)
+    return roles as ReturnType<Roles>
   }
 }
 

@@ -30,10 +30,10 @@ function createPresence(client: ChatClient) {
 
   const nameOf = (id: string): string => byId.value.get(id)?.name ?? `${id.slice(0, 8)}…`
 
-  /** Whether I may redact others' messages (moderator or admin by my attestation). */
+  /** Whether I may redact others' messages (moderator or admin by my attestation, or by the admin fold). */
   const iModerate = computed(() => {
     const privileges = byId.value.get(selfId)?.privileges ?? []
-    return privileges.includes('moderator') || privileges.includes('admin')
+    return privileges.includes('moderator') || privileges.includes('admin') || client.admin.may('moderate')
   })
 
   return { members: sorted, connection, byId, selfId, iModerate, typingIn, nameOf }
