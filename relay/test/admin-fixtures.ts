@@ -38,6 +38,10 @@ export class MemoryAdminLog implements AdminLogStore {
   }
 }
 
+/** `who`'s signed request in the admin channel for `action`. */
+export const signAdminAction = (who: Identity, action: AdminAction, clientNonce = randomBytes(16)) =>
+  signRequest(who, { channel: 'admin', kind: action.kind, clientNonce, body: encodeAdminBody(action) })
+
 export type Outcome = { ok: true; event: StampedEvent } | { ok: false; code: string; message: string }
 
 export interface Client {
@@ -119,12 +123,7 @@ export async function community(
   }
 
   const adminRequest = (c: Client, action: AdminAction, nonce = randomBytes(16)) =>
-    signRequest(c.id, {
-      channel: 'admin',
-      kind: action.kind,
-      clientNonce: nonce,
-      body: encodeAdminBody(action),
-    })
+    signAdminAction(c.id, action, nonce)
   /** An admin action by `c`, one minute after the last act (unless `advance` says otherwise). */
   const act = async (c: Client, action: AdminAction, advance = MIN) => {
     clock.t += advance

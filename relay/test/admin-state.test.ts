@@ -13,19 +13,12 @@ import {
   stamp,
   ulidTime,
 } from '@peerchat/engine'
-import {
-  type AdminAction,
-  AdminKind,
-  BuiltinRole,
-  encodeAdminBody,
-  inviteIdOf,
-  Kind,
-} from '@peerchat/engine/chat'
+import { type AdminAction, AdminKind, BuiltinRole, inviteIdOf, Kind } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 import { AdminGate, closeReason, type LinkGrant } from '../src/core/admin-state.ts'
 import { DEFAULT_POLICY, Policy } from '../src/core/policy.ts'
-import { DAY, MIN, T0 } from './admin-fixtures.ts'
+import { DAY, MIN, signAdminAction, T0 } from './admin-fixtures.ts'
 
 useNodeCrypto()
 const relay = await Identity.generate()
@@ -54,7 +47,7 @@ function setup(o: { access?: 'open' | 'invite'; events?: StampedEvent[] } = {}) 
   /** Judges `who`'s request at `at` as the stamper does: screen, id, decide, sign, record. */
   const act = async (who: Identity, action: AdminAction, at: number, grant: LinkGrant | null = null) => {
     now = at
-    const req = await request(who, 'admin', action.kind, encodeAdminBody(action))
+    const req = await signAdminAction(who, action)
     const screened = gate.screen(grant, req, at)
     if (screened) return { ok: false as const, message: screened.message, code: screened.code }
     const id = nextId()

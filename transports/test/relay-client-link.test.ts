@@ -6,20 +6,7 @@
  * once that event is answered the secret is forgotten (the next login carries none). A close
  * with REMOVED_CLOSE_CODE (kicked or banned) stops the client instead of reconnecting.
  */
-import {
-  decodeClientFrame,
-  encodeFrame,
-  encodeSigned,
-  Identity,
-  monotonicUlid,
-  type RelayFrame,
-  randomBytes,
-  type SignedRequest,
-  signSession,
-  stamp,
-  toHex,
-  utf8,
-} from '@peerchat/engine'
+import { Identity, randomBytes, type SignedRequest, stamp, toHex, utf8 } from '@peerchat/engine'
 import { decodeAdminBody, inviteIdOf } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -28,88 +15,32 @@ import {
   type LinkSecret,
   REMOVED_CLOSE_CODE,
   RelayClient,
-  type WebSocketCtor,
   type WebSocketLike,
 } from '../src/relay/relay-client.ts'
+import { clientOf, FakeRelay } from './fake-relay.ts'
 
 useNodeCrypto()
 
 /** Logs everyone in; stamps every publish (or refuses admin ones when `refuseAdmin`); records what it got. */
-class LinkRelay {
+class LinkRelay extends FakeRelay {
   readonly logins: (Uint8Array | null)[] = []
   readonly published: SignedRequest[] = []
-  readonly sockets: (WebSocketLike & { closeWith(code: number, reason: string): void })[] = []
   refuseAdmin = false
-  private readonly nextId = monotonicUlid()
 
-  constructor(readonly identity: Identity) {}
-
-  readonly Socket: WebSocketCtor = (() => {
-    const relay = this
-    return class implements WebSocketLike {
-      binaryType = 'blob'
-      readyState = 0
-      onopen: WebSocketLike['onopen'] = null
-      onclose: WebSocketLike['onclose'] = null
-      onerror: WebSocketLike['onerror'] = null
-      onmessage: WebSocketLike['onmessage'] = null
-      constructor(_url: string) {
-        relay.sockets.push(this)
-        void Promise.resolve().then(() => {
-          this.readyState = 1
-          this.onopen?.({})
-          relay.reply(this, {
-            type: 'challenge',
-            relayKey: relay.identity.publicKey,
-            nonce: randomBytes(32),
-            serverTime: Date.now(),
-          })
-        })
-      }
-      send(data: Uint8Array): void {
-        void relay.receive(this, data.slice())
-      }
-      close(): void {
-        this.readyState = 3
-      }
-      closeWith(code: number, reason: string): void {
-        this.readyState = 3
-        this.onclose?.({ code, reason })
-      }
-    }
-  })()
-
-  reply(ws: WebSocketLike, frame: RelayFrame): void {
-    const bytes = encodeFrame(frame)
-    void Promise.resolve().then(() => ws.onmessage?.({ data: bytes.slice().buffer }))
+  protected override onLogin(frame: { invite: Uint8Array | null }): void {
+    this.logins.push(frame.invite)
   }
 
-  private async receive(ws: WebSocketLike, bytes: Uint8Array): Promise<void> {
-    const frame = decodeClientFrame(bytes)
-    if (frame.type === 'login') {
-      this.logins.push(frame.invite)
-      const now = Date.now()
-      const session = await signSession(this.identity, {
-        relayKey: this.identity.publicKey,
-        publicKey: frame.publicKey,
-        sessionId: randomBytes(16),
-        privileges: 1,
-        issued: now,
-        expires: now + 3_600_000,
+  protected override async onPublish(ws: WebSocketLike, req: SignedRequest): Promise<void> {
+    this.published.push(req)
+    if (this.refuseAdmin && req.channel === 'admin')
+      return this.reply(ws, {
+        type: 'error',
+        code: 'forbidden',
+        message: 'already-owned',
+        ref: req.clientNonce,
       })
-      this.reply(ws, { type: 'welcome', attestation: encodeSigned(session), channels: ['general'] })
-    } else if (frame.type === 'publish') {
-      const req = frame.request
-      this.published.push(req)
-      if (this.refuseAdmin && req.channel === 'admin')
-        return this.reply(ws, {
-          type: 'error',
-          code: 'forbidden',
-          message: 'already-owned',
-          ref: req.clientNonce,
-        })
-      this.reply(ws, { type: 'event', event: await stamp(this.identity, this.nextId(), req) })
-    }
+    this.reply(ws, { type: 'event', event: await stamp(this.identity, this.nextId(), req) })
   }
 }
 
@@ -120,16 +51,11 @@ afterEach(async () => {
 
 async function setup(link?: LinkSecret) {
   const relay = new LinkRelay(await Identity.generate())
-  const client = new RelayClient({
-    url: 'ws://relay.test/relay',
-    identity: await Identity.generate(),
-    relayKey: relay.identity.publicKey,
+  const client = await clientOf(relay, running, {
     channels: ['general', 'admin'],
-    WebSocket: relay.Socket,
     backoff: { initialMs: 1, maxMs: 5 },
     ...(link ? { link } : {}),
   })
-  running.push(client)
   return { relay, client }
 }
 

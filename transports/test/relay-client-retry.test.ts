@@ -7,20 +7,7 @@
  * and the clock are faked (signing with
  * node:crypto settles in microtasks, so virtual time is the only time that passes).
  */
-import {
-  decodeClientFrame,
-  encodeFrame,
-  encodeSigned,
-  Identity,
-  monotonicUlid,
-  type RelayFrame,
-  randomBytes,
-  type SignedRequest,
-  signSession,
-  stamp,
-  toHex,
-  utf8,
-} from '@peerchat/engine'
+import { Identity, randomBytes, type SignedRequest, stamp, toHex, utf8 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
@@ -28,11 +15,11 @@ import {
   MAX_IN_FLIGHT,
   MAX_TOKEN_REFRESH_MS,
   RETRY_BACKOFF,
-  RelayClient,
+  type RelayClient,
   TOKEN_REFRESH_AT,
-  type WebSocketCtor,
   type WebSocketLike,
 } from '../src/relay/relay-client.ts'
+import { clientOf, FakeRelay } from './fake-relay.ts'
 
 useNodeCrypto()
 
@@ -40,8 +27,7 @@ useNodeCrypto()
 type Decision = 'stamp' | 'refuse' | 'drop' | 'forge'
 
 /** A relay that logs everyone in and answers each publish as `decide` says (attempt counts from 1). */
-class ScriptedRelay {
-  readonly sockets: WebSocketLike[] = []
+class ScriptedRelay extends FakeRelay {
   /** Publish frames received per request (by clientNonce hex), with the (fake) time of each. */
   readonly attempts = new Map<string, number[]>()
   /** Requests received and not stamped yet, and the most there ever were. */
@@ -50,70 +36,19 @@ class ScriptedRelay {
   publishFrames = 0
   /** Lifetime of the signaling tokens it issues. */
   tokenTtlMs = 60_000
-  private readonly nextId = monotonicUlid()
 
   constructor(
-    readonly identity: Identity,
+    identity: Identity,
     public decide: (attempt: number) => Decision,
-  ) {}
-
-  readonly Socket: WebSocketCtor = (() => {
-    const relay = this
-    return class implements WebSocketLike {
-      binaryType = 'blob'
-      readyState = 0
-      onopen: WebSocketLike['onopen'] = null
-      onclose: WebSocketLike['onclose'] = null
-      onerror: WebSocketLike['onerror'] = null
-      onmessage: WebSocketLike['onmessage'] = null
-      constructor(_url: string) {
-        relay.sockets.push(this)
-        void Promise.resolve().then(() => {
-          this.readyState = 1
-          this.onopen?.({})
-          relay.reply(this, {
-            type: 'challenge',
-            relayKey: relay.identity.publicKey,
-            nonce: randomBytes(32),
-            serverTime: Date.now(),
-          })
-        })
-      }
-      send(data: Uint8Array): void {
-        void relay.receive(this, data.slice())
-      }
-      close(): void {
-        this.readyState = 3
-      }
-    }
-  })()
-
-  reply(ws: WebSocketLike, frame: RelayFrame): void {
-    const bytes = encodeFrame(frame)
-    void Promise.resolve().then(() => ws.onmessage?.({ data: bytes.slice().buffer }))
+  ) {
+    super(identity)
   }
 
-  private async receive(ws: WebSocketLike, bytes: Uint8Array): Promise<void> {
-    const frame = decodeClientFrame(bytes)
-    if (frame.type === 'login') {
-      const now = Date.now()
-      const session = await signSession(this.identity, {
-        relayKey: this.identity.publicKey,
-        publicKey: frame.publicKey,
-        sessionId: randomBytes(16),
-        privileges: 1,
-        issued: now,
-        expires: now + 3_600_000,
-      })
-      this.reply(ws, { type: 'welcome', attestation: encodeSigned(session), channels: ['general'] })
-    } else if (frame.type === 'publish') {
-      await this.publish(ws, frame.request)
-    } else if (frame.type === 'tokenRequest') {
-      this.reply(ws, { type: 'token', token: randomBytes(100), expires: Date.now() + this.tokenTtlMs })
-    }
+  protected override onTokenRequest(ws: WebSocketLike): void {
+    this.reply(ws, { type: 'token', token: randomBytes(100), expires: Date.now() + this.tokenTtlMs })
   }
 
-  private async publish(ws: WebSocketLike, req: SignedRequest): Promise<void> {
+  protected override async onPublish(ws: WebSocketLike, req: SignedRequest): Promise<void> {
     this.publishFrames++
     const nonce = toHex(req.clientNonce)
     const times = this.attempts.get(nonce) ?? []
@@ -152,14 +87,7 @@ afterEach(async () => {
 
 async function setup(decide: (attempt: number) => Decision) {
   const relay = new ScriptedRelay(await Identity.generate(), decide)
-  const client = new RelayClient({
-    url: 'ws://relay.test/relay',
-    identity: await Identity.generate(),
-    relayKey: relay.identity.publicKey,
-    channels: ['general'],
-    WebSocket: relay.Socket,
-  })
-  running.push(client)
+  const client = await clientOf(relay, running, { channels: ['general'] })
   return { relay, client }
 }
 
