@@ -3,8 +3,8 @@
  *
  * Ann opens the claim link the relay printed at start and owns the community; she creates a
  * channel and makes Bob a moderator. Bob times Eve out (Eve's composer says until when, and she
- * cannot post); a moderator may not ban, so Ann makes Bob an admin and he bans Eve: Eve's page
- * shows the ban notice, and a new login of Eve is refused. Ann makes the community invite-only
+ * cannot post), then bans her: Eve's page shows the ban notice, and a new login of Eve is
+ * refused. Ann makes the community invite-only
  * and creates a one-use invite link: Cara opens it and is admitted; Dan opening the same link
  * is refused. The audit log lists every action. Screenshots: tests/e2e/screenshots/admin-*.png.
  *
@@ -124,8 +124,6 @@ describe('running a community from the app', () => {
 
   it('lets moderator Bob time out Eve: her composer says until when', async () => {
     const menu = await memberMenu(bob, 'Eve')
-    // A moderator times out and kicks; banning is for admins and the owner.
-    expect(await menu.getByRole('menuitem', { name: 'Ban…' }).count()).toBe(0)
     await menu.getByRole('menuitem', { name: 'Time out 10 minutes' }).click()
     await actionDone(bob, 'Eve is timed out')
     await bob.keyboard.press('Escape')
@@ -137,11 +135,13 @@ describe('running a community from the app', () => {
     await eve.screenshot({ path: `${SHOTS}admin-timeout.png` })
   })
 
-  it('lets Bob, made admin, ban Eve: her page says so and a new login is refused', async () => {
-    const menu = await memberMenu(ann, 'Bob')
-    await menu.getByRole('menuitem', { name: 'Make admin' }).click()
-    await actionDone(ann, 'Bob is now admin')
-    await ann.keyboard.press('Escape')
+  it('lets moderator Bob ban Eve: her page says so and a new login is refused', async () => {
+    // Eve, a member, is offered no ban of Bob (no menu at all, or one without it).
+    if ((await people(eve).getByRole('button', { name: 'Actions for Bob' }).count()) > 0) {
+      const eveMenu = await memberMenu(eve, 'Bob')
+      expect(await eveMenu.getByRole('menuitem', { name: 'Ban…' }).count()).toBe(0)
+      await eve.keyboard.press('Escape')
+    }
     const bobMenu = await memberMenu(bob, 'Eve')
     await bobMenu.getByRole('menuitem', { name: 'Ban…' }).waitFor({ timeout: DEADLINE })
     await bobMenu.getByRole('menuitem', { name: 'Ban…' }).click()
@@ -212,7 +212,7 @@ describe('running a community from the app', () => {
   it('lists every action in the audit log', async () => {
     const dialog = await openSettings(ann, 'Audit log')
     const table = dialog.getByRole('table', { name: 'Audit log' })
-    await until(async () => (await table.locator('tbody tr').count()) >= 8, 'eight audited actions', DEADLINE)
+    await until(async () => (await table.locator('tbody tr').count()) >= 7, 'seven audited actions', DEADLINE)
     const kinds = await table
       .locator('tbody tr')
       .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')))
@@ -220,7 +220,6 @@ describe('running a community from the app', () => {
       'admin.claim',
       'role.set',
       'member.timeout',
-      'role.set',
       'member.ban',
       'access.set',
       'invite.create',
@@ -231,7 +230,6 @@ describe('running a community from the app', () => {
       'claimed the community',
       'made moderator',
       'timed out until',
-      'made admin',
       'banned',
       'made the community invite-only',
       'created an invite',

@@ -110,7 +110,8 @@ describe('CommunityAdmin', () => {
     expect(b.view().myRole).toBe('moderator')
     expect(b.canActOn(key(eve), 'moderate')).toBe(true)
     expect(b.canActOn(key(ann), 'moderate')).toBe(false)
-    expect(b.canActOn(key(eve), 'ban')).toBe(false) // bans are admin and above
+    expect(b.canActOn(key(eve), 'ban')).toBe(true) // moderators ban members
+    expect(b.canActOn(key(ann), 'ban')).toBe(false)
     expect(await refusal(b.kick(key(ann), 'coup'))).toMatch(/below yours/)
 
     // Bob times Eve out: her posts are refused locally, saying until when.
@@ -122,9 +123,9 @@ describe('CommunityAdmin', () => {
     clockMs = until
     expect(e.whyNotPost('general')).toBeNull()
 
-    // A moderator cannot ban; the owner can.
-    expect(await refusal(b.ban(key(eve), 'spam'))).toMatch(/does not allow/)
-    await a.ban(key(eve), 'spam')
+    // A member cannot ban; a moderator can.
+    expect(await refusal(e.ban(key(bob), 'spam'))).toMatch(/does not allow|may not|not allowed/)
+    await b.ban(key(eve), 'spam')
     expect(e.whyNotPost('general')).toBe('You are banned from this community: spam.')
     expect(e.bannedNow(key(eve))).toBe(true)
     const eveRow = a.view().members.find((m) => m.id === key(eve))
@@ -132,7 +133,7 @@ describe('CommunityAdmin', () => {
 
     const audit = a.view().audit.map((x) => x.kind)
     expect(audit).toEqual(['member.ban', 'member.timeout', 'role.set', 'admin.claim'])
-    expect(a.view().audit[0]).toMatchObject({ author: key(ann), target: key(eve), reason: 'spam' })
+    expect(a.view().audit[0]).toMatchObject({ author: key(bob), target: key(eve), reason: 'spam' })
 
     await a.unban(key(eve))
     expect(e.whyNotPost('general')).toBeNull()
@@ -178,6 +179,30 @@ describe('CommunityAdmin', () => {
     })
     await a.updateChannel('news', { archived: true })
     expect(a.whyNotPost('news')).toMatch(/archived/)
+  })
+
+  it('hides an ordinary event its author could not post then (peers enforce bans too), and keeps earlier ones', async () => {
+    const c = new Community()
+    const a = await c.join(ann)
+    await a.claim()
+    const post = async (text: string) => {
+      clockMs += 1_000
+      const request = await signRequest(eve, {
+        channel: 'general',
+        kind: 'message',
+        body: new TextEncoder().encode(text),
+        clientNonce: randomBytes(16),
+      })
+      return stamp(relay, nextId(), request)
+    }
+    const before = await post('before the ban')
+    clockMs += 1_000
+    await a.ban(key(eve), 'spam')
+    const after = await post('stamped after the ban (a relay that had not folded it)')
+    expect(a.allows(before)).toBe(true)
+    expect(a.allows(after)).toBe(false)
+    // Admin events are judged by the fold, not by this filter.
+    expect(c.log.every((e) => a.allows(e))).toBe(true)
   })
 
   it('refolds when an event arrives below the last folded', async () => {

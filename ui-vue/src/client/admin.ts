@@ -212,6 +212,15 @@ export class CommunityAdmin implements AdminClient {
     return (this.state.permissionsAt(this.selfId, this.now()) & Permission[permission]) !== 0
   }
 
+  /**
+   * Whether an ordinary event counts: its author could post there at its relay time (not
+   * banned, not timed out, the channel open to its role). The relay refuses the others; one
+   * it stamped anyway (before a ban reached it, or a hostile relay) is not shown.
+   */
+  allows(e: StampedEvent): boolean {
+    return e.channel === ADMIN_CHANNEL || mayPost(this.state, e.author, e.channel, e.ts)
+  }
+
   /** Why I may not post in `channel` now (banned, timed out, read-only), or null. */
   whyNotPost(channel: string): string | null {
     if (channel === ADMIN_CHANNEL) return 'The admin channel takes only admin actions.'

@@ -225,14 +225,14 @@ export abstract class ReplicaClient extends ChatClientBase {
     this.firstPage?.()
     // A channel's `channel.create` is its first event (the relay stamps nothing in a channel
     // before it exists): holding it, nothing older is to be had from anyone.
-    if (events[0]?.kind === Kind.channelCreate) return { events, complete: true }
-    if (events.length >= query.limit) return { events, complete: false }
+    if (events[0]?.kind === Kind.channelCreate) return { events: this.allowed(events), complete: true }
+    if (events.length >= query.limit) return { events: this.allowed(events), complete: false }
     const before = events[0]?.id ?? query.before
     const known = this.noOlder.get(channel)
     if ((known !== undefined && (before ?? NEWEST) <= known) || !this.olderElsewhere(channel, before))
-      return { events, complete: true }
+      return { events: this.allowed(events), complete: true }
     this.pull(channel, before, query.limit - events.length)
-    return { events, complete: false }
+    return { events: this.allowed(events), complete: false }
   }
 
   writes(channel: string): readonly Write[] {
@@ -280,6 +280,12 @@ export abstract class ReplicaClient extends ChatClientBase {
     const stamped = this.replica.stamped(write)
     stamped.catch(() => {}) // refusals reach the UI as the write's `failed` state
     return { key: write.key, request: write.request, stamped }
+  }
+
+  /** The events whose authors could post them then (the admin fold's `mayPost`): peers enforce bans too. */
+  private allowed(events: StampedEvent[]): StampedEvent[] {
+    const admin = this.admin
+    return events.every((e) => admin.allows(e)) ? events : events.filter((e) => admin.allows(e))
   }
 
   /** Signs and queues an admin event (followed by the admin fold, not by a channel view). */
@@ -367,7 +373,7 @@ export abstract class ReplicaClient extends ChatClientBase {
       this.coverage.note(channel, source, added.length)
       if (this.unreadCounts?.add(channel, added)) this.queueChannels()
       this.took(channel, added, source)
-      for (const event of added) this.emitter.emit('event', { event, source })
+      for (const event of this.allowed(added)) this.emitter.emit('event', { event, source })
       // Its first event arrived (see `history`): the start is known, stop asking peers for older.
       if (added.some((e) => e.kind === Kind.channelCreate)) this.knownStart(channel)
     }

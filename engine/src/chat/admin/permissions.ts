@@ -8,11 +8,12 @@
  * | --------- | --------------------------------------------------------------- |
  * | owner     | all, and the hand-over (`role.set owner`)                        |
  * | admin     | all                                                             |
- * | moderator | post, moderate (kick, timeout, redact others), invite           |
+ * | moderator | post, moderate (kick, timeout, redact others), ban, invite      |
  * | member    | post (+ invite while the community is open)                     |
  * | custom    | exactly its `role.define` bits, within `CUSTOM_ROLE_PERMISSIONS` |
  *
- * Banning is admin and above: a ban outlives a moderator's shift, a timeout does not.
+ * Moderators ban too (as the community's front line, issue #14); only members and custom roles
+ * below them, and a ban they made is lifted by them or a higher rank.
  * While a community is open, every key that may post may also invite.
  */
 
@@ -76,7 +77,7 @@ export function roleRank(role: RoleName): number {
 const BUILTIN: Record<BuiltinRole, number> = {
   owner: ALL_PERMISSIONS,
   admin: ALL_PERMISSIONS,
-  moderator: Permission.post | Permission.moderate | Permission.invite,
+  moderator: Permission.post | Permission.moderate | Permission.ban | Permission.invite,
   member: Permission.post,
 }
 
