@@ -29,7 +29,14 @@ async function world() {
   const random = new SeededRandom(11)
   let refuse: ((r: SignedRequest) => { code: string; message: string } | undefined) | undefined
   let n = 0
-  const replica = async (o: { store?: MemoryStore; outbox?: MemoryOutboxStore; signer?: Identity } = {}) => {
+  const replica = async (
+    o: {
+      store?: MemoryStore
+      outbox?: MemoryOutboxStore
+      signer?: Identity
+      peerSync?: (channel: string) => boolean
+    } = {},
+  ) => {
     const signer = o.signer ?? (await Identity.generate())
     const store = o.store ?? new MemoryStore()
     const r = await Replica.open({
@@ -39,6 +46,7 @@ async function world() {
       clock,
       random: () => random.next(),
       ...(o.outbox ? { outbox: o.outbox } : {}),
+      ...(o.peerSync ? { peerSync: o.peerSync } : {}),
     })
     const transport = network.transport(`p${n++}`)
     return { r, store, signer, transport }
@@ -125,6 +133,35 @@ describe('Replica', () => {
     expect(write.state).toBe('stamped')
     expect(texts(await a.r.open('tasks').range({}))).toEqual(['acked by a forger'])
     await a.r.stop()
+  })
+
+  it('reconciles with peers only the channels peerSync allows; an excluded one is still served when asked', async () => {
+    const w = await world()
+    // Both leave 'served' to another authority (as every web client leaves the admin log to the relay).
+    const peerSync = (channel: string) => channel !== 'served'
+    const a = await w.replica({ peerSync })
+    a.r.connect(w.relay.client())
+    a.r.attach(a.transport)
+    await a.transport.start()
+    for (let i = 0; i < 5; i++) await a.r.write('tasks', 'task.set', utf8(`t${i}`))
+    for (let i = 0; i < 3; i++) await a.r.write('served', 'entry', utf8(`s${i}`))
+    await w.clock.advance(1_000)
+    const b = await w.replica({ peerSync })
+    b.r.open('tasks')
+    b.r.open('served')
+    b.r.connect(w.relay.client())
+    b.r.attach(b.transport)
+    await b.transport.start()
+    await w.clock.advance(5_000)
+    expect(await b.r.open('tasks').count()).toBe(5)
+    expect(await b.r.open('served').count()).toBe(0)
+    for (const r of [a.r, b.r]) expect(r.peer.reports.map((x) => x.channel)).not.toContain('served')
+    // Asked explicitly, a peer answers for it.
+    const sync = b.r.sync('served')
+    await w.clock.advance(1_000)
+    expect((await sync).added).toBe(3)
+    await a.r.stop()
+    await b.r.stop()
   })
 
   it('catches up with a peer that appears after the relay login, with no application code', async () => {

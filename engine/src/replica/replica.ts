@@ -93,6 +93,12 @@ export interface ReplicaOptions {
   /** A virtual client: serves last, and starts no catch-up towards newcomers once caught up. */
   virtual?: boolean
   sync?: Partial<SyncPolicyOptions>
+  /**
+   * Which channels the sync policy reconciles with peers (default: all open ones). A channel
+   * another authority serves whole (the chat's admin log, which the relay sends on join) need not
+   * be; peers still answer for it when asked.
+   */
+  peerSync?: (channel: string) => boolean
   peer?: Omit<PeerOptions, 'store' | 'relayKeys' | 'clock'>
 }
 
@@ -135,7 +141,7 @@ export class Replica {
       this.peer,
       this.clock,
       opts.random ?? Math.random,
-      () => this.peer.channels,
+      () => (opts.peerSync ? this.peer.channels.filter(opts.peerSync) : this.peer.channels),
       {
         ...(opts.virtual ? { initiateOnJoin: 'until-caught-up' as const } : {}),
         ...opts.sync,
@@ -177,7 +183,7 @@ export class Replica {
       }),
     )
     for (const { port } of this.lives) port.join(channel)
-    this.policy.channelOpened(channel)
+    if (this.opts.peerSync?.(channel) ?? true) this.policy.channelOpened(channel)
     return log
   }
 

@@ -28,7 +28,7 @@ import {
   type Ulid,
 } from '@peerchat/engine'
 import { BlobExchange, type BlobStore, MemoryBlobStore } from '@peerchat/engine/blobs'
-import { BodyLimits, decodeAttachment, Kind } from '@peerchat/engine/chat'
+import { ADMIN_CHANNEL, BodyLimits, decodeAttachment, Kind } from '@peerchat/engine/chat'
 import { isAnnouncedVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica, keyOfPeerId, type LinkSecret } from '@peerchat/transports/connect'
 import type { WebrtcTransport } from '@peerchat/transports/webrtc'
@@ -160,6 +160,8 @@ export class RealClient extends ReplicaClient implements ChatClient {
       relayKeys: [config.relayKey],
       signer,
       outbox: this.outbox,
+      // The relay sends the admin log whole on join: peers are not asked for it.
+      peerSync: (channel) => channel !== ADMIN_CHANNEL,
     })
     if (this.stopped) {
       await replica.stop()
