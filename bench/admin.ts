@@ -52,6 +52,7 @@ import { adminLogRecord, FileAdminLog } from '../relay/src/admin-log.ts'
 import type { StoredAdminEvent } from '../relay/src/core/admin-state.ts'
 import { createContext } from '../relay/src/core/context.ts'
 import { type Client, community, MemoryAdminLog } from '../relay/test/admin-fixtures.ts'
+import { flag, median } from './cli.ts'
 
 const args = process.argv.slice(2)
 if (args.includes('--help')) {
@@ -66,10 +67,6 @@ per-post decision (1,000 members, 100 bans) vs verifyAuthor; and RelayCore stamp
 admin state vs an empty one. About a minute on 2 cores.`)
   process.exit(0)
 }
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name)
-  return i >= 0 ? args[i + 1] : undefined
-}
 const ROUNDS = Number(flag('--rounds') ?? process.env.ROUNDS ?? 7)
 const POSTS = Number(flag('--posts') ?? process.env.POSTS ?? 1000)
 const SIZES = [1_000, 10_000]
@@ -79,7 +76,6 @@ const T0 = 1_750_000_000_000
 
 useNodeCrypto()
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const perSec = (n: number, ms: number) => fmt((n / ms) * 1000)

@@ -21,6 +21,7 @@ import {
 import { nodeCryptoBackend } from '@peerchat/engine/node'
 import { bytesKey } from '../engine/src/identity/cache.ts'
 import { passesPolicy, publicKeyVerdicts } from '../engine/src/identity/policy.ts'
+import { median } from './cli.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2.5)
 /**
@@ -138,8 +139,6 @@ const CASES: Case[] = [
   { group: 'policy', name: 'key seen before (cached)', concurrency: 1, op: policyOnly(false) },
   { group: 'policy', name: 'first sight of a key', concurrency: 1, op: policyOnly(true) },
 ]
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
 async function main(): Promise<void> {
   const fx = await fixtures()

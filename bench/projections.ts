@@ -41,6 +41,7 @@ import {
 import { applySnapshot, openDoc, snapshot } from '@peerchat/engine/docs'
 import { createWorkerGuard, useNodeCrypto } from '@peerchat/engine/node'
 import * as Y from 'yjs'
+import { median } from './cli.ts'
 
 useNodeCrypto()
 const VIEW_EVENTS = Number(process.env.VIEW_EVENTS ?? 100_000)
@@ -146,8 +147,6 @@ interface Case {
   label: string
   run: () => Promise<{ ms: number; mem?: number }>
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 /**
  * The machine is shared: cases run interleaved for ROUNDS rounds and each reports its median,

@@ -21,6 +21,7 @@ import { Identity } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { PeerProcess, untilMeshed } from '../tests/peer/peer-process.ts'
 import { peerArgs, type ScenarioRelay, startRelay, until } from '../tests/peer/scenario.ts'
+import { median } from './cli.ts'
 
 useNodeCrypto()
 const sizes = process.argv
@@ -87,7 +88,6 @@ async function round(relay: ScenarioRelay, n: number, which: Case): Promise<Samp
 const relay = await startRelay()
 const rows: string[] = []
 const load: string[] = [loadavg()[0]!.toFixed(2)]
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
 try {
   for (const n of NS) {
     const samples: Record<Case, Sample[]> = { 'peer after login': [], 'peer at login': [] }

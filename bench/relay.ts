@@ -31,6 +31,7 @@ import {
   toHex,
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
+import { median } from './cli.ts'
 import { RawClient } from './relay-raw-client.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -383,7 +384,6 @@ async function main(): Promise<void> {
   // The machine is shared: shells alternate in rounds, and each figure is the median round,
   // with the ratio taken per round (so a burst of outside load skews one round, not one shell).
   const shells = (process.env.BENCH_SHELLS ?? 'ws,uws').split(',') as Shell[]
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   type Round = Record<Shell, Record<string, number>>
   const row = (label: string, key: string, digits: number, runs: Round[]) => {
     const ws = median(runs.map((r) => r.ws[key]!))

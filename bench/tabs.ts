@@ -55,6 +55,7 @@ import {
   openIndexedDbStore,
 } from '@peerchat/store-indexeddb'
 import { type MemoryLivePort, MemoryRelay } from '@peerchat/transports/memory'
+import { flag, median } from './cli.ts'
 
 const args = process.argv.slice(2)
 if (args.includes('--help')) {
@@ -67,10 +68,6 @@ if (args.includes('--help')) {
 Each fan-out round waits 2 x ADOPT_DELAY_MS (${ADOPT_DELAY_MS} ms) + 0.5 s after the last write before it
 reads the counts; each adoption round takes 1-2 x ADOPT_DELAY_MS.`)
   process.exit(0)
-}
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name)
-  return i >= 0 ? args[i + 1] : undefined
 }
 const M = Number(flag('--messages') ?? process.env.M ?? 200)
 const ROUNDS = Number(flag('--rounds') ?? process.env.ROUNDS ?? 3)
@@ -286,7 +283,6 @@ async function adopt(n: number, which: AdoptCase): Promise<Adopt> {
 
 // ---- run -------------------------------------------------------------------------------
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
 const load: string[] = [loadavg()[0]!.toFixed(2)]
 const started = new Date()
 const fan = new Map<number, FanOut[]>(NS.map((n) => [n, []]))

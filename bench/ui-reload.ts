@@ -35,6 +35,7 @@ import { buildUi, DIST_DIR } from '../tests/e2e/build.ts'
 import { joinAs, startRealRelay } from '../tests/e2e/real-harness.ts'
 import { serveStatic } from '../tests/e2e/static-server.ts'
 import { encodeBody } from '../ui-vue/src/client/bodies.ts'
+import { median } from './cli.ts'
 
 type Page = Awaited<ReturnType<typeof joinAs>>
 type BrowserContext = ReturnType<Page['context']>
@@ -47,7 +48,6 @@ const CHANNEL = 'general'
 const SEED_BATCH = 1_000
 const WAIT = { timeout: 120_000 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const fmt = (xs: number[]): string => `${median(xs).toFixed(0)} (${xs.map((x) => x.toFixed(0)).join(', ')})`
 
 /** Runs before the app: the time the first message row enters the DOM. */

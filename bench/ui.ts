@@ -17,6 +17,7 @@ import { gzipSync } from 'node:zlib'
 import { launchChromium } from '../tests/e2e/browser.ts'
 import { buildUi, DIST_DIR } from '../tests/e2e/build.ts'
 import { serveStatic } from '../tests/e2e/static-server.ts'
+import { median } from './cli.ts'
 
 const RUNS = Number(process.env.RUNS ?? 5)
 const HISTORY = 10_000
@@ -30,7 +31,6 @@ function bundleSizes(): { file: string; raw: number; gzip: number }[] {
   })
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const kb = (n: number): string => (n / 1024).toFixed(1)
 
 buildUi()

@@ -244,9 +244,8 @@ export class ChannelLog {
         const e = await this.load(id)
         if (e) events.push(e)
       }
-      // A deletion is a lost duplicate: the index is rebuilt from the store when next needed.
-      if (deleted.length > 0) this.nonces = undefined
-      else if (this.nonces) for (const e of events) addId(this.nonces, nonceKey(e), e.id)
+      // A deleted id may stay in the index: `findHeld` skips ids whose event is gone.
+      if (this.nonces) for (const e of events) addId(this.nonces, nonceKey(e), e.id)
       return { added: events, replaced: [...deleted], source: LOCAL }
     })
     this.tail = run.catch(() => {})

@@ -73,6 +73,26 @@ describe('the claim', () => {
     expect(again.welcome).toBeDefined()
   })
 
+  it('an admin event the relay cannot store is refused and changes nothing (the claim stays open)', async () => {
+    const log = new MemoryAdminLog()
+    const c = await community({ log })
+    const code = c.ctx.admin.claimCode
+    const owner = await c.login(undefined, code)
+    const append = log.append.bind(log)
+    log.append = () => {
+      throw new Error('ENOSPC: no space left on device')
+    }
+    expect(await c.act(owner, claim())).toMatchObject({ ok: false, code: 'internal' })
+    expect(c.ctx.admin.state.owner).toBeUndefined()
+    expect(c.ctx.admin.claimCode).toEqual(code)
+    expect(log.events).toEqual([])
+    // The disk has room again: a new request (another nonce) claims.
+    log.append = append
+    expectOk(await c.act(owner, claim()))
+    expect(c.ctx.admin.state.owner).toBeDefined()
+    expect(log.events).toHaveLength(1)
+  })
+
   it("the owner's next session carries every privilege bit, from the fold", async () => {
     const c = await owned({ policy: { post: 'admins', create: 'admins' } })
     const r = await c.connect(c.owner.id)

@@ -78,6 +78,10 @@ async function tab(
   return { replica, port, connect, seen, changes, texts }
 }
 
+/** The BroadcastChannel between the tabs' handles of `signer`'s outbox (storage-indexeddb.md). */
+const outboxChannel = (relay: MemoryRelay, signer: Identity) =>
+  `peerchat-log-${Buffer.from(relay.publicKey).toString('hex')}:outbox:${Buffer.from(signer.publicKey).toString('hex')}:`
+
 /** Two tabs of `signer`, each logged in to the relay. */
 async function twoTabsOnline(relay: MemoryRelay, signer: Identity) {
   const tabs = [await tab(relay, signer), await tab(relay, signer)] as const
@@ -191,14 +195,27 @@ describe('two tabs of one person', () => {
     await one.replica.stamped(write)
     await vi.waitFor(() => expect(two.texts()).toEqual(['stamped before its queue message']))
     // The outbox's message about the write arrives only now, as it may between tabs.
-    const late = new BroadcastChannel(
-      `peerchat-log-${Buffer.from(relay.publicKey).toString('hex')}:outbox:${Buffer.from(ann.publicKey).toString('hex')}:`,
-    )
+    const late = new BroadcastChannel(outboxChannel(relay, ann))
     late.postMessage({ put: { r: encodeRequest(write.request), q: write.queuedAt } })
     late.close()
     await new Promise((r) => setTimeout(r, 200))
     expect(two.replica.writes()).toEqual([])
     expect(relay.stats.submitted).toBe(1)
+  })
+
+  it("takes no write from the outbox channel that is not this person's signed request", async () => {
+    const { relay, ann } = await world()
+    const [one, two] = await twoTabsOnline(relay, ann)
+    one.port.setLink(false)
+    const write = await one.replica.write('general', 'message', utf8('genuine'))
+    await vi.waitFor(() => expect(two.replica.writes()).toHaveLength(1))
+    // Another page of the origin posts Ann's request with a changed body (its signature no longer holds).
+    const forged = { ...write.request, clientNonce: randomBytes(16), body: utf8('forged') }
+    const hostile = new BroadcastChannel(outboxChannel(relay, ann))
+    hostile.postMessage({ put: { r: encodeRequest(forged), q: Date.now() } })
+    hostile.close()
+    await new Promise((r) => setTimeout(r, 200))
+    expect(two.replica.writes().map((w) => w.key)).toEqual([write.key])
   })
 
   it('ignores a malformed message on the shared channel (another page of the origin cannot break a tab)', async () => {

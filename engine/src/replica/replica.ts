@@ -15,7 +15,7 @@
  */
 import { randomBytes } from '../bytes.ts'
 import { realClock, type Scheduler } from '../clock.ts'
-import { type SignedRequest, type StampedEvent, signRequest } from '../event.ts'
+import { type SignedRequest, type StampedEvent, signRequest, verifyAuthor } from '../event.ts'
 import type { Signer } from '../identity/keys.ts'
 import type { AddResult, ChannelLog } from '../log.ts'
 import type { MeshPort } from '../mesh/port.ts'
@@ -128,7 +128,11 @@ export class Replica {
   private stopped = false
   readonly stats = { fromRelay: 0 }
 
+  /** Whether the sync policy reconciles a channel with peers (`peerSync`, default all). */
+  private readonly syncs: (channel: string) => boolean
+
   private constructor(private readonly opts: ReplicaOptions) {
+    this.syncs = opts.peerSync ?? (() => true)
     this.clock = opts.clock ?? realClock
     this.outbox = opts.outbox ?? new MemoryOutboxStore()
     this.peer = new Peer({
@@ -141,7 +145,7 @@ export class Replica {
       this.peer,
       this.clock,
       opts.random ?? Math.random,
-      () => (opts.peerSync ? this.peer.channels.filter(opts.peerSync) : this.peer.channels),
+      () => this.peer.channels.filter(this.syncs),
       {
         ...(opts.virtual ? { initiateOnJoin: 'until-caught-up' as const } : {}),
         ...opts.sync,
@@ -176,14 +180,15 @@ export class Replica {
       log.onAdded((added, change) => {
         this.emit({ channel, added, replaced: change.replaced, source: change.source, writes: [] })
         // A write is stamped once its event is held, whoever brought it (another tab's session, a peer).
-        for (const e of added) {
-          const w = this.writesByKey.get(outboxKey(e.author, e.clientNonce))
-          if (w) void this.clock.track(this.settle(w, e))
-        }
+        if (this.writesByKey.size > 0)
+          for (const e of added) {
+            const w = this.writesByKey.get(outboxKey(e.author, e.clientNonce))
+            if (w) void this.clock.track(this.settle(w, e))
+          }
       }),
     )
     for (const { port } of this.lives) port.join(channel)
-    if (this.opts.peerSync?.(channel) ?? true) this.policy.channelOpened(channel)
+    if (this.syncs(channel)) this.policy.channelOpened(channel)
     return log
   }
 
@@ -374,9 +379,13 @@ export class Replica {
       if (w?.state === 'failed') this.writesByKey.delete(change.deleted)
       return
     }
-    const { author, clientNonce, channel } = change.put.request
+    const { request } = change.put
+    const { author, clientNonce, channel } = request
     const key = outboxKey(author, clientNonce)
-    if (this.writesByKey.has(key)) return
+    // Another page of the origin may post anything: only this person's signed requests, within the
+    // outbox's bound, are taken (a signature is checked once per write another tab queued).
+    if (this.writesByKey.has(key) || this.writesByKey.size >= MAX_OUTBOX) return
+    if (!(await verifyAuthor(request))) return
     // The store's broadcast may overtake the outbox's: a write whose event is held is no write.
     if (await this.open(channel).held(author, clientNonce)) return
     if (this.stopped || this.writesByKey.has(key)) return

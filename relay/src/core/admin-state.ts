@@ -66,7 +66,11 @@ export interface Removal {
   reason: string
 }
 
-export type Decision = { ok: true; removal?: Removal } | { ok: false; refusal: Refusal }
+/**
+ * An accepted admin event carries `commit`: what it changes, applied by `record` once the event
+ * is signed and on disk, never before (a failed write leaves the state as it was).
+ */
+export type Decision = { ok: true; removal?: Removal; commit?: () => void } | { ok: false; refusal: Refusal }
 
 /** Called with each admin event the relay stamped, in id order, once it is in `frames`. */
 export type RecordListener = (event: StampedEvent, bytes: Uint8Array, removal: Removal | undefined) => void
@@ -90,6 +94,8 @@ export interface AdminGateOptions {
   maxPending: number
   /** The claim code's source (tests); default 32 random bytes. */
   newClaimCode?: () => Uint8Array
+  /** Stores a stamped admin event durably before it takes effect (admin.log); throws when it cannot. */
+  persist?: (bytes: Uint8Array) => void
 }
 
 const CLOSE_REASON_BYTES = 123
@@ -330,26 +336,23 @@ export class AdminGate {
         reason: 'login_failed:bad_invite',
       })
     }
-    this._state.apply(event)
     const action = verdict.action
-    switch (action.kind) {
-      case AdminKind.claim:
-        this.claim = null
-        break
-      case AdminKind.accessSet:
-        this.accessSet = true
-        break
-      case AdminKind.inviteRedeem:
-        if (grant?.kind === 'invite' && grant.state === 'reserved') {
-          grant.state = 'redeemed'
-          this.unreserve(grant.id)
-        }
-        break
-      case AdminKind.memberKick:
-      case AdminKind.memberBan:
-        return { ok: true, removal: { target: action.body.target, reason: action.body.reason } }
+    const commit = (): void => {
+      this._state.apply(event)
+      if (action.kind === AdminKind.claim) this.claim = null
+      else if (action.kind === AdminKind.accessSet) this.accessSet = true
+      else if (
+        action.kind === AdminKind.inviteRedeem &&
+        grant?.kind === 'invite' &&
+        grant.state === 'reserved'
+      ) {
+        grant.state = 'redeemed'
+        this.unreserve(grant.id)
+      }
     }
-    return { ok: true }
+    if (action.kind === AdminKind.memberKick || action.kind === AdminKind.memberBan)
+      return { ok: true, commit, removal: { target: action.body.target, reason: action.body.reason } }
+    return { ok: true, commit }
   }
 
   /**
@@ -368,8 +371,14 @@ export class AdminGate {
     return run
   }
 
-  /** A stamped admin event: kept for joiners (in id order) and handed to every listener. */
-  record(event: StampedEvent, bytes: Uint8Array, removal?: Removal): void {
+  /**
+   * A stamped admin event: stored (`persist`; a failure throws and changes nothing), then
+   * applied (`decision.commit`), kept for joiners (in id order) and handed to every listener.
+   */
+  record(event: StampedEvent, bytes: Uint8Array, decision?: Decision): void {
+    this.o.persist?.(bytes)
+    const removal = decision?.ok ? decision.removal : undefined
+    if (decision?.ok) decision.commit?.()
     this.push(eventFrameFromBytes(bytes))
     for (const listener of this.listeners) listener(event, bytes, removal)
   }

@@ -76,17 +76,9 @@ export function createContext(o: ContextOptions): RelayContext {
     maxLogBytes: limits.maxAdminLogBytes,
     maxPending: limits.adminRequestsPending,
     ...(o.newClaimCode ? { newClaimCode: o.newClaimCode } : {}),
+    // An admin event is on disk before it takes effect or is fanned out.
+    ...(o.adminLog ? { persist: (bytes: Uint8Array) => o.adminLog!.append(bytes) } : {}),
   })
-  const adminLog = o.adminLog ?? null
-  if (adminLog)
-    // First of the listeners: an admin event is on disk before it is fanned out.
-    admin.onRecord((event, bytes) => {
-      try {
-        adminLog.append(bytes)
-      } catch (e) {
-        log('relay.admin_log_error', { id: event.id, error: String(e) })
-      }
-    })
   return {
     relay: o.relay,
     limits,
@@ -115,7 +107,7 @@ export function createContext(o: ContextOptions): RelayContext {
     signalLimiter: new RateLimiter(limits.signalsPerSecondPerKey, limits.signalBurstPerKey, maxKeys, now),
     sessions: new OpenSessions(),
     admin,
-    adminLog,
+    adminLog: o.adminLog ?? null,
     metrics: new Metrics(),
     log,
   }

@@ -23,7 +23,8 @@ import {
   verifyAuthor,
 } from '@peerchat/engine'
 import { ADMIN_CHANNEL, Kind } from '@peerchat/engine/chat'
-import type { AdminGate, LinkGrant, Refusal, Removal } from './admin-state.ts'
+import type { Logger } from '../log.ts'
+import type { AdminGate, Decision, LinkGrant, Refusal } from './admin-state.ts'
 import type { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache, type Stamp, type StampRefusal, type StampResult } from './idempotency.ts'
 import type { ChannelRegistry } from './policy.ts'
@@ -39,6 +40,8 @@ export interface StampContext {
   channels: ChannelRegistry
   /** Per-channel checkpoint windows; absent: no checkpoints. */
   checkpoints?: Checkpointer
+  /** The relay's log (an admin event it could not store is said there). */
+  log?: Logger
   /**
    * The community's admin state: when present it decides who may post, create and publish
    * admin events (the session's privilege bits are then not read), and the `admin` channel
@@ -143,14 +146,13 @@ export async function stampRequest(
   const run = async (): Promise<StampResult> => {
     if (!(await verifyAuthor(req))) return null
     const id = ctx.nextId()
-    let removal: Removal | undefined
+    let decision: Decision | undefined
     if (gate) {
-      const decision = gate.decide(grant, { ...req, id, ts: ulidTime(id), relaySig: EMPTY })
+      decision = gate.decide(grant, { ...req, id, ts: ulidTime(id), relaySig: EMPTY })
       if (!decision.ok) {
         close = decision.refusal.close
         return { refused: decision.refusal.code, message: decision.refusal.message }
       }
-      removal = decision.removal
     }
     checkpoints?.issued(req.channel, id)
     let event: StampedEvent
@@ -162,7 +164,16 @@ export async function stampRequest(
     }
     bytes = encodeEvent(event)
     checkpoints?.stamped(req.channel, id, bytes)
-    if (inAdmin) gate.record(event, bytes, removal)
+    if (inAdmin)
+      try {
+        gate.record(event, bytes, decision)
+      } catch (e) {
+        ctx.log?.('relay.admin_log_error', { id: event.id, error: String(e) })
+        return {
+          refused: ErrorCode.internal,
+          message: 'the relay could not store the admin event: try again',
+        }
+      }
     return { id: event.id, relaySig: event.relaySig }
   }
   const pending = inAdmin ? gate.serialize(run) : run()

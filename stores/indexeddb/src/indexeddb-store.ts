@@ -76,10 +76,19 @@ interface Change {
   deleted: Ulid[]
 }
 
+/**
+ * Most ids in one change message (a larger write is posted in parts): a message above it, from
+ * a hostile page of the origin, is ignored before any id is looked at.
+ */
+export const BROADCAST_IDS_MAX = 4096
+
 function isChange(data: unknown): data is Change {
   const c = data as Change | null
   return (
     typeof c?.channel === 'string' &&
+    Array.isArray(c.added) &&
+    Array.isArray(c.deleted) &&
+    c.added.length + c.deleted.length <= BROADCAST_IDS_MAX &&
     isValidChannel(c.channel) &&
     Array.isArray(c.added) &&
     c.added.every((a) => isUlid(a?.i) && a.d instanceof Uint8Array && a.d.length === DIGEST_BYTES) &&
@@ -206,11 +215,12 @@ export class IndexedDbStore implements Store {
       },
     )
     this.apply(channel, [...added, ...found], [])
-    this.peers?.postMessage({
-      channel,
-      added: added.map(({ i, d }) => ({ i, d })),
-      deleted: [],
-    } satisfies Change)
+    for (let at = 0; at < added.length; at += BROADCAST_IDS_MAX)
+      this.peers?.postMessage({
+        channel,
+        added: added.slice(at, at + BROADCAST_IDS_MAX).map(({ i, d }) => ({ i, d })),
+        deleted: [],
+      } satisfies Change)
     return added.length
   }
 
@@ -274,7 +284,12 @@ export class IndexedDbStore implements Store {
       },
     )
     const removed = this.apply(channel, [], unique)
-    this.peers?.postMessage({ channel, added: [], deleted: unique } satisfies Change)
+    for (let at = 0; at < unique.length; at += BROADCAST_IDS_MAX)
+      this.peers?.postMessage({
+        channel,
+        added: [],
+        deleted: unique.slice(at, at + BROADCAST_IDS_MAX),
+      } satisfies Change)
     return removed
   }
 

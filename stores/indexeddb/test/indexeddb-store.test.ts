@@ -21,6 +21,7 @@ import {
   openIndexedDbStore,
   QUOTA_LIMIT,
 } from '../src/index.ts'
+import { BROADCAST_IDS_MAX } from '../src/indexeddb-store.ts'
 
 async function freshStore(): Promise<{ store: IndexedDbStore; reopen: () => Promise<IndexedDbStore> }> {
   const relayKey = randomBytes(32)
@@ -152,6 +153,30 @@ describe('IndexedDbStore', () => {
     await other.deleteMany(CH, ids(events.slice(0, 5)))
     await vi.waitFor(async () => expect(await store.count(CH)).toBe(15))
     expect(await store.has(CH, events[0]!.event.id)).toBe(false)
+  })
+
+  it('posts a large write in parts another tab takes whole, and ignores an oversized message', async () => {
+    const relayKey = randomBytes(32)
+    const store = track(await openIndexedDbStore({ relayKey }))
+    const other = track(await openIndexedDbStore({ relayKey }))
+    const heard: number[] = []
+    store.watch((c) => heard.push(c.added.length))
+    const events = pool(BROADCAST_IDS_MAX + 10)
+    await other.putMany(CH, events)
+    await vi.waitFor(() => expect(heard).toEqual([BROADCAST_IDS_MAX, 10]))
+    expect(await store.count(CH)).toBe(events.length)
+    // A hostile page of the origin: a message past the bound is dropped before its ids are read.
+    const hostile = new BroadcastChannel(logDatabaseName(relayKey))
+    const more = pool(BROADCAST_IDS_MAX + 1, 'elsewhere')
+    hostile.postMessage({
+      channel: 'elsewhere',
+      added: more.map((e) => ({ i: e.event.id, d: e.digest })),
+      deleted: [],
+    })
+    hostile.close()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(heard).toEqual([BROADCAST_IDS_MAX, 10])
+    expect(await store.count('elsewhere')).toBe(0)
   })
 
   it('surfaces a corrupt row as a DecodeError instead of skipping it', async () => {

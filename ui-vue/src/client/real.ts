@@ -94,8 +94,8 @@ export interface RealOptions {
   link?: LinkSecret
 }
 
-/** A login refusal that is about membership (banned, invite-only, a dead link), not a passing fault. */
-const MEMBERSHIP_REFUSAL = /\bbann|invite/i
+/** The relay's login refusals (`<reason>: <message>`) about membership, which trying again cannot cure. */
+const MEMBERSHIP_REFUSALS = new Set(['banned', 'bad_invite', 'invite_required'])
 
 export class RealClient extends ReplicaClient implements ChatClient {
   readonly network: string
@@ -195,9 +195,10 @@ export class RealClient extends ReplicaClient implements ChatClient {
       ),
       relay.on('error', ({ code, message }) => {
         if (code !== 'login_failed') return
-        if (!MEMBERSHIP_REFUSAL.test(message) && !relay.linkKind) return
+        const reason = /^([a-z_]+):/.exec(message)?.[1] ?? ''
+        if (!MEMBERSHIP_REFUSALS.has(reason) && !relay.linkKind) return
         // Banned, invite-only, or a link that cannot be used: trying again would only be refused.
-        admin.setBlocked({ kind: 'refused', reason: message, banned: /\bbann/i.test(message) })
+        admin.setBlocked({ kind: 'refused', reason: message, banned: reason === 'banned' })
         void relay.stop()
       }),
       relay.on('state', () => {

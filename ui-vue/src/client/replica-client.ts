@@ -285,7 +285,7 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** The events whose authors could post them then (the admin fold's `mayPost`): peers enforce bans too. */
   private allowed(events: StampedEvent[]): StampedEvent[] {
     const admin = this.admin
-    return events.every((e) => admin.allows(e)) ? events : events.filter((e) => admin.allows(e))
+    return events.filter((e) => admin.allows(e))
   }
 
   /** Signs and queues an admin event (followed by the admin fold, not by a channel view). */

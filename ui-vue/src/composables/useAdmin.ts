@@ -55,7 +55,6 @@ function createAdmin(client: ChatClient) {
     return admin.whyNotPost(channel)
   }
   const blocked = computed(() => view.value.blocked)
-  const roleOf = (id: string): string => view.value.members.find((m) => m.id === id)?.role ?? 'member'
 
   /** Runs an action: null once stamped, else the reason it was refused. */
   async function run(action: () => Promise<Outgoing>): Promise<string | null> {
@@ -68,7 +67,7 @@ function createAdmin(client: ChatClient) {
     }
   }
 
-  return { admin, view, blocked, whyNotPost, roleOf, run }
+  return { admin, view, blocked, whyNotPost, run }
 }
 
 export type AdminState = ReturnType<typeof createAdmin>
