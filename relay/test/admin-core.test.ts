@@ -17,6 +17,7 @@ import {
 import { AdminKind, BuiltinRole, inviteIdOf, Kind } from '@peerchat/engine/chat'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
+import { DEFAULT_LIMITS } from '../src/limits.ts'
 import { type Client, community, DAY, expectOk, MemoryAdminLog, MIN } from './admin-fixtures.ts'
 
 useNodeCrypto()
@@ -143,6 +144,26 @@ describe('invite links', () => {
     // A second redeem in a session that did not log in by a usable link is refused.
     const danAgain = await c.login(dan, secret)
     expect(await c.act(danAgain, redeem(secret))).toMatchObject({ ok: false, code: 'forbidden' })
+  })
+
+  it('a session let in by an invite that does not redeem it within authDeadlineMs ends, and frees the use', async () => {
+    const c = await owned({ policy: { access: 'invite' } })
+    const secret = randomBytes(32)
+    expectOk(await c.act(c.owner, invite(secret, c.clock.t + DAY, 1)))
+    const hoarder = await c.login(undefined, secret)
+    c.clock.t += DEFAULT_LIMITS.authDeadlineMs - 1
+    c.core.sweep()
+    expect(hoarder.s.closed).toBeNull()
+    c.clock.t += 2
+    c.core.sweep()
+    expect(hoarder.s.closed).toEqual({ code: CloseCode.loginFailed, reason: 'login_failed:bad_invite' })
+    // The use is free again: the invitee gets in and redeems.
+    const cara = await c.login(undefined, secret)
+    expectOk(await c.act(cara, redeem(secret)))
+    // Redeemed, the session is not ended by the deadline.
+    c.clock.t += DEFAULT_LIMITS.authDeadlineMs + 1
+    c.core.sweep()
+    expect(cara.s.closed).toBeNull()
   })
 
   it('a redeem the fold refuses (revoked meanwhile) ends the session that came in by it', async () => {

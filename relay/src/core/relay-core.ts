@@ -52,7 +52,7 @@ export interface Conn<H> {
   /** Joined channels (allocated on first join: idle sockets stay small). */
   channels: Set<string> | null
   errors: number
-  /** Login deadline while challenged. */
+  /** Login deadline while challenged; then, for a session let in by an invite, its redeem deadline. */
   deadline: number
   /** What the login's link gave the session (a claim, a reserved invite use), if anything. */
   grant: LinkGrant | null
@@ -227,6 +227,20 @@ export class RelayCore<H> {
         this.ctx.metrics.reject(ErrorCode.authTimeout)
         this.fail(conn, ErrorCode.authTimeout, 'no login before the deadline')
         this.end(conn, CloseCode.authTimeout, ErrorCode.authTimeout)
+      } else if (
+        conn.phase === 'ready' &&
+        conn.grant?.kind === 'invite' &&
+        conn.grant.state === 'reserved' &&
+        now > conn.deadline
+      ) {
+        // A use reserved at login is redeemed at once by a real client: one held longer is
+        // withheld from the invitee's other devices (or hoarded), so the session ends.
+        this.fail(
+          conn,
+          ErrorCode.loginFailed,
+          'bad_invite: the invite was not redeemed in time: open the link again',
+        )
+        this.end(conn, CloseCode.loginFailed, 'login_failed:bad_invite')
       } else if (conn.phase === 'ready' && conn.session && now >= conn.session.expires) {
         this.fail(conn, ErrorCode.sessionExpired, 'session expired: log in again')
         this.end(conn, CloseCode.sessionExpired, ErrorCode.sessionExpired)
@@ -290,6 +304,8 @@ export class RelayCore<H> {
     conn.session = result.session.value
     conn.attestation = result.attestation
     conn.grant = result.grant
+    // The login deadline, reused: a session let in by an invite redeems it within authDeadlineMs.
+    conn.deadline = this.ctx.now() + this.ctx.limits.authDeadlineMs
     this.bySession.set(sessionKey(conn.session), conn)
     this.ctx.sessions.add(sessionKey(conn.session))
     this.ctx.metrics.sessions++
