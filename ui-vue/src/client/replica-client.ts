@@ -78,6 +78,8 @@ export abstract class ReplicaClient extends ChatClientBase {
   private readonly pulls = new Set<string>()
   private channelsQueued = false
   private adminCore: CommunityAdmin | undefined
+  /** Resolves once the stored admin log is folded (immediately before `hold`). */
+  private adminLoaded: Promise<void> = Promise.resolve()
   private offAdmin: (() => void) | undefined
   private firstPage: (() => void) | undefined
   private readonly firstPageShown = new Promise<void>((resolve) => {
@@ -157,7 +159,7 @@ export abstract class ReplicaClient extends ChatClientBase {
     for (const channel of replica.channels) if (channel !== ADMIN_CHANNEL) this.watch(channel)
     // The admin log, whole (it is small): stored events first, then every change, folded.
     const admin = this.admin
-    void replica
+    this.adminLoaded = replica
       .subscribe(
         ADMIN_CHANNEL,
         (change) => {
@@ -171,6 +173,7 @@ export abstract class ReplicaClient extends ChatClientBase {
         else this.offAdmin = off
       })
       .then(() => admin.take([]))
+      .catch(() => {}) // the store closed under a stop: nothing to show any more
   }
 
   /** Lists a channel (idempotent); it is followed from now on. */
@@ -217,6 +220,8 @@ export abstract class ReplicaClient extends ChatClientBase {
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
     query.signal?.throwIfAborted()
+    // The stored admin log is folded first (a local read): a banned author's stored posts never show.
+    await this.adminLoaded
     const log = this.watch(channel)
     const events = (
       await log.range(query.before ? { lt: query.before } : {}, { limit: query.limit, reverse: true })
