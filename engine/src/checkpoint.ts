@@ -13,7 +13,9 @@
  *   relaySig  = Sign_relay("stamp", id | Authored | authorSig)   can never pass as a message)
  *
  * It states: "in this channel, this relay process stamped exactly `count` events with ids in
- * [first, last], and these are their digests in order". See docs/protocol/identity-event.md §7.
+ * [first, last], and these are their digests in order" — their bytes, batch proofs included, not
+ * that their author signatures verify (the relay does not check those; peers do). A checkpoint
+ * event is always single-stamped. See docs/protocol/identity-event.md §7.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { abytes, equalBytes } from './bytes.ts'
@@ -187,6 +189,7 @@ export async function checkCheckpointEvent(
   backend?: Ed25519Backend,
 ): Promise<Checkpoint | CheckpointRefusal> {
   if (!isCheckpointEvent(e, relayKeys)) return 'notCheckpoint'
+  if (e.batch !== undefined) return 'malformed' // the relay signs each checkpoint alone
   let cp: Checkpoint
   let authored: Uint8Array
   let stamp: Uint8Array

@@ -3,34 +3,45 @@
  *
  *   Authored     = version:u8(=1) channel:str kind:str author:32 clientNonce:16 body:bytes
  *   Request      = Authored authorSig:64                      (client -> relay)
- *   StampedEvent = id:16 Authored authorSig:64 relaySig:64    (relay -> everyone)
+ *   StampedEvent = id:16 Authored authorSig:64 Stamp          (relay -> everyone)
+ *   Stamp        = relaySig:64                                a single stamp
+ *                | BatchStamp                                 one of a batch (stamp-proof.ts)
  *
  *   authorSig = Sign_author("event", Authored)
- *   relaySig  = Sign_relay ("stamp", id || Authored || authorSig)
+ *   relaySig  = Sign_relay ("stamp", id || Authored || authorSig)              (single)
+ *   rootSig   = Sign_relay ("stamp-batch", BatchRoot of the batch's leaves)   (batch)
  *
+ * An event is always carried delimited (the tail of a frame, a `bytes` field, a store record):
+ * a Stamp of exactly 64 bytes is a single stamp, anything else must read as a BatchStamp (which
+ * is never 64 bytes long). Single stamps keep the bytes of every event made before batches.
  * `ts` is not a separate field: it is the ULID's time, so it cannot disagree with the id.
  * See docs/protocol/identity-event.md (indexed by docs/PROTOCOL.md) for the grammar of
  * `str`/`bytes`, every limit and a worked example.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { abytes, concatBytes, equalBytes } from './bytes.ts'
-import {
-  createWriter,
-  decodeWith,
-  finish,
-  putVarUint,
-  type Reader,
-  varUintSize,
-  writeBytes,
-  writeU8,
-  writeVarBytes,
-  writeVarString,
-} from './codec.ts'
+import { abytes, equalBytes } from './bytes.ts'
+import { decodeWith, putVarUint, type Reader, varUintSize } from './codec.ts'
 import { DecodeError } from './errors.ts'
 import type { Ed25519Backend } from './identity/backend.ts'
 import { Domain } from './identity/domains.ts'
 import type { Signer } from './identity/keys.ts'
 import { verifySignature } from './identity/verify.ts'
+import {
+  type BatchProof,
+  batchRootPayload,
+  batchStampSize,
+  defaultHash,
+  type Hash,
+  isBatchProof,
+  leafHash,
+  MAX_BATCH_STAMP_EXTRA,
+  MAX_STAMP_BATCH,
+  merkleTree,
+  putBatchStamp,
+  readBatchStamp,
+  rootFromProof,
+  VerifiedRoots,
+} from './stamp-proof.ts'
 import { ULID_BYTES, type Ulid, ulidFromBytes, ulidTime, ulidToBytes } from './ulid.ts'
 
 export const EVENT_VERSION = 1
@@ -47,8 +58,8 @@ export const Limits = {
 export const AUTHOR_BYTES = 32
 export const SIGNATURE_BYTES = 64
 export const CLIENT_NONCE_BYTES = 16
-/** Size of the largest stamped event (every field at its limit): the least a frame carrying one must allow. */
-export const MAX_EVENT_BYTES =
+/** Size of the largest single-stamped event (every field at its limit). */
+export const MAX_SINGLE_EVENT_BYTES =
   ULID_BYTES +
   1 +
   (1 + Limits.channel) +
@@ -57,6 +68,11 @@ export const MAX_EVENT_BYTES =
   CLIENT_NONCE_BYTES +
   (3 + Limits.body) + // a length up to 2^21 - 1 takes 3 varint bytes
   2 * SIGNATURE_BYTES
+/**
+ * Size of the largest stamped event, a batch-stamped one with the longest path: the least a
+ * frame carrying one must allow.
+ */
+export const MAX_EVENT_BYTES = MAX_SINGLE_EVENT_BYTES + MAX_BATCH_STAMP_EXTRA
 // A wrong-length signature would shift every later field on the wire.
 const checkSig = (sig: Uint8Array, what: string): Uint8Array => abytes(sig, SIGNATURE_BYTES, what)
 
@@ -79,7 +95,10 @@ export interface StampedEvent extends SignedRequest {
   id: Ulid
   /** Relay time in ms: the time part of `id`. */
   ts: number
+  /** The relay's signature: over this stamp alone, or over the root of `batch`. */
   relaySig: Uint8Array
+  /** Present when the relay stamped this event in a batch: its place in the batch's Merkle tree. */
+  batch?: BatchProof
 }
 
 // Both patterns are ASCII-only, so a valid name's length in characters is its length in bytes;
@@ -102,15 +121,7 @@ function checkAuthored(a: Authored): void {
 }
 
 export function encodeAuthored(a: Authored): Uint8Array {
-  checkAuthored(a)
-  const w = createWriter()
-  writeU8(w, EVENT_VERSION)
-  writeVarString(w, a.channel)
-  writeVarString(w, a.kind)
-  writeBytes(w, a.author)
-  writeBytes(w, a.clientNonce)
-  writeVarBytes(w, a.body)
-  return finish(w)
+  return encodeParts(undefined, a, undefined, undefined, undefined)
 }
 
 export function readAuthored(r: Reader): Authored {
@@ -134,7 +145,7 @@ export async function signRequest(signer: Signer, content: Omit<Authored, 'autho
 }
 
 export function encodeRequest(req: SignedRequest): Uint8Array {
-  return concatBytes(encodeAuthored(req), checkSig(req.authorSig, 'authorSig'))
+  return encodeParts(undefined, req, checkSig(req.authorSig, 'authorSig'), undefined, undefined)
 }
 
 export function readRequest(r: Reader): SignedRequest {
@@ -159,23 +170,35 @@ function tryEncode(encode: () => Uint8Array): Uint8Array | undefined {
   }
 }
 
-/** The payload the relay signs: binds the id (and so the time) to the author's signed content. */
+/**
+ * The payload of a single stamp's signature, and a batch stamp's leaf: binds the id (and so
+ * the time) to the author's signed content.
+ */
 export function stampPayload(id: Ulid, req: SignedRequest): Uint8Array {
-  return encodeStamped(id, req, undefined)
+  return encodeParts(id, req, checkSig(req.authorSig, 'authorSig'), undefined, undefined)
 }
 
 /**
- * `id | Authored | authorSig [| relaySig]` written into one exact-size buffer: the same bytes
+ * `[id |] Authored [| authorSig [| Stamp]]` written into one exact-size buffer: the same bytes
  * as lib0's encoder (event.vectors.test.ts), without its intermediate buffers — a peer serving
- * history encodes every event it sends. Channel and kind are ASCII (checked), one byte a char.
+ * history encodes every event it sends, and the relay every request it stamps. Channel and kind
+ * are ASCII (checked), one byte a char.
  */
-function encodeStamped(id: Ulid, a: SignedRequest, relaySig: Uint8Array | undefined): Uint8Array {
+function encodeParts(
+  id: Ulid | undefined,
+  a: Authored,
+  authorSig: Uint8Array | undefined,
+  relaySig: Uint8Array | undefined,
+  batch: BatchProof | undefined,
+): Uint8Array {
   checkAuthored(a)
-  checkSig(a.authorSig, 'authorSig')
   if (relaySig) checkSig(relaySig, 'relaySig')
+  if (batch !== undefined && !isBatchProof(batch)) throw new RangeError('malformed batch proof')
+  const idBytes = id === undefined ? undefined : ulidToBytes(id)
   const { channel, kind, body } = a
+  const stampBytes = relaySig === undefined ? 0 : batch ? batchStampSize(batch) : SIGNATURE_BYTES
   const size =
-    ULID_BYTES +
+    (idBytes ? ULID_BYTES : 0) +
     1 +
     varUintSize(channel.length) +
     channel.length +
@@ -185,10 +208,14 @@ function encodeStamped(id: Ulid, a: SignedRequest, relaySig: Uint8Array | undefi
     CLIENT_NONCE_BYTES +
     varUintSize(body.length) +
     body.length +
-    SIGNATURE_BYTES * (relaySig ? 2 : 1)
+    (authorSig ? SIGNATURE_BYTES : 0) +
+    stampBytes
   const out = new Uint8Array(size)
-  out.set(ulidToBytes(id), 0)
-  let o = ULID_BYTES
+  let o = 0
+  if (idBytes) {
+    out.set(idBytes, 0)
+    o = ULID_BYTES
+  }
   out[o++] = EVENT_VERSION
   o = putVarUint(out, o, channel.length)
   for (let i = 0; i < channel.length; i++) out[o++] = channel.charCodeAt(i)
@@ -201,8 +228,11 @@ function encodeStamped(id: Ulid, a: SignedRequest, relaySig: Uint8Array | undefi
   o = putVarUint(out, o, body.length)
   out.set(body, o)
   o += body.length
-  out.set(a.authorSig, o)
-  if (relaySig) out.set(relaySig, o + SIGNATURE_BYTES)
+  if (!authorSig) return out
+  out.set(authorSig, o)
+  o += SIGNATURE_BYTES
+  if (relaySig && batch) putBatchStamp(out, o, batch, relaySig)
+  else if (relaySig) out.set(relaySig, o)
   return out
 }
 
@@ -212,28 +242,114 @@ export async function stamp(relay: Signer, id: Ulid, req: SignedRequest): Promis
   return { ...req, id, ts: ulidTime(id), relaySig }
 }
 
-export function encodeEvent(e: StampedEvent): Uint8Array {
-  if (!(e.relaySig instanceof Uint8Array)) checkSig(e.relaySig, 'relaySig')
-  return encodeStamped(e.id, e, e.relaySig)
+/** A relay's stamp of one event: its signature, and its place in a batch when it shared one. */
+export interface StampProof {
+  relaySig: Uint8Array
+  batch?: BatchProof
 }
 
+/**
+ * The relay's half for many stamps at once (the stamps of one event-loop turn), given their
+ * `stampPayload`s: one signature over their Merkle root, each with its proof. A batch of one is
+ * a single stamp (signed alone, no proof). `hash` is SHA-256 (the relay passes a native one);
+ * `leaves` are the payloads' `leafHash`es when the caller has them.
+ */
+export async function signStamps(
+  relay: Signer,
+  payloads: readonly Uint8Array[],
+  hash: Hash = defaultHash,
+  leaves?: readonly Uint8Array[],
+): Promise<StampProof[]> {
+  if (payloads.length === 0) return []
+  if (payloads.length === 1) return [{ relaySig: await relay.sign(Domain.stamp, payloads[0]!) }]
+  if (payloads.length > MAX_STAMP_BATCH)
+    throw new RangeError(`a batch holds at most ${MAX_STAMP_BATCH} stamps`)
+  if (leaves && leaves.length !== payloads.length) throw new RangeError('one leaf per payload')
+  const { root, paths } = merkleTree(leaves ?? payloads.map((p) => leafHash(p, hash)), hash)
+  const size = payloads.length
+  const relaySig = await relay.sign(Domain.stampBatch, batchRootPayload(size, root))
+  return paths.map((path, index) => ({ relaySig, batch: { size, index, path } }))
+}
+
+/** `signStamps` for requests and their ids: the stamped events. */
+export async function stampBatch(
+  relay: Signer,
+  items: readonly { id: Ulid; req: SignedRequest }[],
+  hash: Hash = defaultHash,
+): Promise<StampedEvent[]> {
+  const proofs = await signStamps(
+    relay,
+    items.map(({ id, req }) => stampPayload(id, req)),
+    hash,
+  )
+  return items.map(({ id, req }, i) => withProof(req, id, proofs[i]!))
+}
+
+/** The event a request becomes with its id and stamp. */
+export function withProof(req: SignedRequest, id: Ulid, proof: StampProof): StampedEvent {
+  const event: StampedEvent = { ...req, id, ts: ulidTime(id), relaySig: proof.relaySig }
+  if (proof.batch) event.batch = proof.batch
+  return event
+}
+
+/**
+ * An encoded event from its stamp payload (`stampPayload`: id | Authored | authorSig) and its
+ * stamp: `payload | Stamp`, in one allocation (the relay fans out these bytes).
+ */
+export function appendStamp(payload: Uint8Array, proof: StampProof): Uint8Array {
+  checkSig(proof.relaySig, 'relaySig')
+  const out = new Uint8Array(payload.length + (proof.batch ? batchStampSize(proof.batch) : SIGNATURE_BYTES))
+  out.set(payload, 0)
+  if (proof.batch) putBatchStamp(out, payload.length, proof.batch, proof.relaySig)
+  else out.set(proof.relaySig, payload.length)
+  return out
+}
+
+export function encodeEvent(e: StampedEvent): Uint8Array {
+  return encodeParts(e.id, e, checkSig(e.authorSig, 'authorSig'), checkSig(e.relaySig, 'relaySig'), e.batch)
+}
+
+/** Reads a whole event: the stamp is the rest of the input (see the grammar above). */
 export function readEvent(r: Reader): StampedEvent {
   const id = ulidFromBytes(r.bytes(ULID_BYTES, 'id'))
   const req = readRequest(r)
-  const relaySig = r.bytes(SIGNATURE_BYTES, 'relaySig')
-  return { ...req, id, ts: ulidTime(id), relaySig }
+  if (r.remaining <= SIGNATURE_BYTES) {
+    const relaySig = r.bytes(SIGNATURE_BYTES, 'relaySig')
+    return { ...req, id, ts: ulidTime(id), relaySig }
+  }
+  const { batch, relaySig } = readBatchStamp(r)
+  return { ...req, id, ts: ulidTime(id), relaySig, batch }
 }
 
 export const decodeEvent = (bytes: Uint8Array): StampedEvent => decodeWith(bytes, readEvent, 'event')
 
-/** False for a bad stamp and for a malformed event object (never throws on peer data). */
+/**
+ * Root signatures verified by `verifyRelayStamp` and the logs that are given no cache of their
+ * own: the events of one batch, live or in a catch-up, cost one signature check between them.
+ */
+export const sharedVerifiedRoots = new VerifiedRoots()
+
+/**
+ * False for a bad stamp and for a malformed event object (never throws on peer data). A batch
+ * stamp is checked by hashing the event's path up to a root, then the root's signature, once per
+ * root in `roots`. `hash` is SHA-256.
+ */
 export async function verifyRelayStamp(
   e: StampedEvent,
   relayKey: Uint8Array,
   backend?: Ed25519Backend,
+  roots: VerifiedRoots = sharedVerifiedRoots,
+  hash: Hash = defaultHash,
 ): Promise<boolean> {
   const payload = tryEncode(() => stampPayload(e.id, e))
-  return payload !== undefined && verifySignature(Domain.stamp, relayKey, payload, e.relaySig, backend)
+  if (payload === undefined || !(e.relaySig instanceof Uint8Array)) return false
+  if (e.batch === undefined) return verifySignature(Domain.stamp, relayKey, payload, e.relaySig, backend)
+  const root = rootFromProof(leafHash(payload, hash), e.batch, hash)
+  if (!root) return false
+  const signed = batchRootPayload(e.batch.size, root)
+  return roots.verify(relayKey, signed, e.relaySig, () =>
+    verifySignature(Domain.stampBatch, relayKey, signed, e.relaySig, backend),
+  )
 }
 
 /** Content digest of an event (SHA-256 of its canonical bytes): the item hash in fingerprints. */

@@ -54,6 +54,7 @@ export { DecodeError, LimitError, RejectedError } from './errors.ts'
 export {
   AUTHOR_BYTES,
   type Authored,
+  appendStamp,
   CLIENT_NONCE_BYTES,
   decodeEvent,
   decodeRequest,
@@ -66,18 +67,24 @@ export {
   isValidKind,
   Limits,
   MAX_EVENT_BYTES,
+  MAX_SINGLE_EVENT_BYTES,
   readAuthored,
   readEvent,
   readRequest,
   SIGNATURE_BYTES,
   type SignedRequest,
   type StampedEvent,
+  type StampProof,
   sameContent,
+  sharedVerifiedRoots,
   signRequest,
+  signStamps,
   stamp,
+  stampBatch,
   stampPayload,
   verifyAuthor,
   verifyRelayStamp,
+  withProof,
 } from './event.ts'
 export { BoundedCache } from './identity/cache.ts'
 export {
@@ -107,7 +114,6 @@ export {
   ChannelLog,
   type ChannelLogOptions,
   type LogChange,
-  MAX_AUDIT_QUEUE,
   MAX_KNOWN_CHECKPOINTS,
   type Rejection,
   RejectReason,
@@ -162,6 +168,7 @@ export {
   MAX_ORIGIN_BYTES,
   MAX_PURPOSE_BYTES,
   Privilege,
+  queryRef,
   RELAY_PROTOCOL_VERSION,
   type RelayFrame,
   SESSION_ID_BYTES,
@@ -227,6 +234,19 @@ export {
   type WriteState,
 } from './replica/index.ts'
 export { LOCAL, RELAY, type Source, STORE } from './source.ts'
+export {
+  type BatchProof,
+  HASH_BYTES,
+  type Hash,
+  leafInput,
+  MAX_BATCH_STAMP_EXTRA,
+  MAX_PROOF_DEPTH,
+  MAX_STAMP_BATCH,
+  proofDepth,
+  STAMP_BATCH_VERSION,
+  VERIFIED_ROOTS_MAX,
+  VerifiedRoots,
+} from './stamp-proof.ts'
 export {
   addInto,
   BLOCK_MAX,

@@ -3,7 +3,11 @@
  *
  * Every event is checked before it is stored (shape, channel, relay stamp, author
  * signature); an invalid one is rejected with a reason and never stored. Signatures are
- * verified in parallel chunks since native verification is asynchronous.
+ * verified in parallel chunks since native verification is asynchronous. The relay vouches
+ * for who sent an event (its session), not for the author signature, which it does not check
+ * on ordinary events: this log is where it is checked, for every event, however it arrived.
+ * A batch-stamped event (stamp-proof.ts) costs a path of hashes; its root's signature is
+ * checked once per batch (`VerifiedRoots`).
  *
  * Dedup rule (convergent): at most one event per (author, clientNonce). When two verified
  * events share a pair, the one with the smaller ULID stays, whatever the arrival order, so
@@ -11,10 +15,10 @@
  * One ChannelLog should own a (store, channel) pair: it keeps an in-memory nonce index.
  *
  * Relay checkpoints (checkpoint.ts): events whose digests, together with the held events of
- * the range, hash to the root of a valid relay checkpoint are accepted without per-event
- * signature checks — the checkpoint is the relay's signature over their exact bytes. Their
- * author signatures were checked by the relay before stamping; `auditAuthors()` checks them
- * again later, off the catch-up path. Anything not fully covered is verified per event.
+ * the range, hash to the root of a valid relay checkpoint skip their relay stamp check — the
+ * checkpoint is the relay's signature over their exact bytes. Their author signatures are
+ * checked like any event's, before they are stored. Anything not fully covered is verified per
+ * event.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, equalBytes } from './bytes.ts'
@@ -35,18 +39,27 @@ import {
   isValidKind,
   Limits,
   sameContent,
+  sharedVerifiedRoots,
 } from './event.ts'
 import type { Ed25519Backend } from './identity/backend.ts'
 import { Domain } from './identity/domains.ts'
 import { verifySignature } from './identity/verify.ts'
 import { LOCAL, type Source } from './source.ts'
+import {
+  batchRootPayload,
+  isBatchProof,
+  leafHash,
+  rootFromProof,
+  sameProof,
+  type VerifiedRoots,
+} from './stamp-proof.ts'
 import type { Fingerprint, GetRangeOptions, IdRange, Store, StoredEvent } from './store/store.ts'
 import { parseUlid, type Ulid, ulidTime, ulidToBytes } from './ulid.ts'
 
 export const RejectReason = {
   /** The relay signature does not verify under any trusted relay key. */
   badRelaySig: 'badRelaySig',
-  /** The author signature does not verify (checked when `verifyAuthors`). */
+  /** The author signature does not verify (checked when `verifyAuthors`, on every event). */
   badAuthorSig: 'badAuthorSig',
   /** The event names another channel. */
   channelMismatch: 'channelMismatch',
@@ -79,16 +92,15 @@ export interface AddResult {
   /** Ids removed because an event with the same (author, clientNonce) and a smaller id arrived. */
   replaced: Ulid[]
   /**
-   * Events accepted on a relay checkpoint (hashed, not signature-checked one by one); they are
-   * among `added` or counted as duplicates. Their author signatures await `auditAuthors()`.
+   * Events accepted on a relay checkpoint (their relay stamps hashed, not checked one by one;
+   * their author signatures checked all the same); among `added` or counted as duplicates.
    */
   vouched: number
 }
 
+/** What `auditAuthors()` did: nothing since issue #13 (every author signature is checked on arrival). */
 export interface AuditResult {
-  /** Events whose author signature was checked. */
   checked: number
-  /** Events removed because their author signature does not verify (the relay vouched for a forgery). */
   removed: Rejection[]
 }
 
@@ -97,12 +109,18 @@ export interface ChannelLogOptions {
   store: Store
   /** Relay keys whose stamps are accepted. */
   relayKeys: Uint8Array[]
-  /** Verify author signatures too (default true). */
+  /**
+   * Verify author signatures too (default true). The relay checks no author signature of an
+   * ordinary event, so a log with `false` may hold events every other peer refuses: for
+   * benchmarks and tests only.
+   */
   verifyAuthors?: boolean
   /** Ed25519 backend (default: the engine's default backend). */
   backend?: Ed25519Backend
-  /** Accept events covered by a valid relay checkpoint by hashing them (default true). */
+  /** Skip the relay stamp check of events a valid relay checkpoint covers, hashing them (default true). */
   checkpoints?: boolean
+  /** Batch roots known to verify (default: the engine's shared cache, which the relay client also fills). */
+  roots?: VerifiedRoots
 }
 
 /** Signature checks in flight at once: enough to keep native verification's thread pool busy. */
@@ -113,8 +131,6 @@ const INDEX_PAGE = 4096
 export const NOTIFIED_MAX = 1024
 /** Valid checkpoints remembered (oldest forgotten first), for events that arrive after theirs. */
 export const MAX_KNOWN_CHECKPOINTS = 1024
-/** Vouched events awaiting their author check (~80 bytes each); past it, covered events are verified at once. */
-export const MAX_AUDIT_QUEUE = 250_000
 
 /** What one add changed: the events stored, the ids they replaced, and where they came from. */
 export interface LogChange {
@@ -136,19 +152,16 @@ export class ChannelLog {
   private readonly relayKeys: Uint8Array[]
   private readonly verifyAuthors: boolean
   private readonly backend: Ed25519Backend | undefined
+  private readonly roots: VerifiedRoots
   private readonly listeners = new Set<Listener>()
   /** hash(author, clientNonce) -> ids of the events kept under that hash; built on first use. */
   private nonces: Map<number, Ulid[]> | undefined
   /** Serialises the check-then-write part of `add`. */
   private tail: Promise<unknown> = Promise.resolve()
-  /** Whether relay checkpoints are used; turned off for good once one vouched for a forgery. */
-  private useCheckpoints: boolean
+  /** Whether relay checkpoints are used. */
+  private readonly useCheckpoints: boolean
   /** Valid checkpoints seen, by the checkpoint event's id (insertion order = age). */
   private readonly known = new Map<Ulid, Checkpoint>()
-  /** Ids accepted on a checkpoint whose author signature has not been checked yet. */
-  private auditQueue: Ulid[] = []
-  /** Ids before this index in `auditQueue` are checked (a cursor: no O(n) shift per chunk). */
-  private auditHead = 0
   /** The ids listeners were told of last (oldest forgotten first): each is told once. */
   private readonly notified = new Set<Ulid>()
 
@@ -160,15 +173,19 @@ export class ChannelLog {
     this.relayKeys = [...opts.relayKeys]
     this.verifyAuthors = opts.verifyAuthors ?? true
     this.backend = opts.backend
+    this.roots = opts.roots ?? sharedVerifiedRoots
     this.useCheckpoints = opts.checkpoints ?? true
   }
 
-  /** Vouched events whose author signature `auditAuthors()` has still to check. */
+  /**
+   * Always 0: no event is stored before its author signature is checked (issue #13; before it,
+   * checkpoint-covered events were checked later by `auditAuthors`). Kept for its callers.
+   */
   get pendingAudit(): number {
-    return this.auditQueue.length - this.auditHead
+    return 0
   }
 
-  /** Whether checkpoints are used (false when disabled, or after one vouched for a forged event). */
+  /** Whether checkpoints are used (the `checkpoints` option). */
   get checkpointsTrusted(): boolean {
     return this.useCheckpoints
   }
@@ -295,6 +312,7 @@ export class ChannelLog {
       if (typeof e.kind !== 'string' || !isValidKind(e.kind)) return malformed('invalid kind')
       if (!isBytes(e.author, 32) || !isBytes(e.clientNonce, 16)) return malformed('bad author or clientNonce')
       if (!isBytes(e.authorSig, 64) || !isBytes(e.relaySig, 64)) return malformed('bad signature length')
+      if (e.batch !== undefined && !isBatchProof(e.batch)) return malformed('bad batch proof')
       if (!(e.body instanceof Uint8Array)) return malformed('body is not bytes')
       if (e.body.length > Limits.body)
         return { reason: RejectReason.tooLarge, detail: `body of ${e.body.length} bytes > ${Limits.body}` }
@@ -305,8 +323,9 @@ export class ChannelLog {
   }
 
   /**
-   * Splits `events` into the ones covered by a valid checkpoint (hashed only) and the rest
-   * (signatures checked in parallel chunks); returns the accepted ones. Fills `digests`.
+   * Splits `events` into the ones covered by a valid checkpoint (relay stamp hashed, author
+   * signature checked) and the rest (both checked), signatures in parallel chunks; returns the
+   * accepted ones. Fills `digests`.
    */
   private async verifyAll(
     events: StampedEvent[],
@@ -314,28 +333,22 @@ export class ChannelLog {
     digests: Map<StampedEvent, Uint8Array>,
   ): Promise<StampedEvent[]> {
     const ok: StampedEvent[] = []
-    let perEvent = events
+    let covered = new Set<StampedEvent>()
+    let pending = events
     if (this.useCheckpoints && events.length > 0) {
-      const covered = await this.coverage(events, result, digests, ok)
-      perEvent = []
-      for (const e of events) {
-        if (isCheckpointEvent(e, this.relayKeys)) continue // checked by coverage()
-        if (!covered.has(e)) perEvent.push(e)
-        else if (this.verifyAuthors && this.pendingAudit >= MAX_AUDIT_QUEUE) perEvent.push(e)
-        else {
-          ok.push(e)
-          result.vouched++
-          if (this.verifyAuthors) this.auditQueue.push(e.id)
-        }
-      }
+      covered = await this.coverage(events, result, digests, ok)
+      pending = events.filter((e) => !isCheckpointEvent(e, this.relayKeys)) // checked by coverage()
     }
-    for (let i = 0; i < perEvent.length; i += VERIFY_CHUNK) {
-      const chunk = perEvent.slice(i, i + VERIFY_CHUNK)
-      const verdicts = await Promise.all(chunk.map((e) => this.verify(e)))
+    for (let i = 0; i < pending.length; i += VERIFY_CHUNK) {
+      const chunk = pending.slice(i, i + VERIFY_CHUNK)
+      const verdicts = await Promise.all(chunk.map((e) => this.verify(e, covered.has(e))))
       chunk.forEach((e, j) => {
         const reason = verdicts[j]
         if (reason) result.rejected.push({ id: e.id, reason })
-        else ok.push(e)
+        else {
+          ok.push(e)
+          if (covered.has(e)) result.vouched++
+        }
       })
     }
     return ok
@@ -466,74 +479,48 @@ export class ChannelLog {
     return verdict
   }
 
-  /** Full per-event check: relay stamp, and the author signature when `verifyAuthors`. */
-  private async verify(e: StampedEvent): Promise<RejectReason | undefined> {
+  /**
+   * Per-event check: the relay stamp (unless a checkpoint covers the event: `covered`), and the
+   * author signature when `verifyAuthors`.
+   */
+  private async verify(e: StampedEvent, covered: boolean): Promise<RejectReason | undefined> {
     if (isCheckpointEvent(e, this.relayKeys)) {
       const v = await this.verifyCheckpoint(e)
       return typeof v === 'string' ? v : undefined
     }
     const authored = encodeAuthored(e)
-    const stamp = concatBytes(ulidToBytes(e.id), authored, e.authorSig)
     const [relayOk, authorOk] = await Promise.all([
-      this.verifyRelay(stamp, e.relaySig),
-      this.verifyAuthors
-        ? verifySignature(Domain.event, e.author, authored, e.authorSig, this.backend)
-        : Promise.resolve(true),
+      covered || this.verifyStamp(e, authored),
+      !this.verifyAuthors || verifySignature(Domain.event, e.author, authored, e.authorSig, this.backend),
     ])
     if (!relayOk) return RejectReason.badRelaySig
     if (!authorOk) return RejectReason.badAuthorSig
     return undefined
   }
 
-  /**
-   * Checks the author signatures of events accepted on a checkpoint, off the catch-up path.
-   * An event whose signature fails is removed: the relay vouched for a forgery (its checkpoint
-   * signature over the event's digest is the proof), so this log stops using checkpoints.
-   */
-  async auditAuthors(): Promise<AuditResult> {
-    const out: AuditResult = { checked: 0, removed: [] }
-    while (this.pendingAudit > 0) {
-      const ids = this.auditQueue.slice(this.auditHead, this.auditHead + VERIFY_CHUNK)
-      this.auditHead += ids.length
-      if (this.auditHead === this.auditQueue.length) {
-        this.auditQueue = []
-        this.auditHead = 0
-      }
-      const events = (await Promise.all(ids.map((id) => this.load(id)))).filter(
-        (e): e is StampedEvent => e !== undefined,
+  /** The relay stamp under any trusted relay key: a single signature, or a batch proof and its root's. */
+  private async verifyStamp(e: StampedEvent, authored: Uint8Array): Promise<boolean> {
+    const payload = concatBytes(ulidToBytes(e.id), authored, e.authorSig)
+    if (e.batch === undefined) return this.verifyRelay(payload, e.relaySig)
+    const root = rootFromProof(leafHash(payload), e.batch)
+    if (!root) return false
+    const signed = batchRootPayload(e.batch.size, root)
+    for (const key of this.relayKeys)
+      if (
+        await this.roots.verify(key, signed, e.relaySig, () =>
+          verifySignature(Domain.stampBatch, key, signed, e.relaySig, this.backend),
+        )
       )
-      const verdicts = await Promise.all(
-        events.map((e) =>
-          verifySignature(Domain.event, e.author, encodeAuthored(e), e.authorSig, this.backend),
-        ),
-      )
-      out.checked += events.length
-      const bad = events.filter((_, i) => !verdicts[i])
-      if (bad.length === 0) continue
-      this.useCheckpoints = false
-      this.known.clear()
-      const run = this.tail.then(() => this.removeForged(bad))
-      this.tail = run.catch(() => {})
-      await run
-      // Projections that showed them must drop them, like a replaced duplicate.
-      this.notify({ added: [], replaced: bad.map((e) => e.id), source: LOCAL })
-      for (const e of bad)
-        out.removed.push({
-          id: e.id,
-          reason: RejectReason.badAuthorSig,
-          detail: 'accepted on a relay checkpoint, but the author signature does not verify',
-        })
-    }
-    return out
+        return true
+    return false
   }
 
-  private async removeForged(bad: StampedEvent[]): Promise<void> {
-    const nonces = await this.nonceIndex()
-    for (const e of bad) removeId(nonces, nonceKey(e), e.id)
-    await this.store.deleteMany(
-      this.channel,
-      bad.map((e) => e.id),
-    )
+  /**
+   * Nothing to do: every event's author signature is checked before it is stored (issue #13;
+   * before it, events accepted on a checkpoint were checked here, later). Kept for its callers.
+   */
+  async auditAuthors(): Promise<AuditResult> {
+    return { checked: 0, removed: [] }
   }
 
   private async verifyRelay(payload: Uint8Array, sig: Uint8Array): Promise<boolean> {
@@ -687,7 +674,12 @@ export class ChannelLog {
 
 /** Byte-identical events (the relay signature covers id, content and author signature). */
 function sameEvent(a: StampedEvent, b: StampedEvent): boolean {
-  return equalBytes(a.relaySig, b.relaySig) && equalBytes(a.authorSig, b.authorSig) && sameContent(a, b)
+  return (
+    equalBytes(a.relaySig, b.relaySig) &&
+    sameProof(a.batch, b.batch) &&
+    equalBytes(a.authorSig, b.authorSig) &&
+    sameContent(a, b)
+  )
 }
 
 function malformed(detail: string): { reason: RejectReason; detail: string } {

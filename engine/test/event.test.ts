@@ -15,6 +15,7 @@ import {
   eventDigest,
   Limits,
   MAX_EVENT_BYTES,
+  MAX_SINGLE_EVENT_BYTES,
   type SignedRequest,
   type StampedEvent,
   sameContent,
@@ -26,6 +27,7 @@ import {
 import { Identity } from '../src/identity/keys.ts'
 import { nobleBackend } from '../src/identity/noble.ts'
 import { useNodeCrypto } from '../src/node/index.ts'
+import { MAX_PROOF_DEPTH, MAX_STAMP_BATCH } from '../src/stamp-proof.ts'
 import { monotonicUlid, type Ulid, ulidFromBytes, ulidTime } from '../src/ulid.ts'
 
 useNodeCrypto()
@@ -230,7 +232,7 @@ describe('limits and field rules', () => {
     },
   )
 
-  it(`the largest event is MAX_EVENT_BYTES (${MAX_EVENT_BYTES}) long`, () => {
+  it(`the largest event is MAX_EVENT_BYTES (${MAX_EVENT_BYTES}) long: batch-stamped, with the longest path`, () => {
     const biggest = decodeEvent(
       rawEvent({
         channel: 'c'.repeat(Limits.channel),
@@ -238,8 +240,13 @@ describe('limits and field rules', () => {
         body: new Uint8Array(Limits.body),
       }),
     )
-    expect(encodeEvent(biggest).length).toBe(MAX_EVENT_BYTES)
-    expect(MAX_EVENT_BYTES).toBe(49_446)
+    expect(encodeEvent(biggest).length).toBe(MAX_SINGLE_EVENT_BYTES)
+    expect(MAX_SINGLE_EVENT_BYTES).toBe(49_446)
+    const path = Array.from({ length: MAX_PROOF_DEPTH }, () => new Uint8Array(32))
+    const batched = { ...biggest, batch: { size: MAX_STAMP_BATCH, index: MAX_STAMP_BATCH - 1, path } }
+    expect(encodeEvent(batched).length).toBe(MAX_EVENT_BYTES)
+    expect(MAX_EVENT_BYTES).toBe(49_446 + 1 + 2 + 2 + 32 * 10)
+    expect(decodeEvent(encodeEvent(batched))).toEqual(batched)
   })
 
   it('unknown versions, wrong field sizes and trailing bytes are refused', () => {

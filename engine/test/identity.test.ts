@@ -20,7 +20,17 @@ describe('domain separation', () => {
     const payload = Uint8Array.of(1, 2, 3)
     for (const d of DOMAINS)
       expect(signedMessage(d, payload)).toEqual(Uint8Array.of(...utf8(`peerchat/1/${d}\0`), 1, 2, 3))
-    expect(DOMAINS).toEqual(['login', 'event', 'stamp', 'session', 'token', 'invite', 'checkpoint', 'sdp'])
+    expect(DOMAINS).toEqual([
+      'login',
+      'event',
+      'stamp',
+      'stamp-batch',
+      'session',
+      'token',
+      'invite',
+      'checkpoint',
+      'sdp',
+    ])
     expect(() => signedMessage('chat' as Domain, payload)).toThrow(TypeError)
   })
 

@@ -15,6 +15,7 @@ import {
   eventFrameFromBytes,
   type Frame,
   FrameLimits,
+  queryRef,
   RELAY_PROTOCOL_VERSION,
   Tag,
 } from '../src/protocol/relay.ts'
@@ -77,9 +78,28 @@ const everyFrame: Frame[] = [
   { type: 'challenge', relayKey: relay.publicKey, nonce: randomBytes(32), serverTime: now },
   { type: 'welcome', attestation: encodeSigned(session), channels: ['general', 'dev'] },
   { type: 'event', event },
-  { type: 'presence', channel: 'general', attestations: [encodeSigned(session)], last: true },
-  { type: 'presenceJoin', channel: 'general', attestation: encodeSigned(session) },
-  { type: 'presenceLeave', channel: 'general', sessionId: session.value.sessionId },
+  { type: 'presenceQuery', q: 0, channel: 'general', after: null, limit: 256 },
+  { type: 'presenceQuery', q: 2 ** 32 - 1, channel: 'general', after: randomBytes(32), limit: 1 },
+  { type: 'presenceFind', q: 7, channel: 'general', keys: [alice.publicKey, relay.publicKey] },
+  { type: 'presenceSnapshot', channel: 'general', count: 20_000, attestations: [encodeSigned(session)] },
+  { type: 'presenceSnapshot', channel: 'general', count: 0, attestations: [] },
+  {
+    type: 'presenceTick',
+    channel: 'general',
+    count: 3,
+    entered: [encodeSigned(session)],
+    left: [randomBytes(16), randomBytes(16)],
+  },
+  { type: 'presenceTick', channel: 'general', count: 2 ** 32 - 1, entered: [], left: [] },
+  {
+    type: 'presencePage',
+    q: 9,
+    channel: 'general',
+    count: 300,
+    next: randomBytes(32),
+    attestations: [encodeSigned(session)],
+  },
+  { type: 'presencePage', q: 10, channel: 'general', count: 1, next: null, attestations: [] },
   { type: 'token', token: randomBytes(150), expires: now },
   { type: 'error', code: 'rate_limited', message: 'slow down', ref: request.clientNonce },
   { type: 'pong', n: 7 },
@@ -130,8 +150,109 @@ describe('relay frames', () => {
   })
 
   it('a presence count larger than the frame can hold is refused before allocating', () => {
-    // count = 200 attestations but no bytes follow
-    expect(() => decodeFrame(Uint8Array.of(1, Tag.presence, 1, 0x61, 1, 200, 1))).toThrow(/cannot fit/)
+    // channel "a", member count 1, then 200 attestations but no bytes follow
+    expect(() => decodeFrame(Uint8Array.of(1, Tag.presenceSnapshot, 1, 0x61, 1, 200, 1))).toThrow(
+      /cannot fit/,
+    )
+  })
+
+  it('presence frames are bounded: attestations, left ids, find keys, cursors and page limits', () => {
+    const a = encodeSigned(session)
+    const many = (n: number, b: Uint8Array) => Array.from({ length: n }, () => b)
+    const over = FrameLimits.presencePerFrame + 1
+    const frames: Frame[] = [
+      { type: 'presenceSnapshot', channel: 'g', count: 1, attestations: many(over, a) },
+      { type: 'presenceTick', channel: 'g', count: 1, entered: many(over, a), left: [] },
+      {
+        type: 'presenceTick',
+        channel: 'g',
+        count: 1,
+        entered: [],
+        left: many(FrameLimits.presenceLeft + 1, a.subarray(0, 16)),
+      },
+      { type: 'presencePage', q: 1, channel: 'g', count: 1, next: null, attestations: many(over, a) },
+      {
+        type: 'presenceFind',
+        q: 1,
+        channel: 'g',
+        keys: many(FrameLimits.presenceFindKeys + 1, alice.publicKey),
+      },
+      { type: 'presenceQuery', q: 1, channel: 'g', after: null, limit: over },
+    ]
+    for (const f of frames) expect(() => decodeFrame(encodeFrame(f))).toThrow(/exceeds limit/)
+    // A page limit of 0, a find of no key, and a cursor that is neither empty nor 32 bytes.
+    expect(() =>
+      decodeFrame(encodeFrame({ type: 'presenceQuery', q: 1, channel: 'g', after: null, limit: 0 })),
+    ).toThrow(/at least 1/)
+    expect(() => decodeFrame(encodeFrame({ type: 'presenceFind', q: 1, channel: 'g', keys: [] }))).toThrow(
+      /at least one/,
+    )
+    const short = encodeFrame({ type: 'presenceQuery', q: 1, channel: 'g', after: randomBytes(31), limit: 5 })
+    expect(() => decodeFrame(short)).toThrow(/empty or 32 bytes/)
+    expect(() =>
+      decodeFrame(
+        encodeFrame({ type: 'presenceQuery', q: 1, channel: 'g', after: randomBytes(33), limit: 5 }),
+      ),
+    ).toThrow(/exceeds limit/)
+    // The retired presence tags of before issue 13 are unknown.
+    for (const tag of [0x44, 0x45, 0x46])
+      expect(() => decodeFrame(Uint8Array.of(1, tag, 1, 0x61))).toThrow(/unknown frame tag/)
+  })
+
+  it('a query id is a u32; its 4 big-endian bytes are the ref of the Error refusing it', () => {
+    expect(queryRef(0x01020304)).toEqual(Uint8Array.of(1, 2, 3, 4))
+    const f = encodeFrame({ type: 'presenceFind', q: 0x01020304, channel: 'g', keys: [alice.publicKey] })
+    expect(f.subarray(2, 6)).toEqual(queryRef(0x01020304))
+    expect(() => queryRef(2 ** 32)).toThrow(RangeError)
+    expect(() => queryRef(-1)).toThrow(RangeError)
+  })
+
+  it('presence frames round-trip for any content within bounds (property)', () => {
+    const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n })
+    const att = fc.uint8Array({ minLength: 1, maxLength: MAX_CREDENTIAL_BYTES })
+    const channel = fc.constantFrom('general', 'a', 'dev-2')
+    const frame: fc.Arbitrary<Frame> = fc.oneof(
+      fc.record({
+        type: fc.constant('presenceTick' as const),
+        channel,
+        count: fc.nat({ max: 2 ** 32 - 1 }),
+        entered: fc.array(att, { maxLength: 8 }),
+        left: fc.array(bytes(16), { maxLength: 8 }),
+      }),
+      fc.record({
+        type: fc.constant('presenceSnapshot' as const),
+        channel,
+        count: fc.nat(),
+        attestations: fc.array(att, { maxLength: 8 }),
+      }),
+      fc.record({
+        type: fc.constant('presencePage' as const),
+        q: fc.nat({ max: 2 ** 32 - 1 }),
+        channel,
+        count: fc.nat(),
+        next: fc.option(bytes(32), { nil: null }),
+        attestations: fc.array(att, { maxLength: 8 }),
+      }),
+      fc.record({
+        type: fc.constant('presenceQuery' as const),
+        q: fc.nat({ max: 2 ** 32 - 1 }),
+        channel,
+        after: fc.option(bytes(32), { nil: null }),
+        limit: fc.integer({ min: 1, max: FrameLimits.presencePerFrame }),
+      }),
+      fc.record({
+        type: fc.constant('presenceFind' as const),
+        q: fc.nat({ max: 2 ** 32 - 1 }),
+        channel,
+        keys: fc.array(bytes(32), { minLength: 1, maxLength: FrameLimits.presenceFindKeys }),
+      }),
+    )
+    fc.assert(
+      fc.property(frame, (f) => {
+        expect(decodeFrame(encodeFrame(f))).toEqual(f)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   it('random bytes and mutated frames only ever throw DecodeError', () => {

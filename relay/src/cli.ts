@@ -15,7 +15,7 @@ import { useNodeCrypto } from '@peerchat/engine/node'
 import { claimLine, defaultAppUrl, HELP, parseConfig } from './config.ts'
 import { startRelay } from './index.ts'
 import { loadRelayKey } from './keyfile.ts'
-import { consoleLogger, type Logger, operatorLogger, silentLogger, verboseFromEnv } from './log.ts'
+import { consoleLogger, operatorLogger, silentLogger, verboseFromEnv } from './log.ts'
 
 /** --verbose, handled here (the other options are config.ts's). */
 const VERBOSE_HELP = `  --verbose                a line per connection, and the relay's key [PEERCHAT_VERBOSE=1]
@@ -64,27 +64,26 @@ async function main(): Promise<void> {
     relayKey: publicKeyToText(identity.publicKey),
     file: source === 'secret' ? '-' : config.keyFile,
   })
-  const relay = await listenWithRetry(
-    () =>
-      startRelay({
-        shell: config.shell,
-        relay: identity,
-        host: config.host,
-        port: config.port,
-        limits: config.limits,
-        policy: config.policy,
-        channels: config.channels,
-        communityRoom: config.communityRoom,
-        allowedOrigins: config.allowedOrigins,
-        trustedProxies: config.trustedProxies,
-        staticDir: config.staticDir,
-        iceServers: config.iceServers,
-        dataDir: config.dataDir,
-        log,
-      }),
-    config.port,
+  // A port another process holds fails at once (shell's ListenError, exit 1); a restart after a
+  // crash binds over the old connections in TIME_WAIT (listen.ts), so nothing to wait for.
+  const relay = await startRelay({
+    shell: config.shell,
+    relay: identity,
+    host: config.host,
+    port: config.port,
+    limits: config.limits,
+    policy: config.policy,
+    channels: config.channels,
+    communityRoom: config.communityRoom,
+    allowedOrigins: config.allowedOrigins,
+    trustedProxies: config.trustedProxies,
+    staticDir: config.staticDir,
+    iceServers: config.iceServers,
+    nodeUrls: config.nodeUrls,
+    dataDir: config.dataDir,
+    redisUrl: config.redisUrl,
     log,
-  )
+  })
   // The one thing a new operator must see, and the only place the claim code is ever shown
   // (before the listening line: a script that waits for that one has it already).
   const code = relay.claimCode
@@ -109,33 +108,6 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
-}
-
-/** How long a restart waits for its port: Linux keeps TIME_WAIT sockets for 60 s. */
-const LISTEN_RETRY_MS = 90_000
-
-/**
- * After a crash the port may still be held by the killed relay's connections in TIME_WAIT:
- * this uWebSockets.js build sets no SO_REUSEADDR, so bind fails until they expire. Retry for a
- * while (saying why) rather than exit — a supervisor restarting the relay gets it back.
- */
-async function listenWithRetry<T>(start: () => Promise<T>, port: number, log: Logger): Promise<T> {
-  const deadline = Date.now() + LISTEN_RETRY_MS
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await start()
-    } catch (e) {
-      const busy = /cannot listen|EADDRINUSE/.test((e as Error).message)
-      if (!busy || port === 0 || Date.now() > deadline) throw e
-      if (attempt === 0)
-        log('relay.port_busy', {
-          port,
-          retrying_for_s: LISTEN_RETRY_MS / 1000,
-          why: 'TIME_WAIT after a restart?',
-        })
-      await new Promise((r) => setTimeout(r, 1000))
-    }
-  }
 }
 
 main().catch((e) => {

@@ -51,6 +51,13 @@ options (environment variable in brackets):
   --trusted-proxy ADDR     proxy whose X-Forwarded-For/-Host is believed, repeatable [PEERCHAT_TRUSTED_PROXIES]
   --static-dir DIR         built web app to serve [PEERCHAT_STATIC_DIR] (default ui-vue/dist when present)
   --ice-servers JSON       ICE servers for the well-known JSON [PEERCHAT_ICE_SERVERS] (default [])
+  --node-urls URL,URL...   public ws(s):// URLs of every node of this community (relays sharing this
+                           relay key and their state), comma-separated, published in the well-known
+                           JSON: clients fail over between them [PEERCHAT_NODE_URLS] (default none)
+  --redis URL              join the other nodes of this community (same relay key) on this Redis:
+                           fan-out, presence, signaling, idempotency, rates and the admin log are
+                           shared; the node serves its own members alone while Redis is down
+                           [PEERCHAT_REDIS_URL] (default none: one node, no Redis)
   --limit NAME=VALUE       override a limit, repeatable (see below)
   --shell uws|ws           WebSocket library (default uws; ws is the benchmark baseline)
   --quiet                  no connection log lines
@@ -63,6 +70,8 @@ limits (defaults): ${Object.entries(DEFAULT_LIMITS)
 
 export interface CliConfig {
   host: string
+  /** Redis of the cluster this node joins; null: alone. */
+  redisUrl: string | null
   port: number
   dataDir: string
   /** The web app's address for the claim link (null: from host and port once listening). */
@@ -76,6 +85,8 @@ export interface CliConfig {
   trustedProxies: string[]
   staticDir: string | null
   iceServers: unknown[]
+  /** Public ws(s):// base URLs of the community's nodes, for the well-known JSON. */
+  nodeUrls: string[]
   limits: Partial<RelayLimits>
   shell: Shell
   quiet: boolean
@@ -117,6 +128,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       'trusted-proxy': { type: 'string', multiple: true },
       'static-dir': { type: 'string' },
       'ice-servers': { type: 'string' },
+      'node-urls': { type: 'string', multiple: true },
+      redis: { type: 'string' },
       limit: { type: 'string', multiple: true },
       shell: { type: 'string' },
       quiet: { type: 'boolean' },
@@ -174,8 +187,18 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     values['static-dir'] ?? env.PEERCHAT_STATIC_DIR ?? (existsSync(defaultStatic) ? defaultStatic : null)
   const iceServers = JSON.parse(values['ice-servers'] ?? env.PEERCHAT_ICE_SERVERS ?? '[]')
   if (!Array.isArray(iceServers)) throw new RangeError('--ice-servers must be a JSON array')
+  const nodeUrls = parseNodeUrls(
+    list(values['node-urls'], env.PEERCHAT_NODE_URLS)
+      .flatMap((v) => v.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  const redisUrl = values.redis ?? (env.PEERCHAT_REDIS_URL || null)
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
+    throw new RangeError('--redis must be a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)')
   return {
     host: values.host ?? env.PEERCHAT_HOST ?? '127.0.0.1',
+    redisUrl,
     port,
     dataDir,
     appUrl,
@@ -193,6 +216,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     trustedProxies: list(values['trusted-proxy'], env.PEERCHAT_TRUSTED_PROXIES),
     staticDir: staticDir ? resolve(cwd, staticDir) : null,
     iceServers,
+    nodeUrls,
     limits,
     shell,
     quiet: values.quiet ?? false,
@@ -203,6 +227,33 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       invitee: values.invitee ?? null,
     },
   }
+}
+
+/** Most node URLs published (default 16): the well-known JSON stays small. */
+export const MAX_NODE_URLS = 16
+
+/**
+ * Checks `--node-urls`: each a ws:// or wss:// URL without query or fragment (a path is kept, for
+ * a node behind a proxy under a prefix), trailing slashes dropped, each once, at most MAX_NODE_URLS.
+ */
+export function parseNodeUrls(items: readonly string[]): string[] {
+  const out: string[] = []
+  for (const item of items) {
+    let url: URL
+    try {
+      url = new URL(item)
+    } catch {
+      throw new RangeError(`--node-urls: ${item} is not a URL`)
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+      throw new RangeError(`--node-urls: ${item} must be a ws:// or wss:// URL`)
+    if (url.search || url.hash || url.username || url.password)
+      throw new RangeError(`--node-urls: ${item} must have no query, fragment or credentials`)
+    const base = url.href.replace(/\/+$/, '')
+    if (!out.includes(base)) out.push(base)
+  }
+  if (out.length > MAX_NODE_URLS) throw new RangeError(`--node-urls: at most ${MAX_NODE_URLS} URLs`)
+  return out
 }
 
 /**

@@ -59,6 +59,8 @@ export function wellKnown(ctx: RelayContext, o: RelayOptions): HttpResult {
     communityRoom: ctx.communityRoom,
     limits: ctx.limits,
     iceServers: o.iceServers ?? [],
+    // Every node of the community (this one too, if listed): clients fail over between them.
+    nodeUrls: o.nodeUrls ?? [],
   })
   // Public facts: any page may read them (the web app on a dev server names a relay with ?relay=).
   return { status: 200, type: 'application/json', body, headers: { 'access-control-allow-origin': '*' } }
@@ -100,9 +102,16 @@ export async function serveStatic(root: string, urlPath: string): Promise<HttpRe
 /** Answers a GET that is not a WebSocket upgrade. */
 export async function route(ctx: RelayContext, o: RelayOptions, url: string): Promise<HttpResult> {
   const path = url.split('?')[0]!
-  if (path === '/healthz') return text(200, 'ok\n')
+  // A node whose Redis is down still serves its own members: healthy, and it says so.
+  if (path === '/healthz')
+    return text(
+      200,
+      ctx.cluster
+        ? `ok\nnode ${ctx.cluster.node}\nredis ${ctx.cluster.connected ? 'up' : 'down'}\nnodes ${ctx.cluster.nodes}\n`
+        : 'ok\n',
+    )
   if (path === '/metrics')
-    return { status: 200, type: 'text/plain; version=0.0.4', body: ctx.metrics.render() }
+    return { status: 200, type: 'text/plain; version=0.0.4', body: ctx.metrics.render(ctx.cluster) }
   if (path === '/.well-known/peerchat.json') return wellKnown(ctx, o)
   if (o.staticDir) return serveStatic(o.staticDir, path)
   return text(404, 'not found\n')

@@ -77,6 +77,28 @@ export const DEFAULT_LIMITS = {
   maxAdminLogBytes: 16 * 1024 * 1024,
   /** Admin requests waiting to be judged and stamped (one at a time, in id order). */
   adminRequestsPending: 64,
+  /**
+   * Stamps signed together, over their Merkle root (0 or 1: each alone; above 1024 counts as
+   * 1024). The stamps of one event-loop turn share a signature, up to this many; each event then
+   * carries a path of ceil(log2(batch)) hashes of 32 bytes (5 at most by default). A turn with one
+   * stamp signs it alone, as 1 does. bench/stamps.ts measured the default.
+   */
+  stampBatchMax: 32,
+  /**
+   * Members of a channel's presence head: the first to join (in join order), whose attestations
+   * every member holds and is told about as they change (docs/protocol/relay.md §5). Beyond it a
+   * member costs the others only a count; at most 255 (one frame holds the head and the joiner).
+   */
+  presenceHead: 100,
+  /**
+   * Milliseconds between two PresenceTick frames of one channel: a change in a quiet channel goes
+   * out at once, later ones wait for the first sweep (every 250 ms) this long after the last tick.
+   */
+  presenceTickMs: 200,
+  /** PresenceQuery and PresenceFind frames per second per session (`rate_limited` beyond) ... */
+  presenceQueriesPerSecond: 10,
+  /** ... and the burst: a member list's first pages and a few admission lookups at once. */
+  presenceQueryBurst: 40,
 }
 
 export type RelayLimits = typeof DEFAULT_LIMITS

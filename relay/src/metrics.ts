@@ -31,7 +31,8 @@ export class Metrics {
     this.loopDelay.disable()
   }
 
-  render(): string {
+  /** `cluster`: the node's view of its cluster (absent for a node alone). */
+  render(cluster?: { connected: boolean; nodes: number } | null): string {
     const one = (name: string, type: 'gauge' | 'counter', help: string, value: number): PrometheusMetric => ({
       name,
       type,
@@ -95,6 +96,22 @@ export class Metrics {
         this.loopDelay.percentile(99) / 1e9,
       ),
       one('process_resident_memory_bytes', 'gauge', 'Resident set size.', process.memoryUsage.rss()),
+      ...(cluster
+        ? [
+            one(
+              'peerchat_relay_redis_up',
+              'gauge',
+              '1 while the cluster Redis answers.',
+              cluster.connected ? 1 : 0,
+            ),
+            one(
+              'peerchat_relay_cluster_nodes',
+              'gauge',
+              'Live nodes seen, this one included.',
+              cluster.nodes,
+            ),
+          ]
+        : []),
     ])
   }
 }

@@ -17,10 +17,21 @@ export interface RelayOptions extends Omit<ContextOptions, 'log'> {
   /** ICE servers published in the well-known JSON for WebRTC clients. */
   iceServers?: unknown[]
   /**
+   * Public ws(s):// base URLs of every node of this community (relays with this relay key and
+   * shared state), published in the well-known JSON (`nodeUrls`) for clients to fail over
+   * between. Empty (default): this node only.
+   */
+  nodeUrls?: string[]
+  /**
    * State directory: admin events are kept in `dataDir/admin.log` (admin-log.ts). Absent (and no
    * `adminLog`): admin events live in memory only, for tests.
    */
   dataDir?: string | null
+  /**
+   * Redis URL: the node joins the cluster of every node with the same relay key on that Redis
+   * (cluster/redis-cluster.ts). Absent: one node alone.
+   */
+  redisUrl?: string | null
   log?: Logger
 }
 

@@ -17,9 +17,10 @@ import {
   route,
   STATUS_TEXT,
 } from './http.ts'
+import { explainListenFailure, listenError, tryBind } from './listen.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
-import { relayContext, runningRelay } from './running.ts'
+import { relayContext, runningRelay, startCluster } from './running.ts'
 
 // uWebSockets.js is CommonJS with a native addon.
 const uWS = createRequire(import.meta.url)('uWebSockets.js') as typeof UwsTypes
@@ -201,18 +202,58 @@ export function startUwsRelay(o: RelayOptions): Promise<RunningRelay> {
   })
 
   const host = o.host ?? '127.0.0.1'
-  return new Promise((resolvePromise, reject) => {
-    app.listen(host, o.port ?? 0, (listenSocket) => {
-      if (!listenSocket) {
-        ctx.adminLog?.close()
-        return reject(new Error(`cannot listen on ${host}:${o.port}`))
-      }
-      const port = uWS.us_socket_local_port(listenSocket)
-      resolvePromise(
-        runningRelay(ctx, [core, signaling], { host, port, shell: 'uws' }, () =>
+  return startCluster(ctx)
+    .then(() => listenExclusive(app, host, o.port ?? 0))
+    .then(
+      (listenSocket) => {
+        const port = uWS.us_socket_local_port(listenSocket)
+        return runningRelay(ctx, [core, signaling], { host, port, shell: 'uws' }, () =>
           uWS.us_listen_socket_close(listenSocket),
-        ),
-      )
-    })
-  })
+        )
+      },
+      (e: unknown) => {
+        ctx.adminLog?.close()
+        void ctx.cluster?.close()
+        throw e
+      },
+    )
+}
+
+/**
+ * uSockets' listen options (bsd.c): by default SO_REUSEPORT and SO_REUSEADDR, so a second relay
+ * on the port shares it; with LIBUS_LISTEN_EXCLUSIVE_PORT only SO_REUSEADDR, which is what we
+ * want (listen.ts). The flag and the (host, port, options, cb) form exist at run time, not in
+ * this build's typings.
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number })
+  .LIBUS_LISTEN_EXCLUSIVE_PORT
+type ListenWithOptions = (
+  host: string,
+  port: number,
+  options: number,
+  cb: (listenSocket: UwsTypes.us_listen_socket | false) => void,
+) => UwsTypes.TemplatedApp
+/** Tries for a port of the kernel's choice: another process may take one between probe and listen. */
+const PORT_ZERO_ATTEMPTS = 5
+
+/**
+ * Listens on host:port alone. On port 0 uSockets sets no option at all: the connections it
+ * accepts lack SO_REUSEADDR, and a restart on the port it got then waits out their TIME_WAIT
+ * (60 s). So for port 0 the kernel picks a free port first and uWS listens on it like on any.
+ */
+async function listenExclusive(
+  app: UwsTypes.TemplatedApp,
+  host: string,
+  port: number,
+): Promise<UwsTypes.us_listen_socket> {
+  const listen = app.listen as unknown as ListenWithOptions
+  for (let attempt = 1; ; attempt++) {
+    const probed = port === 0 ? await tryBind(host, 0) : port
+    if (typeof probed !== 'number') throw listenError(host, port, probed)
+    const socket = await new Promise<UwsTypes.us_listen_socket | false>((resolve) =>
+      listen.call(app, host, probed, LIBUS_LISTEN_EXCLUSIVE_PORT, resolve),
+    )
+    if (socket) return socket
+    if (port !== 0 || attempt === PORT_ZERO_ATTEMPTS) throw await explainListenFailure(host, probed)
+  }
 }

@@ -8,9 +8,10 @@ import { type WebSocket, WebSocketServer } from 'ws'
 import { type Conn, RelayCore, type RelayIo } from './core/relay-core.ts'
 import { SignalCloseCode, type SignalConn, type SignalIo, SignalingCore } from './core/signaling.ts'
 import { originAllowed, requestFacts, route, STATUS_TEXT } from './http.ts'
+import { listenError } from './listen.ts'
 import { consoleLogger } from './log.ts'
 import { RELAY_PATH, type RelayOptions, type RunningRelay, SIGNAL_PATH } from './options.ts'
-import { relayContext, runningRelay } from './running.ts'
+import { relayContext, runningRelay, startCluster } from './running.ts'
 
 class Topics {
   private readonly topics = new Map<string, Set<WebSocket>>()
@@ -40,7 +41,7 @@ function refuse(socket: Duplex, status: number, reason: string): void {
   )
 }
 
-export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
+export async function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
   const ctx = relayContext(o, o.log ?? consoleLogger)
   const limits = ctx.limits
   const topics = new Topics()
@@ -171,12 +172,16 @@ export function startWsRelay(o: RelayOptions): Promise<RunningRelay> {
   })
 
   const host = o.host ?? '127.0.0.1'
+  await startCluster(ctx)
   return new Promise((resolvePromise, reject) => {
-    server.once('error', (e) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
       ctx.adminLog?.close()
-      reject(e)
+      void ctx.cluster?.close()
+      reject(listenError(host, o.port ?? 0, e))
     })
-    server.listen(o.port ?? 0, host, () => {
+    // Node sets SO_REUSEADDR (a restart binds over TIME_WAIT) and no SO_REUSEPORT; exclusive
+    // also keeps a cluster worker from sharing the primary's handle (listen.ts).
+    server.listen({ port: o.port ?? 0, host, exclusive: true }, () => {
       const address = server.address()
       const port = typeof address === 'object' && address ? address.port : 0
       resolvePromise(

@@ -350,7 +350,7 @@ describe('admin events', () => {
     const ann = await c.login()
     await c.core.message(ann.conn, encodeFrame({ type: 'join', channel: 'admin' }))
     expect(ann.s.take('event').map((f) => f.event.id)).toEqual(ids)
-    expect(ann.s.take('presence').at(-1)).toMatchObject({ channel: 'admin', last: true })
+    expect(ann.s.take('presenceSnapshot').at(-1)).toMatchObject({ channel: 'admin', count: 1 })
     ids.push(expectOk(await c.act(c.owner, role(bob.id, BuiltinRole.member))).id)
     expect(ann.s.take('event').map((f) => f.event.id)).toEqual(ids.slice(-1))
     // A socket whose send buffer is full gets the log from the sweep, as the buffer drains.

@@ -54,7 +54,7 @@ function setup(o: { access?: 'open' | 'invite'; events?: StampedEvent[] } = {}) 
     const d = gate.decide(grant, { ...req, id, ts: ulidTime(id), relaySig: new Uint8Array(0) })
     if (!d.ok) return { ok: false as const, ...d.refusal }
     const event = await stamp(relay, id, req)
-    gate.record(event, encodeEvent(event), d)
+    await gate.record(event, encodeEvent(event), d)
     return { ok: true as const, event, removal: d.removal }
   }
   /** The verdict on an ordinary message of `who` in `channel` stamped at `at`. */

@@ -1,5 +1,14 @@
 /** The relay protocol state machine over an in-memory shell: flows, deadlines and per-socket limits. */
-import { Domain, encodeFrame, encodeLoginPayload, Identity, randomBytes, signRequest } from '@peerchat/engine'
+import {
+  Domain,
+  encodeFrame,
+  encodeLoginPayload,
+  Identity,
+  queryRef,
+  randomBytes,
+  signRequest,
+  toHex,
+} from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { describe, expect, it } from 'vitest'
 import { createContext } from '../src/core/context.ts'
@@ -215,26 +224,169 @@ describe('RelayCore', () => {
     const x = await login()
     for (const channel of ['a', 'b', 'c']) await core.message(x.conn, encodeFrame({ type: 'join', channel }))
     expect(x.s.take('error')[0]?.code).toBe('too_many_subscriptions')
-    expect(x.s.take('presence').map((p) => p.channel)).toEqual(['a', 'b'])
+    expect(x.s.take('presenceSnapshot').map((p) => p.channel)).toEqual(['a', 'b'])
   })
 
-  it('presence: snapshot on join (split in frames of 256), join and leave diffs to members', async () => {
-    const { core, login } = setup({}, ['general'])
+  it('presence: a join in a quiet channel ticks at once; the joiner gets a snapshot, itself included', async () => {
+    const { core, login, advance } = setup({}, ['general'])
+    const a = await login('10.0.0.1')
+    await core.message(a.conn, encodeFrame({ type: 'join', channel: 'general' }))
+    const [own] = a.s.take('presenceSnapshot')
+    expect(own).toMatchObject({ channel: 'general', count: 1 })
+    expect(own!.attestations).toEqual([a.conn.attestation])
+    expect(a.s.take('presenceTick')).toEqual([
+      { type: 'presenceTick', channel: 'general', count: 1, entered: [a.conn.attestation], left: [] },
+    ])
+    advance(DEFAULT_LIMITS.presenceTickMs)
+    const b = await login('10.0.0.2')
+    await core.message(b.conn, encodeFrame({ type: 'join', channel: 'general' }))
+    expect(a.s.take('presenceTick')).toMatchObject([{ count: 2, entered: [b.conn.attestation], left: [] }])
+    expect(b.s.take('presenceSnapshot')[0]!.attestations).toEqual([a.conn.attestation, b.conn.attestation])
+    // Joining again only resends the snapshot.
+    advance(DEFAULT_LIMITS.presenceTickMs)
+    await core.message(b.conn, encodeFrame({ type: 'join', channel: 'general' }))
+    expect(b.s.take('presenceSnapshot')).toHaveLength(1)
+    expect(a.s.take('presenceTick')).toHaveLength(0)
+    advance(DEFAULT_LIMITS.presenceTickMs)
+    core.close(b.conn)
+    expect(a.s.take('presenceTick')).toMatchObject([
+      { count: 1, entered: [], left: [b.conn.session!.sessionId] },
+    ])
+  })
+
+  it('presence: a storm of joins is one tick per sweep per member; the head, the count, then pages and finds', async () => {
+    const head = 100
+    const { core, login, advance } = setup({ presenceHead: head }, ['general'])
     const members = []
     for (let i = 0; i < 260; i++) {
       const m = await login(`10.1.${i >> 8}.${i & 255}`)
       await core.message(m.conn, encodeFrame({ type: 'join', channel: 'general' }))
       members.push(m)
+      if (i % 50 === 49) {
+        advance(250)
+        core.sweep()
+      }
     }
+    advance(250)
+    core.sweep()
     const first = members[0]!
-    expect(first.s.take('presenceJoin')).toHaveLength(259)
-    const late = await login('10.9.9.9')
-    await core.message(late.conn, encodeFrame({ type: 'join', channel: 'general' }))
-    const snap = late.s.take('presence')
-    expect(snap.map((p) => p.attestations.length)).toEqual([256, 5])
-    expect(snap.map((p) => p.last)).toEqual([false, true])
-    core.close(late.conn)
-    expect(first.s.take('presenceLeave')).toHaveLength(1)
+    // Every member's snapshot and the ticks after it add up to the head (and itself) and the count.
+    const headIds = new Set(members.slice(0, head).map((m) => toHex(m.conn.attestation!)))
+    for (const [i, m] of members.entries()) {
+      let held: Set<string> | null = null
+      let count = 0
+      for (const f of m.s.frames) {
+        if (f.type === 'presenceSnapshot') {
+          expect(held).toBeNull() // one snapshot per join
+          held = new Set(f.attestations.map(toHex))
+          count = f.count
+        } else if (f.type === 'presenceTick' && held) {
+          for (const a of f.entered) held.add(toHex(a))
+          for (const gone of f.left) expect(gone).toBe('never: nobody left')
+          count = f.count
+        }
+      }
+      held!.delete(toHex(m.conn.attestation!))
+      if (i < head) held!.add(toHex(m.conn.attestation!))
+      expect(held).toEqual(headIds)
+      expect(count).toBe(260)
+    }
+    // The first join ticked at once, then one tick per sweep: 1 + 6 sweeps.
+    const ticks = first.s.take('presenceTick')
+    expect(ticks.length).toBeLessThanOrEqual(7)
+    expect(ticks.at(-1)!.count).toBe(260)
+    expect(ticks.flatMap((t) => t.entered)).toHaveLength(head)
+    for (const m of members) m.s.frames = []
+    const late = members.at(-1)!
+    advance(250)
+    core.sweep()
+    // A member outside the head leaving costs the others a count; one in the head, a swap.
+    core.close(members[200]!.conn)
+    expect(first.s.take('presenceTick')).toMatchObject([{ count: 259, entered: [], left: [] }])
+    advance(250)
+    core.close(members[1]!.conn)
+    expect(first.s.take('presenceTick')).toMatchObject([
+      { count: 258, entered: [members[head]!.conn.attestation], left: [members[1]!.conn.session!.sessionId] },
+    ])
+    // Pages: every member exactly once, in join order.
+    const seen: Uint8Array[] = []
+    let after: Uint8Array | null = null
+    for (let q = 1; ; q++) {
+      await core.message(
+        late.conn,
+        encodeFrame({ type: 'presenceQuery', q, channel: 'general', after, limit: 100 }),
+      )
+      const [page] = late.s.take('presencePage')
+      expect(page).toMatchObject({ q, channel: 'general', count: 258 })
+      seen.push(...page!.attestations)
+      if (!page!.next) break
+      after = page!.next
+    }
+    const online = members.filter((_, i) => i !== 1 && i !== 200).map((m) => m.conn.attestation)
+    expect(seen).toEqual(online)
+    // Find: a member far outside the head, by key.
+    const far = members[250]!
+    await core.message(
+      first.conn,
+      encodeFrame({
+        type: 'presenceFind',
+        q: 7,
+        channel: 'general',
+        keys: [far.identity.publicKey, randomBytes(32)],
+      }),
+    )
+    expect(first.s.take('presencePage')).toEqual([
+      {
+        type: 'presencePage',
+        q: 7,
+        channel: 'general',
+        count: 258,
+        next: null,
+        attestations: [far.conn.attestation],
+      },
+    ])
+  })
+
+  it('presenceHead is at most 255: a snapshot (the head and the joiner) fits one frame of 256', async () => {
+    const { core, login, advance } = setup({ presenceHead: 10_000 }, ['general'])
+    const members = []
+    for (let i = 0; i < 257; i++) {
+      const m = await login(`10.2.${i >> 8}.${i & 255}`)
+      await core.message(m.conn, encodeFrame({ type: 'join', channel: 'general' }))
+      members.push(m)
+    }
+    advance(250)
+    core.sweep()
+    const [snap] = members.at(-1)!.s.take('presenceSnapshot')
+    expect(snap!.count).toBe(257)
+    expect(snap!.attestations).toHaveLength(256)
+    expect(snap!.attestations.at(-1)).toEqual(members.at(-1)!.conn.attestation)
+    expect(snap!.attestations.slice(0, 255)).toEqual(members.slice(0, 255).map((m) => m.conn.attestation))
+  })
+
+  it('presence queries: only about a joined channel, and at most presenceQueryBurst at once (refusals name the query)', async () => {
+    const { core, login } = setup({ presenceQueriesPerSecond: 1, presenceQueryBurst: 3 }, [
+      'general',
+      'other',
+    ])
+    const a = await login()
+    await core.message(a.conn, encodeFrame({ type: 'join', channel: 'general' }))
+    await core.message(
+      a.conn,
+      encodeFrame({ type: 'presenceQuery', q: 1, channel: 'other', after: null, limit: 5 }),
+    )
+    expect(a.s.take('error')).toMatchObject([{ code: 'forbidden', ref: queryRef(1) }])
+    for (let q = 2; q < 7; q++)
+      await core.message(
+        a.conn,
+        encodeFrame({ type: 'presenceFind', q, channel: 'general', keys: [a.identity.publicKey] }),
+      )
+    expect(a.s.take('presencePage').map((p) => p.q)).toEqual([2, 3, 4])
+    expect(a.s.take('error')).toMatchObject([
+      { code: 'rate_limited', ref: queryRef(5) },
+      { code: 'rate_limited', ref: queryRef(6) },
+    ])
+    expect(a.conn.errors).toBe(1) // rate limits do not count as misbehaviour
   })
 
   it('an author that has not joined the channel still gets its event as the ack', async () => {

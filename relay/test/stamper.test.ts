@@ -7,6 +7,7 @@ import {
   type Session,
   signRequest,
   ulidTime,
+  verifyAuthor,
   verifyRelayStamp,
 } from '@peerchat/engine'
 import { Kind } from '@peerchat/engine/chat'
@@ -119,14 +120,28 @@ describe('stampRequest', () => {
     expect(ctx.channels.has('dev')).toBe(false)
   })
 
-  it('refuses a bad author signature, and a later correct request under that nonce is stamped', async () => {
+  it('refuses a channel.create with a bad author signature; a later correct request under that nonce is stamped', async () => {
     const ctx = setup()
     const nonce = randomBytes(16)
-    const good = await msg({ nonce })
+    const good = await msg({ nonce, channel: 'dev', kind: Kind.channelCreate })
     const bad = { ...good, authorSig: randomBytes(64) }
-    expect(await stampRequest(ctx, session(Privilege.post), bad)).toMatchObject({ code: 'bad_signature' })
+    expect(await stampRequest(ctx, session(Privilege.create), bad)).toMatchObject({ code: 'bad_signature' })
     await new Promise((r) => setTimeout(r, 0))
-    expect(await stampRequest(ctx, session(Privilege.post), good)).toMatchObject({ kind: 'stamped' })
+    expect(await stampRequest(ctx, session(Privilege.create), good)).toMatchObject({ kind: 'stamped' })
+  })
+
+  it('stamps an ordinary event without checking its author signature: the session vouches for the author, peers check the signature', async () => {
+    const ctx = setup()
+    const bad = { ...(await msg()), authorSig: randomBytes(64) }
+    const r = await stampRequest(ctx, session(Privilege.post), bad)
+    if (r.kind !== 'stamped') throw new Error(JSON.stringify(r))
+    expect(await verifyRelayStamp(r.event, relay.publicKey)).toBe(true)
+    expect(await verifyAuthor(r.event)).toBe(false) // what every peer's log refuses (engine log.test.ts)
+    // Another key's event is refused whatever its signature: the session is what the relay vouches for.
+    const bob = await Identity.generate()
+    expect(await stampRequest(ctx, session(Privilege.post), await msg({}, bob))).toMatchObject({
+      code: 'forbidden',
+    })
   })
 
   it('the per-key event rate limit (eventsPerSecondPerKey / eventBurstPerKey) is enforced', async () => {

@@ -111,10 +111,9 @@ describe('peer sync over real WebRTC', () => {
     // last window once stamps stop (`checkpointIdleMs`); everything else came from B or D.
     expect(stats.peer.fromRelay).toBeLessThanOrEqual(1)
     expect(stats.peer.fromPeers + stats.peer.fromRelay).toBe(added)
-    // Most of it was accepted on the relay's checkpoints; their author signatures all check out.
+    // Every author signature was checked on arrival (issue #13): no background audit is left.
     const audit = await c.call<{ audited: number; forged: number }>('audited')
-    expect(audit.audited).toBeGreaterThan(NEW / 2)
-    expect(audit.forged).toBe(0)
+    expect(audit).toEqual({ audited: 0, forged: 0 })
     expect(stats.relay.framesIn).toBeLessThan(50) // login, presence, token: no history from the relay
 
     // Scroll back to a range C never had: exactly the old events, nothing else.

@@ -66,7 +66,7 @@ beforeAll(async () => {
   )
   canary = await TestClient.login(relay.url)
   canary.send({ type: 'join', channel: 'general' })
-  await canary.next('presence')
+  await canary.next('presenceSnapshot')
 })
 afterAll(async () => {
   canary?.close()
@@ -100,7 +100,17 @@ async function seeds(): Promise<Uint8Array[]> {
     { type: 'tokenRequest' },
     { type: 'ping', n: 1 },
     { type: 'error', code: 'x', message: 'y', ref: new Uint8Array(0) },
-    { type: 'presence', channel: 'general', attestations: [randomBytes(150)], last: true },
+    { type: 'presenceSnapshot', channel: 'general', count: 3, attestations: [randomBytes(150)] },
+    {
+      type: 'presenceTick',
+      channel: 'general',
+      count: 3,
+      entered: [randomBytes(150)],
+      left: [randomBytes(16)],
+    },
+    { type: 'presenceQuery', q: 1, channel: 'general', after: randomBytes(32), limit: 10 },
+    { type: 'presenceQuery', q: 2, channel: 'general', after: null, limit: 256 },
+    { type: 'presenceFind', q: 3, channel: 'general', keys: [author.publicKey] },
     { type: 'token', token: randomBytes(150), expires: 1 },
   ]
   return frames.map(encodeFrame)

@@ -147,10 +147,10 @@ describe('limits on a live uWS relay', () => {
     })
     const slow = await TestClient.login(r.url)
     slow.send({ type: 'join', channel: 'general' })
-    await slow.next('presence')
+    await slow.next('presenceSnapshot')
     const fast = await TestClient.login(r.url)
     fast.send({ type: 'join', channel: 'general' })
-    await fast.next('presence')
+    await fast.next('presenceSnapshot')
     const id = await Identity.generate()
     const author = await TestClient.login(r.url, id)
     // Stop reading: the kernel buffers fill, then the relay's buffer grows.

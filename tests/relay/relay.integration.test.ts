@@ -76,35 +76,45 @@ describe.each<Shell>(['uws', 'ws'])('relay on %s', (shell) => {
     first.close()
   })
 
-  it('presence: snapshot of signed attestations on join, then join and leave diffs', async () => {
+  it('presence: snapshot of signed attestations on join, then ticks with who entered and left', async () => {
     const a = await login()
     const b = await login()
     a.send({ type: 'join', channel: 'random' })
-    const snapA = await a.next('presence')
+    const snapA = await a.next('presenceSnapshot')
     expect(snapA.attestations).toHaveLength(1)
+    expect(snapA.count).toBe(1)
     b.send({ type: 'join', channel: 'random' })
-    const snapB = await b.next('presence')
+    const snapB = await b.next('presenceSnapshot')
     expect(snapB.attestations).toHaveLength(2)
+    expect(snapB.count).toBe(2)
     for (const att of snapB.attestations)
       expect(await verifySession(decodeSession(att), relay.relayKey, Date.now())).toBe(true)
-    const joined = await a.next('presenceJoin')
-    expect(decodeSession(joined.attestation).value.publicKey).toEqual(b.session!.value.publicKey)
+    // a's own join ticked first; the next tick brings b.
+    const tickOf = async (c: TestClient, count: number) => {
+      for (;;) {
+        const t = await c.next('presenceTick')
+        if (t.count === count) return t
+      }
+    }
+    const joined = await tickOf(a, 2)
+    expect(joined.entered.map((e) => decodeSession(e).value.publicKey)).toEqual([b.session!.value.publicKey])
     b.close()
-    const left = await a.next('presenceLeave')
-    expect(left.sessionId).toEqual(b.session!.value.sessionId)
+    const left = await tickOf(a, 1)
+    expect(left.left).toEqual([b.session!.value.sessionId])
+    expect(left.entered).toEqual([])
   })
 
   it('stamping: one request fans out to N joined clients, the author included, identical bytes', async () => {
     const N = 20
     const members = await Promise.all(Array.from({ length: N }, () => login()))
     for (const m of members) m.send({ type: 'join', channel: 'general' })
-    for (const m of members) await m.next('presence')
+    for (const m of members) await m.next('presenceSnapshot')
     const author = await Identity.generate()
     const sender = members[0]!
     // the sender logs in as `author` on a fresh socket that also joined
     const s = await login(author)
     s.send({ type: 'join', channel: 'general' })
-    await s.next('presence')
+    await s.next('presenceSnapshot')
     const req = await signRequest(author, {
       channel: 'general',
       kind: 'message',
@@ -126,7 +136,7 @@ describe.each<Shell>(['uws', 'ws'])('relay on %s', (shell) => {
     const watcher = await login()
     for (const c of [a, watcher]) {
       c.send({ type: 'join', channel: 'random' })
-      await c.next('presence')
+      await c.next('presenceSnapshot')
     }
     const req = await signRequest(author, {
       channel: 'random',

@@ -5,9 +5,10 @@
  * and go (reconnects, token refreshes) underneath it. The same wiring serves the browser,
  * virtual clients and test processes; only the WebSocket/WebRTC implementations differ.
  */
-import { publicKeyToText, type Replica, type Signer, toBase64url } from '@peerchat/engine'
+import { publicKeyFromText, publicKeyToText, type Replica, type Signer, toBase64url } from '@peerchat/engine'
 import { RelayClient, RelayForwardTransport, type WebSocketCtor } from './relay/index.ts'
-import type { LinkSecret } from './relay/relay-client.ts'
+import { MemberLookup } from './relay/member-lookup.ts'
+import type { LinkSecret, SignalingToken } from './relay/relay-client.ts'
 
 export type { LinkOutcome, LinkSecret } from './relay/relay-client.ts'
 
@@ -15,8 +16,12 @@ import type { PeerInfo } from './transport.ts'
 import type { WebrtcTransport } from './webrtc/webrtc-transport.ts'
 
 export interface ConnectOptions {
-  /** ws(s)://host:port of the relay (its /relay and /signal paths are appended). */
-  relayUrl: string
+  /**
+   * ws(s)://host:port of the relay (its /relay and /signal paths are appended), or of each node
+   * of the community (same relay key): the relay client fails over between them, and the mesh
+   * signals through the node of the current session.
+   */
+  relayUrl: string | readonly string[]
   relayKey: Uint8Array
   identity: Signer
   /** The y-webrtc room of the community. */
@@ -42,6 +47,11 @@ export interface Connection {
   /** The WebRTC mesh, once the first login brought a signaling token (undefined before). */
   readonly mesh: WebrtcTransport | undefined
   readonly fallback: RelayForwardTransport | undefined
+  /**
+   * Looks up keys outside the heads the relay pushes (large channels): the mesh's admission and
+   * the fallback use it; so may anything else that checks presence (voice).
+   */
+  readonly lookup: MemberLookup
   /** Resolves with the mesh when it is up (undefined without WebRTC, or when stopped first). */
   readonly meshReady: Promise<WebrtcTransport | undefined>
   /** Drops every link (relay and mesh); the replica and its store stay: it is offline. Idempotent. */
@@ -54,9 +64,15 @@ export function keyOfPeerId(peerId: string): string {
   return dot > 0 ? peerId.slice(0, dot) : peerId
 }
 
+/** A node's relay endpoint (what `RelayClient` connects to) by its base URL. */
+const relayEndpoint = (base: string): string => `${base.replace(/\/+$/, '')}/relay`
+
 export function connectReplica(replica: Replica, o: ConnectOptions): Connection {
+  const bases = typeof o.relayUrl === 'string' ? [o.relayUrl] : o.relayUrl
+  /** Each node's base URL by its relay endpoint: a signaling token is good on its own node only. */
+  const baseOf = new Map(bases.map((b) => [relayEndpoint(b), b.replace(/\/+$/, '')]))
   const relay = new RelayClient({
-    url: `${o.relayUrl}/relay`,
+    url: [...baseOf.keys()],
     identity: o.identity,
     relayKey: o.relayKey,
     channels: replica.channels,
@@ -65,31 +81,38 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
   })
   const detach: (() => void)[] = [replica.connect(relay)]
   let stopped = false
+  const lookup = new MemberLookup(relay, () => replica.channels)
 
-  // Serve a mesh peer only while its key is in the relay's signed presence of our channels.
+  // Serve a mesh peer only while its key is in the relay's signed presence of our channels. The
+  // relay pushes only each channel's head: a key outside it is looked up, and the mesh re-admits
+  // when the answer lands (the 'presence' event below).
   const admit = (peerId: string): PeerInfo | undefined => {
     const key = keyOfPeerId(peerId)
     for (const c of replica.channels)
       for (const s of relay.members(c).values())
         if (publicKeyToText(s.publicKey) === key)
           return { key: s.publicKey, kind: o.isVirtual?.(s.publicKey) ? 'virtual' : 'client' }
+    try {
+      lookup.want(publicKeyFromText(key))
+    } catch {
+      // not a key: nobody to look up
+    }
     return undefined
   }
 
   let fallback: RelayForwardTransport | undefined
   if (o.fallback ?? true) {
-    fallback = new RelayForwardTransport(
-      relay,
-      () => replica.channels,
-      o.isVirtual ? { isVirtual: o.isVirtual } : {},
-    )
+    fallback = new RelayForwardTransport(relay, () => replica.channels, {
+      ...(o.isVirtual ? { isVirtual: o.isVirtual } : {}),
+      lookup: (key) => lookup.want(key),
+    })
     detach.push(replica.attach(fallback))
   }
 
   let mesh: WebrtcTransport | undefined
   // Unique per connection: two tabs (or processes) of one key are two mesh peers, never one id.
   const peerId = `${publicKeyToText(o.identity.publicKey)}.${toBase64url(crypto.getRandomValues(new Uint8Array(6)))}`
-  const signalUrl = (token: Uint8Array) => `${o.relayUrl}/signal?token=${toBase64url(token)}`
+  const signalUrl = (t: SignalingToken) => `${baseOf.get(t.url)}/signal?token=${toBase64url(t.token)}`
 
   /** The mesh needs a signaling token, so it starts after the first login. */
   const startMesh = async (): Promise<WebrtcTransport | undefined> => {
@@ -105,7 +128,7 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
     for (;;) {
       if (stopped) return undefined
       try {
-        const { token } = await relay.requestToken()
+        const token = await relay.requestToken()
         const { WebrtcTransport } = await import('./webrtc/webrtc-transport.ts')
         if (stopped) return undefined
         mesh = new WebrtcTransport({
@@ -121,7 +144,8 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
         detach.push(replica.attach(mesh))
         // Signaling reconnects (after a relay restart, say) need an unexpired token of the live
         // session: the relay client fetches one at every login and before the current one runs out.
-        detach.push(relay.keepSignalingToken(({ token }) => mesh?.updateSignaling([signalUrl(token)])))
+        // After a failover the token names the new node, and the mesh moves its signaling there.
+        detach.push(relay.keepSignalingToken((t) => mesh?.updateSignaling([signalUrl(t)])))
         return mesh
       } catch {
         // The connection dropped before the token came: try again at the next login.
@@ -146,10 +170,12 @@ export function connectReplica(replica: Replica, o: ConnectOptions): Connection 
       return mesh
     },
     fallback,
+    lookup,
     meshReady,
     async stop() {
       if (stopped) return
       stopped = true
+      lookup.stop()
       for (const off of detach.splice(0)) off()
       await relay.stop() // wakes a mesh start still waiting for a login
       await meshReady

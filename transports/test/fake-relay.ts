@@ -81,6 +81,9 @@ export abstract class FakeRelay {
   /** Answers a token request (by default: no answer). */
   protected onTokenRequest(_ws: WebSocketLike): void {}
 
+  /** Any other frame (join, leave, presence queries, forward...): by default no answer. */
+  protected onOther(_ws: WebSocketLike, _frame: ClientFrame): void {}
+
   private async receive(ws: WebSocketLike, bytes: Uint8Array): Promise<void> {
     const frame = decodeClientFrame(bytes)
     if (frame.type === 'login') {
@@ -99,7 +102,7 @@ export abstract class FakeRelay {
       await this.onPublish(ws, frame.request)
     } else if (frame.type === 'tokenRequest') {
       this.onTokenRequest(ws)
-    }
+    } else this.onOther(ws, frame)
   }
 }
 

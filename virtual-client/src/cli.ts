@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   // The relay's log format (relay/src/log.ts): `TIME EVENT key=value ...`.
   const log = config.quiet ? () => {} : lineLogger(verbose)
   const vc = await VirtualClient.start({
-    relayUrl: config.relayUrl,
+    relayUrl: config.relayUrls,
     ...(config.relayKey ? { relayKey: config.relayKey } : {}),
     dataDir: config.dataDir,
     windowMs: config.windowMs,

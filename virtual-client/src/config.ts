@@ -2,16 +2,20 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { VirtualClientDefaults } from './defaults.ts'
+import { relayList } from './relay-url.ts'
 
 export const HELP = `peerchat-vc: a virtual client, the headless peer of last resort of a peerchat community
 
-usage: peerchat-vc --relay URL [options]
+usage: peerchat-vc --relay URL[,URL...] [options]
 
 options (environment variable in brackets):
-  --relay URL           the relay's base URL, http(s):// or ws(s):// [PEERCHAT_RELAY_URL]
-                        (default http://127.0.0.1:$PORT, PORT defaulting to 8787)
+  --relay URL[,URL...]  the relay's base URL, http(s):// or ws(s):// [PEERCHAT_RELAY_URL]
+                        (default http://127.0.0.1:$PORT, PORT defaulting to 8787); several,
+                        comma-separated, for the nodes of one community (same relay key): it
+                        logs in to one and fails over to the others
   --relay-key KEY       the relay's public key (base64url) [PEERCHAT_RELAY_PUBLIC_KEY]; the relay's
-                        URL/.well-known/peerchat.json must present it (default: trust that JSON)
+                        URL/.well-known/peerchat.json must present it (default: trust that JSON,
+                        from the first node that answers; every node must present the same key)
   --name NAME           its name in logs and metrics, and with --profile its display name for
                         members [PEERCHAT_VC_NAME] (default vc; 1-64 letters, digits, dots,
                         dashes, underscores)
@@ -31,7 +35,8 @@ options (environment variable in brackets):
 `
 
 export interface VcConfig {
-  relayUrl: string
+  /** The relay's base URL, or one per node of the community (failover). */
+  relayUrls: string[]
   relayKey: string | undefined
   name: string
   dataDir: string
@@ -53,7 +58,7 @@ export function parseVcConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proc
 export const HOST_HELP = `peerchat-vc-host: several virtual clients in one process (one Node runtime and one
 libwebrtc for all of them, each client in a module instance of its own)
 
-usage: peerchat-vc-host --relay URL [options] NAME[=DATA_DIR]...
+usage: peerchat-vc-host --relay URL[,URL...] [options] NAME[=DATA_DIR]...
 
 Each NAME[=DATA_DIR] is one virtual client (default vc1 vc2): NAME is what --name is to
 peerchat-vc (its name in logs and metrics, and with --profile its display name for members);
@@ -138,7 +143,7 @@ function parseArgv(
     throw new RangeError('--metrics-port must be 0..65535')
   const dataDir = named['data-dir'] ?? env.PEERCHAT_VC_DATA_DIR
   const config: VcConfig = {
-    relayUrl: values.relay ?? env.PEERCHAT_RELAY_URL ?? `http://127.0.0.1:${env.PORT ?? 8787}`,
+    relayUrls: relayList(values.relay ?? env.PEERCHAT_RELAY_URL ?? `http://127.0.0.1:${env.PORT ?? 8787}`),
     relayKey: values['relay-key'] ?? env.PEERCHAT_RELAY_PUBLIC_KEY,
     name,
     dataDir: dataDir === undefined ? defaultDataDir(name, env, cwd) : resolve(cwd, dataDir),

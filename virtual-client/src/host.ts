@@ -93,7 +93,7 @@ export async function runHost(config: HostConfig, log: VcLog) {
       const start = await loadInstance(c.name)
       clients.push(
         await start({
-          relayUrl: config.relayUrl,
+          relayUrl: config.relayUrls,
           ...(config.relayKey ? { relayKey: config.relayKey } : {}),
           dataDir: c.dataDir,
           windowMs: config.windowMs,

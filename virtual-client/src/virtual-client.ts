@@ -36,13 +36,20 @@ import WebSocket from 'ws'
 import { VirtualClientDefaults } from './defaults.ts'
 import { loadOrCreateIdentity } from './key-file.ts'
 import type { VcCounters } from './metrics.ts'
+import { relayUrls } from './relay-url.ts'
 
-export { VirtualClientDefaults }
+export { relayUrls, VirtualClientDefaults }
 
 export interface VirtualClientOptions {
-  /** The relay's base URL: http(s):// or ws(s)://host:port. */
-  relayUrl: string
-  /** The relay's public key (text), checked against /.well-known/peerchat.json; trusted from it when omitted. */
+  /**
+   * The relay's base URL: http(s):// or ws(s)://host:port; or one per node of the community
+   * (same relay key): the relay client fails over between them.
+   */
+  relayUrl: string | readonly string[]
+  /**
+   * The relay's public key (text), checked against /.well-known/peerchat.json (of the first node
+   * that answers); trusted from it when omitted. Every node must present it (checked at login).
+   */
   relayKey?: string
   /** Holds the key file (`vc.key`), the event store (`store/`) and the blob store (`blobs/`). */
   dataDir: string
@@ -63,35 +70,34 @@ interface WellKnown {
   communityRoom?: string
 }
 
-/** http(s) and ws(s) forms of the relay's base URL. */
-export function relayUrls(url: string): { http: string; ws: string } {
-  const u = new URL(url)
-  const secure = u.protocol === 'https:' || u.protocol === 'wss:'
-  if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol))
-    throw new RangeError(`relay URL must be http(s) or ws(s): ${url}`)
-  const base = `${u.host}${u.pathname.replace(/\/+$/, '')}`
-  return { http: `${secure ? 'https' : 'http'}://${base}`, ws: `${secure ? 'wss' : 'ws'}://${base}` }
-}
-
-/** Reads the relay's well-known JSON, retrying while the relay starts. */
-export async function fetchWellKnown(httpBase: string, signal?: AbortSignal): Promise<WellKnown> {
+/**
+ * Reads the relay's well-known JSON, retrying while the relay starts; given several nodes, from
+ * the first that answers (each is asked in turn, every round).
+ */
+export async function fetchWellKnown(
+  httpBase: string | readonly string[],
+  signal?: AbortSignal,
+): Promise<WellKnown> {
+  const bases = typeof httpBase === 'string' ? [httpBase] : httpBase
   const end = Date.now() + VirtualClientDefaults.wellKnownTimeoutMs
   for (;;) {
-    signal?.throwIfAborted()
-    try {
-      const res = await fetch(`${httpBase}/.well-known/peerchat.json`, signal ? { signal } : {})
-      if (res.ok) {
-        const body = (await res.json()) as Partial<WellKnown>
-        if (typeof body.relayKey !== 'string') throw new Error('well-known JSON has no relayKey')
-        return {
-          relayKey: body.relayKey,
-          ...(body.communityRoom ? { communityRoom: body.communityRoom } : {}),
+    for (const base of bases) {
+      signal?.throwIfAborted()
+      try {
+        const res = await fetch(`${base}/.well-known/peerchat.json`, signal ? { signal } : {})
+        if (res.ok) {
+          const body = (await res.json()) as Partial<WellKnown>
+          if (typeof body.relayKey !== 'string') throw new Error(`well-known JSON of ${base} has no relayKey`)
+          return {
+            relayKey: body.relayKey,
+            ...(body.communityRoom ? { communityRoom: body.communityRoom } : {}),
+          }
         }
+      } catch (e) {
+        if (signal?.aborted || (e as Error).message.includes('no relayKey')) throw e
       }
-    } catch (e) {
-      if (signal?.aborted || (e as Error).message.includes('no relayKey')) throw e
     }
-    if (Date.now() > end) throw new Error(`relay at ${httpBase} did not answer its well-known JSON`)
+    if (Date.now() > end) throw new Error(`relay at ${bases.join(', ')} did not answer its well-known JSON`)
     await new Promise((r) => setTimeout(r, VirtualClientDefaults.wellKnownRetryMs))
   }
 }
@@ -147,12 +153,14 @@ export class VirtualClient {
    */
   static async start(opts: VirtualClientOptions): Promise<VirtualClient> {
     const windowMs = opts.windowMs ?? VirtualClientDefaults.windowMs
-    const urls = relayUrls(opts.relayUrl)
+    const urls = (typeof opts.relayUrl === 'string' ? [opts.relayUrl] : opts.relayUrl).map(relayUrls)
+    if (urls.length === 0) throw new RangeError('relayUrl: at least one relay URL is needed')
     const { identity } = await loadOrCreateIdentity(join(opts.dataDir, 'vc.key'))
     // Always read: it names the relay's key (the replica checks stamps with it) and the room.
-    const known = await fetchWellKnown(urls.http)
+    const http = urls.map((u) => u.http)
+    const known = await fetchWellKnown(http)
     if (opts.relayKey && opts.relayKey !== known.relayKey)
-      throw new Error(`the relay at ${urls.http} presents key ${known.relayKey}, not ${opts.relayKey}`)
+      throw new Error(`the relay at ${http.join(', ')} presents key ${known.relayKey}, not ${opts.relayKey}`)
     const relayKey = publicKeyFromText(known.relayKey)
     const store = await FileStore.open({ dir: join(opts.dataDir, 'store'), retentionMs: windowMs })
     let blobs: FileBlobStore | undefined
@@ -172,7 +180,11 @@ export class VirtualClient {
         sync: { windowMs },
       })
       vc = new VirtualClient(opts.name ?? 'vc', identity, store, blobs, replica, opts)
-      await vc.connect(urls.ws, relayKey, known.communityRoom ?? 'community')
+      await vc.connect(
+        urls.map((u) => u.ws),
+        relayKey,
+        known.communityRoom ?? 'community',
+      )
       return vc
     } catch (e) {
       if (vc) await vc.stop()
@@ -184,7 +196,7 @@ export class VirtualClient {
     }
   }
 
-  private async connect(relayUrl: string, relayKey: Uint8Array, room: string): Promise<void> {
+  private async connect(relayUrl: readonly string[], relayKey: Uint8Array, room: string): Promise<void> {
     // Stored channels first (Replica.open opened them), then all the relay lists at each login.
     for (const channel of this.replica.channels) await this.follow(channel)
     const connection = connectReplica(this.replica, {

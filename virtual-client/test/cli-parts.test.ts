@@ -14,7 +14,7 @@ describe('parseVcConfig', () => {
       '/',
     )
     expect(c).toMatchObject({
-      relayUrl: 'http://127.0.0.1:9000',
+      relayUrls: ['http://127.0.0.1:9000'],
       name: 'vc7',
       dataDir: '/d/vc-vc7',
       windowMs: 2 * 3600_000,
@@ -22,6 +22,20 @@ describe('parseVcConfig', () => {
       webrtc: true,
     })
     expect(parseVcConfig(['--window-hours', '48', '--no-webrtc'], {}, '/').windowMs).toBe(48 * 3600_000)
+  })
+
+  it('takes several relay URLs (the nodes of one community), comma-separated, by flag or env', () => {
+    expect(parseVcConfig(['--relay', 'ws://a:1, wss://b.example,'], {}).relayUrls).toEqual([
+      'ws://a:1',
+      'wss://b.example',
+    ])
+    expect(parseVcConfig([], { PEERCHAT_RELAY_URL: 'http://a:1,http://b:2' }).relayUrls).toEqual([
+      'http://a:1',
+      'http://b:2',
+    ])
+    expect(() => parseVcConfig(['--relay', 'ws://a:1,ftp://b'], {})).toThrow(RangeError)
+    expect(() => parseVcConfig(['--relay', ' , '], {})).toThrow(RangeError)
+    expect(HELP).toMatch(/--relay URL\[,URL\.\.\.\]/)
   })
 
   it('refuses a window outside (0, 1 year], a bad metrics port and a bad name', () => {
@@ -40,7 +54,7 @@ describe('parseHostConfig', () => {
       { name: 'a', dataDir: '/x/a' },
       { name: 'b', dataDir: '/d/vc-b' },
     ])
-    expect(c).toMatchObject({ relayUrl: 'http://r:1', webrtc: true })
+    expect(c).toMatchObject({ relayUrls: ['http://r:1'], webrtc: true })
     expect(parseHostConfig([], {}, '/w').clients.map((x) => x.name)).toEqual(['vc1', 'vc2'])
     expect(parseHostConfig(['--blob-budget-mb', '64'], {}, '/').blobBudgetBytes).toBe(64 * 1048576)
   })

@@ -8,6 +8,8 @@ export const Domain = {
   login: 'login',
   event: 'event',
   stamp: 'stamp',
+  /** The relay's signature over the Merkle root of a batch of stamps (stamp-proof.ts). */
+  stampBatch: 'stamp-batch',
   session: 'session',
   token: 'token',
   invite: 'invite',

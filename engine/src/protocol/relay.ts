@@ -39,8 +39,17 @@ export const RELAY_PROTOCOL_VERSION = 1
 export const FrameLimits = {
   /** Channels listed in a Welcome frame. */
   channels: 1024,
-  /** Attestations in one presence snapshot frame (a larger set is split over several). */
+  /**
+   * Attestations in one presence frame: a snapshot (the head and the joiner), a tick's entered
+   * members, a page. Also the most a PresenceQuery may ask for.
+   */
   presencePerFrame: 256,
+  /** Session ids in one PresenceTick's `left` (at most the head, which is below presencePerFrame). */
+  presenceLeft: 256,
+  /** Public keys in one PresenceFind. */
+  presenceFindKeys: 32,
+  /** Bytes of a roster cursor: the member's join id (a ULID, 16) and session id (16). */
+  presenceCursor: 32,
   /** Bytes of an error code and of an error message. */
   errorCode: 32,
   errorMessage: 256,
@@ -64,19 +73,26 @@ export const Tag = {
   tokenRequest: 0x05,
   ping: 0x06,
   forward: 0x07,
-  // relay -> client
+  presenceQuery: 0x08,
+  presenceFind: 0x09,
+  // relay -> client (0x44-0x46, the presence frames of before issue 13, are retired)
   challenge: 0x41,
   welcome: 0x42,
   event: 0x43,
-  presence: 0x44,
-  presenceJoin: 0x45,
-  presenceLeave: 0x46,
   token: 0x47,
   error: 0x48,
   pong: 0x49,
   channelAdded: 0x4a,
   forwarded: 0x4b,
+  presenceSnapshot: 0x4c,
+  presenceTick: 0x4d,
+  presencePage: 0x4e,
 } as const
+
+/** Largest member count a presence frame carries (sessions in one channel). */
+const MAX_MEMBERS = 2 ** 32 - 1
+/** A presence query's id: chosen by the client, echoed in the answer (`ref` of a refusal, 4 bytes). */
+const MAX_QUERY_ID = 2 ** 32 - 1
 
 export type ClientFrame =
   | { type: 'login'; publicKey: Uint8Array; clientTime: number; sig: Uint8Array; invite: Uint8Array | null }
@@ -86,14 +102,28 @@ export type ClientFrame =
   | { type: 'tokenRequest' }
   | { type: 'ping'; n: number }
   | { type: 'forward'; to: Uint8Array; payload: Uint8Array }
+  /** The next page of the channel's roster after `after` (null: from the first member). */
+  | { type: 'presenceQuery'; q: number; channel: string; after: Uint8Array | null; limit: number }
+  /** The sessions of `keys` online in the channel. */
+  | { type: 'presenceFind'; q: number; channel: string; keys: Uint8Array[] }
 
 export type RelayFrame =
   | { type: 'challenge'; relayKey: Uint8Array; nonce: Uint8Array; serverTime: number }
   | { type: 'welcome'; attestation: Uint8Array; channels: string[] }
   | { type: 'event'; event: StampedEvent }
-  | { type: 'presence'; channel: string; attestations: Uint8Array[]; last: boolean }
-  | { type: 'presenceJoin'; channel: string; attestation: Uint8Array }
-  | { type: 'presenceLeave'; channel: string; sessionId: Uint8Array }
+  /** To a joiner: the member count and the head (plus the joiner itself when outside it). */
+  | { type: 'presenceSnapshot'; channel: string; count: number; attestations: Uint8Array[] }
+  /** To every member, at most once per tick: the count and the head's changes since the last tick. */
+  | { type: 'presenceTick'; channel: string; count: number; entered: Uint8Array[]; left: Uint8Array[] }
+  /** The answer to a PresenceQuery (`next` null: the roster's end) or a PresenceFind (`next` null). */
+  | {
+      type: 'presencePage'
+      q: number
+      channel: string
+      count: number
+      next: Uint8Array | null
+      attestations: Uint8Array[]
+    }
   | { type: 'token'; token: Uint8Array; expires: number }
   | { type: 'error'; code: string; message: string; ref: Uint8Array }
   | { type: 'pong'; n: number }
@@ -159,22 +189,39 @@ export function encodeFrame(f: Frame): Uint8Array {
       w = header(Tag.event)
       writeBytes(w, encodeEvent(f.event))
       break
-    case 'presence':
-      w = header(Tag.presence)
+    case 'presenceQuery':
+      w = header(Tag.presenceQuery)
+      writeQueryId(w, f.q)
       writeVarString(w, f.channel)
-      writeU8(w, f.last ? 1 : 0)
-      writeVarUint(w, f.attestations.length)
-      for (const a of f.attestations) writeVarBytes(w, a)
+      writeVarBytes(w, f.after ?? new Uint8Array(0))
+      writeVarUint(w, f.limit)
       break
-    case 'presenceJoin':
-      w = header(Tag.presenceJoin)
+    case 'presenceFind':
+      w = header(Tag.presenceFind)
+      writeQueryId(w, f.q)
       writeVarString(w, f.channel)
-      writeVarBytes(w, f.attestation)
+      writeList(w, f.keys, writeBytes)
       break
-    case 'presenceLeave':
-      w = header(Tag.presenceLeave)
+    case 'presenceSnapshot':
+      w = header(Tag.presenceSnapshot)
       writeVarString(w, f.channel)
-      writeBytes(w, f.sessionId)
+      writeVarUint(w, f.count)
+      writeList(w, f.attestations, writeVarBytes)
+      break
+    case 'presenceTick':
+      w = header(Tag.presenceTick)
+      writeVarString(w, f.channel)
+      writeVarUint(w, f.count)
+      writeList(w, f.entered, writeVarBytes)
+      writeList(w, f.left, writeBytes)
+      break
+    case 'presencePage':
+      w = header(Tag.presencePage)
+      writeQueryId(w, f.q)
+      writeVarString(w, f.channel)
+      writeVarUint(w, f.count)
+      writeVarBytes(w, f.next ?? new Uint8Array(0))
+      writeList(w, f.attestations, writeVarBytes)
       break
     case 'token':
       w = header(Tag.token)
@@ -204,6 +251,43 @@ export function encodeFrame(f: Frame): Uint8Array {
       break
   }
   return finish(w)
+}
+
+function writeList(w: Writer, items: readonly Uint8Array[], write: (w: Writer, b: Uint8Array) => void): void {
+  writeVarUint(w, items.length)
+  for (const b of items) write(w, b)
+}
+
+/** A query id as 4 bytes, big-endian: the same bytes are the `ref` of an Error refusing the query. */
+function writeQueryId(w: Writer, q: number): void {
+  writeBytes(w, queryRef(q))
+}
+
+/** The `ref` of an Error that refuses presence query `q` (its 4 id bytes, big-endian). */
+export function queryRef(q: number): Uint8Array {
+  if (!Number.isInteger(q) || q < 0 || q > MAX_QUERY_ID) throw new RangeError('a query id is a u32')
+  return new Uint8Array([q >>> 24, (q >>> 16) & 255, (q >>> 8) & 255, q & 255])
+}
+
+function readQueryId(r: Reader): number {
+  const b = r.bytes(4, 'query id')
+  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0
+}
+
+function readAttestations(r: Reader): Uint8Array[] {
+  const n = r.count(FrameLimits.presencePerFrame, 2, 'attestation count')
+  const out: Uint8Array[] = []
+  for (let i = 0; i < n; i++) out.push(r.varBytes(MAX_CREDENTIAL_BYTES, 'attestation'))
+  return out
+}
+
+/** A roster cursor: empty (null) or exactly `presenceCursor` bytes. */
+function readCursor(r: Reader, what: string): Uint8Array | null {
+  const c = r.varBytes(FrameLimits.presenceCursor, what)
+  if (c.length === 0) return null
+  if (c.length !== FrameLimits.presenceCursor)
+    throw new DecodeError(`${what} must be empty or ${FrameLimits.presenceCursor} bytes`)
+  return c
 }
 
 /** The fan-out frame for an event whose canonical bytes are already known (no re-encoding). */
@@ -255,27 +339,44 @@ function readFrame(r: Reader): Frame {
     }
     case Tag.event:
       return { type: 'event', event: readEvent(r) }
-    case Tag.presence: {
+    case Tag.presenceQuery: {
+      const q = readQueryId(r)
       const channel = readChannel(r)
-      const lastByte = r.u8('last flag')
-      if (lastByte > 1) throw new DecodeError('last flag must be 0 or 1')
-      const n = r.count(FrameLimits.presencePerFrame, 2, 'attestation count')
-      const attestations: Uint8Array[] = []
-      for (let i = 0; i < n; i++) attestations.push(r.varBytes(MAX_CREDENTIAL_BYTES, 'attestation'))
-      return { type: 'presence', channel, attestations, last: lastByte === 1 }
+      const after = readCursor(r, 'cursor')
+      const limit = r.varUint(FrameLimits.presencePerFrame, 'page limit')
+      if (limit === 0) throw new DecodeError('page limit must be at least 1')
+      return { type: 'presenceQuery', q, channel, after, limit }
     }
-    case Tag.presenceJoin:
-      return {
-        type: 'presenceJoin',
-        channel: readChannel(r),
-        attestation: r.varBytes(MAX_CREDENTIAL_BYTES, 'attestation'),
-      }
-    case Tag.presenceLeave:
-      return {
-        type: 'presenceLeave',
-        channel: readChannel(r),
-        sessionId: r.bytes(SESSION_ID_BYTES, 'sessionId'),
-      }
+    case Tag.presenceFind: {
+      const q = readQueryId(r)
+      const channel = readChannel(r)
+      const n = r.count(FrameLimits.presenceFindKeys, 32, 'key count')
+      if (n === 0) throw new DecodeError('a find names at least one key')
+      const keys: Uint8Array[] = []
+      for (let i = 0; i < n; i++) keys.push(r.bytes(32, 'key'))
+      return { type: 'presenceFind', q, channel, keys }
+    }
+    case Tag.presenceSnapshot: {
+      const channel = readChannel(r)
+      const count = r.varUint(MAX_MEMBERS, 'member count')
+      return { type: 'presenceSnapshot', channel, count, attestations: readAttestations(r) }
+    }
+    case Tag.presenceTick: {
+      const channel = readChannel(r)
+      const count = r.varUint(MAX_MEMBERS, 'member count')
+      const entered = readAttestations(r)
+      const n = r.count(FrameLimits.presenceLeft, SESSION_ID_BYTES, 'left count')
+      const left: Uint8Array[] = []
+      for (let i = 0; i < n; i++) left.push(r.bytes(SESSION_ID_BYTES, 'sessionId'))
+      return { type: 'presenceTick', channel, count, entered, left }
+    }
+    case Tag.presencePage: {
+      const q = readQueryId(r)
+      const channel = readChannel(r)
+      const count = r.varUint(MAX_MEMBERS, 'member count')
+      const next = readCursor(r, 'next cursor')
+      return { type: 'presencePage', q, channel, count, next, attestations: readAttestations(r) }
+    }
     case Tag.token:
       return {
         type: 'token',
@@ -311,7 +412,17 @@ function readFrame(r: Reader): Frame {
 
 export const decodeFrame = (bytes: Uint8Array): Frame => decodeWith(bytes, readFrame, 'relay frame')
 
-const CLIENT_TYPES = new Set<string>(['login', 'publish', 'join', 'leave', 'tokenRequest', 'ping', 'forward'])
+const CLIENT_TYPES = new Set<string>([
+  'login',
+  'publish',
+  'join',
+  'leave',
+  'tokenRequest',
+  'ping',
+  'forward',
+  'presenceQuery',
+  'presenceFind',
+])
 
 export function isClientFrame(f: Frame): f is ClientFrame {
   return CLIENT_TYPES.has(f.type)

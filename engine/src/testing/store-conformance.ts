@@ -9,6 +9,8 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { eventDigest } from '../event.ts'
+import { proofDepth } from '../stamp-proof.ts'
 import { fingerprintOfDigests } from '../store/fingerprint.ts'
 import type { IdRange, Store, StoredEvent } from '../store/store.ts'
 import { inRange } from '../store/store.ts'
@@ -209,6 +211,23 @@ export function runStoreConformance(
       )
       await store.deleteMany('big', ids(sorted.slice(0, 2900)))
       expect(ids(await store.getRange('big', {}))).toEqual(ids(sorted.slice(2900)))
+    })
+
+    it('returns batch-stamped events as they were put, proofs included', async () => {
+      const store = await open()
+      // Stamps of one batch of 5 (docs/protocol/identity-event.md §8); the store never verifies.
+      const batched = POOL.slice(0, 5).map(({ event }, index): StoredEvent => {
+        const path = Array.from({ length: proofDepth(index, 5) }, (_, k) =>
+          new Uint8Array(32).fill(index * 8 + k),
+        )
+        const e = { ...event, batch: { size: 5, index, path } }
+        return { event: e, digest: eventDigest(e) }
+      })
+      await store.putMany(CH, [...batched, ...POOL.slice(5, 8)])
+      expect(await store.getRange(CH, {})).toEqual(model([...batched, ...POOL.slice(5, 8)], {}))
+      expect(await store.fingerprint(CH, {})).toEqual(
+        fingerprintOfDigests([...batched, ...POOL.slice(5, 8)].map((s) => s.digest)),
+      )
     })
 
     if (o.durable)

@@ -6,14 +6,19 @@
  * a request may be stamped at the id it is about to get.
  *
  * Pure: no IO and no clock (times are arguments). The relay core asks it; persistence
- * (admin-log.ts) and fan-out listen to `onRecord`.
+ * (admin-log.ts) and fan-out listen to `onRecord`. Nodes of a cluster share one admin log
+ * (`SharedAdminLog`, in Redis): an event takes effect once appended there, appends are
+ * compare-and-set on the log's length (so every node judges an event in the same state), and
+ * each node folds what the others appended (`sync`).
  */
 import { timingSafeEqual } from 'node:crypto'
 import {
   CloseCode,
+  decodeEvent,
   ErrorCode,
   eventFrameFromBytes,
   Privilege,
+  publicKeyToText,
   randomBytes,
   type SignedRequest,
   type StampedEvent,
@@ -36,6 +41,7 @@ import {
   mayPost,
   Permission,
 } from '@peerchat/engine/chat'
+import type { Logger } from '../log.ts'
 import type { Policy } from './policy.ts'
 
 /** What a session got from the link it logged in with (the login frame's 32-byte `invite`). */
@@ -96,9 +102,31 @@ export interface AdminGateOptions {
   newClaimCode?: () => Uint8Array
   /** Stores a stamped admin event durably before it takes effect (admin.log); throws when it cannot. */
   persist?: (bytes: Uint8Array) => void
+  /** The cluster's admin log: with it, `persist` is this node's copy (a failure there is only logged). */
+  shared?: SharedAdminLog
+  /** Where a failure of the local copy is said (with `shared`). */
+  warn?: Logger
+  /**
+   * Checks an event read from the shared log (its relay stamp and author signature): Redis is
+   * not the relay key, so what it holds is verified like any peer's event. Default: accepted.
+   */
+  verify?: (event: StampedEvent) => Promise<boolean>
 }
 
+/** The admin log the nodes of a cluster share (RedisCluster.adminRead / adminAppend). */
+export interface SharedAdminLog {
+  /** Its events from index `from` on; throws when unreachable. */
+  read(from: number): Promise<Uint8Array[]>
+  /** Appends if it still has `expected` events; false when another node appended first. */
+  append(expected: number, bytes: Uint8Array): Promise<boolean>
+}
+
+/** What `record` did: `stale` when another node appended first (sync, then decide again). */
+export type RecordResult = 'recorded' | 'stale'
+
 const CLOSE_REASON_BYTES = 123
+/** Bytes before the event in an event frame (version, tag: eventFrameFromBytes). */
+const EVENT_FRAME_HEADER = 2
 const ALL_PRIVILEGES = Privilege.post | Privilege.create | Privilege.admin
 const iso = (ms: number) => new Date(ms).toISOString()
 const refusal = (code: ErrorCode, message: string, close?: Refusal['close']): Decision => ({
@@ -142,6 +170,11 @@ export class AdminGate {
   /** The admin request being stamped, and how many wait behind it. */
   private tail: Promise<unknown> = Promise.resolve()
   private pending = 0
+  /** Ids of the events held (the shared log and the local copy may both hold one). */
+  private readonly held = new Set<string>()
+  /** Events of the shared log folded here (its length as this node knows it). */
+  private sharedLength = 0
+  private lastId: string | undefined
 
   constructor(private readonly o: AdminGateOptions) {
     const stored = [...(o.events ?? [])].sort((a, b) =>
@@ -151,10 +184,9 @@ export class AdminGate {
     this._state = state
     const refusedIds = new Set(refused.map((r) => r.id))
     this.accessSet = stored.some((s) => s.event.kind === AdminKind.accessSet && !refusedIds.has(s.event.id))
-    let prev: string | undefined
     for (const s of stored) {
-      if (s.event.id === prev) continue // the same event stored twice counts once
-      prev = s.event.id
+      if (this.held.has(s.event.id)) continue // the same event stored twice counts once
+      this.hold(s.event.id)
       this.push(eventFrameFromBytes(s.bytes))
     }
     this.claim = state.owner === undefined ? (o.newClaimCode ?? (() => randomBytes(32)))() : null
@@ -374,13 +406,96 @@ export class AdminGate {
   /**
    * A stamped admin event: stored (`persist`; a failure throws and changes nothing), then
    * applied (`decision.commit`), kept for joiners (in id order) and handed to every listener.
+   * In a cluster it is first appended to the shared log: `stale` when another node appended
+   * since this one last synced (nothing changed: `sync`, then decide again at a new id).
    */
-  record(event: StampedEvent, bytes: Uint8Array, decision?: Decision): void {
-    this.o.persist?.(bytes)
+  async record(event: StampedEvent, bytes: Uint8Array, decision?: Decision): Promise<RecordResult> {
+    if (this.o.shared) {
+      if (!(await this.o.shared.append(this.sharedLength, bytes))) return 'stale'
+      this.sharedLength++
+      this.keepCopy(event, bytes)
+    } else this.o.persist?.(bytes)
     const removal = decision?.ok ? decision.removal : undefined
     if (decision?.ok) decision.commit?.()
+    this.hold(event.id)
     this.push(eventFrameFromBytes(bytes))
     for (const listener of this.listeners) listener(event, bytes, removal)
+    return 'recorded'
+  }
+
+  /** The id an admin event must exceed: the last one held (the shared log is in id order). */
+  get newestId(): string | undefined {
+    return this.lastId
+  }
+
+  /**
+   * Folds what other nodes appended to the shared log since the last sync (or start), in
+   * order: applied as the peers fold them, fanned out to this node's listeners, and kept in
+   * the local copy. Throws when the shared log cannot be read.
+   */
+  async sync(): Promise<void> {
+    const shared = this.o.shared
+    if (!shared) return
+    const items = await shared.read(this.sharedLength)
+    if (this.sharedLength === 0 && items.length === 0 && this.history.length > 0) {
+      // A new (or emptied) Redis: this node's copy seeds it, oldest first.
+      for (const frame of this.history) {
+        if (!(await shared.append(this.sharedLength, frame.subarray(EVENT_FRAME_HEADER)))) return this.sync()
+        this.sharedLength++
+      }
+      return
+    }
+    for (const bytes of items) {
+      this.sharedLength++
+      let event: StampedEvent
+      try {
+        event = decodeEvent(bytes)
+      } catch {
+        continue // not an event: every node skips it alike
+      }
+      if (this.held.has(event.id)) continue // this node's copy had it (seeded, or its own)
+      if (this.o.verify && !(await this.o.verify(event))) {
+        this.o.warn?.('relay.admin_log_forged', { id: event.id, index: this.sharedLength - 1 })
+        continue // every node skips it alike
+      }
+      this.keepCopy(event, bytes)
+      this.ingest(event, bytes)
+    }
+  }
+
+  /** Events of the shared log this node has folded. */
+  get sharedCount(): number {
+    return this.sharedLength
+  }
+
+  /** An event another node decided: applied as every peer applies it. */
+  private ingest(event: StampedEvent, bytes: Uint8Array): void {
+    const verdict = this._state.check(event)
+    let removal: Removal | undefined
+    if (verdict.ok) {
+      this._state.apply(event)
+      const action = verdict.action
+      if (action.kind === AdminKind.claim) this.claim = null
+      else if (action.kind === AdminKind.accessSet) this.accessSet = true
+      else if (action.kind === AdminKind.memberKick || action.kind === AdminKind.memberBan)
+        removal = { target: action.body.target, reason: action.body.reason }
+    }
+    this.hold(event.id)
+    this.push(eventFrameFromBytes(bytes))
+    for (const listener of this.listeners) listener(event, bytes, removal)
+  }
+
+  private keepCopy(event: StampedEvent, bytes: Uint8Array): void {
+    try {
+      this.o.persist?.(bytes)
+    } catch (e) {
+      this.o.warn?.('relay.admin_log_error', { id: event.id, error: String(e), copy: 'local' })
+    }
+  }
+
+  private hold(id: string): void {
+    this.held.add(id)
+    if (this.lastId === undefined || id > this.lastId) this.lastId = id
   }
 
   onRecord(listener: RecordListener): void {
@@ -388,8 +503,9 @@ export class AdminGate {
   }
 
   /** Why `key` may not post an ordinary event in `channel` at `at` (null: it may). */
-  postRefusal(key: Uint8Array, channel: string, at: number): string | null {
+  postRefusal(author: Uint8Array, channel: string, at: number): string | null {
     const s = this._state
+    const key = publicKeyToText(author) // once: the state's lookups take the text form as is
     const ban = s.banOf(key, at)
     if (ban) return `banned: ${banText(ban)}`
     const timeout = s.timeoutOf(key, at)

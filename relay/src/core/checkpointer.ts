@@ -10,7 +10,7 @@
  * the stamps still being signed. Nothing survives a restart: a window open at a crash is never
  * checkpointed (those events are verified one by one by peers), and a new process starts anew.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import {
   CheckpointWindow,
   encodeEvent,
@@ -84,7 +84,7 @@ export class Checkpointer {
     if (at < 0) return
     ch.inflight.splice(at, 1)
     if (bytes) {
-      const digest = new Uint8Array(createHash('sha256').update(bytes).digest())
+      const digest = new Uint8Array(hash('sha256', bytes, 'buffer'))
       let i = ch.ready.length
       while (i > 0 && ch.ready[i - 1]!.id > id) i--
       ch.ready.splice(i, 0, { id, digest })

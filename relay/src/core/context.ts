@@ -2,7 +2,15 @@
  * What the relay-protocol core and the signaling core share: the relay key, limits, policy,
  * channel list, rate limiters, clock, metrics and log. Built once per relay.
  */
-import { monotonicUlid, type Signer, type Ulid } from '@peerchat/engine'
+import {
+  monotonicUlid,
+  type Signer,
+  type StampedEvent,
+  type Ulid,
+  verifyAuthor,
+  verifyRelayStamp,
+} from '@peerchat/engine'
+import type { Cluster } from '../cluster/cluster.ts'
 import { type RelayLimits, resolveLimits } from '../limits.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import { Metrics } from '../metrics.ts'
@@ -11,6 +19,7 @@ import { Checkpointer } from './checkpointer.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { ChannelRegistry, DEFAULT_POLICY, Policy, type PolicyOptions } from './policy.ts'
 import { OpenSessions } from './sessions.ts'
+import { StampBatcher } from './stamp-batcher.ts'
 import { RateLimiter } from './token-bucket.ts'
 
 export interface ContextOptions {
@@ -27,6 +36,8 @@ export interface ContextOptions {
   adminLog?: AdminLogStore
   /** The claim code's source (tests); default 32 random bytes. */
   newClaimCode?: () => Uint8Array
+  /** The other nodes of the community (cluster/redis-cluster.ts); absent: this node is alone. */
+  cluster?: Cluster | null
 }
 
 /** The admin log's IO: what it held at start, and an append that is durable when it returns. */
@@ -48,6 +59,8 @@ export interface RelayContext {
   /** Per-channel checkpoint windows (limits `checkpointEvery`, `checkpointIdleMs`, `checkpointMinEvents`). */
   checkpoints: Checkpointer
   cache: IdempotencyCache
+  /** Signs stamps, in batches of one event-loop turn (limit `stampBatchMax`). */
+  stamps: StampBatcher
   eventLimiter: RateLimiter
   frameLimiter: RateLimiter
   /** Bytes a session forwards to peers (the WebRTC fallback's budget), keyed by session id. */
@@ -58,12 +71,17 @@ export interface RelayContext {
   /** The community's admin state, claim code and invite reservations (admin-state.ts). */
   admin: AdminGate
   adminLog: AdminLogStore | null
+  /** The other nodes of the community; null when this node is alone. */
+  cluster: Cluster | null
   metrics: Metrics
   log: Logger
 }
 
 export function createContext(o: ContextOptions): RelayContext {
-  const limits = resolveLimits(o.limits)
+  const cluster = o.cluster ?? null
+  // A checkpoint says "this relay stamped exactly these events": one node of several cannot
+  // (docs/protocol/cluster.md, "Checkpoints").
+  const limits = resolveLimits(cluster ? { ...o.limits, checkpointEvery: 0 } : o.limits)
   const now = o.now ?? Date.now
   const maxKeys = limits.rateLimiterEntries
   const nextId = monotonicUlid(now)
@@ -78,6 +96,17 @@ export function createContext(o: ContextOptions): RelayContext {
     ...(o.newClaimCode ? { newClaimCode: o.newClaimCode } : {}),
     // An admin event is on disk before it takes effect or is fanned out.
     ...(o.adminLog ? { persist: (bytes: Uint8Array) => o.adminLog!.append(bytes) } : {}),
+    ...(cluster
+      ? {
+          shared: {
+            read: (from: number) => cluster.adminRead(from),
+            append: (expected: number, bytes: Uint8Array) => cluster.adminAppend(expected, bytes),
+          },
+          warn: log,
+          verify: async (e: StampedEvent) =>
+            (await verifyRelayStamp(e, o.relay.publicKey)) && (await verifyAuthor(e)),
+        }
+      : {}),
   })
   return {
     relay: o.relay,
@@ -96,6 +125,7 @@ export function createContext(o: ContextOptions): RelayContext {
       minEvents: limits.checkpointMinEvents,
     }),
     cache: new IdempotencyCache(limits.idempotencyEntries, limits.idempotencyTtlMs, now),
+    stamps: new StampBatcher({ relay: o.relay, maxBatch: limits.stampBatchMax }),
     eventLimiter: new RateLimiter(limits.eventsPerSecondPerKey, limits.eventBurstPerKey, maxKeys, now),
     forwardLimiter: new RateLimiter(limits.forwardBytesPerSecond, limits.forwardBurstBytes, maxKeys, now),
     frameLimiter: new RateLimiter(
@@ -108,6 +138,7 @@ export function createContext(o: ContextOptions): RelayContext {
     sessions: new OpenSessions(),
     admin,
     adminLog: o.adminLog ?? null,
+    cluster,
     metrics: new Metrics(),
     log,
   }

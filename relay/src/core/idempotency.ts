@@ -1,18 +1,27 @@
 /**
  * The idempotency cache: (author, clientNonce) -> the stamp the relay gave it, so that a
- * retried request gets the same id and relay signature instead of a second event.
+ * retried request gets the same id, relay signature and batch proof instead of a second event.
  *
- * It stores only the stamp (id, relay signature) and a digest of the signed request, never the
- * body, so its memory is bounded by `maxEntries` x ~200 bytes whatever the event sizes.
+ * It stores only the stamp (id, relay signature, batch proof) and a digest of the signed request,
+ * never the body, so its memory is bounded by `maxEntries` x ~200 bytes plus the proofs' paths
+ * (about two 32-byte hashes per entry: the events of a batch share its tree's nodes) whatever the
+ * event sizes.
  * An entry is inserted as pending before the (asynchronous) signing so that two copies of a
  * request racing each other share one stamp.
  */
-import type { Ulid } from '@peerchat/engine'
+import type { BatchProof, StampedEvent, Ulid } from '@peerchat/engine'
 import { BoundedCache } from '@peerchat/engine'
 
+/** The relay's part of a stamped event: with the request, the whole event (`stampOf`, `withStamp`). */
 export interface Stamp {
   id: Ulid
   relaySig: Uint8Array
+  /** The event's place in a batch whose root `relaySig` signs; absent for a single stamp. */
+  batch?: BatchProof
+}
+
+export function stampOf(e: StampedEvent): Stamp {
+  return e.batch ? { id: e.id, relaySig: e.relaySig, batch: e.batch } : { id: e.id, relaySig: e.relaySig }
 }
 
 /** A request the relay refused after it was entered (bad signature, a policy at its id): not kept. */
@@ -44,7 +53,7 @@ export class IdempotencyCache {
   }
 
   static key(author: Uint8Array, clientNonce: Uint8Array): string {
-    return Buffer.from(author).toString('latin1') + Buffer.from(clientNonce).toString('latin1')
+    return latin1(author) + latin1(clientNonce)
   }
 
   lookup(key: string, requestDigest: string): Lookup {
@@ -72,3 +81,6 @@ export class IdempotencyCache {
     return this.entries.size
   }
 }
+
+/** One char per byte, read in place (no copy). */
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')

@@ -14,17 +14,23 @@ import {
   equalBytes,
   eventFrameFromBytes,
   FrameLimits,
+  monotonicUlid,
+  queryRef,
   type Session,
   shortKey,
   signToken,
   TOKEN_PURPOSE_SIGNAL,
+  type Ulid,
+  ulidToBytes,
 } from '@peerchat/engine'
 import { ADMIN_CHANNEL } from '@peerchat/engine/chat'
 import { closeReason, type LinkGrant, type Removal } from './admin-state.ts'
 import type { RelayContext } from './context.ts'
 import { type Challenge, checkLogin, newChallenge } from './login.ts'
+import { cursorBytes, cursorOrder, latin1, Presence } from './presence.ts'
 import { idKey, Tally } from './sessions.ts'
 import { stampRequest } from './stamper.ts'
+import { RateLimiter } from './token-bucket.ts'
 
 /** The IO a shell provides. `publish` reaches every subscriber of the topic. */
 export interface RelayIo<H> {
@@ -90,8 +96,12 @@ export class RelayCore<H> {
   /** Logged-in sockets per address and per public key (`idKey`). */
   private readonly perAddress = new Tally()
   private readonly perKey = new Tally()
-  /** channel -> session id (latin1) -> attestation bytes. */
-  private readonly presence = new Map<string, Map<string, Uint8Array>>()
+  /** Every channel's roster, this node's sessions and (in a cluster) the others' (presence.ts). */
+  private readonly presence: Presence
+  /** Join ids of this node's sessions: the roster's order. */
+  private readonly joinIds: () => Ulid
+  /** PresenceQuery and PresenceFind frames per session. */
+  private readonly queryLimiter: RateLimiter
   /** Logged-in sockets by session id (latin1), for forwarded peer frames. */
   private readonly bySession = new Map<string, Conn<H>>()
 
@@ -99,6 +109,20 @@ export class RelayCore<H> {
     readonly ctx: RelayContext,
     private readonly io: RelayIo<H>,
   ) {
+    const { limits } = ctx
+    // A snapshot is the head and the joiner in one frame.
+    this.presence = new Presence({
+      head: Math.min(limits.presenceHead, FrameLimits.presencePerFrame - 1),
+      tickMs: limits.presenceTickMs,
+      maxLeft: FrameLimits.presenceLeft,
+    })
+    this.joinIds = monotonicUlid(ctx.now)
+    this.queryLimiter = new RateLimiter(
+      limits.presenceQueriesPerSecond,
+      limits.presenceQueryBurst,
+      limits.rateLimiterEntries,
+      ctx.now,
+    )
     // A checkpoint is a stamped event of its channel: it fans out like any other.
     ctx.checkpoints.onCheckpoint((event, bytes) => {
       this.ctx.metrics.checkpoints++
@@ -108,6 +132,33 @@ export class RelayCore<H> {
     ctx.admin.onRecord((_event, bytes, removal) => {
       this.publishTo(Topics.adminEvents, eventFrameFromBytes(bytes))
       if (removal) this.remove(removal)
+    })
+    // What other nodes of the community stamped, created or forwarded reaches this node's sockets.
+    ctx.cluster?.attach({
+      event: (channel, frame) => this.publishTo(Topics.channel(channel), frame),
+      channelAdded: (channel) => {
+        if (this.ctx.channels.add(channel))
+          this.publishTo(Topics.all, encodeFrame({ type: 'channelAdded', channel }))
+      },
+      // Sessions of other nodes, in the same rosters (their origin: the node).
+      presenceJoin: (j, node) => {
+        if (this.presence.join(j.channel, j, node)) this.flushPresence(j.channel)
+      },
+      presenceLeave: (l) => {
+        if (this.presence.leave(l.channel, l.sessionId)) this.flushPresence(l.channel)
+      },
+      forwarded: (to, frame) => {
+        const target = this.bySession.get(idKey(to))
+        if (target?.phase === 'ready') this.send(target, frame)
+      },
+      // Admin events appended by other nodes, folded between this node's own (one at a time).
+      adminAppended: (length) => {
+        // (Zero: Redis may be new or emptied, and this node's copy seeds it.)
+        if (length !== 0 && length <= this.ctx.admin.sharedCount) return
+        this.ctx.admin
+          .serialize(() => this.ctx.admin.sync())
+          ?.catch((e) => this.ctx.log('relay.admin_sync_failed', { error: String(e) }))
+      },
     })
   }
 
@@ -193,6 +244,9 @@ export class RelayCore<H> {
         return this.issueToken(conn, conn.session)
       case 'forward':
         return this.forward(conn, conn.session, frame.to, frame.payload)
+      case 'presenceQuery':
+      case 'presenceFind':
+        return this.presenceQuery(conn, frame)
     }
   }
 
@@ -212,7 +266,7 @@ export class RelayCore<H> {
       // Its signaling tokens stop admitting, and the signaling sockets they admitted close.
       this.ctx.sessions.delete(sessionKey(conn.session))
       this.ctx.metrics.sessions--
-      for (const channel of conn.channels ?? []) this.removePresence(conn, channel)
+      for (const channel of conn.channels ?? []) this.leavePresence(conn, channel)
     } else this.unauthenticated.remove(conn.address)
     this.ctx.log('relay.close', { conn: conn.serial, addr: conn.address })
   }
@@ -220,6 +274,7 @@ export class RelayCore<H> {
   /** Called about once a second: login deadlines, session expiry and slow consumers. */
   sweep(): void {
     this.ctx.checkpoints.sweep()
+    this.flushPresence()
     const now = this.ctx.now()
     const { maxBackpressureBytes } = this.ctx.limits
     for (const conn of this.conns) {
@@ -345,8 +400,10 @@ export class RelayCore<H> {
     if (!outcome.recorded) this.publishTo(Topics.channel(req.channel), bytes)
     // The author's ack, when it has not joined the channel (otherwise the topic delivered it).
     if (conn.phase !== 'closed' && !conn.channels?.has(req.channel)) this.send(conn, bytes)
-    if (outcome.createdChannel)
+    if (outcome.createdChannel) {
       this.publishTo(Topics.all, encodeFrame({ type: 'channelAdded', channel: req.channel }))
+      this.ctx.cluster?.channelAdded(req.channel)
+    }
   }
 
   private join(conn: Conn<H>, channel: string): undefined {
@@ -362,17 +419,9 @@ export class RelayCore<H> {
           ErrorCode.tooManySubscriptions,
           `at most ${this.ctx.limits.subscriptionsPerSocket} channels`,
         )
-      // Others see the diff; the joiner then gets the snapshot, itself included.
-      this.publishTo(topic, encodeFrame({ type: 'presenceJoin', channel, attestation: conn.attestation! }))
       this.io.subscribe(conn.handle!, topic)
       conn.channels.add(channel)
-      let members = this.presence.get(channel)
-      if (!members) {
-        members = new Map()
-        this.presence.set(channel, members)
-      }
-      members.set(sessionKey(conn.session!), conn.attestation!)
-      this.sendSnapshot(conn, channel)
+      this.joinPresence(conn, channel)
       // Every admin event held, oldest first, then the live ones (docs/protocol/relay.md §5.1).
       if (admin) {
         conn.adminCursor = 0
@@ -380,6 +429,7 @@ export class RelayCore<H> {
       }
       return
     }
+    // Joining again only resends the snapshot.
     this.sendSnapshot(conn, channel)
   }
 
@@ -411,15 +461,6 @@ export class RelayCore<H> {
       }
   }
 
-  private sendSnapshot(conn: Conn<H>, channel: string): void {
-    const all = [...(this.presence.get(channel)?.values() ?? [])]
-    const per = FrameLimits.presencePerFrame
-    for (let i = 0; i === 0 || i < all.length; i += per) {
-      const attestations = all.slice(i, i + per)
-      this.send(conn, encodeFrame({ type: 'presence', channel, attestations, last: i + per >= all.length }))
-    }
-  }
-
   private leave(conn: Conn<H>, channel: string): void {
     if (!conn.channels?.delete(channel)) return // leaving a channel not joined is a no-op
     this.io.unsubscribe(conn.handle!, Topics.channel(channel))
@@ -427,19 +468,76 @@ export class RelayCore<H> {
       conn.adminCursor = null
       this.io.unsubscribe(conn.handle!, Topics.adminEvents)
     }
-    this.removePresence(conn, channel)
+    this.leavePresence(conn, channel)
   }
 
-  private removePresence(conn: Conn<H>, channel: string): void {
-    const members = this.presence.get(channel)
-    const session = conn.session
-    if (!members || !session) return
-    members.delete(sessionKey(session))
-    if (members.size === 0) this.presence.delete(channel)
-    this.publishTo(
-      Topics.channel(channel),
-      encodeFrame({ type: 'presenceLeave', channel, sessionId: session.sessionId }),
-    )
+  // ---- presence (docs/protocol/relay.md §5): the rosters are presence.ts; this is their IO ----
+
+  /** A session of this node joined: it enters the roster and gets its snapshot; the others, the next tick. */
+  private joinPresence(conn: Conn<H>, channel: string): void {
+    const session = conn.session!
+    const join = {
+      sessionId: session.sessionId,
+      joinId: ulidToBytes(this.joinIds()),
+      attestation: conn.attestation!,
+    }
+    this.presence.join(channel, { ...join, publicKey: session.publicKey })
+    this.ctx.cluster?.presenceJoin({ channel, ...join })
+    this.sendSnapshot(conn, channel)
+    this.flushPresence(channel)
+  }
+
+  /** The count and the head, and the session itself when outside the head. */
+  private sendSnapshot(conn: Conn<H>, channel: string): void {
+    const attestations = this.presence.snapshot(channel, sessionKey(conn.session!)).map((m) => m.attestation)
+    const count = this.presence.count(channel)
+    this.send(conn, encodeFrame({ type: 'presenceSnapshot', channel, count, attestations }))
+  }
+
+  private leavePresence(conn: Conn<H>, channel: string): void {
+    if (!conn.session || !this.presence.leave(channel, sessionKey(conn.session))) return
+    this.ctx.cluster?.presenceLeave({ channel, sessionId: conn.session.sessionId })
+    this.flushPresence(channel)
+  }
+
+  /**
+   * Sends the ticks due — of one channel after a change (at once when it has been quiet for
+   * `presenceTickMs`), of every channel at the sweep — each one frame to the channel's topic: a
+   * PresenceTick, or when too many left the head at once a PresenceSnapshot of the head.
+   */
+  private flushPresence(channel?: string): void {
+    for (const { channel: c, count, entered, left, reset } of this.presence.tick(this.ctx.now(), channel))
+      this.publishTo(
+        Topics.channel(c),
+        encodeFrame(
+          reset
+            ? { type: 'presenceSnapshot', channel: c, count, attestations: entered }
+            : { type: 'presenceTick', channel: c, count, entered, left },
+        ),
+      )
+  }
+
+  /** A page of a joined channel's roster, or the sessions of some keys in it (rate-limited per session). */
+  private presenceQuery(
+    conn: Conn<H>,
+    frame: Extract<ClientFrame, { type: 'presenceQuery' | 'presenceFind' }>,
+  ): undefined {
+    const { channel, q } = frame
+    if (!conn.channels?.has(channel))
+      return this.fail(conn, ErrorCode.forbidden, `join #${channel} before asking who is in it`, queryRef(q))
+    if (!this.queryLimiter.take(sessionKey(conn.session!)))
+      return this.fail(conn, ErrorCode.rateLimited, 'too many presence queries', queryRef(q))
+    const count = this.presence.count(channel)
+    const page =
+      frame.type === 'presenceFind'
+        ? {
+            members: this.presence.find(channel, frame.keys.map(latin1), FrameLimits.presencePerFrame),
+            next: null,
+          }
+        : this.presence.page(channel, frame.after && cursorOrder(frame.after), frame.limit)
+    const next = page.next === null ? null : cursorBytes(page.next)
+    const attestations = page.members.map((m) => m.attestation)
+    this.send(conn, encodeFrame({ type: 'presencePage', q, channel, count, next, attestations }))
   }
 
   /**
@@ -448,7 +546,9 @@ export class RelayCore<H> {
    */
   private forward(conn: Conn<H>, session: Session, to: Uint8Array, payload: Uint8Array): undefined {
     const target = this.bySession.get(idKey(to))
-    if (!target || target === conn || target.phase !== 'ready')
+    // A session of another node of the community: that node delivers it.
+    const node = target ? undefined : this.ctx.cluster?.nodeOfSession(to)
+    if (!node && (!target || target === conn || target.phase !== 'ready'))
       return this.fail(conn, ErrorCode.unknownPeer, 'no such session online', to)
     if (!this.ctx.forwardLimiter.take(sessionKey(session), payload.length))
       return this.fail(
@@ -458,10 +558,14 @@ export class RelayCore<H> {
         to,
       )
     this.ctx.metrics.forwardedBytes += payload.length
-    this.send(
-      target,
-      encodeFrame({ type: 'forwarded', from: session.sessionId, fromKey: session.publicKey, payload }),
-    )
+    const frame = encodeFrame({
+      type: 'forwarded',
+      from: session.sessionId,
+      fromKey: session.publicKey,
+      payload,
+    })
+    if (node) this.ctx.cluster!.forward(node, to, frame)
+    else this.send(target!, frame)
   }
 
   private async issueToken(conn: Conn<H>, session: Session): Promise<void> {

@@ -24,6 +24,7 @@ import {
   tokenFromText,
   verifyTokenSignature,
 } from '@peerchat/engine'
+import { nodeOfPeerId, signalPeerId } from '../cluster/cluster.ts'
 import type { RelayContext } from './context.ts'
 import { idKey, Tally } from './sessions.ts'
 
@@ -79,6 +80,11 @@ export class SignalingCore<H> {
         if (conn.handle) this.end(conn, SignalCloseCode.sessionClosed, 'session_closed')
         else this.close(conn)
     })
+    // Peers on other nodes of the community: one mesh (their peer ids name their node).
+    ctx.cluster?.attach({
+      signalAnnounce: (room, peerId) => this.remoteAnnounce(room, peerId),
+      signalDeliver: (room, to, data) => this.remoteDeliver(room, to, data),
+    })
   }
 
   /** Checks the `token` query parameter of a signaling upgrade (its signature: the async part). */
@@ -125,7 +131,7 @@ export class SignalingCore<H> {
       publicKey: v.publicKey,
       sessionId,
       token: tokenKey,
-      peerId: `${publicKeyToText(v.publicKey)}.${serial.toString(36)}`,
+      peerId: signalPeerId(publicKeyToText(v.publicKey), serial, this.ctx.cluster?.node),
       handle: null,
       closed: false,
       rooms: new Map(),
@@ -258,23 +264,66 @@ export class SignalingCore<H> {
     conn.rooms.set(room, own)
     if (data.type === 'announce') return this.announce(conn, room)
     if (data.type !== 'signal') return this.fail(conn, 'bad_message', 'unknown data type')
-    const target = typeof data.to === 'string' ? this.byPeerId.get(data.to) : undefined
+    const to = typeof data.to === 'string' ? data.to : undefined
+    const target = to === undefined ? undefined : this.byPeerId.get(to)
+    const node = target || to === undefined ? undefined : this.remoteNodeOf(to)
     const targetOwn = target?.rooms.get(room)
-    if (!target || target.closed || !targetOwn) return // peer gone: y-webrtc retries on the next announce
+    // Peer gone: y-webrtc retries on the next announce.
+    if (!node && (!target || target.closed || !targetOwn)) return
     if (!isObject(data.signal) || typeof data.signal.type !== 'string')
       return this.fail(conn, 'bad_message', 'signal must be an object')
-    const out = {
-      type: 'publish',
-      topic: room,
-      data: {
-        type: 'signal',
-        from: conn.peerId,
-        to: targetOwn,
-        ...(typeof data.token === 'number' ? { token: data.token } : {}),
-        signal: data.signal,
-      },
+    const signal = {
+      type: 'signal',
+      from: conn.peerId,
+      ...(typeof data.token === 'number' ? { token: data.token } : {}),
+      signal: data.signal,
     }
-    this.send(target, JSON.stringify(out))
+    // Its node sets `to` (the addressee's own y-webrtc id, which only that node knows).
+    if (node) this.ctx.cluster!.signalDeliver(node, room, to!, JSON.stringify(signal))
+    else
+      this.send(target!, JSON.stringify({ type: 'publish', topic: room, data: { ...signal, to: targetOwn } }))
+  }
+
+  /** The node of a peer id of another node of the cluster (undefined: none, or this one). */
+  private remoteNodeOf(peerId: string): string | undefined {
+    const node = nodeOfPeerId(peerId)
+    return node && this.ctx.cluster && node !== this.ctx.cluster.node ? node : undefined
+  }
+
+  /** `announce`'s pairing rule for a socket of another node that spoke in `room`. */
+  private remoteAnnounce(room: string, peerId: string): void {
+    const node = this.remoteNodeOf(peerId)
+    if (!node) return
+    for (const other of this.members.get(room) ?? []) {
+      if (!other.rooms.get(room)) continue
+      if (other.peerId < peerId)
+        this.send(
+          other,
+          JSON.stringify({ type: 'publish', topic: room, data: { type: 'announce', from: peerId } }),
+        )
+      else
+        this.ctx.cluster!.signalDeliver(
+          node,
+          room,
+          peerId,
+          JSON.stringify({ type: 'announce', from: other.peerId }),
+        )
+    }
+  }
+
+  /** A message from another node for local peer `to`: addressed to its own id in `room`. */
+  private remoteDeliver(room: string, to: string, text: string): void {
+    const target = this.byPeerId.get(to)
+    const own = target?.rooms.get(room)
+    if (!target || target.closed || !own) return
+    let data: unknown
+    try {
+      data = JSON.parse(text)
+    } catch {
+      return
+    }
+    if (!isObject(data)) return
+    this.send(target, JSON.stringify({ type: 'publish', topic: room, data: { ...data, to: own } }))
   }
 
   /**
@@ -289,6 +338,7 @@ export class SignalingCore<H> {
       const out = { type: 'publish', topic: room, data: { type: 'announce', from: announced.peerId } }
       this.send(offerer, JSON.stringify(out))
     }
+    this.ctx.cluster?.signalAnnounce(room, conn.peerId)
     return undefined
   }
 

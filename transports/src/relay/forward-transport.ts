@@ -4,9 +4,11 @@
  * the relay grants each session a byte budget (`forwardBytesPerSecond`, `forwardBurstBytes`) —
  * and measured (`stats`), so a peer ranks it after any direct link.
  *
- * Peers are the keys in the relay's signed presence of our channels; a peer id is the base64url
- * public key, routed to that key's most recent session (a second device of the same key is not
- * a separate peer on this path).
+ * Peers are the keys in the relay's signed presence of our channels that this client knows (each
+ * channel's head, and whoever was looked up or paged: docs/protocol/relay.md §5); a peer id is the
+ * base64url public key, routed to that key's most recent session (a second device of the same key
+ * is not a separate peer on this path). Frames from a session not known yet are held (bounded)
+ * while it is looked up (`lookup`), and served once it is found.
  */
 import { FrameLimits, LimitError, publicKeyToText, type Session, toHex } from '@peerchat/engine'
 import { chunkFrame, Reassembler } from '../chunker.ts'
@@ -23,6 +25,10 @@ import {
 import type { RelayClient } from './relay-client.ts'
 
 export const DEFAULT_FORWARD_MAX_FRAME_BYTES = 1024 * 1024
+/** Senders whose frames wait for their lookup, at most (the oldest is dropped beyond) ... */
+export const MAX_HELD_SENDERS = 16
+/** ... and bytes held per sender (its later chunks are dropped beyond). */
+export const MAX_HELD_BYTES = 256 * 1024
 
 export class RelayForwardTransport implements Transport {
   readonly name = 'relay'
@@ -35,6 +41,8 @@ export class RelayForwardTransport implements Transport {
   /** Peer -> the session frames to it are forwarded to. */
   private readonly sessions = new Map<PeerId, Uint8Array>()
   private readonly inbound = new Map<PeerId, Reassembler>()
+  /** Chunks from sessions not known yet, while they are looked up: peer -> session (hex) and chunks. */
+  private readonly held = new Map<PeerId, { session: string; chunks: Uint8Array[]; bytes: number }>()
   private offs: (() => void)[] = []
 
   /**
@@ -51,6 +59,8 @@ export class RelayForwardTransport implements Transport {
       ownsClient?: boolean
       /** Whether a key is a virtual client (ranked last), as connectPeer's `isVirtual`. */
       isVirtual?: (key: Uint8Array) => boolean
+      /** Asks the relay for a key's sessions (`MemberLookup.want`); the client's presence event follows. */
+      lookup?: (key: Uint8Array) => void
     } = {},
   ) {
     const maxFrameBytes = o.maxFrameBytes ?? DEFAULT_FORWARD_MAX_FRAME_BYTES
@@ -75,12 +85,13 @@ export class RelayForwardTransport implements Transport {
     for (const off of this.offs.splice(0)) off()
     for (const peer of [...this.current.keys()]) this.leave(peer)
     this.inbound.clear()
+    this.held.clear()
     if (this.o.ownsClient) await this.client.stop()
   }
 
   /** Subscriptions and buffers still held (0 once stopped). */
   get openHandles(): number {
-    return this.offs.length + this.inbound.size
+    return this.offs.length + this.inbound.size + this.held.size
   }
 
   send(peer: PeerId, bytes: Uint8Array): boolean {
@@ -133,7 +144,31 @@ export class RelayForwardTransport implements Transport {
         this.current.set(peer, info)
         this.emitter.emit('peer-joined', { peer, info })
       }
+      // Frames that came before the sender was known are served now.
+      const held = this.held.get(peer)
+      if (held && held.session === toHex(s.sessionId)) {
+        this.held.delete(peer)
+        for (const chunk of held.chunks) this.receive(s.sessionId, s.publicKey, chunk)
+      }
     }
+  }
+
+  /** Keeps a chunk of a session we do not know (within bounds) and asks the relay about its key. */
+  private hold(peer: PeerId, from: Uint8Array, fromKey: Uint8Array, chunk: Uint8Array): void {
+    if (!this.o.lookup || peer === this.self) return
+    const session = toHex(from)
+    let h = this.held.get(peer)
+    if (!h || h.session !== session) {
+      h = { session, chunks: [], bytes: 0 }
+      this.held.delete(peer)
+      this.held.set(peer, h)
+      if (this.held.size > MAX_HELD_SENDERS) this.held.delete(this.held.keys().next().value!)
+    }
+    if (h.bytes + chunk.length <= MAX_HELD_BYTES) {
+      h.chunks.push(chunk)
+      h.bytes += chunk.length
+    }
+    this.o.lookup(fromKey)
   }
 
   private leave(peer: PeerId): void {
@@ -146,8 +181,11 @@ export class RelayForwardTransport implements Transport {
   private receive(from: Uint8Array, fromKey: Uint8Array, chunk: Uint8Array): void {
     const peer = asPeerId(publicKeyToText(fromKey))
     const session = this.sessions.get(peer)
-    // Only from the session in the signed presence we route to (not yet present: not served).
-    if (!session || toHex(session) !== toHex(from)) return
+    // Only from the session in the signed presence we route to; another is held and looked up.
+    if (!session || toHex(session) !== toHex(from)) {
+      this.hold(peer, from, fromKey, chunk)
+      return
+    }
     this.stats.bytesIn += chunk.length
     let r = this.inbound.get(peer)
     if (!r) {

@@ -14,6 +14,14 @@
  * The relay key is pinned when given (from /.well-known/peerchat.json); otherwise the first
  * challenge's key is trusted and then pinned for every reconnect.
  *
+ * **Several nodes** of one community (relays sharing the relay key and their state) are given as
+ * several URLs: the client logs in to one (a random one first, so clients spread), and when the
+ * connection cannot be made, ends, or has no login within `LOGIN_TIMEOUT_MS`, it tries the next
+ * after its jittered backoff, a node that failed recently last (`NodeRotation`). Every node must
+ * present the pinned relay key: one with another key is refused (`relay_key_mismatch`, naming its
+ * URL) and the client moves on; it never joins another community. Signaling tokens name the node
+ * that issued them (`SignalingToken.url`): a node admits only tokens of sessions open on it.
+ *
  * A **link secret** (a claim or invite link's 32 bytes, docs/protocol/admin.md §4) rides in
  * the login's `invite` field until the admin event it stands for is answered: right after the
  * welcome, before anything else is sent, the client publishes `admin.claim` (a claim link) or
@@ -32,6 +40,9 @@ import {
   encodeFrame,
   encodeLoginPayload,
   equalBytes,
+  type Frame,
+  FrameLimits,
+  publicKeyToText,
   type RelayFrame,
   randomBytes,
   type Session,
@@ -41,13 +52,13 @@ import {
   type StampedEvent,
   signRequest,
   TypedEmitter,
-  toHex,
   verifyRelayStamp,
   verifySession,
 } from '@peerchat/engine'
 import { AdminKind, encodeAdminBody, INVITE_SECRET_BYTES, inviteIdOf } from '@peerchat/engine/chat'
-import { setIfUndefined } from 'lib0/map'
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts'
+import { ChannelPresence } from './channel-presence.ts'
+import { NodeRotation } from './node-rotation.ts'
 import { MAX_OUTBOX, MemoryOutboxStore, type OutboxStore, outboxKey } from './outbox.ts'
 
 export type ConnectionState = 'stopped' | 'connecting' | 'authenticating' | 'online' | 'offline'
@@ -83,8 +94,13 @@ export interface WebSocketLike {
 export type WebSocketCtor = new (url: string) => WebSocketLike
 
 export interface RelayClientOptions {
-  /** The relay protocol endpoint, e.g. ws://127.0.0.1:8080/relay */
-  url: string
+  /**
+   * The relay protocol endpoint, e.g. ws://127.0.0.1:8080/relay, or the endpoints of several
+   * nodes of one community (same relay key): the client fails over between them.
+   */
+  url: string | readonly string[]
+  /** Picks the node tried first among several (default `Math.random`). */
+  random?: () => number
   identity: Signer
   /** Pinned relay key; trusted on first use when absent. */
   relayKey?: Uint8Array
@@ -107,7 +123,8 @@ export interface RelayClientEvents {
   state: ConnectionState
   welcome: { session: Session; channels: string[] }
   event: StampedEvent
-  presence: { channel: string; members: ReadonlyMap<string, Session> }
+  /** A channel's known members or its count changed (`members(channel)`, `memberCount(channel)`). */
+  presence: { channel: string; members: ReadonlyMap<string, Session>; count: number | undefined }
   'channel-added': string
   error: { code: string; message: string }
   /** A peer frame another session sent us through the relay (the WebRTC fallback). */
@@ -162,6 +179,23 @@ export const RETRY_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2_000 }
 export const ACK_TIMEOUT_MS = 5_000
 
 /**
+ * A connection with no welcome this long after it was opened is dropped and the next node tried:
+ * a node that accepts TCP but never answers (hung, or behind a load balancer with nothing behind
+ * it) would otherwise hold the client until the operating system gives up (minutes). A healthy
+ * relay welcomes in milliseconds, and ends a login itself after its own deadline.
+ */
+export const LOGIN_TIMEOUT_MS = 20_000
+
+/** A signaling token, with the relay endpoint that issued it: only that node admits it. */
+export interface SignalingToken {
+  token: Uint8Array
+  /** On the relay's clock (ms). */
+  expires: number
+  /** The relay endpoint (one of the options' `url`) of the session the token belongs to. */
+  url: string
+}
+
+/**
  * `keepSignalingToken` fetches the next signaling token once this share of the current one's
  * lifetime has passed (on the relay's clock): with the relay's default of 5 minutes, every 2.5
  * minutes, so a y-webrtc reconnect always finds an unexpired token in its URL ...
@@ -185,15 +219,35 @@ const FINAL_REFUSALS = new Set<string>([
   ErrorCode.badFrame,
 ])
 
-const sessionKey = (sessionId: Uint8Array): string => toHex(sessionId)
+/** A page or find the relay has not answered this long after it was sent is given up. */
+export const QUERY_TIMEOUT_MS = 10_000
+
+/** A page of a channel's members (`queryMembers`). */
+export interface MemberPage {
+  members: Session[]
+  /** The cursor of the next page; null: this was the last. */
+  next: Uint8Array | null
+  /** Sessions in the channel. */
+  count: number
+}
+
+interface Query {
+  channel: string
+  resolve(page: MemberPage): void
+  reject(e: Error): void
+  timer: ReturnType<typeof setTimeout>
+}
 
 export class RelayClient {
   private readonly emitter = new TypedEmitter<RelayClientEvents>()
   private readonly outbox: OutboxStore
   private readonly pending = new Map<string, { authored: Authored; waiters: Waiter[] }>()
   private readonly joined = new Set<string>()
-  private readonly presence = new Map<string, Map<string, Session>>()
-  private readonly snapshots = new Map<string, Map<string, Session>>()
+  /** What this connection knows of each joined channel's presence. */
+  private readonly presence = new Map<string, ChannelPresence>()
+  /** Presence queries sent and not answered, by id. */
+  private readonly queries = new Map<number, Query>()
+  private queryId = 0
   /** Unstamped requests in the order they were queued, which is the order they are sent in. */
   private readonly requests = new Map<string, Authored & { authorSig: Uint8Array }>()
   /** The send window of this connection (at most MAX_IN_FLIGHT), by outbox key. */
@@ -205,6 +259,12 @@ export class RelayClient {
   private readonly backoff: Backoff
   private readonly now: () => number
   private ws: WebSocketLike | undefined
+  /** The nodes to connect to, in the order they are tried. */
+  private readonly nodes: NodeRotation
+  /** The endpoint `ws` connects to. */
+  private wsUrl: string | undefined
+  /** Drops a connection with no welcome after `LOGIN_TIMEOUT_MS`. */
+  private loginTimer: ReturnType<typeof setTimeout> | undefined
   private inbox: Promise<void> = Promise.resolve()
   private timer: ReturnType<typeof setTimeout> | undefined
   private relayKey: Uint8Array | undefined
@@ -224,6 +284,7 @@ export class RelayClient {
     this.outbox = opts.outbox ?? new MemoryOutboxStore()
     this.backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF)
     this.now = opts.now ?? Date.now
+    this.nodes = new NodeRotation(typeof opts.url === 'string' ? [opts.url] : opts.url, opts.random)
     this.relayKey = opts.relayKey
     for (const c of opts.channels ?? []) this.joined.add(c)
     if (opts.link) {
@@ -255,14 +316,56 @@ export class RelayClient {
   get pinnedRelayKey(): Uint8Array | undefined {
     return this.relayKey
   }
+  /** The relay endpoint of the current connection, or of the next attempt while offline. */
+  get url(): string {
+    return this.wsUrl ?? this.nodes.url
+  }
 
   on<K extends keyof RelayClientEvents>(event: K, listener: (e: RelayClientEvents[K]) => void): () => void {
     return this.emitter.on(event, listener)
   }
 
-  /** Members online in a channel, by session id (hex), each from a verified attestation. */
+  /**
+   * Members online in a channel known to this client, by session id (hex), each from a verified
+   * attestation: the relay's head of the channel (its first `presenceHead` members, 100 by
+   * default: all of a small community), this client, and whoever `findMembers` or
+   * `queryMembers` brought in. `memberCount` says how many there are in all.
+   */
   members(channel: string): ReadonlyMap<string, Session> {
-    return this.presence.get(channel) ?? new Map()
+    return this.presence.get(channel)?.members ?? new Map()
+  }
+
+  /** Sessions online in a channel as the relay counts them; undefined before its snapshot. */
+  memberCount(channel: string): number | undefined {
+    return this.presence.get(channel)?.count
+  }
+
+  /**
+   * The next page of a joined channel's members, in join order, after `cursor` (null: from the
+   * first; pass each page's `next`); they join `members(channel)`. Rejects when offline, refused
+   * (`code`: `rate_limited` beyond the relay's query rate) or unanswered for `QUERY_TIMEOUT_MS`.
+   */
+  queryMembers(
+    channel: string,
+    cursor: Uint8Array | null = null,
+    limit: number = FrameLimits.presencePerFrame,
+  ): Promise<MemberPage> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > FrameLimits.presencePerFrame)
+      throw new RangeError(`limit must be 1..${FrameLimits.presencePerFrame}`)
+    return this.query(channel, (q) => ({ type: 'presenceQuery', q, channel, after: cursor, limit }))
+  }
+
+  /**
+   * The sessions of `keys` (at most `FrameLimits.presenceFindKeys`) online in a joined channel,
+   * whether or not in its head; they join `members(channel)`. Rejects like `queryMembers`.
+   */
+  async findMembers(channel: string, keys: readonly Uint8Array[]): Promise<Session[]> {
+    if (keys.length === 0) return []
+    if (keys.length > FrameLimits.presenceFindKeys)
+      throw new RangeError(`at most ${FrameLimits.presenceFindKeys} keys per find`)
+    for (const k of keys) abytes(k, 32, 'key')
+    const page = await this.query(channel, (q) => ({ type: 'presenceFind', q, channel, keys: [...keys] }))
+    return page.members
   }
 
   async start(): Promise<void> {
@@ -276,6 +379,8 @@ export class RelayClient {
     if (this._state === 'stopped') return
     clearTimeout(this.timer)
     this.timer = undefined
+    clearTimeout(this.loginTimer)
+    this.loginTimer = undefined
     this.land()
     this.setState('stopped')
     const ws = this.ws
@@ -289,7 +394,7 @@ export class RelayClient {
     }
     for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay client stopped'))
     this.presence.clear()
-    this.snapshots.clear()
+    this.dropQueries('relay client stopped')
   }
 
   join(channel: string): void {
@@ -345,11 +450,16 @@ export class RelayClient {
     return true
   }
 
-  /** A short-lived signaling token for the WebRTC endpoint. */
-  requestToken(): Promise<{ token: Uint8Array; expires: number }> {
-    if (this._state !== 'online') return Promise.reject(new Error('not connected to the relay'))
+  /**
+   * A short-lived signaling token for the WebRTC endpoint of the node this session is on (`url`:
+   * waiters are refused when the connection closes, so the answer comes from that node).
+   */
+  requestToken(): Promise<SignalingToken> {
+    const url = this.wsUrl
+    if (this._state !== 'online' || url === undefined)
+      return Promise.reject(new Error('not connected to the relay'))
     return new Promise((resolve, reject) => {
-      this.tokenWaiters.push({ resolve, reject })
+      this.tokenWaiters.push({ resolve: (t) => resolve({ ...t, url }), reject })
       this.sendFrame(encodeFrame({ type: 'tokenRequest' }))
     })
   }
@@ -359,9 +469,10 @@ export class RelayClient {
    * while this client's login session is open and until it expires, and y-webrtc reconnects with
    * the URL it holds. So a token is fetched at every login and again when `TOKEN_REFRESH_AT` of
    * its lifetime has passed; `onToken` gets each one (point the signaling connections' `url` at
-   * `<relay>/signal?token=<base64url>`). Returns the function that stops it.
+   * `<relay>/signal?token=<base64url>`, `<relay>` the node of the token's `url`: after a failover
+   * the next token names the new node). Returns the function that stops it.
    */
-  keepSignalingToken(onToken: (t: { token: Uint8Array; expires: number }) => void): () => void {
+  keepSignalingToken(onToken: (t: SignalingToken) => void): () => void {
     let timer: ReturnType<typeof setTimeout> | undefined
     let round = 0
     let stopped = false
@@ -369,7 +480,7 @@ export class RelayClient {
       clearTimeout(timer)
       const mine = ++round
       if (stopped || this._state !== 'online') return
-      let t: { token: Uint8Array; expires: number }
+      let t: SignalingToken
       try {
         t = await this.requestToken()
       } catch {
@@ -413,23 +524,43 @@ export class RelayClient {
     if (!Ctor)
       throw new Error('no WebSocket implementation: pass options.WebSocket (the `ws` package in Node)')
     this.setState('connecting')
-    const ws = new Ctor(this.opts.url)
+    const url = this.nodes.next()
+    const ws = new Ctor(url)
     this.ws = ws
+    this.wsUrl = url
     ws.binaryType = 'arraybuffer'
     ws.onopen = () => this.setState('authenticating')
     ws.onerror = () => {}
+    this.loginTimer = setTimeout(() => {
+      this.loginTimer = undefined
+      if (this.ws !== ws) return
+      this.emitter.emit('error', {
+        code: 'login_timeout',
+        message: `no login at ${url} within ${LOGIN_TIMEOUT_MS} ms`,
+      })
+      // Closed here, not when the socket says so: a socket still connecting may take minutes.
+      const onclose = ws.onclose
+      ws.onclose = ws.onmessage = ws.onopen = null
+      ws.close(1000, 'login timeout')
+      onclose?.({ code: 1006, reason: '' })
+    }, LOGIN_TIMEOUT_MS)
     ws.onclose = (ev) => {
       if (this.ws !== ws) return
       this.ws = undefined
+      this.wsUrl = undefined
+      clearTimeout(this.loginTimer)
+      this.loginTimer = undefined
+      // The node is tried again after every other (the backoff below still applies).
+      this.nodes.failed(url)
       this._session = undefined
       this.land()
       this.presence.clear()
+      this.dropQueries('relay connection closed')
       for (const w of this.tokenWaiters.splice(0)) w.reject(new Error('relay connection closed'))
       if (ev.code === REMOVED_CLOSE_CODE) {
         // Kicked or banned: reconnecting would only be refused (a ban) or undo the kick.
         clearTimeout(this.timer)
         this.timer = undefined
-        this.snapshots.clear()
         this.setState('stopped')
         this.emitter.emit('removed', { reason: ev.reason })
         return
@@ -552,17 +683,10 @@ export class RelayClient {
         return this.onWelcome(ws, frame.attestation, frame.channels)
       case 'event':
         return this.onEvent(frame.event)
-      case 'presence':
-      case 'presenceJoin':
-        return frame.type === 'presence'
-          ? this.onPresence(frame.channel, frame.attestations, frame.last ? 'last' : 'part')
-          : this.onPresence(frame.channel, [frame.attestation], 'join')
-      case 'presenceLeave': {
-        const members = this.presence.get(frame.channel)
-        if (members?.delete(sessionKey(frame.sessionId)))
-          this.emitter.emit('presence', { channel: frame.channel, members })
-        return
-      }
+      case 'presenceSnapshot':
+      case 'presenceTick':
+      case 'presencePage':
+        return this.onPresence(frame)
       case 'token': {
         this.tokenWaiters.shift()?.resolve({ token: frame.token, expires: frame.expires })
         return
@@ -585,17 +709,20 @@ export class RelayClient {
     ws: WebSocketLike,
     f: Extract<RelayFrame, { type: 'challenge' }>,
   ): Promise<void> {
+    const url = this.wsUrl
+    if (this.ws !== ws || url === undefined) return
     if (this.relayKey && !equalBytes(this.relayKey, f.relayKey)) {
+      // Another community (or a misconfigured node): never logged in to; the next node is tried.
       this.emitter.emit('error', {
         code: 'relay_key_mismatch',
-        message: 'the relay presented a different key than the pinned one',
+        message: `the relay at ${url} presented key ${publicKeyToText(f.relayKey)}, not the pinned ${publicKeyToText(this.relayKey)}`,
       })
       ws.close(1000, 'relay key mismatch')
       return
     }
     this.relayKey ??= f.relayKey
     this.relayClockOffset = f.serverTime - this.now()
-    const origin = new URL(this.opts.url).host
+    const origin = new URL(url).host
     const clientTime = this.now()
     const payload = encodeLoginPayload({ relayKey: f.relayKey, nonce: f.nonce, origin, clientTime })
     const sig = await this.opts.identity.sign(Domain.login, payload)
@@ -629,6 +756,9 @@ export class RelayClient {
     if (linked) this.queueFirst(linked)
     this._session = session
     this._channels = channels
+    clearTimeout(this.loginTimer)
+    this.loginTimer = undefined
+    if (this.wsUrl !== undefined) this.nodes.succeeded(this.wsUrl)
     this.backoff.reset()
     this.setState('online')
     this.emitter.emit('welcome', { session: session.value, channels })
@@ -687,12 +817,42 @@ export class RelayClient {
     this.emitter.emit('event', event)
   }
 
-  /** A snapshot may span frames: it is built aside and replaces the channel's set on its last frame. */
+  // ---- presence (docs/protocol/relay.md §5) ---------------------------------------------------
+
+  /** A snapshot replaces what the channel held; a tick applies on top of it; a page or find adds. */
   private async onPresence(
-    channel: string,
-    attestations: Uint8Array[],
-    part: 'part' | 'last' | 'join',
+    f: Extract<RelayFrame, { type: 'presenceSnapshot' | 'presenceTick' | 'presencePage' }>,
   ): Promise<void> {
+    const { channel } = f
+    const verified = await this.verifyAttestations(f.type === 'presenceTick' ? f.entered : f.attestations)
+    let p = this.presence.get(channel)
+    if (f.type === 'presencePage') {
+      const query = this.queries.get(f.q)
+      if (query?.channel === channel) {
+        this.queries.delete(f.q)
+        clearTimeout(query.timer)
+      }
+      // Only about a channel still joined (a page may come after a leave).
+      if (p && this.joined.has(channel) && p.add(verified, f.count)) this.emitPresence(channel, p)
+      if (query?.channel === channel) query.resolve({ members: verified, next: f.next, count: f.count })
+      return
+    }
+    if (!this.joined.has(channel)) return
+    if (!p) {
+      p = new ChannelPresence()
+      this.presence.set(channel, p)
+    }
+    if (f.type === 'presenceSnapshot') p.snapshot(verified, f.count, this._session?.value)
+    else if (!p.tick(verified, f.left, f.count)) return // before the snapshot: it will hold this
+    this.emitPresence(channel, p)
+  }
+
+  private emitPresence(channel: string, p: ChannelPresence): void {
+    this.emitter.emit('presence', { channel, members: p.members, count: p.count })
+  }
+
+  /** The sessions of the attestations that verify (a malformed or forged one is dropped). */
+  private async verifyAttestations(attestations: readonly Uint8Array[]): Promise<Session[]> {
     const verified: Session[] = []
     for (const bytes of attestations) {
       try {
@@ -702,23 +862,51 @@ export class RelayClient {
         // a malformed attestation is dropped; the rest of the frame still counts
       }
     }
-    if (part === 'join') {
-      const members = setIfUndefined(this.presence, channel, () => new Map<string, Session>())
-      for (const s of verified) members.set(sessionKey(s.sessionId), s)
-      this.emitter.emit('presence', { channel, members })
-      return
+    return verified
+  }
+
+  /** Sends a presence query and waits for its page (or its refusal, or the timeout). */
+  private query(channel: string, frame: (q: number) => Frame): Promise<MemberPage> {
+    if (this._state !== 'online') return Promise.reject(new Error('not connected to the relay'))
+    const q = this.queryId
+    this.queryId = (this.queryId + 1) >>> 0
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.queries.delete(q)
+        reject(Object.assign(new Error('the relay did not answer the presence query'), { code: 'timeout' }))
+      }, QUERY_TIMEOUT_MS)
+      this.queries.set(q, { channel, resolve, reject, timer })
+      this.sendFrame(encodeFrame(frame(q)))
+    })
+  }
+
+  private dropQueries(why: string): void {
+    for (const query of this.queries.values()) {
+      clearTimeout(query.timer)
+      query.reject(new Error(why))
     }
-    const building = setIfUndefined(this.snapshots, channel, () => new Map<string, Session>())
-    for (const s of verified) building.set(sessionKey(s.sessionId), s)
-    if (part === 'last') {
-      this.snapshots.delete(channel)
-      this.presence.set(channel, building)
-      this.emitter.emit('presence', { channel, members: building })
-    }
+    this.queries.clear()
   }
 
   private async onError(code: string, message: string, ref: Uint8Array): Promise<void> {
     this.emitter.emit('error', { code, message })
+    // A refused presence query: its ref is the query's id.
+    if (ref.length === 4) {
+      const q = ((ref[0]! << 24) | (ref[1]! << 16) | (ref[2]! << 8) | ref[3]!) >>> 0
+      const query = this.queries.get(q)
+      if (!query) return
+      this.queries.delete(q)
+      clearTimeout(query.timer)
+      query.reject(
+        Object.assign(new Error(`relay refused the presence query: ${code}: ${message}`), { code }),
+      )
+      return
+    }
+    // A forward to a session that is gone: one we looked up or paged left without a word.
+    if (code === ErrorCode.unknownPeer && ref.length === 16) {
+      for (const [channel, p] of this.presence) if (p.drop(ref)) this.emitPresence(channel, p)
+      return
+    }
     if (ref.length !== 16) return
     for (const [key, p] of this.pending) {
       if (!equalBytes(p.authored.clientNonce, ref)) continue

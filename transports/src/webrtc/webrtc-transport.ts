@@ -22,6 +22,9 @@ import type {
 import { asPeerId } from '../transport.ts'
 import { type DataChannelLike, DEFAULT_PIPE_LIMITS, FramePipe, type PipeLimits } from './pipe.ts'
 
+/** A signaling URL without its query (the token): the node and path it reaches. */
+const endpointOf = (url: string): string => url.split('?')[0]!
+
 /** Negotiated channel ids: far above the ids simple-peer's own channel can take (0 or 1). */
 export const ENGINE_CHANNEL_ID = 100
 export const BULK_CHANNEL_ID = 101
@@ -168,13 +171,23 @@ export class WebrtcTransport implements Transport {
   /**
    * Points y-webrtc's signaling connections at new URLs (a fresh token): they reconnect with
    * whatever URL they hold, and a token expires after a few minutes. Open links are untouched.
+   * A URL on another endpoint (the relay client failed over to another node) also closes the
+   * connection's socket: it reconnects there at once, instead of staying on a node this session
+   * left (whose signaling admits only its own sessions' tokens).
    */
   updateSignaling(urls: string[]): void {
     this.opts = { ...this.opts, signaling: urls }
-    const conns = (this.provider as unknown as { signalingConns?: { url: string }[] } | undefined)
-      ?.signalingConns
+    const conns = (
+      this.provider as unknown as
+        | { signalingConns?: { url: string; ws: { close(): void } | null }[] }
+        | undefined
+    )?.signalingConns
     conns?.forEach((conn, i) => {
-      if (urls[i]) conn.url = urls[i]
+      const url = urls[i]
+      if (!url) return
+      const moved = endpointOf(conn.url) !== endpointOf(url)
+      conn.url = url
+      if (moved) conn.ws?.close()
     })
   }
 

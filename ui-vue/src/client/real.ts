@@ -18,6 +18,7 @@ import {
   type OutboxStore,
   Privilege,
   type PublicKey,
+  publicKeyFromText,
   publicKeyToText,
   Replica,
   type Session,
@@ -39,6 +40,7 @@ import type { KeyValueStorage } from './communities.ts'
 import { Directory } from './directory.ts'
 import { LatePort } from './late-port.ts'
 import { RealMedia } from './media.ts'
+import { OnlineRoster } from './online.ts'
 import { loadOwnAvatar, saveOwnAvatar } from './own-avatar.ts'
 import type { RelayConfig } from './relay-config.ts'
 import { Remembered } from './remembered.ts'
@@ -107,6 +109,11 @@ export class RealClient extends ReplicaClient implements ChatClient {
   /** The blob exchange's port: it exists from the start, the mesh is bound to it once up. */
   private readonly blobPort: LatePort
   private readonly directory = new Directory()
+  /** The relay's count of who is online and the pages past its presence head ("Show more"). */
+  private readonly online = new OnlineRoster(
+    () => this.conn?.relay,
+    () => this.joined,
+  )
   /** Channels this device asked the relay to create, until the relay announces them. */
   private readonly creating = new Set<string>()
   private voiceNetwork: VoiceNetwork | undefined
@@ -170,7 +177,8 @@ export class RealClient extends ReplicaClient implements ChatClient {
     this.hold(replica)
     for (const channel of stored) this.join(channel)
     const conn = connectReplica(replica, {
-      relayUrl: config.url,
+      // The page's own relay and the community's other nodes (its well-known `nodeUrls`): failover.
+      relayUrl: [config.url, ...(config.nodeUrls ?? [])],
       relayKey: config.relayKey,
       identity: signer,
       room: config.room,
@@ -207,6 +215,8 @@ export class RealClient extends ReplicaClient implements ChatClient {
       }),
       relay.on('presence', () => this.emitter.emit('members', this.members())),
       relay.on('welcome', ({ channels }) => {
+        // A new login: the relay client holds each channel's head again, the pages start over.
+        this.online.reset()
         for (const channel of channels) this.join(channel)
       }),
       relay.on('channel-added', (channel) => {
@@ -287,6 +297,19 @@ export class RealClient extends ReplicaClient implements ChatClient {
       const out = role === 'member' ? m : { ...m, role }
       return m.online && this.isVirtual(m.id) ? { ...out, virtual: true } : out
     })
+  }
+
+  onlineCount(): number | undefined {
+    return this.online.count()
+  }
+
+  moreMembers(): boolean {
+    return this.online.more()
+  }
+
+  async loadMoreMembers(): Promise<boolean> {
+    if (this.connection() !== 'online') return this.online.more()
+    return this.online.loadMore().catch(() => this.online.more())
   }
 
   setTyping(channel: string | null): void {
@@ -613,16 +636,26 @@ export class RealClient extends ReplicaClient implements ChatClient {
         if (!this.joined.includes(channel)) return false
         for (const s of this.conn?.relay.members(channel).values() ?? [])
           if (publicKeyToText(s.publicKey) === key) return true
+        // Outside the relay's presence head: looked up; `onChange` fires when the answer lands.
+        try {
+          this.conn?.lookup.want(publicKeyFromText(key))
+        } catch {
+          // not a key
+        }
         return false
       },
     }
   }
 
   private othersOnline(channel: string): boolean {
+    const relay = this.conn?.relay
     const selfId = publicKeyToText(this.self)
-    for (const s of this.conn?.relay.members(channel).values() ?? [])
+    let mine = 0
+    for (const s of relay?.members(channel).values() ?? [])
       if (publicKeyToText(s.publicKey) !== selfId) return true
-    return false
+      else mine++
+    // Past the presence head the others may not be listed: the relay's count says.
+    return (relay?.memberCount(channel) ?? 0) > mine
   }
 
   /** Resolves once the relay has said which channels there are; rejects if it stops first. */

@@ -19,6 +19,38 @@ export interface RelayConfig {
   access: 'open' | 'invite' | 'unknown'
   /** ICE servers for WebRTC (voice); empty on loopback and most LANs. */
   iceServers: RTCIceServer[]
+  /**
+   * ws(s)://host[:port] of the community's other nodes (the document's `nodeUrls` but `url`):
+   * the relay client fails over between `url` and these. Absent: one node.
+   */
+  nodeUrls?: string[]
+}
+
+/** Most node URLs taken from the well-known JSON (default 16, the relay's own limit). */
+export const NODE_URLS_MAX = 16
+
+/**
+ * The usable entries of a `nodeUrls` array other than `own`: ws(s):// URLs without query or
+ * fragment (only wss:// beside a wss:// `own`: a secure page cannot open ws://), each once.
+ */
+export function parseNodeUrls(value: unknown, own: string): string[] {
+  if (!Array.isArray(value)) return []
+  const out: string[] = []
+  for (const v of value.slice(0, NODE_URLS_MAX)) {
+    if (typeof v !== 'string') continue
+    let url: URL
+    try {
+      url = new URL(v)
+    } catch {
+      continue
+    }
+    const secureOnly = own.startsWith('wss:')
+    if (url.protocol !== 'wss:' && (secureOnly || url.protocol !== 'ws:')) continue
+    if (url.search || url.hash || url.username || url.password) continue
+    const base = url.href.replace(/\/+$/, '')
+    if (base !== own && !out.includes(base)) out.push(base)
+  }
+  return out
 }
 
 /** Most ICE servers taken from the well-known JSON (default 8). */
@@ -56,7 +88,7 @@ export function parseRelayConfig(text: string, origin: string): RelayConfig | nu
     return null
   }
   if (typeof doc !== 'object' || doc === null) return null
-  const { relayKey, communityRoom, access, iceServers } = doc as Record<string, unknown>
+  const { relayKey, communityRoom, access, iceServers, nodeUrls } = doc as Record<string, unknown>
   if (typeof relayKey !== 'string') return null
   let key: Uint8Array
   try {
@@ -65,12 +97,15 @@ export function parseRelayConfig(text: string, origin: string): RelayConfig | nu
     return null
   }
   const url = new URL(origin)
+  const own = `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}`
+  const others = parseNodeUrls(nodeUrls, own)
   return {
-    url: `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}`,
+    url: own,
     relayKey: key,
     room: typeof communityRoom === 'string' && communityRoom !== '' ? communityRoom : 'community',
     access: access === 'open' || access === 'invite' ? access : 'unknown',
     iceServers: parseIceServers(iceServers),
+    ...(others.length > 0 ? { nodeUrls: others } : {}),
   }
 }
 
@@ -81,6 +116,7 @@ export function configDocument(config: RelayConfig): string {
     communityRoom: config.room,
     access: config.access,
     iceServers: config.iceServers,
+    ...(config.nodeUrls?.length ? { nodeUrls: config.nodeUrls } : {}),
   })
 }
 

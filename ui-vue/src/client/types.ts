@@ -378,6 +378,16 @@ export interface ChatClient {
   connection(): ConnectionState
   channels(): readonly ChannelInfo[]
   members(): readonly Member[]
+  /**
+   * Sessions online as the relay counts them, when `members()` lists fewer: a community past the
+   * relay's presence head (docs/protocol/relay.md §5), whose list grows by `loadMoreMembers`.
+   * Undefined when every one online is listed (and where there is no relay: the simulation).
+   */
+  onlineCount?(): number | undefined
+  /** Whether `loadMoreMembers` has more of those online to list. */
+  moreMembers?(): boolean
+  /** Lists the next page of those online (the `members` event follows); resolves true while more remain. */
+  loadMoreMembers?(): Promise<boolean>
 
   /** Pages of a channel's log, newest first page then older ones: the local store at once, peers in the background. */
   history(channel: string, query: HistoryQuery): Promise<HistoryPage>

@@ -1,4 +1,8 @@
-/** Who is here: members with their privileges, online first, and who is typing where. */
+/**
+ * Who is here: members with their privileges, online first, and who is typing where. In a
+ * community past the relay's presence head, how many are online (`onlineCount`) and "Show more"
+ * (`loadMore`) for the rest of the list.
+ */
 import { publicKeyToText } from '@peerchat/engine'
 import { computed, type InjectionKey, onScopeDispose, provide, shallowRef } from 'vue'
 import type { ChatClient, Member } from '../client/types.ts'
@@ -7,8 +11,15 @@ import { injectStrict } from './inject.ts'
 function createPresence(client: ChatClient) {
   const members = shallowRef<readonly Member[]>(client.members())
   const connection = shallowRef(client.connection())
+  /** Sessions online as the relay counts them, when the list holds fewer (undefined: it holds all). */
+  const onlineCount = shallowRef(client.onlineCount?.())
+  /** Whether "Show more" has more of those online to list, and whether a page is loading. */
+  const more = shallowRef(client.moreMembers?.() ?? false)
+  const loading = shallowRef(false)
   const offMembers = client.on('members', (list) => {
     members.value = list
+    onlineCount.value = client.onlineCount?.()
+    more.value = client.moreMembers?.() ?? false
   })
   const offConnection = client.on('connection', (state) => {
     connection.value = state
@@ -36,7 +47,31 @@ function createPresence(client: ChatClient) {
     return privileges.includes('moderator') || privileges.includes('admin') || client.admin.may('moderate')
   })
 
-  return { members: sorted, connection, byId, selfId, iModerate, typingIn, nameOf }
+  /** Lists the next page of those online. */
+  async function loadMore(): Promise<void> {
+    if (loading.value || !client.loadMoreMembers) return
+    loading.value = true
+    try {
+      await client.loadMoreMembers()
+    } finally {
+      loading.value = false
+      more.value = client.moreMembers?.() ?? false
+    }
+  }
+
+  return {
+    members: sorted,
+    connection,
+    byId,
+    selfId,
+    iModerate,
+    typingIn,
+    nameOf,
+    onlineCount,
+    more,
+    loading,
+    loadMore,
+  }
 }
 
 export type PresenceState = ReturnType<typeof createPresence>

@@ -1,0 +1,54 @@
+/**
+ * A worked example of batch stamps (docs/protocol/identity-event.md §8.4): the author and relay
+ * of peerchat-event.ts; the relay stamps three requests of the author in one batch. The first is
+ * the request of that vector ("hello", nonce 0x33 x 16, id 01JD0000000000000000000000); the
+ * others say "hi" (nonce 0x34 x 16, id ...01) and "hey" (nonce 0x35 x 16, id ...02).
+ * Frozen: if an encoding change breaks these, it breaks every deployed peer too.
+ */
+export const BATCH_VECTOR = {
+  ids: ['01JD0000000000000000000000', '01JD0000000000000000000001', '01JD0000000000000000000002'],
+  nonces: ['33', '34', '35'],
+  bodies: ['hello', 'hi', 'hey'],
+  idHex: [
+    '01934000000000000000000000000000',
+    '01934000000000000000000000000001',
+    '01934000000000000000000000000002',
+  ],
+  authored: [
+    '010767656e6572616c076d657373616765d04ab232742bb4ab3a1368bd4615e4e6d0224ab71a016baf8520a332c9778737333333333333333333333333333333330568656c6c6f',
+    '010767656e6572616c076d657373616765d04ab232742bb4ab3a1368bd4615e4e6d0224ab71a016baf8520a332c977873734343434343434343434343434343434026869',
+    '010767656e6572616c076d657373616765d04ab232742bb4ab3a1368bd4615e4e6d0224ab71a016baf8520a332c97787373535353535353535353535353535353503686579',
+  ],
+  authorSigs: [
+    'fb0fd20d89602928cfc404e87f9ae224f64001e43cdfb8bd54d66bcd55920d989c0a419119794300817f4d70029e1b8f6028b4663dcd9ee0ba58bf4a9e21170e',
+    'a3b59b5f7bc80ad7302f1a72ab6c066e47bdd5c60fa03f8661afd245a16b278be2b2ae53da39654964a1832a462c293a425cfba68939b529940111346f3a740e',
+    '77f98863f2b95aa2274ae91b45b685c280504eecb5f0ecdcc762a4036036074cdf610ab36f290885a746c5d1d0e347e9ff5efc5703574c12a55acaacc21e950c',
+  ],
+  /** SHA-256(00 | id | Authored | authorSig) */
+  leaves: [
+    'cae3557fcbe7e44cc9ec3c52b2c93feb574dd47eaf0a4a14a6786a7fcd3837d3',
+    '556de24eca4f3321a3848d776db0b76f7002465d33b5f98fceac9aa4f85ac454',
+    '08c05e3659f41eeb0f8358b73e9bffea818b8977c34fc4a5cd7da21584440f92',
+  ],
+  /** SHA-256(01 | leaf0 | leaf1) */
+  node01: 'e705209c7588f55b7e14ebd102869ff25ab2c11ef88211c1547403669ce31298',
+  /** SHA-256(01 | node01 | leaf2) */
+  root: '068ca6c54933e3308c7e9e1aa1a8d69282f6790af9ff77728d8ab16baf98cf23',
+  /** BatchRoot = 01 (version) | 03 (size) | root */
+  rootPayload: '0103068ca6c54933e3308c7e9e1aa1a8d69282f6790af9ff77728d8ab16baf98cf23',
+  /** Sign(relay, "stamp-batch", BatchRoot) */
+  rootSig:
+    'd00124f5b449de34d2ff73e2d864be519d7222bcb82c1264c19bdc77a2d3028b2f458cf95e35955cc6cf7796807ab1a800de5ba04d0b0286f02bbf6b61c51102',
+  /** Each event's BatchStamp up to its rootSig: 01 (version) | 03 (size) | index | path. */
+  stamps: [
+    '010300556de24eca4f3321a3848d776db0b76f7002465d33b5f98fceac9aa4f85ac45408c05e3659f41eeb0f8358b73e9bffea818b8977c34fc4a5cd7da21584440f92',
+    '010301cae3557fcbe7e44cc9ec3c52b2c93feb574dd47eaf0a4a14a6786a7fcd3837d308c05e3659f41eeb0f8358b73e9bffea818b8977c34fc4a5cd7da21584440f92',
+    '010302e705209c7588f55b7e14ebd102869ff25ab2c11ef88211c1547403669ce31298',
+  ],
+  /** SHA-256 of each stamped event's bytes (id | Authored | authorSig | BatchStamp). */
+  digests: [
+    '6e382503c82962f23be0657988cf2188bf37871998d1c9458a973614cd6609b5',
+    '03bf662b978de8360b0a3c216421b482909f9dd67c3384d896c854d84c566b34',
+    '68189ab6fdbcfaf5f7081f8e576e80366154577dc96499ffa6f177ef57873e81',
+  ],
+} as const
