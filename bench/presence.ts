@@ -22,19 +22,16 @@
  * (payload bytes, as the relay's `bytes_out` metric counts them). Without `--before` only this
  * checkout is measured.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Domain, decodeRelayFrame, encodeFrame, encodeLoginPayload, Identity } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { flag } from './cli.ts'
-import { RawClient } from './relay-raw-client.ts'
+import { HOST, login, ROOT, startRelay, stopRelay } from './relay-harness.ts'
+import type { RawClient } from './relay-raw-client.ts'
 
 useNodeCrypto()
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const HOST = '127.0.0.1'
 const ORIGIN = 'bench.local'
 const sizesOf = (v: string | undefined, d: number[]): number[] =>
   v === undefined ? d : v === '' ? [] : v.split(',').map(Number)
@@ -187,60 +184,21 @@ async function inProcess(checkout: string, n: number): Promise<Count> {
 
 // ---- real sockets: the checkout's relay CLI, raw clients here --------------------------------
 
-async function spawnRelay(checkout: string): Promise<{ child: ChildProcess; port: number }> {
-  const limits = Object.entries(BENCH_LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`])
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', resolve(checkout, 'relay/src/cli.ts'), '--host', HOST, '--port', '0', ...limits],
-    { cwd: checkout, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`relay did not start:\n${out}`)), 30_000)
-    child.on('exit', (code) => fail(new Error(`relay exited ${code}:\n${out}`)))
-    child.stderr!.on('data', (d) => (out += d))
-    child.stdout!.on('data', (d) => {
-      out += d
-      const m = /listening on ws:\/\/[^:]+:(\d+)/.exec(out)
-      if (!m) return
-      clearTimeout(timer)
-      ok({ child, port: Number(m[1]) })
-    })
-  })
-}
-
-async function loginRaw(port: number, id: Identity): Promise<RawClient> {
-  const c = await RawClient.open(HOST, port, '/relay')
-  await new Promise<void>((ok, fail) => {
-    c.onPayload = (p) => {
-      const f = decodeRelayFrame(p)
-      if (f.type === 'challenge') {
-        const clientTime = Date.now()
-        const payload = encodeLoginPayload({
-          relayKey: f.relayKey,
-          nonce: f.nonce,
-          origin: `${HOST}:${port}`,
-          clientTime,
-        })
-        id.sign(Domain.login, payload).then((sig) =>
-          c.send(encodeFrame({ type: 'login', publicKey: id.publicKey, clientTime, sig, invite: null })),
-        )
-      } else if (f.type === 'welcome') ok()
-      else if (f.type === 'error') fail(new Error(`${f.code}: ${f.message}`))
-    }
-  })
-  return c
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function realSockets(checkout: string, n: number): Promise<Count> {
-  const { child, port } = await spawnRelay(checkout)
+  const limits = Object.entries(BENCH_LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`])
+  const { child, port } = await startRelay({
+    root: checkout,
+    args: ['--host', HOST, '--port', '0', ...limits],
+    stderr: 'pipe',
+    timeoutMs: 30_000,
+  })
   try {
     const people = await ids(n)
     const clients: RawClient[] = []
     for (let i = 0; i < n; i += 200)
-      clients.push(...(await Promise.all(people.slice(i, i + 200).map((id) => loginRaw(port, id)))))
+      clients.push(...(await Promise.all(people.slice(i, i + 200).map((id) => login(port, id)))))
     const c: Count = { frames: 0, bytes: 0, allFrames: 0, allBytes: 0, maxPerTick: 0, ms: 0 }
     let last = performance.now()
     for (const client of clients)
@@ -265,7 +223,7 @@ async function realSockets(checkout: string, n: number): Promise<Count> {
     for (const client of clients) client.close()
     return c
   } finally {
-    child.kill('SIGTERM')
+    await stopRelay(child)
   }
 }
 

@@ -15,14 +15,10 @@
  *  - RSS per idle authenticated connection: relay RSS growth over N (10,000) logged-in sockets.
  * Subscribers are raw sockets that only parse frame headers (see relay-raw-client.ts).
  */
-import { type ChildProcess, execSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import {
-  Domain,
   decodeRelayFrame,
   encodeFrame,
-  encodeLoginPayload,
   Identity,
   randomBytes,
   type SignedRequest,
@@ -32,13 +28,20 @@ import {
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { median } from './cli.ts'
-import { RawClient } from './relay-raw-client.ts'
+import {
+  cpuSecondsOf,
+  inBatches,
+  LIFTED_LIMITS,
+  login,
+  runLoad,
+  startRelay,
+  stopRelay,
+} from './relay-harness.ts'
+import type { RawClient } from './relay-raw-client.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const IDLE_CONNECTIONS = Number(process.env.BENCH_IDLE ?? 10_000)
-const HOST = '127.0.0.1'
 /** The fan-out publisher: a member of the channel (default) or an outsider that gets direct acks. */
 const AUTHOR = process.env.BENCH_AUTHOR === 'outsider' ? 'outsider' : 'member'
 
@@ -49,37 +52,6 @@ type Scenario =
   | { kind: 'idle'; connections: number }
 
 // ---- load generator (child process on core 1) ------------------------------------------
-
-async function login(port: number, id: Identity, counts?: Uint32Array): Promise<RawClient> {
-  const c = await RawClient.open(HOST, port, '/relay', counts)
-  await new Promise<void>((resolve, reject) => {
-    c.onPayload = (p) => {
-      const f = decodeRelayFrame(p)
-      if (f.type === 'challenge') {
-        const clientTime = Date.now()
-        const payload = encodeLoginPayload({
-          relayKey: f.relayKey,
-          nonce: f.nonce,
-          origin: `${HOST}:${port}`,
-          clientTime,
-        })
-        id.sign(Domain.login, payload).then((sig) =>
-          c.send(encodeFrame({ type: 'login', publicKey: id.publicKey, clientTime, sig, invite: null })),
-        )
-      } else if (f.type === 'welcome') resolve()
-      else if (f.type === 'error') reject(new Error(`${f.code}: ${f.message}`))
-    }
-  })
-  c.onPayload = null
-  return c
-}
-
-async function inBatches<T>(n: number, batch: number, make: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = []
-  for (let i = 0; i < n; i += batch)
-    out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => make(i + j)))))
-  return out
-}
 
 /** N logged-in subscribers joined to "general", counting into one shared `counts` array. */
 async function joinedSubscribers(
@@ -104,14 +76,6 @@ async function presign(author: Identity, n: number): Promise<Uint8Array[]> {
     signRequest(author, { channel: 'general', kind: 'message', clientNonce: randomBytes(16), body }),
   )
   return reqs.map((request: SignedRequest) => encodeFrame({ type: 'publish', request }))
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS // utime, stime (fields 14, 15)
 }
 
 async function fanout(port: number, subscribers: number, relayPid: number) {
@@ -291,80 +255,21 @@ async function loadMain(arg: string): Promise<void> {
 
 // ---- orchestrator ------------------------------------------------------------------------
 
-function startRelay(shell: Shell): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    'taskset',
-    [
-      '-c',
-      '0',
-      process.execPath,
-      // e.g. BENCH_RELAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the relay
-      ...(process.env.BENCH_RELAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
-      '--import',
-      'tsx',
-      'relay/src/cli.ts',
-      '--shell',
-      shell,
-      '--port',
-      '0',
-      '--quiet',
-      '--limit',
-      'unauthenticatedPerAddress=100000',
-      '--limit',
-      'socketsPerAddress=100000', // every bench socket comes from 127.0.0.1
-      '--limit',
-      'framesPerSecondPerAddress=Infinity',
-      '--limit',
-      'eventsPerSecondPerKey=Infinity',
-      '--limit',
-      'maxBackpressureBytes=16777216',
-      '--limit',
-      'authDeadlineMs=60000',
-    ],
-    { cwd: ROOT, env: { ...process.env, PEERCHAT_RELAY_KEY: '' }, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d) => {
-      out += d
-      const m = /listening on ws:\/\/[^:]+:(\d+)/.exec(out)
-      if (m) resolve({ child, port: Number(m[1]) })
-    })
-    child.on('exit', (code) => reject(new Error(`relay exited ${code}: ${out}`)))
+/** The relay, limits lifted, pinned to core 0 (BENCH_RELAY_NODE_FLAGS: see startRelay). */
+function startShell(shell: Shell) {
+  return startRelay({
+    core: 0,
+    args: ['--shell', shell, '--port', '0', '--quiet', ...LIFTED_LIMITS.flatMap((l) => ['--limit', l])],
   })
 }
 
 async function runCase(shell: Shell, scenario: Scenario): Promise<Record<string, number>> {
-  const relay = await startRelay(shell)
+  const relay = await startShell(shell)
   try {
-    const load = spawn(
-      'taskset',
-      [
-        '-c',
-        '1',
-        process.execPath,
-        '--import',
-        'tsx',
-        'bench/relay.ts',
-        'load',
-        JSON.stringify({ port: relay.port, scenario, relayPid: relay.child.pid }),
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-    let out = ''
-    load.stdout!.on('data', (d) => (out += d))
-    await new Promise((r) => load.on('exit', r))
-    const m = /RESULT (.*)/.exec(out)
-    if (!m) throw new Error(`load generator failed: ${out}`)
-    return JSON.parse(m[1]!)
+    const spec = { port: relay.port, scenario, relayPid: relay.child.pid }
+    return await runLoad({ core: 1, args: ['bench/relay.ts', 'load', JSON.stringify(spec)] })
   } finally {
-    // SIGTERM first (a --cpu-prof relay writes its profile on a clean exit), SIGKILL after 5 s.
-    relay.child.removeAllListeners('exit')
-    const exited = new Promise((r) => relay.child.once('exit', r))
-    relay.child.kill('SIGTERM')
-    const timer = setTimeout(() => relay.child.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(timer)
+    await stopRelay(relay.child)
   }
 }
 

@@ -37,30 +37,19 @@
  * CPU: relays from /proc/<pid>/stat, Redis from `INFO cpu` (used_cpu_user + used_cpu_sys), per
  * 1,000 stamped events; Redis's network bytes from `INFO stats`.
  */
-import { type ChildProcess, execFileSync, execSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { type ChildProcess, execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import {
-  Domain,
-  decodeRelayFrame,
-  encodeFrame,
-  encodeLoginPayload,
-  Identity,
-  randomBytes,
-  signRequest,
-  Tag,
-} from '@peerchat/engine'
+import { encodeFrame, Identity, randomBytes, signRequest, Tag } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { type RedisProcess, startRedis } from '../tests/relay/redis-process.ts'
 import { startNode } from '../tests/relay/relay-process.ts'
 import { flag, median } from './cli.ts'
-import { RawClient } from './relay-raw-client.ts'
+import { cpuSecondsOf, HOST, inBatches, login, runLoad } from './relay-harness.ts'
+import type { RawClient } from './relay-raw-client.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const HOST = '127.0.0.1'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SUBSCRIBERS = Number(flag('--subscribers') ?? process.env.BENCH_SUBSCRIBERS ?? 50)
@@ -99,14 +88,6 @@ type Result = Record<string, number | null>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // ---- small helpers (both processes) -----------------------------------------------------------
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS // utime, stime (fields 14, 15)
-}
 
 /** One Redis command over a fresh connection; the reply's text (a status, an integer or a bulk string). */
 function redisCommand(port: number, ...args: string[]): Promise<string> {
@@ -153,37 +134,6 @@ function quantiles(xs: number[]): { p50: number | null; p99: number | null } {
 }
 
 // ---- load generator (child process) -----------------------------------------------------------
-
-async function login(port: number, id: Identity, counts?: Uint32Array): Promise<RawClient> {
-  const c = await RawClient.open(HOST, port, '/relay', counts)
-  await new Promise<void>((resolve, reject) => {
-    c.onPayload = (p) => {
-      const f = decodeRelayFrame(p)
-      if (f.type === 'challenge') {
-        const clientTime = Date.now()
-        const payload = encodeLoginPayload({
-          relayKey: f.relayKey,
-          nonce: f.nonce,
-          origin: `${HOST}:${port}`,
-          clientTime,
-        })
-        id.sign(Domain.login, payload).then((sig) =>
-          c.send(encodeFrame({ type: 'login', publicKey: id.publicKey, clientTime, sig, invite: null })),
-        )
-      } else if (f.type === 'welcome') resolve()
-      else if (f.type === 'error') reject(new Error(`${f.code}: ${f.message}`))
-    }
-  })
-  c.onPayload = null
-  return c
-}
-
-async function inBatches<T>(n: number, batch: number, make: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = []
-  for (let i = 0; i < n; i += batch)
-    out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => make(i + j)))))
-  return out
-}
 
 /** Joins "general" and waits until the relay answered (a ping after the join). */
 async function joinAll(clients: RawClient[]): Promise<void> {
@@ -466,7 +416,6 @@ async function runCase(name: CaseName, keyFile: string): Promise<Result> {
       relayPids: relays.map((r) => r.child.pid!),
       redisPort: redis?.port ?? null,
     }
-    const argv = [process.execPath, '--import', 'tsx', 'bench/scale.ts', 'load', JSON.stringify(spec)]
     // The load generator reads its knobs from the environment: hand it the flags' values too.
     const env = {
       ...process.env,
@@ -474,17 +423,8 @@ async function runCase(name: CaseName, keyFile: string): Promise<Result> {
       BENCH_PUBLISHERS: String(PUBLISHERS),
       BENCH_RATE: String(RATE),
     }
-    const options = { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'] }
-    const load =
-      PIN === 'split'
-        ? spawn('taskset', ['-c', '1', ...argv], options)
-        : spawn(argv[0]!, argv.slice(1), options)
-    let out = ''
-    load.stdout!.on('data', (d) => (out += d))
-    await new Promise((r) => load.on('exit', r))
-    const m = /RESULT (.*)/.exec(out)
-    if (!m) throw new Error(`load generator failed: ${out}`)
-    return JSON.parse(m[1]!)
+    const args = ['bench/scale.ts', 'load', JSON.stringify(spec)]
+    return await runLoad<Result>({ core: PIN === 'split' ? 1 : undefined, env, args })
   } finally {
     await Promise.all(relays.filter(Boolean).map((r) => r.stop()))
     await redis?.dispose()

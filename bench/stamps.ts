@@ -29,19 +29,14 @@
  *    cached), with author signatures (what peers do) and without (the stamp's own cost).
  * Each figure is the median of its rounds; ratios are taken per round.
  */
-import { type ChildProcess, execSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import {
   ChannelLog,
-  Domain,
+  DEFAULT_CHECKPOINT_EVERY,
   decodeRelayFrame,
   encodeEvent,
   encodeFrame,
-  encodeLoginPayload,
   Identity,
   MemoryStore,
-  monotonicUlid,
   randomBytes,
   type SignedRequest,
   type StampedEvent,
@@ -54,15 +49,15 @@ import {
   VerifiedRoots,
 } from '@peerchat/engine'
 import { nodeCryptoBackend, useNodeCrypto } from '@peerchat/engine/node'
+import { fixtureUlid, withCheckpoints } from '@peerchat/engine/testing'
 import { median } from './cli.ts'
-import { RawClient } from './relay-raw-client.ts'
+import { cpuTimesOf, LIFTED_LIMITS, login, runLoad, startRelay, stopRelay } from './relay-harness.ts'
+import type { RawClient } from './relay-raw-client.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 10)
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 256)
-const HOST = '127.0.0.1'
 const BODY_BYTES = 100
 
 interface Variant {
@@ -89,30 +84,6 @@ type Scenario = { kind: 'throughput' } | { kind: 'latency'; rate: number }
 // ---- load generator (child process on core 1) ------------------------------------------
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function login(port: number, id: Identity, counts?: Uint32Array): Promise<RawClient> {
-  const c = await RawClient.open(HOST, port, '/relay', counts)
-  await new Promise<void>((resolve, reject) => {
-    c.onPayload = (p) => {
-      const f = decodeRelayFrame(p)
-      if (f.type === 'challenge') {
-        const clientTime = Date.now()
-        const payload = encodeLoginPayload({
-          relayKey: f.relayKey,
-          nonce: f.nonce,
-          origin: `${HOST}:${port}`,
-          clientTime,
-        })
-        id.sign(Domain.login, payload).then((sig) =>
-          c.send(encodeFrame({ type: 'login', publicKey: id.publicKey, clientTime, sig, invite: null })),
-        )
-      } else if (f.type === 'welcome') resolve()
-      else if (f.type === 'error') reject(new Error(`${f.code}: ${f.message}`))
-    }
-  })
-  c.onPayload = null
-  return c
-}
 
 /** Logs in and joins "general"; resolves once the relay has answered a ping after the join. */
 async function member(port: number, counts?: Uint32Array, id?: Identity): Promise<RawClient> {
@@ -144,14 +115,6 @@ async function presign(author: Identity, n: number): Promise<Uint8Array[]> {
   return frames
 }
 
-/** CPU seconds a process has used so far in user and in system (kernel) mode, from /proc/<pid>/stat. */
-const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100
-function cpuSecondsOf(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS }
-}
-
 /** Size of the StampedEvent inside a relay `event` frame (version and tag bytes, then the event). */
 const EVENT_FRAME_HEADER = 2
 
@@ -172,7 +135,7 @@ async function throughput(port: number, relayPid: number) {
   }
   let sent = 0
   const t0 = performance.now()
-  const cpu0 = cpuSecondsOf(relayPid)
+  const cpu0 = cpuTimesOf(relayPid)
   const load0 = process.cpuUsage()
   const deadline = t0 + SECONDS * 1000
   // Keep the window full, and never let the subscribers fall more than WINDOW events behind.
@@ -207,7 +170,7 @@ async function throughput(port: number, relayPid: number) {
     if (a >= sent && counts[Tag.event]! >= sent * SUBSCRIBERS) break
     await sleep(10)
   }
-  const cpu1 = cpuSecondsOf(relayPid)
+  const cpu1 = cpuTimesOf(relayPid)
   const load = process.cpuUsage(load0)
   const relayUser = cpu1.user - cpu0.user
   const relaySystem = cpu1.system - cpu0.system
@@ -294,82 +257,25 @@ async function loadMain(arg: string): Promise<void> {
 
 // ---- orchestrator ------------------------------------------------------------------------
 
-function startRelay(variant: Variant): Promise<{ child: ChildProcess; port: number }> {
-  const limits = [
-    'unauthenticatedPerAddress=100000',
-    'socketsPerAddress=100000',
-    'framesPerSecondPerAddress=Infinity',
-    'eventsPerSecondPerKey=Infinity',
-    'maxBackpressureBytes=16777216',
-    'authDeadlineMs=60000',
-    ...variant.limits,
-  ]
-  const child = spawn(
-    'taskset',
-    [
-      '-c',
-      '0',
-      process.execPath,
-      // e.g. BENCH_RELAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the relay
-      ...(process.env.BENCH_RELAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
-      '--import',
-      'tsx',
-      'relay/src/cli.ts',
+async function runCase(variant: Variant, scenario: Scenario): Promise<Record<string, number>> {
+  // The uWS shell (the shipped one), limits lifted, pinned to core 0 (see startRelay).
+  const relay = await startRelay({
+    root: variant.root,
+    core: 0,
+    args: [
       '--shell',
       'uws',
       '--port',
       '0',
       '--quiet',
-      ...limits.flatMap((l) => ['--limit', l]),
+      ...[...LIFTED_LIMITS, ...variant.limits].flatMap((l) => ['--limit', l]),
     ],
-    {
-      cwd: variant.root ?? ROOT,
-      env: { ...process.env, PEERCHAT_RELAY_KEY: '' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  return new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d) => {
-      out += d
-      const m = /listening on ws:\/\/[^:]+:(\d+)/.exec(out)
-      if (m) resolve({ child, port: Number(m[1]) })
-    })
-    child.on('exit', (code) => reject(new Error(`relay exited ${code}: ${out}`)))
   })
-}
-
-async function runCase(variant: Variant, scenario: Scenario): Promise<Record<string, number>> {
-  const relay = await startRelay(variant)
   try {
-    const load = spawn(
-      'taskset',
-      [
-        '-c',
-        '1',
-        process.execPath,
-        '--import',
-        'tsx',
-        'bench/stamps.ts',
-        'load',
-        JSON.stringify({ port: relay.port, scenario, relayPid: relay.child.pid }),
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-    let out = ''
-    load.stdout!.on('data', (d) => (out += d))
-    await new Promise((r) => load.on('exit', r))
-    const m = /RESULT (.*)/.exec(out)
-    if (!m) throw new Error(`load generator failed: ${out}`)
-    return JSON.parse(m[1]!)
+    const spec = { port: relay.port, scenario, relayPid: relay.child.pid }
+    return await runLoad({ core: 1, args: ['bench/stamps.ts', 'load', JSON.stringify(spec)] })
   } finally {
-    // SIGTERM first (a --cpu-prof relay writes its profile on a clean exit), SIGKILL after 5 s.
-    relay.child.removeAllListeners('exit')
-    const exited = new Promise((r) => relay.child.once('exit', r))
-    relay.child.kill('SIGTERM')
-    const timer = setTimeout(() => relay.child.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(timer)
+    await stopRelay(relay.child)
   }
 }
 
@@ -449,6 +355,8 @@ interface CatchupMode {
   name: string
   batched: boolean
   verifyAuthors: boolean
+  /** With the relay's checkpoints (one per 256 stamps), which spare the covered stamps' checks. */
+  checkpoints?: boolean
   /** The per-event mode it is compared with. */
   baseline: string
 }
@@ -460,6 +368,13 @@ const CATCHUP_MODES: CatchupMode[] = [
     name: `batched stamps (${CATCHUP_BATCH} a root), root + author sigs`,
     batched: true,
     verifyAuthors: true,
+    baseline: PER_EVENT,
+  },
+  {
+    name: 'per-event stamps + relay checkpoints (1 per 256), author sigs',
+    batched: false,
+    verifyAuthors: true,
+    checkpoints: true,
     baseline: PER_EVENT,
   },
   { name: PER_EVENT_RELAY, batched: false, verifyAuthors: false, baseline: PER_EVENT_RELAY },
@@ -475,7 +390,8 @@ async function catchupMain(): Promise<void> {
   useNodeCrypto()
   const relay = await Identity.generate()
   const authors = await Promise.all(Array.from({ length: 8 }, () => Identity.generate()))
-  const nextId = monotonicUlid()
+  // One id a millisecond, so a checkpoint (stamped at its window's last id + 1) fits in between.
+  const start = Date.now() - CATCHUP_EVENTS
   const body = randomBytes(BODY_BYTES)
   const items: { id: Ulid; req: SignedRequest }[] = []
   for (let i = 0; i < CATCHUP_EVENTS; i += 1000) {
@@ -489,13 +405,14 @@ async function catchupMain(): Promise<void> {
         }),
       ),
     )
-    for (const req of reqs) items.push({ id: nextId(), req })
+    for (const req of reqs) items.push({ id: fixtureUlid(start + items.length, items.length), req })
   }
   // The same requests and ids, stamped one by one and in the relay's batches.
   const single = await Promise.all(items.map(({ id, req }) => stamp(relay, id, req)))
   const batched: StampedEvent[] = []
   for (let i = 0; i < items.length; i += CATCHUP_BATCH)
     batched.push(...(await stampBatch(relay, items.slice(i, i + CATCHUP_BATCH))))
+  const checkpointed = await withCheckpoints(single, relay, DEFAULT_CHECKPOINT_EVERY)
   const bytesOf = (events: StampedEvent[]) =>
     events.reduce((n, e) => n + encodeEvent(e).length, 0) / events.length
   const sizes = { single: bytesOf(single), batched: bytesOf(batched) }
@@ -507,11 +424,11 @@ async function catchupMain(): Promise<void> {
         store: new MemoryStore(),
         relayKeys: [relay.publicKey],
         verifyAuthors: mode.verifyAuthors,
-        checkpoints: false,
+        checkpoints: mode.checkpoints ?? false,
         backend: nodeCryptoBackend,
         roots: new VerifiedRoots(),
       })
-      const events = mode.batched ? batched : single
+      const events = mode.batched ? batched : mode.checkpoints ? checkpointed : single
       const t0 = performance.now()
       for (let i = 0; i < events.length; i += CATCHUP_CHUNK) {
         const r = await log.add(events.slice(i, i + CATCHUP_CHUNK))
@@ -524,23 +441,10 @@ async function catchupMain(): Promise<void> {
 }
 
 async function catchupCase(): Promise<string[]> {
-  const child = spawn(
-    'taskset',
-    ['-c', '1', process.execPath, '--import', 'tsx', 'bench/stamps.ts', 'catchup'],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  await new Promise((r) => child.on('exit', r))
-  const m = /RESULT (.*)/.exec(out)
-  if (!m) throw new Error(`catch-up bench failed: ${out}`)
-  const { sizes, rates } = JSON.parse(m[1]!) as {
+  const { sizes, rates } = await runLoad<{
     sizes: Record<string, number>
     rates: Record<string, number[]>
-  }
+  }>({ core: 1, args: ['bench/stamps.ts', 'catchup'], what: 'catch-up bench' })
   const lines = [
     `| catch-up (${fmt(CATCHUP_EVENTS)} events, one core, node:crypto) | verified events/s | vs per-event stamps |`,
     '| --- | ---: | ---: |',

@@ -238,8 +238,7 @@ function encodeParts(
 
 /** The relay's half: assign the id and sign. Checks on the request happen before (relay policy). */
 export async function stamp(relay: Signer, id: Ulid, req: SignedRequest): Promise<StampedEvent> {
-  const relaySig = await relay.sign(Domain.stamp, stampPayload(id, req))
-  return { ...req, id, ts: ulidTime(id), relaySig }
+  return withProof(req, id, { relaySig: await relay.sign(Domain.stamp, stampPayload(id, req)) })
 }
 
 /** A relay's stamp of one event: its signature, and its place in a batch when it shared one. */
@@ -285,9 +284,22 @@ export async function stampBatch(
   return items.map(({ id, req }, i) => withProof(req, id, proofs[i]!))
 }
 
-/** The event a request becomes with its id and stamp. */
+/**
+ * The event a request becomes with its id and stamp: the request's own fields only (a stamped
+ * event passed as the request loses its old id, stamp and proof).
+ */
 export function withProof(req: SignedRequest, id: Ulid, proof: StampProof): StampedEvent {
-  const event: StampedEvent = { ...req, id, ts: ulidTime(id), relaySig: proof.relaySig }
+  const event: StampedEvent = {
+    channel: req.channel,
+    kind: req.kind,
+    author: req.author,
+    clientNonce: req.clientNonce,
+    body: req.body,
+    authorSig: req.authorSig,
+    id,
+    ts: ulidTime(id),
+    relaySig: proof.relaySig,
+  }
   if (proof.batch) event.batch = proof.batch
   return event
 }

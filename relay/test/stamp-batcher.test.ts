@@ -150,6 +150,20 @@ describe('stamping with batches', () => {
     }
   })
 
+  it('stampBatchMax bounds a batch: the stamps of one turn beyond it go in the next batch', async () => {
+    const ctx = {
+      ...createContext({ relay, channels: ['general'], limits: { stampBatchMax: 4 } }),
+      admin: undefined,
+    }
+    const s = session()
+    const reqs = await Promise.all(Array.from({ length: 10 }, (_, i) => request(i)))
+    const out = await Promise.all(reqs.map((r) => stampRequest(ctx, s, r)))
+    expect(out.map((r) => (r.kind === 'stamped' ? r.event.batch?.size : r.kind))).toEqual([
+      4, 4, 4, 4, 4, 4, 4, 4, 2, 2,
+    ])
+    expect(ctx.limits.stampBatchMax).toBe(4)
+  })
+
   it('through the core: posts of one turn share a signature and verify; admin events are signed alone', async () => {
     const c = await community()
     const owner = await c.login(undefined, c.ctx.admin.claimCode!)
