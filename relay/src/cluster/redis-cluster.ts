@@ -148,6 +148,8 @@ interface RemoteNode {
   seq: number
   /** channel NUL session id (latin1) -> the join. */
   entries: Map<string, PresenceJoin>
+  /** Session id (latin1) -> its channels here: the session leaves `sessionNodes` at zero. */
+  channels: Map<string, number>
 }
 
 const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1')
@@ -263,12 +265,12 @@ export class RedisCluster implements Cluster {
         this.bin.peerchatClaim(
           this.key(`idem:${toHex(r.author)}${toHex(r.clientNonce)}`),
           this.key(`rate:${toHex(r.author)}`),
-          Buffer.from(r.record),
+          view(r.record),
           this.o.idempotencyTtlMs,
           this.o.eventsPerSecond,
           this.o.eventBurst,
           this.eventChannel(r.channel),
-          Buffer.from(message),
+          view(message),
         ),
       )) as ClaimReply
       if (verdict === 1 && record) return { kind: 'existing', record: new Uint8Array(record) }
@@ -411,14 +413,22 @@ export class RedisCluster implements Cluster {
     for (const l of leaves) {
       if (!node.entries.delete(entryKey(l.channel, l.sessionId))) continue
       this.hooks.presenceLeave?.(l, origin)
-      if (![...node.entries.values()].some((e) => latin1(e.sessionId) === latin1(l.sessionId)))
-        this.sessionNodes.delete(latin1(l.sessionId))
+      // A count per session, not a scan of the roster: a storm of leaves stays linear.
+      const s = latin1(l.sessionId)
+      const left = (node.channels.get(s) ?? 1) - 1
+      if (left > 0) node.channels.set(s, left)
+      else {
+        node.channels.delete(s)
+        this.sessionNodes.delete(s)
+      }
     }
     for (const j of joins) {
       const k = entryKey(j.channel, j.sessionId)
       if (node.entries.has(k)) continue
       node.entries.set(k, j)
-      this.sessionNodes.set(latin1(j.sessionId), origin)
+      const s = latin1(j.sessionId)
+      node.channels.set(s, (node.channels.get(s) ?? 0) + 1)
+      this.sessionNodes.set(s, origin)
       this.hooks.presenceJoin?.(j, origin)
     }
   }
@@ -427,7 +437,7 @@ export class RedisCluster implements Cluster {
   private remoteNode(origin: string, seen = Date.now()): RemoteNode {
     let node = this.remote.get(origin)
     if (!node) {
-      node = { lastSeen: seen, seq: -1, entries: new Map() }
+      node = { lastSeen: seen, seq: -1, entries: new Map(), channels: new Map() }
       this.remote.set(origin, node)
     }
     node.lastSeen = Math.max(node.lastSeen, seen)
@@ -498,6 +508,7 @@ export class RedisCluster implements Cluster {
     this.remote.delete(origin)
     const leaves = [...node.entries.values()].map((j) => ({ channel: j.channel, sessionId: j.sessionId }))
     node.entries.clear()
+    node.channels.clear()
     for (const l of leaves) {
       this.sessionNodes.delete(latin1(l.sessionId))
       this.hooks.presenceLeave?.(l, origin)
@@ -633,6 +644,9 @@ export function redactUrl(url: string): string {
     return 'redis://(unparsable)'
   }
 }
+
+/** A Buffer over the same bytes (node-redis takes Buffers; a copy per stamp is not needed). */
+const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 
 function rosterValue(j: PresenceJoin): string {
   return Buffer.concat([j.joinId, j.attestation]).toString('base64')
