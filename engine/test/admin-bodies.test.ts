@@ -49,6 +49,7 @@ const actionArb: fc.Arbitrary<AdminAction> = fc.oneof(
           position,
           archived: fc.boolean(),
           postRole: builtin,
+          editRole: fc.oneof(builtin, fc.constant(null)),
         },
         { requiredKeys: ['channel'] },
       )
@@ -204,6 +205,27 @@ describe('admin bodies: known answers (docs/protocol/admin.md)', () => {
       body: { channel: 'news', topic: 'hi', postRole: 'moderator' },
     })
     expect(toHex(body)).toBe('01046e65777312026869096d6f64657261746f72')
+  })
+
+  it('channel.update with an editRole, and with editRole null (follow postRole again)', () => {
+    const set = encodeAdminBody({
+      kind: AdminKind.channelUpdate,
+      body: { channel: 'notes', editRole: 'moderator' },
+    })
+    expect(toHex(set)).toBe('01056e6f74657320096d6f64657261746f72')
+    const cleared = encodeAdminBody({
+      kind: AdminKind.channelUpdate,
+      body: { channel: 'notes', editRole: null },
+    })
+    expect(toHex(cleared)).toBe('01056e6f746573' + '20' + '00')
+    expect(decodeAdminBody(AdminKind.channelUpdate, set)).toEqual({
+      kind: AdminKind.channelUpdate,
+      body: { channel: 'notes', editRole: 'moderator' },
+    })
+    expect(decodeAdminBody(AdminKind.channelUpdate, cleared)).toEqual({
+      kind: AdminKind.channelUpdate,
+      body: { channel: 'notes', editRole: null },
+    })
   })
 
   it('invite.create', () => {
@@ -445,7 +467,45 @@ describe('admin bodies: every limit, both sides', () => {
         rawUpdate(16, (w) => writeVarString(w, 'vip')),
         /built-in role/,
       )
-      refuses(AdminKind.channelUpdate, rawUpdate(32), /unknown channel.update flags 32/)
+      refuses(AdminKind.channelUpdate, rawUpdate(64), /unknown channel.update flags 64/)
+    })
+
+    it('editRole: a built-in role (or null, as the empty string), checked as postRole is', () => {
+      for (const role of ['owner', 'admin', 'moderator', 'member'] as const) {
+        const bytes = encodeAdminBody(update({ editRole: role }))
+        expect(decodeAdminBody(AdminKind.channelUpdate, bytes)?.body).toEqual({
+          channel: 'general',
+          editRole: role,
+        })
+      }
+      // With every other field, in flag order: editRole last.
+      const all = update({
+        name: 'G',
+        topic: 't',
+        position: 'a0',
+        archived: true,
+        postRole: 'moderator',
+        editRole: 'admin',
+      })
+      expect(decodeAdminBody(AdminKind.channelUpdate, encodeAdminBody(all))).toEqual(all)
+      expect(() => encodeAdminBody(update({ editRole: 'vip' }))).toThrow(RangeError)
+      expect(() => encodeAdminBody(update({ editRole: '' }))).toThrow(RangeError)
+      refuses(
+        AdminKind.channelUpdate,
+        rawUpdate(32, (w) => writeVarString(w, 'vip')),
+        /editRole must be a built-in role/,
+      )
+      refuses(
+        AdminKind.channelUpdate,
+        rawUpdate(32, (w) => writeVarString(w, 'Admin')),
+        /invalid editRole/,
+      )
+      refuses(
+        AdminKind.channelUpdate,
+        rawUpdate(32, (w) => writeVarString(w, 'r'.repeat(33))),
+        /exceeds limit 32/,
+      )
+      refuses(AdminKind.channelUpdate, rawUpdate(32), /truncated editRole/)
     })
   })
 })

@@ -85,6 +85,7 @@ function actionOf(op: Extract<Op, { t: 'act' }>, at: number): AdminAction {
           channel: `c${op.pick % 2}`,
           topic: `t${op.pick}`,
           postRole: op.pick % 2 ? 'moderator' : 'member',
+          ...(op.pick % 3 ? { editRole: op.pick % 3 === 1 ? 'admin' : null } : {}),
         },
       }
     case 4:

@@ -2,10 +2,10 @@
  * The admin fold, one rule at a time: each action accepted, then each way it is refused, with
  * real Ed25519-signed events stamped by a relay key at chosen relay times. Also the queries at
  * a time, the bounds (history, audit, custom roles, channels, invites) and the adapters for
- * the chat (mayPost, chatRolesFromAdmin with a ChannelView).
+ * the chat (mayPost, mayEdit, chatRolesFromAdmin with a ChannelView).
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { chatRolesFromAdmin, mayPost } from '../src/chat/admin/adapters.ts'
+import { chatRolesFromAdmin, mayEdit, mayPost } from '../src/chat/admin/adapters.ts'
 import { type AdminAction, AdminLimits, encodeAdminBody } from '../src/chat/admin/bodies.ts'
 import { AdminState, type AdminVerdict } from '../src/chat/admin/fold.ts'
 import { ADMIN_CHANNEL, AdminKind } from '../src/chat/admin/kinds.ts'
@@ -265,6 +265,90 @@ describe('channel.update', () => {
         ),
       ),
     )
+  })
+})
+
+describe('channel.update editRole and mayEdit (canvas permissions)', () => {
+  const edit = (editRole: string | null, extra: Record<string, unknown> = {}) =>
+    channel({ channel: 'notes', editRole, ...extra })
+
+  it('editing follows postRole until an editRole is set, and the change counts from its millisecond', async () => {
+    const c = await staffed()
+    // No settings: everyone who may post may edit.
+    expect(mayEdit(c.state, alice.publicKey, 'notes', c.now())).toBe(true)
+    ok(await c.act(admin, channel({ channel: 'notes', postRole: 'moderator' })))
+    const reserved = c.now()
+    expect(c.state.channelAt('notes')!.editRole).toBeUndefined()
+    expect(c.state.leastRoleTo('edit', 'notes', reserved)).toBe('moderator')
+    expect(mayEdit(c.state, alice.publicKey, 'notes', reserved)).toBe(false) // follows postRole
+    expect(mayEdit(c.state, mod.publicKey, 'notes', reserved)).toBe(true)
+
+    ok(await c.act(admin, edit('member')))
+    const opened = c.now()
+    expect(c.state.channelAt('notes')).toMatchObject({ postRole: 'moderator', editRole: 'member' })
+    // Members edit the canvas of a channel they may not post in.
+    expect(mayEdit(c.state, alice.publicKey, 'notes', opened)).toBe(true)
+    expect(mayPost(c.state, alice.publicKey, 'notes', opened)).toBe(false)
+    expect(mayEdit(c.state, alice.publicKey, 'notes', opened - 1)).toBe(false) // before the change
+
+    ok(await c.act(admin, edit('admin')))
+    const locked = c.now()
+    expect(mayEdit(c.state, mod.publicKey, 'notes', locked)).toBe(false)
+    expect(mayEdit(c.state, mod.publicKey, 'notes', locked - 1)).toBe(true)
+    expect(mayEdit(c.state, admin.publicKey, 'notes', locked)).toBe(true)
+    expect(mayEdit(c.state, owner.publicKey, 'notes', locked)).toBe(true)
+    expect(mayPost(c.state, mod.publicKey, 'notes', locked)).toBe(true) // posting unchanged
+    expect(mayEdit(c.state, alice.publicKey, 'general', locked)).toBe(true) // other channels unchanged
+
+    // null: follow postRole again, from then on.
+    ok(await c.act(admin, edit(null)))
+    const back = c.now()
+    expect(c.state.channelAt('notes')!.editRole).toBeUndefined()
+    expect(c.state.channelAt('notes', locked)!.editRole).toBe('admin')
+    expect(mayEdit(c.state, mod.publicKey, 'notes', back)).toBe(true)
+    expect(mayEdit(c.state, alice.publicKey, 'notes', back)).toBe(false)
+    // A later postRole change moves editing with it.
+    ok(await c.act(admin, channel({ channel: 'notes', postRole: 'member' })))
+    expect(mayEdit(c.state, alice.publicKey, 'notes', c.now())).toBe(true)
+  })
+
+  it('nobody reserves editing above their own role (nor hands it back to a postRole above it)', async () => {
+    const c = await staffed()
+    no(await c.act(admin, edit('owner')), 'outranked')
+    ok(await c.act(admin, edit('admin')))
+    ok(await c.act(owner, channel({ channel: 'notes', postRole: 'owner', editRole: 'member' })))
+    // Following postRole would now reserve editing to the owner: above an admin.
+    no(await c.act(admin, edit(null)), 'outranked')
+    no(await c.act(admin, edit(null, { postRole: 'owner' })), 'outranked')
+    ok(await c.act(admin, edit(null, { postRole: 'admin' })))
+    expect(c.state.channelAt('notes')).toMatchObject({ postRole: 'admin' })
+    expect(c.state.channelAt('notes')!.editRole).toBeUndefined()
+    // A custom role that manages channels ranks between members and moderators.
+    ok(await c.act(admin, define('curator', Permission.manageChannels | Permission.post)))
+    ok(await c.act(admin, setRole(carol, 'curator')))
+    no(await c.act(carol, channel({ channel: 'wiki', editRole: 'moderator' })), 'outranked')
+    ok(await c.act(carol, channel({ channel: 'wiki', editRole: 'member' })))
+    // Moderators do not manage channels.
+    no(await c.act(mod, channel({ channel: 'wiki', editRole: 'member' })), 'no-permission')
+  })
+
+  it('banned, timed-out and archived: nobody edits; the admin channel has no canvas', async () => {
+    const c = await staffed()
+    ok(await c.act(admin, edit('member')))
+    ok(await c.act(mod, timeout(alice, c.now() + HOUR)))
+    const timedOut = c.now()
+    expect(mayEdit(c.state, alice.publicKey, 'notes', timedOut)).toBe(false)
+    expect(mayEdit(c.state, alice.publicKey, 'notes', timedOut + HOUR)).toBe(true) // it ends
+    ok(await c.act(mod, ban(bob)))
+    expect(mayEdit(c.state, bob.publicKey, 'notes', c.now())).toBe(false)
+    expect(mayEdit(c.state, bob.publicKey, 'notes', c.now() - 1)).toBe(true)
+    ok(await c.act(admin, edit('member', { archived: true })))
+    expect(mayEdit(c.state, owner.publicKey, 'notes', c.now())).toBe(false)
+    expect(mayEdit(c.state, owner.publicKey, ADMIN_CHANNEL, c.now())).toBe(false)
+    // A role that may not post may not edit either, whatever the editRole.
+    ok(await c.act(admin, define('muted', 0)))
+    ok(await c.act(admin, setRole(carol, 'muted')))
+    expect(mayEdit(c.state, carol.publicKey, 'general', c.now())).toBe(false)
   })
 })
 

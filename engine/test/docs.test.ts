@@ -68,6 +68,63 @@ describe('DocHandle', () => {
     await h.close()
   })
 
+  it('with leading, publishes a change after a quiet window at once and collects the burst behind it', async () => {
+    vi.useFakeTimers()
+    const host = recordingHost(alice)
+    const calls: number[] = [] // fake time of each publish call (stamping itself is real crypto)
+    const timed: DocHost = {
+      publish: (channel, kind, body) => {
+        calls.push(Date.now())
+        return host.publish(channel, kind, body)
+      },
+    }
+    const t0 = Date.now()
+    const h = openDoc(CHANNEL, 'notes', timed, { batchMs: 80, leading: true })
+    const text = h.doc.getText('t')
+    text.insert(0, 'a')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(calls).toEqual([t0]) // the first keystroke: no wait
+    text.insert(1, 'b')
+    await vi.advanceTimersByTimeAsync(30)
+    text.insert(2, 'c')
+    await vi.advanceTimersByTimeAsync(49)
+    expect(calls).toHaveLength(1) // within the window: collected
+    await vi.advanceTimersByTimeAsync(1)
+    expect(calls).toEqual([t0, t0 + 80]) // b and c in one event, one window after a
+    await vi.advanceTimersByTimeAsync(500) // quiet again
+    text.insert(3, 'd')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(calls).toEqual([t0, t0 + 80, t0 + 580])
+    vi.useRealTimers()
+    await h.close()
+    const replica = new Y.Doc()
+    expect(host.log).toHaveLength(3)
+    for (const ev of host.log) Y.applyUpdate(replica, decodeYjs(ev.body).update)
+    expect(replica.getText('t').toString()).toBe('abcd')
+  })
+
+  it('refuses an event its authorize says no to before the update touches the document', async () => {
+    const host = recordingHost(bob)
+    const w = openDoc(CHANNEL, 'notes', host, { batchMs: 10_000 })
+    w.doc.getText('t').insert(0, 'not yours to write')
+    await w.flush()
+    const asked: StampedEvent[] = []
+    const reader = openDoc(CHANNEL, 'notes', recordingHost(alice), {
+      authorize: (ev) => {
+        asked.push(ev)
+        return publicKeyToText(ev.author) !== publicKeyToText(bob.publicKey)
+      },
+    })
+    const result = await reader.apply(host.log)
+    expect(result).toEqual({ applied: [], rejected: [{ id: host.log[0]!.id, reason: 'not-permitted' }] })
+    expect(asked).toHaveLength(1)
+    expect(reader.doc.getText('t').toString()).toBe('')
+    expect(reader.history()).toEqual([])
+    // Final: delivered again, it is not asked about again.
+    expect(await reader.apply(host.log)).toEqual({ applied: [], rejected: [] })
+    for (const h of [w, reader]) await h.close()
+  })
+
   it('does not re-publish remote updates (origin tracking) and records their authors', async () => {
     const a = recordingHost(alice)
     const b = recordingHost(bob)

@@ -261,6 +261,58 @@ describe('moderation', () => {
     expectOk(await c.post(bob))
   })
 
+  it("a channel's edit role: a member's yjs event is refused where a moderator's is stamped; messages unchanged", async () => {
+    const c = await owned()
+    const bob = await c.login()
+    const ann = await c.login()
+    expectOk(await c.act(c.owner, role(bob.id, BuiltinRole.moderator)))
+    expectOk(await c.post(ann, 'general', Kind.yjs)) // no editRole: editing follows postRole (member)
+    expectOk(
+      await c.act(c.owner, {
+        kind: AdminKind.channelUpdate,
+        body: { channel: 'general', editRole: BuiltinRole.moderator },
+      }),
+    )
+    const r = await c.post(ann, 'general', Kind.yjs)
+    expect(r).toMatchObject({ ok: false, code: 'forbidden' })
+    expect(r.ok || r.message).toBe(
+      'the canvas of #general is editable by moderator and above (your role: member)',
+    )
+    expectOk(await c.post(bob, 'general', Kind.yjs))
+    expectOk(await c.post(ann)) // her ordinary message is still stamped
+    // Back to "same as posting": members edit again.
+    expectOk(
+      await c.act(c.owner, { kind: AdminKind.channelUpdate, body: { channel: 'general', editRole: null } }),
+    )
+    expectOk(await c.post(ann, 'general', Kind.yjs))
+  })
+
+  it('the edit role is judged again at the id: a demotion between screen and stamp refuses the yjs event', async () => {
+    const c = await owned()
+    const bob = await c.login()
+    expectOk(await c.act(c.owner, role(bob.id, BuiltinRole.moderator)))
+    expectOk(
+      await c.act(c.owner, {
+        kind: AdminKind.channelUpdate,
+        body: { channel: 'general', editRole: BuiltinRole.moderator },
+      }),
+    )
+    const gate = c.ctx.admin
+    const stamped = expectOk(await c.post(bob, 'general', Kind.yjs))
+    expect(gate.decide(null, stamped)).toEqual({ ok: true })
+    expectOk(await c.act(c.owner, role(bob.id, BuiltinRole.member)))
+    const later = { ...stamped, ts: c.clock.t }
+    expect(gate.decide(null, later)).toMatchObject({
+      ok: false,
+      refusal: {
+        code: 'forbidden',
+        message: expect.stringMatching(/^the canvas of #general is editable by moderator/),
+      },
+    })
+    // An ordinary message by the same author at that time is fine.
+    expect(gate.decide(null, { ...later, kind: Kind.message })).toEqual({ ok: true })
+  })
+
   it('a demoted admin is refused from its demotion on; what it did before stands', async () => {
     const c = await owned()
     const adm = await c.login()

@@ -1,7 +1,7 @@
 /**
  * Issue #14, the relay side, through the relay CLI as an operator runs it (a child process on a
  * data dir) and raw relay-protocol clients: the claim link printed at start, the owner's claim,
- * a channel, a moderator who times out and (once promoted) bans, an invite-only community
+ * a channel, a canvas only moderators edit, a moderator who times out and (once promoted) bans, an invite-only community
  * joined by an invite link, and a restart on the same data dir that remembers all of it.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -133,6 +133,21 @@ describe('running a community from the app: the relay (#14)', () => {
     // Bob times Eve out: her post is refused until then.
     const e = await loggedIn(r, eve)
     ok(await say(e, eve))
+
+    // The canvas of #news: moderators and above edit it (yjs events); members still post there.
+    ok(
+      await act(o, owner, {
+        kind: AdminKind.channelUpdate,
+        body: { channel: 'news', editRole: BuiltinRole.moderator },
+      }),
+    )
+    expect(await publish(e, eve, 'news', Kind.yjs, new Uint8Array([1]))).toEqual({
+      ok: false,
+      code: 'forbidden',
+      message: 'the canvas of #news is editable by moderator and above (your role: member)',
+    })
+    ok(await publish(b, bob, 'news', Kind.yjs, new Uint8Array([1])))
+    ok(await say(e, eve, 'news'))
     const until = Date.now() + 5 * 60_000
     ok(await act(b, bob, { kind: AdminKind.memberTimeout, body: { target: eve.publicKey, until } }))
     const muted = await say(e, eve)
@@ -178,10 +193,11 @@ describe('running a community from the app: the relay (#14)', () => {
     // Joining admin: the whole admin log, oldest first.
     c.send({ type: 'join', channel: 'admin' })
     const log: string[] = []
-    while (log.length < 7) log.push((await c.next('event')).event.kind)
+    while (log.length < 8) log.push((await c.next('event')).event.kind)
     expect(log).toEqual([
       AdminKind.claim,
       AdminKind.roleSet,
+      AdminKind.channelUpdate,
       AdminKind.memberTimeout,
       AdminKind.memberBan,
       AdminKind.accessSet,

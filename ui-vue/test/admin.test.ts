@@ -3,8 +3,9 @@
  * stamped events: each action is judged locally before it is signed (and refused with a
  * message that says why), its event folds into the view once stamped, an event arriving below
  * the last folded refolds, invite links carry a secret whose id alone is in the event, and
- * `whyNotPost` says "timed out until HH:MM", banned or read-only. Then the same surface in the
- * SimClient (claimed at start; a timed-out send refused before it is signed).
+ * `whyNotPost` says "timed out until HH:MM", banned or read-only, and `whyNotEdit`/`allowsEdit`
+ * judge a channel's canvas by its edit role. Then the same surface in the SimClient (claimed at
+ * start; a timed-out send refused before it is signed).
  */
 import {
   fromBase64url,
@@ -179,6 +180,57 @@ describe('CommunityAdmin', () => {
     })
     await a.updateChannel('news', { archived: true })
     expect(a.whyNotPost('news')).toMatch(/archived/)
+  })
+
+  it("sets who may edit a channel's canvas; whyNotEdit and allowsEdit follow it (editRole, else postRole)", async () => {
+    const c = new Community()
+    const a = await c.join(ann)
+    const b = await c.join(bob)
+    const e = await c.join(eve)
+    await a.claim()
+    await a.setRole(key(bob), 'moderator')
+    expect(e.whyNotEdit('notes')).toBeNull() // no settings: whoever may post may edit
+    clockMs += 1_000
+    await a.updateChannel('notes', { editRole: 'moderator' })
+    expect(e.whyNotEdit('notes')).toBe(
+      'The canvas of #notes is read-only: only moderators and above may edit it.',
+    )
+    expect(e.whyNotPost('notes')).toBeNull() // posting unchanged
+    expect(b.whyNotEdit('notes')).toBeNull()
+    expect(e.view().channels[0]).toMatchObject({
+      channel: 'notes',
+      editRole: 'moderator',
+      postRole: 'member',
+    })
+    const yjs = async (who: Identity) => {
+      clockMs += 1_000
+      const request = await signRequest(who, {
+        channel: 'notes',
+        kind: 'yjs',
+        body: new Uint8Array([1]),
+        clientNonce: randomBytes(16),
+      })
+      return stamp(relay, nextId(), request)
+    }
+    const byEve = await yjs(eve)
+    const byBob = await yjs(bob)
+    expect(a.allowsEdit(byEve)).toBe(false)
+    expect(a.allowsEdit(byBob)).toBe(true)
+    expect(a.allows(byEve)).toBe(false) // the view's filter judges yjs events as edits
+    // "Same as posting" (null): editing follows postRole again.
+    await a.updateChannel('notes', { editRole: null })
+    expect(e.whyNotEdit('notes')).toBeNull()
+    expect(a.allowsEdit(byEve)).toBe(false) // judged at its own time
+    expect(a.allowsEdit(await yjs(eve))).toBe(true)
+    // Refused before signing: not a built-in role; a member may not manage channels.
+    expect(() => a.updateChannel('notes', { editRole: 'vip' })).toThrow(/built-in role/)
+    expect(await refusal(e.updateChannel('notes', { editRole: 'member' }))).toMatch(/does not allow/)
+    const before = c.log.length
+    await a.setRole(key(bob), 'member')
+    await a.updateChannel('notes', { archived: true })
+    expect(a.whyNotEdit('notes')).toBe('#notes is archived: nobody edits its canvas any more.')
+    expect(a.whyNotEdit(ADMIN_CHANNEL)).toMatch(/no canvas/)
+    expect(c.log.length).toBe(before + 2)
   })
 
   it('hides an ordinary event its author could not post then (peers enforce bans too), and keeps earlier ones', async () => {

@@ -1,5 +1,5 @@
 /** `@peerchat/engine/chat`: the chat's kinds, body codecs and projections (no Yjs). */
-export { chatRolesFromAdmin, mayPost } from './admin/adapters.ts'
+export { chatRolesFromAdmin, mayEdit, mayPost } from './admin/adapters.ts'
 export {
   type AccessSetBody,
   type AdminAction,
@@ -23,6 +23,7 @@ export {
   type AdminVerdict,
   type AuditEntry,
   type BanInfo,
+  type ChannelAct,
   type ChannelInfo,
   foldAdmin,
   type InviteInfo,

@@ -5,8 +5,13 @@
  *
  * Local transactions are collected for `batchMs` (default 200 ms), merged with
  * `Y.mergeUpdates` and published through the injected host (which signs and sends them to
- * the relay). Remote `yjs` events pass the `UpdateGuard` before `Y.applyUpdate`; they are
- * applied with a private origin so they are never re-published.
+ * the relay). With `leading`, a change after a quiet `batchMs` goes at once and only the
+ * changes that follow it within `batchMs` are collected: live editing (a canvas) sees each
+ * keystroke of normal typing at once, while a burst still costs at most one event per window.
+ *
+ * Remote `yjs` events pass `authorize` (may this key edit this document then?) and the
+ * `UpdateGuard` before `Y.applyUpdate`: a Yjs update cannot be taken back once later updates
+ * build on it. They are applied with a private origin so they are never re-published.
  */
 import * as Y from 'yjs'
 import { LimitError } from '../errors.ts'
@@ -26,6 +31,13 @@ import {
 /** Default collection window for local transactions before one signed event is published. */
 export const DEFAULT_BATCH_MS = 200
 
+/**
+ * Options for a document edited live by people (a channel canvas): a keystroke after a pause
+ * is published at once; a burst costs at most one event per 80 ms (12.5/s, within the relay's
+ * default 20 events/s per key, leaving room for chat).
+ */
+export const LIVE_DOC_OPTIONS = { batchMs: 80, leading: true } as const satisfies DocOptions
+
 /** Where a document publishes its changes: usually the engine's signer + relay session. */
 export interface DocHost {
   /**
@@ -39,6 +51,13 @@ export interface DocHost {
 export interface DocOptions {
   /** Milliseconds to collect local transactions into one event. Default `DEFAULT_BATCH_MS`. */
   batchMs?: number
+  /** Publish a change that follows a quiet `batchMs` at once (default false: always collect). */
+  leading?: boolean
+  /**
+   * Whether the event's author may change this document at its relay time (roles, bans). A
+   * refused event never reaches the Y.Doc (reason `not-permitted`). Default: everyone may.
+   */
+  authorize?: (event: StampedEvent) => boolean
   /** Where untrusted updates are checked. Default `inlineGuard`. */
   guard?: UpdateGuard
   /** Called when a background flush fails (publishing is retried on the next flush). */
@@ -76,13 +95,20 @@ export class DocHandle {
   private readonly keyText = keyTextInterner()
   private readonly batchMs: number
   private readonly guard: UpdateGuard
+  /** When the last batch left (`Date.now()`: fake timers move it), for `leading`. */
+  private lastPublished = Number.NEGATIVE_INFINITY
   private readonly onUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === REMOTE_ORIGIN || this.closed) return
     this.pending.push(update)
-    this.timer ??= setTimeout(() => {
+    if (this.timer) return
+    // Leading: after a quiet window, 0 ms (the rest of this task's transactions still join it).
+    const wait = this.options.leading
+      ? Math.max(0, this.lastPublished + this.batchMs - Date.now())
+      : this.batchMs
+    this.timer = setTimeout(() => {
       this.timer = undefined
       this.flush().catch((e) => this.options.onError?.(e))
-    }, this.batchMs)
+    }, wait)
   }
 
   constructor(
@@ -125,6 +151,7 @@ export class DocHandle {
           'DocLimits.yjsUpdate',
         )
       }
+      this.lastPublished = Date.now()
       const published = this.host
         .publish(this.channel, YJS_KIND, encodeYjs({ doc: this.name, update }))
         .catch((e: unknown) => {
@@ -168,6 +195,11 @@ export class DocHandle {
         update = body.update
       } catch {
         result.rejected.push({ id: ev.id, reason: 'malformed-body' })
+        this.seen.add(ev.id)
+        continue
+      }
+      if (this.options.authorize && !this.options.authorize(ev)) {
+        result.rejected.push({ id: ev.id, reason: 'not-permitted' })
         this.seen.add(ev.id)
         continue
       }
@@ -217,6 +249,20 @@ export class DocHandle {
       this.included.add(id)
     }
     return { ok: true }
+  }
+
+  /**
+   * Applies this person's own update that is not stamped yet (a write waiting in the outbox, from
+   * before a reload or from another tab): shown now, not published again; its stamped event,
+   * when it comes, changes nothing more. Not for others' updates: those take `apply`.
+   */
+  applyPending(update: Uint8Array): boolean {
+    try {
+      Y.applyUpdate(this.doc, update, REMOTE_ORIGIN)
+      return true
+    } catch {
+      return false
+    }
   }
 
   /** Ids of every `yjs` event the document contains, in ULID order. */

@@ -2,6 +2,7 @@
 export { DocLimits, decodeYjs, encodeYjs, isValidDocName, YJS_KIND, type YjsBody } from './body.ts'
 export * from './doc-handle.ts'
 export * from './guard.ts'
+export * from './presence.ts'
 export {
   DocRegistry,
   DocRegistryDefaults,

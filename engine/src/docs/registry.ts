@@ -27,8 +27,8 @@ import { decodeYjs, isValidDocName, YJS_KIND } from './body.ts'
 import { type DocApplyResult, type DocHandle, type DocHost, type DocOptions, openDoc } from './doc-handle.ts'
 import { TRANSIENT_REFUSALS } from './guard.ts'
 
-/** What a registry needs of a Replica (a Replica fits). */
-export type DocRegistryPort = Pick<Replica, 'subscribe' | 'write' | 'open'>
+/** What a registry needs of a Replica (a Replica fits; without `writes`, pending edits are not shown on open). */
+export type DocRegistryPort = Pick<Replica, 'subscribe' | 'write' | 'open'> & Partial<Pick<Replica, 'writes'>>
 
 export const DocRegistryDefaults = {
   maxOpen: 16,
@@ -52,6 +52,12 @@ export interface DocRegistryOptions {
   doc?: DocOptions | ((name: string) => DocOptions)
   /** Where documents publish (default: the replica's local-first `write`). */
   host?: DocHost
+  /**
+   * Runs when a document opens, before any buffered or logged event is fed to it: apply a cached
+   * snapshot here (e.g. the IndexedDB store's `DocSnapshotCache.load`), so the covered events
+   * are skipped. A failure is reported to `onError` and the document is read from the log.
+   */
+  prepare?: (name: string, handle: DocHandle) => Promise<unknown>
   /** A document was closed to make room (before its pending changes are flushed). */
   onEvict?: (name: string, handle: DocHandle) => void
   /** Events a document refused (malformed, guard verdicts). */
@@ -261,6 +267,17 @@ export class DocRegistry {
 
   /** Feeds a newly opened handle what was buffered, then (if needed) its events from the log. */
   private async load(name: string, handle: DocHandle): Promise<DocHandle> {
+    if (this.options.prepare) await this.options.prepare(name, handle).catch((e: unknown) => this.onError(e))
+    // This person's edits still waiting for their stamp (written offline, before a reload).
+    for (const w of this.replica.writes?.(this.channel) ?? []) {
+      if (w.request.kind !== YJS_KIND) continue
+      try {
+        const body = decodeYjs(w.request.body)
+        if (body.doc === name) handle.applyPending(body.update)
+      } catch {
+        // not a document update: the relay will refuse it
+      }
+    }
     const buffered = this.buffers.get(name)
     if (buffered) {
       this.buffers.delete(name)
@@ -274,9 +291,11 @@ export class DocRegistry {
     return handle
   }
 
-  /** One pass over the channel's stored events, feeding those of document `name`. */
-  private async readLog(name: string, handle: DocHandle): Promise<void> {
-    this.stats.logReads++
+  /**
+   * The stored `yjs` events of document `name`, page by page in ULID order (one pass over the
+   * channel's log; `upTo` stops after that id). For history views and past versions.
+   */
+  async *logEvents(name: string, upTo?: Ulid): AsyncGenerator<StampedEvent[]> {
     const log = this.replica.open(this.channel)
     const page = DocRegistryDefaults.logPage
     let from: Ulid | undefined
@@ -284,16 +303,26 @@ export class DocRegistry {
       const events = await log.range(from === undefined ? {} : { gte: from }, { limit: page + 1 })
       const fresh = from === undefined ? events : events.filter((e) => e.id !== from)
       const mine = fresh.filter((e) => {
-        if (e.kind !== YJS_KIND) return false
+        if (e.kind !== YJS_KIND || (upTo !== undefined && e.id > upTo)) return false
         try {
           return decodeYjs(e.body).doc === name
         } catch {
           return false
         }
       })
-      if (mine.length > 0) await this.feed(name, handle, mine)
-      if (events.length <= page || this.closed || this.open.get(name)?.handle !== handle) return
-      from = events.at(-1)!.id
+      if (mine.length > 0) yield mine
+      const last = events.at(-1)?.id
+      if (events.length <= page || this.closed || (upTo !== undefined && last! > upTo)) return
+      from = last
+    }
+  }
+
+  /** One pass over the channel's stored events, feeding those of document `name`. */
+  private async readLog(name: string, handle: DocHandle): Promise<void> {
+    this.stats.logReads++
+    for await (const mine of this.logEvents(name)) {
+      await this.feed(name, handle, mine)
+      if (this.open.get(name)?.handle !== handle) return
     }
   }
 

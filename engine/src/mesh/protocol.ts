@@ -18,6 +18,8 @@ export const MAX_PROTOCOL_ID = 32
 export const Protocol = {
   sync: 'peerchat/sync/2',
   blobs: 'peerchat/blobs/1',
+  /** Cursors in open documents (docs/presence.ts). */
+  docPresence: 'peerchat/doc-presence/1',
 } as const
 
 const encoder = new TextEncoder()

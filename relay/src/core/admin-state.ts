@@ -38,6 +38,7 @@ import {
   inviteIdOf,
   isAdminKind,
   Kind,
+  mayEdit,
   mayPost,
   Permission,
 } from '@peerchat/engine/chat'
@@ -335,19 +336,20 @@ export class AdminGate {
       if (!(bits & Privilege.create))
         return { code: ErrorCode.forbidden, message: 'may not create channels (needs manageChannels)' }
     } else if (!(bits & Privilege.post)) return { code: ErrorCode.forbidden, message: 'may not post' }
-    const why = this.postRefusal(author, req.channel, at)
+    const why = this.postRefusal(author, req.channel, at, req.kind)
     return why ? { code: ErrorCode.forbidden, message: why } : null
   }
 
   /**
    * The last check, with the id the event is about to get (`event.id`, `event.ts`; its relay
-   * signature is not made yet): `mayPost` for an ordinary event, `AdminState.check` for an
-   * admin one — which, accepted, is applied at once (call this inside `serialize`, then sign
-   * and `record`, so that admin events are judged and stored in id order).
+   * signature is not made yet): `mayPost` for an ordinary event (`mayEdit` for a `yjs` one),
+   * `AdminState.check` for an admin one — which, accepted, is applied at once (call this
+   * inside `serialize`, then sign and `record`, so that admin events are judged and stored in
+   * id order).
    */
   decide(grant: LinkGrant | null, event: StampedEvent): Decision {
     if (event.channel !== ADMIN_CHANNEL) {
-      const why = this.postRefusal(event.author, event.channel, event.ts)
+      const why = this.postRefusal(event.author, event.channel, event.ts, event.kind)
       return why ? refusal(ErrorCode.forbidden, why) : { ok: true }
     }
     if (event.kind === AdminKind.claim && !this.claim)
@@ -502,20 +504,26 @@ export class AdminGate {
     this.listeners.push(listener)
   }
 
-  /** Why `key` may not post an ordinary event in `channel` at `at` (null: it may). */
-  postRefusal(author: Uint8Array, channel: string, at: number): string | null {
+  /**
+   * Why `key` may not publish an ordinary event of `kind` in `channel` at `at` (null: it may):
+   * `mayPost`, or `mayEdit` for a `yjs` event (a change to one of the channel's documents).
+   */
+  postRefusal(author: Uint8Array, channel: string, at: number, kind = ''): string | null {
     const s = this._state
     const key = publicKeyToText(author) // once: the state's lookups take the text form as is
     const ban = s.banOf(key, at)
     if (ban) return `banned: ${banText(ban)}`
     const timeout = s.timeoutOf(key, at)
     if (timeout) return `timed out until ${iso(timeout.until)}`
-    if (mayPost(s, key, channel, at)) return null
+    const edit = kind === Kind.yjs
+    if ((edit ? mayEdit : mayPost)(s, key, channel, at)) return null
     if (channel === ADMIN_CHANNEL) return 'the admin channel takes only admin events'
-    if (!(s.permissionsAt(key, at) & Permission.post)) return `your role (${s.roleAt(key, at)}) may not post`
-    const ch = s.channelAt(channel, at)
-    if (ch?.archived) return `#${channel} is archived`
-    return `this channel is read-only for your role (${s.roleAt(key, at)}): it takes ${ch?.postRole ?? BuiltinRole.member} and above`
+    const role = s.roleAt(key, at)
+    if (!(s.permissionsAt(key, at) & Permission.post)) return `your role (${role}) may not post`
+    if (s.channelAt(channel, at)?.archived) return `#${channel} is archived`
+    if (edit)
+      return `the canvas of #${channel} is editable by ${s.leastRoleTo('edit', channel, at)} and above (your role: ${role})`
+    return `this channel is read-only for your role (${role}): it takes ${s.leastRoleTo('post', channel, at)} and above`
   }
 
   private inviteStatusWithReservations(id: string, at: number): InviteStatus {

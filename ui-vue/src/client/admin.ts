@@ -30,11 +30,14 @@ import {
   AdminRefusal,
   AdminState,
   BuiltinRole,
+  type ChannelAct,
   decodeAdminBody,
   encodeAdminBody,
   foldAdmin,
   inviteIdOf,
   isBuiltinRole,
+  Kind,
+  mayEdit,
   mayPost,
   newInviteSecret,
   Permission,
@@ -218,23 +221,31 @@ export class CommunityAdmin implements AdminClient {
    * it stamped anyway (before a ban reached it, or a hostile relay) is not shown.
    */
   allows(e: StampedEvent): boolean {
+    if (e.kind === Kind.yjs) return this.allowsEdit(e)
     return e.channel === ADMIN_CHANNEL || mayPost(this.state, e.author, e.channel, e.ts)
+  }
+
+  /**
+   * Whether a `yjs` event counts: its author could edit its channel's documents at its relay
+   * time (`mayEdit`: the channel's `editRole`, else its `postRole`). A canvas's `authorize`:
+   * the relay refuses the others; one it stamped anyway never reaches the Y.Doc.
+   */
+  allowsEdit(e: StampedEvent): boolean {
+    return mayEdit(this.state, e.author, e.channel, e.ts)
   }
 
   /** Why I may not post in `channel` now (banned, timed out, read-only), or null. */
   whyNotPost(channel: string): string | null {
     if (channel === ADMIN_CHANNEL) return 'The admin channel takes only admin actions.'
-    const now = this.now()
-    if (mayPost(this.state, this.selfId, channel, now)) return null
-    const ban = this.state.banOf(this.selfId, now)
-    if (ban) return `You are banned from this community${ban.reason ? `: ${ban.reason}` : ''}.`
-    const timeout = this.state.timeoutOf(this.selfId, now)
-    if (timeout) return `You are timed out until ${formatTime(timeout.until)}.`
-    const ch = this.state.channelAt(channel, now)
-    if (ch?.archived) return `#${channel} is archived: nobody posts in it any more.`
-    if (ch && roleRank(this.state.roleAt(this.selfId, now)) < roleRank(ch.postRole))
-      return `#${channel} is read-only: only ${roleLabel(ch.postRole)} and above may post.`
-    return 'Your role may not post here.'
+    if (mayPost(this.state, this.selfId, channel, this.now())) return null
+    return this.whyNot(channel, 'post')
+  }
+
+  /** Why I may not edit the canvas of `channel` now (banned, timed out, archived, role too low), or null. */
+  whyNotEdit(channel: string): string | null {
+    if (channel === ADMIN_CHANNEL) return 'The admin channel has no canvas.'
+    if (mayEdit(this.state, this.selfId, channel, this.now())) return null
+    return this.whyNot(channel, 'edit')
   }
 
   /** Whether I may act on `target` with `permission` now (a strictly lower rank, not myself). */
@@ -372,6 +383,11 @@ export class CommunityAdmin implements AdminClient {
       if (!isBuiltinRole(patch.postRole)) throw new AdminRefusedError('Pick a built-in role.', 'malformed')
       body.postRole = patch.postRole
     }
+    if (patch.editRole !== undefined) {
+      if (patch.editRole !== null && !isBuiltinRole(patch.editRole))
+        throw new AdminRefusedError('Pick a built-in role.', 'malformed')
+      body.editRole = patch.editRole
+    }
     return this.act({ kind: AdminKind.channelUpdate, body })
   }
 
@@ -380,6 +396,24 @@ export class CommunityAdmin implements AdminClient {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** Why `mayPost` or `mayEdit` (`act`) says no to me in `channel` now. */
+  private whyNot(channel: string, act: ChannelAct): string {
+    const now = this.now()
+    const ban = this.state.banOf(this.selfId, now)
+    if (ban) return `You are banned from this community${ban.reason ? `: ${ban.reason}` : ''}.`
+    const timeout = this.state.timeoutOf(this.selfId, now)
+    if (timeout) return `You are timed out until ${formatTime(timeout.until)}.`
+    const ch = this.state.channelAt(channel, now)
+    if (ch?.archived)
+      return `#${channel} is archived: nobody ${act === 'edit' ? 'edits its canvas' : 'posts in it'} any more.`
+    const least = this.state.leastRoleTo(act, channel, now)
+    if (roleRank(this.state.roleAt(this.selfId, now)) < roleRank(least))
+      return act === 'edit'
+        ? `The canvas of #${channel} is read-only: only ${roleLabel(least)} and above may edit it.`
+        : `#${channel} is read-only: only ${roleLabel(least)} and above may post.`
+    return act === 'edit' ? 'Your role may not edit this canvas.' : 'Your role may not post here.'
+  }
 
   /** Judges the action as the relay will (now, by this device's fold), then signs and queues it. */
   private async act(action: AdminAction): Promise<Outgoing> {

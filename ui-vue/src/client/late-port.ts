@@ -20,10 +20,11 @@ export class LatePort implements MeshPort {
   private readonly listeners = new Map<keyof Events, Set<Listener>>()
   private offs: (() => void)[] = []
 
-  /** `self`: the id the transport will have (known before it starts). */
+  /** `self`: the id the transport will have (known before it starts); `fallback`: see MeshPort. */
   constructor(
     readonly name: string,
     private readonly provisionalSelf: string,
+    readonly fallback = false,
   ) {}
 
   get self(): string {

@@ -36,6 +36,7 @@ import type { WebrtcTransport } from '@peerchat/transports/webrtc'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
 import { isInlineImage } from './attachments.ts'
 import { PROFILE_CHANNEL } from './base.ts'
+import type { DocCache } from './canvas.ts'
 import type { KeyValueStorage } from './communities.ts'
 import { Directory } from './directory.ts'
 import { LatePort } from './late-port.ts'
@@ -108,6 +109,8 @@ export class RealClient extends ReplicaClient implements ChatClient {
   private mediaClient: RealMedia | undefined
   /** The blob exchange's port: it exists from the start, the mesh is bound to it once up. */
   private readonly blobPort: LatePort
+  /** Where canvases' cursors travel: the mesh once up, and the relay's forwarding for the rest. */
+  private readonly presencePorts: [mesh: LatePort, forwarding: LatePort]
   private readonly directory = new Directory()
   /** The relay's count of who is online and the pages past its presence head ("Show more"). */
   private readonly online = new OnlineRoster(
@@ -147,6 +150,10 @@ export class RealClient extends ReplicaClient implements ChatClient {
     this.outbox = options.outbox ?? new MemoryOutboxStore()
     this.blobStore = options.blobStore ?? new MemoryBlobStore()
     this.blobPort = new LatePort('webrtc', `${publicKeyToText(this.self)}.local`)
+    this.presencePorts = [
+      new LatePort('webrtc', `${publicKeyToText(this.self)}.local`),
+      new LatePort('relay forwarding', `${publicKeyToText(this.self)}.forwarded`, true),
+    ]
     this.myAvatar = loadOwnAvatar(publicKeyToText(this.self), publicKeyToText(this.relayKey))
   }
 
@@ -187,6 +194,10 @@ export class RealClient extends ReplicaClient implements ChatClient {
     })
     this.conn = conn
     const { relay } = conn
+    if (conn.fallback) {
+      this.presencePorts[1].bind(conn.fallback)
+      this.offs.push(() => this.presencePorts[1].unbind())
+    }
     const admin = this.admin
     if (this.options.link) admin.setLink({ kind: this.options.link.kind, state: 'pending' })
     this.offs.push(
@@ -518,6 +529,23 @@ export class RealClient extends ReplicaClient implements ChatClient {
     this.emitter.emit('members', this.members())
   }
 
+  // ---- canvases -----------------------------------------------------------------------------
+
+  protected override canvasPorts(): MeshPort[] {
+    return [...this.presencePorts]
+  }
+
+  /** The IndexedDB snapshot cache when history lives in IndexedDB (not with `?store=memory`). */
+  protected override async canvasCache(): Promise<DocCache | undefined> {
+    if (!this.options.store) return undefined
+    const { DocSnapshotCache } = await import('@peerchat/store-indexeddb')
+    return DocSnapshotCache.open({ relayKey: this.relayKey })
+  }
+
+  protected override displayName(key: string): string {
+    return this.directory.nameOf(key) ?? super.displayName(key)
+  }
+
   // ---- internals --------------------------------------------------------------------------
 
   /**
@@ -550,6 +578,8 @@ export class RealClient extends ReplicaClient implements ChatClient {
   /** The mesh is up: blobs, typing hints and voice get their peers. */
   private meshUp(mesh: WebrtcTransport): void {
     this.blobPort.bind(meshBlobPort(mesh))
+    this.presencePorts[0].bind(mesh)
+    this.offs.push(() => this.presencePorts[0].unbind())
     const awareness = mesh.awareness
     if (!awareness) return
     const changed = (): void => {

@@ -9,6 +9,8 @@
 import {
   type Change,
   type ChannelLog,
+  type MeshPort,
+  publicKeyToText,
   type Replica,
   type Source,
   type StampedEvent,
@@ -18,11 +20,14 @@ import {
   type Write,
 } from '@peerchat/engine'
 import { ADMIN_CHANNEL, type AdminKind, Kind } from '@peerchat/engine/chat'
+import { hueOf } from '../lib/format.ts'
 import { AdminRefusedError, CommunityAdmin } from './admin.ts'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
+import type { DocCache } from './canvas.ts'
 import { Coverage } from './coverage.ts'
 import type { Remembered } from './remembered.ts'
 import type {
+  CanvasSession,
   ChannelCoverage,
   ChannelInfo,
   EventSource,
@@ -131,6 +136,47 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Where invite links point (the community's page); undefined: this page. */
   protected linkBase(): string | undefined {
     return undefined
+  }
+
+  // ---- canvases ---------------------------------------------------------------------------
+
+  /** Where the cursors of open canvases travel (none by default). */
+  protected canvasPorts(): MeshPort[] {
+    return []
+  }
+
+  /** Where built canvases are cached on this device (none by default: rebuilt from the log). */
+  protected canvasCache(): Promise<DocCache | undefined> {
+    return Promise.resolve(undefined)
+  }
+
+  /** The name shown for a key (text) at a cursor or in a history. */
+  protected displayName(key: string): string {
+    return this.members().find((m) => m.id === key)?.name ?? `${key.slice(0, 8)}…`
+  }
+
+  /** Opens the channel's canvas; its code (Yjs, the document engine) loads on the first call. */
+  async openCanvas(channel: string): Promise<CanvasSession> {
+    if (!this.replica) throw new Error('not started yet')
+    const replica = this.replica
+    // Edits are judged by the roles: the stored admin log is folded first.
+    await this.adminLoaded
+    const [{ openCanvas }, cache] = await Promise.all([import('./canvas.ts'), this.canvasCache()])
+    const admin = this.admin
+    return openCanvas({
+      replica,
+      channel,
+      authorize: (e) => admin.allowsEdit(e),
+      whyNotEdit: () => admin.whyNotEdit(channel),
+      nameOf: (key) => this.displayName(publicKeyToText(key)),
+      // A person's cursor has their avatar's colour.
+      colorOf: (key) => {
+        const hue = hueOf(publicKeyToText(key))
+        return { color: `hsl(${hue} 55% 45%)`, colorLight: `hsl(${hue} 55% 45% / 0.22)` }
+      },
+      ports: this.canvasPorts(),
+      ...(cache ? { cache } : {}),
+    })
   }
 
   /** The community's admin state and actions, folded from the `admin` channel. */

@@ -277,6 +277,8 @@ export interface AdminChannelPatch {
   archived?: boolean
   /** The least role that may post: `member` (everyone) or `moderator` ("only moderators may post"). */
   postRole?: string
+  /** The least role that may edit the channel's canvas (`member`, `moderator`, `admin`); `null`: same as posting. */
+  editRole?: string | null
   position?: string
 }
 
@@ -290,6 +292,10 @@ export interface AdminClient {
   view(): AdminView
   /** Why I may not post in `channel` now (banned, timed out until …, read-only), or null. */
   whyNotPost(channel: string): string | null
+  /** Why I may not edit the canvas of `channel` now (banned, timed out, archived, role too low), or null. */
+  whyNotEdit(channel: string): string | null
+  /** Whether a `yjs` event's author could edit its channel's documents at its relay time (a document's `authorize`). */
+  allowsEdit(e: StampedEvent): boolean
   may(permission: keyof AdminView['may']): boolean
   canActOn(target: string, permission: 'moderate' | 'ban' | 'manageRoles'): boolean
   assignableRoles(target: string): string[]
@@ -363,6 +369,37 @@ export interface SimulationControls {
   setOnline(online: boolean): void
 }
 
+/** One entry of a canvas's history: a run of edits by one author (`canvas.ts` `sessionsOf`). */
+export interface CanvasVersion {
+  /** The run's last event: the version `textAt`/`restore` take. */
+  id: Ulid
+  from: number
+  to: number
+  /** The author's key (text) and the name shown. */
+  author: string
+  name?: string
+  edits: number
+}
+
+/** An open canvas (client/canvas.ts): bind `text` and `awareness` to an editor. */
+export interface CanvasSession {
+  readonly channel: string
+  readonly text: import('yjs').Text
+  readonly awareness: import('y-protocols/awareness').Awareness
+  /** Resolves once everything this device stored is in (the cached snapshot shows before). */
+  readonly complete: Promise<void>
+  /** Why I may not edit now (the canvas is read-only for me), or null. */
+  whyNotEdit(): string | null
+  /** Who changed it and when, oldest first, from the signed events this device holds. */
+  history(): Promise<CanvasVersion[]>
+  /** The text as it was right after the version `id`. */
+  textAt(id: Ulid): Promise<string>
+  /** Makes the text what it was at `id` again, as a new edit of mine. */
+  restore(id: Ulid): Promise<void>
+  /** Publishes pending edits, caches the canvas, leaves its presence. */
+  close(): Promise<void>
+}
+
 export interface ChatClient {
   readonly self: PublicKey
   readonly simulation?: SimulationControls
@@ -411,6 +448,8 @@ export interface ChatClient {
    * it). Absent where there is no peer-to-peer mesh (the simulation).
    */
   setAvatar?(avatar: PreparedAvatar | null): Promise<Outgoing>
+  /** Opens the channel's canvas (loads the editor's engine part on first use). */
+  openCanvas?(channel: string): Promise<CanvasSession>
   /** Ephemeral typing hint (awareness); `null` when the composer is left or emptied. */
   setTyping(channel: string | null): void
 

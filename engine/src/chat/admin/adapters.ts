@@ -1,10 +1,10 @@
 /**
- * What the rest of the chat needs from the admin state: who may post an ordinary event, and
- * the `Roles` function the ChannelView uses to judge moderators' redactions and topics.
+ * What the rest of the chat needs from the admin state: who may post an ordinary event, who
+ * may edit a channel's documents (its canvas), and the `Roles` function the ChannelView uses
+ * to judge moderators' redactions and topics.
  */
 import type { Roles } from '../roles.ts'
 import type { AdminState, KeyRef } from './fold.ts'
-import { Permission } from './permissions.ts'
 
 /**
  * Whether `key` may post in `channel` at relay time `at` (an event's `ts`): not banned, not
@@ -13,7 +13,16 @@ import { Permission } from './permissions.ts'
  * asks it before stamping.
  */
 export const mayPost = (state: AdminState, key: KeyRef, channel: string, at: number): boolean =>
-  state.can(key, Permission.post, at, channel)
+  state.mayIn(key, channel, 'post', at)
+
+/**
+ * Whether `key` may edit the documents of `channel` (its canvas: `yjs` events) at relay time
+ * `at`: the checks of `mayPost`, except that the key's role must reach the channel's
+ * `editRole` (absent: its `postRole`) instead. A document's `authorize` asks it before
+ * `Y.applyUpdate`; the relay asks it before stamping a `yjs` event.
+ */
+export const mayEdit = (state: AdminState, key: KeyRef, channel: string, at: number): boolean =>
+  state.mayIn(key, channel, 'edit', at)
 
 /**
  * The admin state as the chat's `Roles`: `admin` for owner and admins, `moderator` for

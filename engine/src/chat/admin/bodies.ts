@@ -79,6 +79,11 @@ export interface ChannelUpdateBody {
   archived?: boolean
   /** The least role that may post (default `member`). */
   postRole?: BuiltinRole
+  /**
+   * The least role that may edit the channel's documents (its canvas: `yjs` events). `null`
+   * makes it follow `postRole` again, as it does until first set.
+   */
+  editRole?: BuiltinRole | null
 }
 export interface KickBody {
   target: Uint8Array
@@ -149,8 +154,15 @@ function readRole(r: Reader, what: string): string {
   return role
 }
 
-const CHANNEL_FLAGS = { name: 1, topic: 2, position: 4, archived: 8, postRole: 16 } as const
-const ALL_CHANNEL_FLAGS = 31
+const CHANNEL_FLAGS = { name: 1, topic: 2, position: 4, archived: 8, postRole: 16, editRole: 32 } as const
+const ALL_CHANNEL_FLAGS = 63
+
+/** `postRole` and `editRole`: a built-in role name. */
+function builtinRole(role: string, what: string): BuiltinRole {
+  if (!isValidRoleName(role)) throw new DecodeError(`invalid ${what}`)
+  if (!isBuiltinRole(role)) throw new DecodeError(`${what} must be a built-in role`)
+  return role
+}
 
 function encodeChannelUpdate(w: ReturnType<typeof begin>, b: ChannelUpdateBody): void {
   if (!isValidChannel(b.channel)) throw new RangeError(`invalid channel ${JSON.stringify(b.channel)}`)
@@ -177,6 +189,11 @@ function encodeChannelUpdate(w: ReturnType<typeof begin>, b: ChannelUpdateBody):
     if (!isBuiltinRole(b.postRole)) throw new RangeError(`postRole must be a built-in role`)
     flags |= CHANNEL_FLAGS.postRole
   }
+  if (b.editRole !== undefined) {
+    if (b.editRole !== null && !isBuiltinRole(b.editRole))
+      throw new RangeError(`editRole must be a built-in role or null`)
+    flags |= CHANNEL_FLAGS.editRole
+  }
   if (flags === 0) throw new RangeError('channel.update changes nothing')
   writeVarString(w, b.channel)
   writeU8(w, flags)
@@ -185,6 +202,7 @@ function encodeChannelUpdate(w: ReturnType<typeof begin>, b: ChannelUpdateBody):
   if (b.position !== undefined) writeVarString(w, b.position)
   if (b.archived !== undefined) writeU8(w, b.archived ? 1 : 0)
   if (b.postRole !== undefined) writeVarString(w, b.postRole)
+  if (b.editRole !== undefined) writeVarString(w, b.editRole ?? '')
 }
 
 function readChannelUpdate(r: Reader): ChannelUpdateBody {
@@ -205,10 +223,12 @@ function readChannelUpdate(r: Reader): ChannelUpdateBody {
     if (a > 1) throw new DecodeError(`archived must be 0 or 1, got ${a}`)
     b.archived = a === 1
   }
-  if (flags & CHANNEL_FLAGS.postRole) {
-    const role = readRole(r, 'postRole')
-    if (!isBuiltinRole(role)) throw new DecodeError('postRole must be a built-in role')
-    b.postRole = role
+  if (flags & CHANNEL_FLAGS.postRole)
+    b.postRole = builtinRole(r.varString(MAX_ROLE_NAME, 'postRole'), 'postRole')
+  if (flags & CHANNEL_FLAGS.editRole) {
+    // The empty string is `null` (follow postRole again); any other value is checked as postRole is.
+    const role = r.varString(MAX_ROLE_NAME, 'editRole')
+    b.editRole = role === '' ? null : builtinRole(role, 'editRole')
   }
   return b
 }

@@ -119,9 +119,14 @@ export interface ChannelInfo {
   archived: boolean
   /** The least role that may post. */
   postRole: BuiltinRole
+  /** The least role that may edit the channel's documents (its canvas); absent = follows `postRole`. */
+  editRole?: BuiltinRole
   /** The last `channel.update` that changed it. */
   id: Ulid
 }
+
+/** What a key does in a channel that its role may be too low for: post events, or edit its documents (`yjs`). */
+export type ChannelAct = 'post' | 'edit'
 
 export type InviteStatus = 'usable' | 'unknown' | 'revoked' | 'expired' | 'used-up'
 
@@ -256,12 +261,26 @@ export class AdminState {
    * be unarchived, not the admin channel, and the key's role at least the channel's `postRole`.
    */
   can(key: KeyRef, permission: Permission, at: number, channel?: string): boolean {
-    if (!(this.permissionsAt(key, at) & permission)) return false
-    if (permission !== Permission.post || channel === undefined) return true
-    if (channel === ADMIN_CHANNEL) return false
+    if (permission === Permission.post && channel !== undefined) return this.mayIn(key, channel, 'post', at)
+    return (this.permissionsAt(key, at) & permission) !== 0
+  }
+
+  /**
+   * Whether the key may `act` in `channel` at `at`: it holds `post` (not banned, not timed
+   * out), the channel is neither archived nor the admin channel, and the key's role is at
+   * least `leastRoleTo(act, channel, at)`.
+   */
+  mayIn(key: KeyRef, channel: string, act: ChannelAct, at: number): boolean {
+    if (!(this.permissionsAt(key, at) & Permission.post) || channel === ADMIN_CHANNEL) return false
     const ch = this.channelAt(channel, at)
     if (!ch) return true
-    return !ch.archived && roleRank(this.roleAt(key, at)) >= roleRank(ch.postRole)
+    return !ch.archived && roleRank(this.roleAt(key, at)) >= roleRank(leastRole(ch, act))
+  }
+
+  /** The least role that may `act` in `channel` at `at`: `postRole`, or for `edit` `editRole ?? postRole`. */
+  leastRoleTo(act: ChannelAct, channel: string, at: number): BuiltinRole {
+    const ch = this.channelAt(channel, at)
+    return ch ? leastRole(ch, act) : BuiltinRole.member
   }
 
   /** Whether `actor` may act on `target` at `at` (kick, timeout, ban, set its role): a strictly higher rank. */
@@ -614,8 +633,14 @@ export class AdminState {
     const known = this.channelSettings.get(b.channel)
     if (!known && this.channelSettings.size >= AdminLimits.channels)
       return refuse('too-many-channels', `at most ${AdminLimits.channels} channels have settings`)
-    if (b.postRole !== undefined && roleRank(b.postRole) > roleRank(this.roleAt(author, ts)))
+    const own = roleRank(this.roleAt(author, ts))
+    if (b.postRole !== undefined && roleRank(b.postRole) > own)
       return refuse('outranked', `${short(author)} may not reserve a channel to ${b.postRole}`)
+    // Editing follows the same rule; `null` hands it back to postRole, which must then be within reach.
+    const editRole =
+      b.editRole === null ? (b.postRole ?? known?.current?.postRole ?? BuiltinRole.member) : b.editRole
+    if (editRole !== undefined && roleRank(editRole) > own)
+      return refuse('outranked', `${short(author)} may not reserve editing #${b.channel} to ${editRole}`)
     return this.audited({ ...base, channel: b.channel }, () => {
       let h = known
       if (!h) {
@@ -628,6 +653,8 @@ export class AdminState {
       if (b.position !== undefined) next.position = b.position
       if (b.archived !== undefined) next.archived = b.archived
       if (b.postRole !== undefined) next.postRole = b.postRole
+      if (b.editRole === null) delete next.editRole
+      else if (b.editRole !== undefined) next.editRole = b.editRole
       h.set(ts, Object.freeze(next))
     })
   }
@@ -654,6 +681,9 @@ export class AdminState {
     return [...this.inviteMap.keys()].filter((k) => this.inviteStatus(k, ts) !== 'usable')
   }
 }
+
+const leastRole = (ch: ChannelInfo, act: ChannelAct): BuiltinRole =>
+  act === 'edit' ? (ch.editRole ?? ch.postRole) : ch.postRole
 
 /** A channel's settings before its first update. */
 const defaultChannel = (channel: string): Omit<ChannelInfo, 'id'> => ({

@@ -1,0 +1,177 @@
+/**
+ * A channel's canvas: one Markdown text per channel, co-edited live. It is the engine's signed
+ * Yjs document `canvas` of the channel (`@peerchat/engine/docs`): every change is a stamped
+ * `yjs` event in the channel's log, refused before `Y.applyUpdate` when its author may not edit
+ * (the channel's roles) or the update fails the guard (checked in a Web Worker).
+ *
+ * Loaded with `import()` when a canvas first opens, so the chat's first load carries no Yjs.
+ * It opens from this device alone: the cached snapshot (IndexedDB) shows at once, then the
+ * stored log is read through; peers' edits arrive as the channel syncs.
+ */
+import { type MeshPort, publicKeyToText, type Replica, type StampedEvent, type Ulid } from '@peerchat/engine'
+import {
+  createWebWorkerGuard,
+  type DocHandle,
+  type DocOptions,
+  DocPresence,
+  DocRegistry,
+  inlineGuard,
+  LIVE_DOC_OPTIONS,
+  openDoc,
+  type UpdateGuard,
+} from '@peerchat/engine/docs'
+import type * as Y from 'yjs'
+import type { CanvasSession, CanvasVersion } from './types.ts'
+
+/** The document of a channel that is its canvas, and its text. */
+export const CANVAS_DOC = 'canvas'
+export const CANVAS_TEXT = 'markdown'
+/** Edits by one author this close in time are one entry of the history. */
+export const SESSION_GAP_MS = 5 * 60_000
+/** Characters of one local transaction: a change above it would not fit one event (40 KiB). */
+export const MAX_CHANGE_CHARS = 8_000
+/** Characters a canvas may hold. */
+export const MAX_CANVAS_CHARS = 250_000
+/** Milliseconds after the last change before the snapshot cache is rewritten. */
+export const SNAPSHOT_DELAY_MS = 2_000
+
+/** Where built documents are cached on this device (the IndexedDB store's `DocSnapshotCache`). */
+export interface DocCache {
+  load(handle: DocHandle): Promise<unknown>
+  save(handle: DocHandle): Promise<void>
+  close(): Promise<void>
+}
+
+export interface CanvasDeps {
+  replica: Pick<Replica, 'subscribe' | 'write' | 'open' | 'writes'>
+  channel: string
+  /** Whether the event's author could edit this channel's canvas at its relay time. */
+  authorize: (event: StampedEvent) => boolean
+  /** Why I may not edit now (read-only), or null. */
+  whyNotEdit: () => string | null
+  /** Names shown at others' cursors and in the history. */
+  nameOf: (key: Uint8Array) => string
+  /** The colour of a key's cursor (the app's colour for that person). */
+  colorOf?: (key: Uint8Array) => { color: string; colorLight: string }
+  /** Where cursors travel: the WebRTC mesh first, the relay's forwarding for the rest. */
+  ports: readonly MeshPort[]
+  cache?: DocCache
+}
+
+/** A Web Worker guard in the browser, the inline one where there are no workers (tests). */
+function defaultGuard(): UpdateGuard {
+  return typeof Worker === 'function' ? createWebWorkerGuard() : inlineGuard
+}
+
+/** Groups edits into sessions: one author, no pause longer than `SESSION_GAP_MS`. */
+export function sessionsOf(edits: readonly { id: Ulid; ts: number; author: string }[]): CanvasVersion[] {
+  const out: CanvasVersion[] = []
+  for (const e of edits) {
+    const last = out.at(-1)
+    if (last && last.author === e.author && e.ts - last.to <= SESSION_GAP_MS) {
+      last.id = e.id
+      last.to = e.ts
+      last.edits++
+    } else out.push({ id: e.id, from: e.ts, to: e.ts, author: e.author, edits: 1 })
+  }
+  return out
+}
+
+/** The smallest single replacement turning `from` into `to`: common prefix and suffix kept. */
+export function replacement(from: string, to: string): { at: number; remove: number; insert: string } {
+  let p = 0
+  const max = Math.min(from.length, to.length)
+  while (p < max && from.charCodeAt(p) === to.charCodeAt(p)) p++
+  let s = 0
+  while (s < max - p && from.charCodeAt(from.length - 1 - s) === to.charCodeAt(to.length - 1 - s)) s++
+  return { at: p, remove: from.length - p - s, insert: to.slice(p, to.length - s) }
+}
+
+export async function openCanvas(d: CanvasDeps): Promise<CanvasSession> {
+  const guard = defaultGuard()
+  const docOptions: DocOptions = { ...LIVE_DOC_OPTIONS, authorize: d.authorize, guard }
+  let shown: Promise<unknown> = Promise.resolve()
+  const registry = await DocRegistry.open(d.replica, d.channel, {
+    unopened: 'ignore', // nothing buffered for a canvas nobody opened: it is read from the log
+    doc: docOptions,
+    ...(d.cache ? { prepare: (_: string, h: DocHandle) => (shown = d.cache!.load(h)) } : {}),
+    onError: (e) => console.warn(`canvas of #${d.channel}: ${(e as Error).message}`),
+  })
+  const complete = registry.get(CANVAS_DOC)
+  const handle = registry.peek(CANVAS_DOC)!
+  await shown.catch(() => {})
+  const text = handle.doc.getText(CANVAS_TEXT)
+  const presence = new DocPresence(handle, { nameOf: d.nameOf, ...(d.colorOf ? { colorOf: d.colorOf } : {}) })
+  const detach = d.ports.map((p) => presence.attach(p))
+
+  let saveTimer: ReturnType<typeof setTimeout> | undefined
+  const save = () =>
+    d.cache?.save(handle).catch((e: Error) => console.warn(`canvas not cached: ${e.message}`))
+  const onUpdate = () => {
+    clearTimeout(saveTimer)
+    saveTimer = setTimeout(save, SNAPSHOT_DELAY_MS)
+  }
+  handle.doc.on('update', onUpdate)
+  // A page closed within the delay still leaves its canvas cached.
+  const hide = () => void save()
+  globalThis.addEventListener?.('pagehide', hide)
+  let closed = false
+
+  /** The canvas as it was once the event `id` was applied (through the same checks). */
+  async function textAt(id: Ulid): Promise<string> {
+    const past = openDoc(d.channel, CANVAS_DOC, { publish: async () => {} }, docOptions)
+    try {
+      for await (const page of registry.logEvents(CANVAS_DOC, id)) await past.apply(page)
+      return past.doc.getText(CANVAS_TEXT).toString()
+    } finally {
+      await past.close()
+      past.doc.destroy()
+    }
+  }
+
+  return {
+    channel: d.channel,
+    text: text as Y.Text,
+    awareness: presence.awareness,
+    complete: complete.then(() => undefined),
+    whyNotEdit: d.whyNotEdit,
+    async history() {
+      const names = new Map<string, Uint8Array>()
+      const edits: { id: Ulid; ts: number; author: string }[] = []
+      for await (const page of registry.logEvents(CANVAS_DOC))
+        for (const e of page) {
+          if (!d.authorize(e)) continue
+          const author = publicKeyToText(e.author)
+          names.set(author, e.author)
+          edits.push({ id: e.id, ts: e.ts, author })
+        }
+      return sessionsOf(edits).map((v) => ({ ...v, name: d.nameOf(names.get(v.author)!) }))
+    },
+    textAt,
+    async restore(id) {
+      const why = d.whyNotEdit()
+      if (why) throw new Error(why)
+      const old = await textAt(id)
+      const r = replacement(text.toString(), old)
+      if (r.remove > 0) handle.doc.transact(() => text.delete(r.at, r.remove))
+      // In pieces: one transaction must fit one signed event.
+      for (let i = 0; i < r.insert.length; i += MAX_CHANGE_CHARS) {
+        const piece = r.insert.slice(i, i + MAX_CHANGE_CHARS)
+        handle.doc.transact(() => text.insert(r.at + i, piece))
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      clearTimeout(saveTimer)
+      handle.doc.off('update', onUpdate)
+      globalThis.removeEventListener?.('pagehide', hide)
+      for (const off of detach) off()
+      presence.destroy()
+      await save()
+      await registry.close()
+      guard.close()
+      await d.cache?.close()
+    },
+  }
+}

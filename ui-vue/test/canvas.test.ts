@@ -1,0 +1,169 @@
+/**
+ * The canvas of a channel (client/canvas.ts) on real Replicas and the memory relay: live edits,
+ * the history by author, a past version restored as a new edit, an unsent edit shown again on
+ * reopening, and the pure helpers.
+ */
+import 'fake-indexeddb/auto'
+import {
+  Identity,
+  MemoryOutboxStore,
+  MemoryStore,
+  publicKeyToText,
+  Replica,
+  type Ulid,
+} from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { DocSnapshotCache } from '@peerchat/store-indexeddb'
+import { MemoryRelay } from '@peerchat/transports/memory'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { type CanvasDeps, openCanvas, replacement, SESSION_GAP_MS, sessionsOf } from '../src/client/canvas.ts'
+import type { CanvasSession } from '../src/client/types.ts'
+
+beforeAll(() => useNodeCrypto())
+const stops: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop()
+})
+
+async function person(relay: MemoryRelay, name: string, online = true) {
+  const signer = await Identity.generate()
+  const replica = await Replica.open({
+    store: new MemoryStore(),
+    outbox: new MemoryOutboxStore(),
+    relayKeys: [relay.publicKey],
+    signer,
+  })
+  const port = relay.client()
+  let detach = online ? replica.connect(port) : undefined
+  stops.push(async () => {
+    detach?.()
+    port.close()
+    await replica.stop()
+  })
+  const names = new Map([[publicKeyToText(signer.publicKey), name]])
+  const deps = (extra: Partial<CanvasDeps> = {}): CanvasDeps => ({
+    replica,
+    channel: 'general',
+    authorize: () => true,
+    whyNotEdit: () => null,
+    nameOf: (k) => names.get(publicKeyToText(k)) ?? '?',
+    ports: [],
+    ...extra,
+  })
+  const open = async (extra?: Partial<CanvasDeps>): Promise<CanvasSession> => {
+    const canvas = await openCanvas(deps(extra))
+    stops.push(() => canvas.close())
+    return canvas
+  }
+  return {
+    signer,
+    replica,
+    names,
+    open,
+    goOnline: () => {
+      detach ??= replica.connect(port)
+    },
+  }
+}
+
+describe('canvas', () => {
+  it('shows edits live, lists who changed it, and restores a past version as a new edit', async () => {
+    const relay = new MemoryRelay({ signer: await Identity.generate() })
+    const ann = await person(relay, 'Ann')
+    const ben = await person(relay, 'Ben')
+    for (const [a, b] of [
+      [ann, ben],
+      [ben, ann],
+    ] as const)
+      a.names.set(publicKeyToText(b.signer.publicKey), b.names.get(publicKeyToText(b.signer.publicKey))!)
+    const a = await ann.open()
+    const b = await ben.open()
+    a.text.insert(0, 'Rules: be kind.')
+    await vi.waitFor(() => expect(b.text.toString()).toBe('Rules: be kind.'))
+    b.text.insert(b.text.length, ' No spam.')
+    await vi.waitFor(() => expect(a.text.toString()).toBe('Rules: be kind. No spam.'))
+
+    const history = await a.history()
+    expect(history.map((v) => [v.name, v.edits])).toEqual([
+      ['Ann', 1],
+      ['Ben', 1],
+    ])
+    expect(await a.textAt(history[0]!.id)).toBe('Rules: be kind.')
+
+    await b.restore(history[0]!.id)
+    expect(b.text.toString()).toBe('Rules: be kind.')
+    await vi.waitFor(() => expect(a.text.toString()).toBe('Rules: be kind.'))
+    // The restore is Ben's new edit, attributed to him.
+    await vi.waitFor(async () => expect((await a.history()).map((v) => v.name)).toEqual(['Ann', 'Ben']))
+    expect((await a.history()).at(-1)!.edits).toBe(2)
+  })
+
+  it('refuses a restore from someone who may not edit, and names why', async () => {
+    const relay = new MemoryRelay({ signer: await Identity.generate() })
+    const ann = await person(relay, 'Ann')
+    const a = await ann.open({ whyNotEdit: () => 'The canvas of #general is read-only.' })
+    await expect(a.restore('01JZZZZZZZZZZZZZZZZZZZZZZZ' as Ulid)).rejects.toThrow('read-only')
+  })
+
+  it('shows an edit written offline again when the canvas is reopened before it is stamped', async () => {
+    const relay = new MemoryRelay({ signer: await Identity.generate() })
+    const ann = await person(relay, 'Ann', false)
+    const first = await ann.open()
+    first.text.insert(0, 'written offline')
+    await first.close() // publishes into the outbox: pending, not stamped
+    expect(ann.replica.writes('general')).toHaveLength(1)
+    const again = await ann.open()
+    expect(again.text.toString()).toBe('written offline')
+    ann.goOnline()
+    await vi.waitFor(() => expect(ann.replica.writes('general')).toEqual([]))
+    expect(again.text.toString()).toBe('written offline')
+  })
+
+  it('opens from the IndexedDB snapshot before the log is read', async () => {
+    const relay = new MemoryRelay({ signer: await Identity.generate() })
+    const ann = await person(relay, 'Ann')
+    const cache = () => DocSnapshotCache.open({ relayKey: relay.publicKey })
+    const first = await ann.open({ cache: await cache() })
+    first.text.insert(0, 'cached text')
+    await vi.waitFor(() => expect(ann.replica.writes('general')).toEqual([]))
+    await first.close() // caches the snapshot
+    // A reader whose store has nothing: only the snapshot can show the text.
+    const bare = await Replica.open({
+      store: new MemoryStore(),
+      relayKeys: [relay.publicKey],
+      signer: ann.signer,
+    })
+    stops.push(() => bare.stop())
+    const shown = await openCanvas({
+      replica: bare,
+      channel: 'general',
+      authorize: () => true,
+      whyNotEdit: () => null,
+      nameOf: () => 'Ann',
+      ports: [],
+      cache: await cache(),
+    })
+    stops.push(() => shown.close())
+    expect(shown.text.toString()).toBe('cached text')
+  })
+})
+
+describe('canvas helpers', () => {
+  it('groups edits into runs by author, split by a pause', () => {
+    const e = (id: string, ts: number, author: string) => ({ id: id as Ulid, ts, author })
+    expect(
+      sessionsOf([e('1', 0, 'a'), e('2', 1000, 'a'), e('3', 2000, 'b'), e('4', 3000 + SESSION_GAP_MS, 'b')]),
+    ).toEqual([
+      { id: '2', from: 0, to: 1000, author: 'a', edits: 2 },
+      { id: '3', from: 2000, to: 2000, author: 'b', edits: 1 },
+      { id: '4', from: 3000 + SESSION_GAP_MS, to: 3000 + SESSION_GAP_MS, author: 'b', edits: 1 },
+    ])
+  })
+
+  it('finds the smallest replacement between two texts', () => {
+    expect(replacement('the cat sat', 'the dog sat')).toEqual({ at: 4, remove: 3, insert: 'dog' })
+    expect(replacement('abc', 'abc')).toEqual({ at: 3, remove: 0, insert: '' })
+    expect(replacement('aaa', 'aa')).toEqual({ at: 2, remove: 1, insert: '' })
+    expect(replacement('', 'new')).toEqual({ at: 0, remove: 0, insert: 'new' })
+  })
+})
