@@ -126,7 +126,25 @@ describe('channel canvases', () => {
     await expect
       .poll(() => pages.cat!.locator('.cm-ySelectionInfo').allTextContents(), SEEN)
       .toEqual(expect.arrayContaining(['Ann', 'Ben']))
+    expect(await pages.cat.locator('.cm-ySelectionCaret[aria-hidden="true"]').count()).toBe(2)
     await pages.cat.screenshot({ path: `${SHOTS}canvas-cursors.png` })
+
+    // The history: who changed it and when, from the signed events; the first version restored.
+    const ann = pages.ann
+    await ann.getByRole('button', { name: 'History: who changed the canvas, and when' }).click()
+    const versions = ann.getByRole('list', { name: 'Versions, newest first' }).getByRole('button')
+    await expect
+      .poll(async () => new Set((await versions.locator('strong').allTextContents()).sort()), SEEN)
+      .toEqual(new Set(['Ann', 'Ben', 'Cat']))
+    await versions.last().click() // the oldest: Ann's first lines
+    await expect.poll(() => ann.locator('.preview .old').textContent(), SEEN).toBe(base)
+    await ann.screenshot({ path: `${SHOTS}canvas-history.png` })
+    await ann.getByRole('button', { name: 'Restore this version' }).click()
+    for (const p of all) await expect.poll(() => canvasText(p), SEEN).toBe(base)
+    // The restore (which went back to the editor) is a new edit of Ann's, at the top of the history.
+    await ann.getByRole('button', { name: 'History: who changed the canvas, and when' }).click()
+    await expect.poll(() => versions.first().locator('strong').textContent(), SEEN).toBe('Ann')
+    await ann.getByRole('button', { name: 'History: who changed the canvas, and when' }).click()
   })
 
   it('edits made with the relay down show after a reload from this device and merge when it is back', {

@@ -5,10 +5,13 @@
  */
 import { encodeProtocolFrame, Identity, Protocol, publicKeyToText } from '@peerchat/engine'
 import { DocPresence, decodeDocPresence, encodeDocPresence } from '@peerchat/engine/docs'
-import { asPeerId } from '@peerchat/transports'
+import { useNodeCrypto } from '@peerchat/engine/node'
+import { silentLogger, startRelay } from '@peerchat/relay'
+import { asPeerId, RelayClient, RelayForwardTransport } from '@peerchat/transports'
 import { MemoryNetwork, type MemoryTransport } from '@peerchat/transports/memory'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import WebSocket from 'ws'
 import * as Y from 'yjs'
 
 const cleanups: (() => Promise<void> | void)[] = []
@@ -164,5 +167,58 @@ describe('DocPresence', () => {
       ),
       { numRuns: 2_000 },
     )
+  })
+})
+
+describe('DocPresence over the relay forwarding (no WebRTC)', () => {
+  it('carries cursors between two sessions of a real relay, named by their keys', async () => {
+    useNodeCrypto()
+    const relay = await startRelay({
+      relay: await Identity.generate(),
+      port: 0,
+      channels: ['general'],
+      log: silentLogger,
+    })
+    cleanups.push(() => relay.stop())
+    const side = async (name: string) => {
+      const who = await Identity.generate()
+      const client = new RelayClient({
+        url: `${relay.url}/relay`,
+        identity: who,
+        relayKey: relay.relayKey,
+        channels: ['general'],
+        WebSocket: WebSocket as never,
+      })
+      const transport = new RelayForwardTransport(client, ['general'], { ownsClient: true })
+      await transport.start()
+      const ydoc = new Y.Doc()
+      const presence = new DocPresence(
+        { doc: ydoc, channel: 'general', name: 'canvas' },
+        { nameOf: () => name },
+      )
+      const detach = presence.attach(transport)
+      cleanups.push(async () => {
+        detach()
+        presence.destroy()
+        await transport.stop()
+      })
+      return { ydoc, presence, transport, who }
+    }
+    const ann = await side('Ann')
+    const bob = await side('Bob')
+    ann.ydoc.getText('markdown').insert(0, 'over the relay')
+    Y.applyUpdate(bob.ydoc, Y.encodeStateAsUpdate(ann.ydoc))
+    await vi.waitFor(() => expect(ann.transport.peers().size).toBe(1))
+    const pos = Y.createRelativePositionFromTypeIndex(ann.ydoc.getText('markdown'), 5)
+    ann.presence.awareness.setLocalStateField('cursor', { anchor: pos, head: pos })
+    await vi.waitFor(
+      () => {
+        const state = bob.presence.awareness.getStates().get(ann.presence.awareness.clientID)
+        expect(state?.user?.name).toBe('Bob') // bob's nameOf names every key 'Bob' here: the frame's own name is not used
+        expect(Y.createAbsolutePositionFromRelativePosition(state?.cursor.head, bob.ydoc)?.index).toBe(5)
+      },
+      { timeout: 10_000 },
+    )
+    expect(bob.presence.stats.received).toBeGreaterThan(0)
   })
 })
