@@ -98,6 +98,32 @@ describe('canvas', () => {
     expect((await a.history()).at(-1)!.edits).toBe(2)
   })
 
+  it('drops an edit of mine the relay refused, from the outbox and the cache, and says so', async () => {
+    let refusing = false
+    const relay = new MemoryRelay({
+      signer: await Identity.generate(),
+      refuse: () =>
+        refusing
+          ? { code: 'forbidden', message: 'the canvas of #general is editable by moderator and above' }
+          : undefined,
+    })
+    const ann = await person(relay, 'Ann')
+    const cache = () => DocSnapshotCache.open({ relayKey: relay.publicKey })
+    const first = await ann.open({ cache: await cache() })
+    first.text.insert(0, 'accepted.')
+    const stored = async () => (await ann.replica.open('general').range({})).length
+    await vi.waitFor(async () => expect(await stored()).toBe(1))
+    refusing = true
+    const refused = new Promise<string>((resolve) => first.onRefused(resolve))
+    first.text.insert(first.text.length, ' refused!')
+    expect(await refused).toMatch(/editable by moderator/)
+    expect(ann.replica.writes('general')).toEqual([]) // not left failed in the outbox
+    refusing = false
+    const again = await ann.open({ cache: await cache() })
+    await again.complete // no snapshot any more: the log is read
+    expect(again.text.toString()).toBe('accepted.')
+  })
+
   it('refuses a restore from someone who may not edit, and names why', async () => {
     const relay = new MemoryRelay({ signer: await Identity.generate() })
     const ann = await person(relay, 'Ann')
@@ -125,7 +151,6 @@ describe('canvas', () => {
     const cache = () => DocSnapshotCache.open({ relayKey: relay.publicKey })
     const first = await ann.open({ cache: await cache() })
     first.text.insert(0, 'cached text')
-    await vi.waitFor(() => expect(ann.replica.writes('general')).toEqual([]))
     await first.close() // caches the snapshot
     // A reader whose store has nothing: only the snapshot can show the text.
     const bare = await Replica.open({

@@ -76,6 +76,12 @@ export class DocSnapshotCache {
     return applySnapshot(handle, snap)
   }
 
+  /** Drops the cached snapshot of a document (it held something the log will not). */
+  forget(channel: string, doc: string): Promise<void> {
+    this.checkOpen()
+    return this.drop([channel, doc])
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true

@@ -11,6 +11,7 @@
 import { type MeshPort, publicKeyToText, type Replica, type StampedEvent, type Ulid } from '@peerchat/engine'
 import {
   createWebWorkerGuard,
+  decodeYjs,
   type DocHandle,
   type DocOptions,
   DocPresence,
@@ -18,6 +19,7 @@ import {
   inlineGuard,
   LIVE_DOC_OPTIONS,
   openDoc,
+  YJS_KIND,
   type UpdateGuard,
 } from '@peerchat/engine/docs'
 import type * as Y from 'yjs'
@@ -39,11 +41,13 @@ export const SNAPSHOT_DELAY_MS = 2_000
 export interface DocCache {
   load(handle: DocHandle): Promise<unknown>
   save(handle: DocHandle): Promise<void>
+  /** Drops a document's cached snapshot (after a refused edit of mine it holds). */
+  forget?(channel: string, doc: string): Promise<void>
   close(): Promise<void>
 }
 
 export interface CanvasDeps {
-  replica: Pick<Replica, 'subscribe' | 'write' | 'open' | 'writes'>
+  replica: Pick<Replica, 'subscribe' | 'write' | 'open' | 'writes' | 'discard'>
   channel: string
   /** Whether the event's author could edit this channel's canvas at its relay time. */
   authorize: (event: StampedEvent) => boolean
@@ -117,6 +121,51 @@ export async function openCanvas(d: CanvasDeps): Promise<CanvasSession> {
   globalThis.addEventListener?.('pagehide', hide)
   let closed = false
 
+  // An edit of mine the relay refused (my right to edit went while I was offline): others never
+  // get it, yet this Y.Doc holds it and cannot take it back. It is dropped from the outbox and
+  // the cache, and the canvas is rebuilt from the log (`onRefused`: the pane reopens it).
+  const refusedListeners = new Set<(message: string) => void>()
+  const isMineHere = (w: { request: { kind: string; body: Uint8Array } }) => {
+    if (w.request.kind !== YJS_KIND) return false
+    try {
+      return decodeYjs(w.request.body).doc === CANVAS_DOC
+    } catch {
+      return false
+    }
+  }
+  const offWrites = await d.replica.subscribe(
+    d.channel,
+    (change) => {
+      const refused = change.writes.filter((w) => w.state === 'failed' && isMineHere(w))
+      if (refused.length === 0 || closed) return
+      void (async () => {
+        for (const w of refused) await d.replica.discard(w.key)
+        await shut(false)
+        await d.cache?.forget?.(d.channel, CANVAS_DOC).catch(() => {})
+        await d.cache?.close()
+        const message = refused[0]!.error?.message ?? 'refused'
+        for (const listener of [...refusedListeners]) listener(message)
+      })()
+    },
+    { replay: false },
+  )
+
+  /** Stops everything; `keep`: cache the canvas as it is (not after a refusal). */
+  async function shut(keep: boolean): Promise<void> {
+    if (closed) return
+    closed = true
+    offWrites()
+    clearTimeout(saveTimer)
+    handle.doc.off('update', onUpdate)
+    globalThis.removeEventListener?.('pagehide', hide)
+    for (const off of detach) off()
+    presence.destroy()
+    if (keep) await save()
+    await registry.close()
+    guard.close()
+    if (keep) await d.cache?.close()
+  }
+
   /** The canvas as it was once the event `id` was applied (through the same checks). */
   async function textAt(id: Ulid): Promise<string> {
     const past = openDoc(d.channel, CANVAS_DOC, { publish: async () => {} }, docOptions)
@@ -160,18 +209,10 @@ export async function openCanvas(d: CanvasDeps): Promise<CanvasSession> {
         handle.doc.transact(() => text.insert(r.at + i, piece))
       }
     },
-    async close() {
-      if (closed) return
-      closed = true
-      clearTimeout(saveTimer)
-      handle.doc.off('update', onUpdate)
-      globalThis.removeEventListener?.('pagehide', hide)
-      for (const off of detach) off()
-      presence.destroy()
-      await save()
-      await registry.close()
-      guard.close()
-      await d.cache?.close()
+    onRefused(listener) {
+      refusedListeners.add(listener)
+      return () => void refusedListeners.delete(listener)
     },
+    close: () => shut(true),
   }
 }

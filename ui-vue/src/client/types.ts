@@ -396,6 +396,11 @@ export interface CanvasSession {
   textAt(id: Ulid): Promise<string>
   /** Makes the text what it was at `id` again, as a new edit of mine. */
   restore(id: Ulid): Promise<void>
+  /**
+   * The relay refused an edit of mine (I may no longer edit): the session closed itself, without
+   * the edit; open the canvas again to show what everyone has. Returns an unsubscribe.
+   */
+  onRefused(listener: (message: string) => void): () => void
   /** Publishes pending edits, caches the canvas, leaves its presence. */
   close(): Promise<void>
 }
