@@ -3,7 +3,10 @@ import { createServer, type Server } from 'node:http'
 import { renderPrometheus } from '@peerchat/engine/node'
 
 export interface VcCounters {
-  /** Events held in the rolling window, all channels. */
+  /**
+   * Events held, all channels: those of the rolling window, plus the canvas updates (`yjs`
+   * events) kept however old (the store's `keep`, virtual-client.ts).
+   */
   eventsHeld: number
   channels: number
   meshPeers: number
@@ -30,7 +33,7 @@ export interface VcCounters {
 }
 
 const HELP: Record<keyof VcCounters, [type: 'gauge' | 'counter', help: string]> = {
-  eventsHeld: ['gauge', 'Events held in the rolling window'],
+  eventsHeld: ['gauge', 'Events held: the rolling window, plus canvas updates kept however old'],
   channels: ['gauge', 'Channels joined'],
   meshPeers: ['gauge', 'Peers connected over WebRTC'],
   servedEvents: ['counter', 'Events sent to peers while serving their sync sessions'],

@@ -8,6 +8,10 @@
  * (transports/src/announce.ts) so real clients ask it last; the serving counters show how
  * often it still had to answer.
  *
+ * Canvases are the exception to the window: a Yjs document needs every update it ever had, so
+ * the store keeps `yjs` events however old (`keepCanvasUpdates`) and serves them to whoever asks
+ * for an older range; its own catch-up still asks peers for the window only.
+ *
  * Attachments of the window are kept too: it wants every attachment it stores (live or synced),
  * never pushes (fanout 0), and real peers ask it only when no real client holds the blob.
  *
@@ -27,7 +31,7 @@ import {
 } from '@peerchat/engine'
 import { BlobExchange, type BlobMeta } from '@peerchat/engine/blobs'
 import { decodeAttachment, encodeProfile, Kind } from '@peerchat/engine/chat'
-import { FileBlobStore, FileStore } from '@peerchat/store-file'
+import { type EventHeader, FileBlobStore, FileStore, type FileStoreOptions } from '@peerchat/store-file'
 import { announceVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica } from '@peerchat/transports/connect'
 import { meshBlobPort } from '@peerchat/transports/webrtc'
@@ -107,6 +111,20 @@ export const MAX_EARLY_WANTS = 1024
 /** Where profiles go when the relay has it (the web app's convention, docs/protocol/ui.md). */
 export const PROFILE_CHANNEL = 'profiles'
 
+/**
+ * The store's `keep`: canvas updates (`yjs` events) are held outside the window. A Yjs document
+ * needs all its updates, and a newcomer whose only peers are virtual clients would otherwise get
+ * a broken canvas; they are small and few next to messages.
+ */
+export function keepCanvasUpdates(event: EventHeader): boolean {
+  return event.kind === Kind.yjs
+}
+
+/** The event store's options: the rolling window, canvases kept whole. */
+export function storeOptions(dataDir: string, windowMs: number): FileStoreOptions {
+  return { dir: join(dataDir, 'store'), retentionMs: windowMs, keep: keepCanvasUpdates }
+}
+
 /** The channel a profile goes to among the relay's: `profiles` if listed, else the first. */
 export function profileChannel(channels: readonly string[]): string | undefined {
   return channels.includes(PROFILE_CHANNEL) ? PROFILE_CHANNEL : channels[0]
@@ -162,7 +180,7 @@ export class VirtualClient {
     if (opts.relayKey && opts.relayKey !== known.relayKey)
       throw new Error(`the relay at ${http.join(', ')} presents key ${known.relayKey}, not ${opts.relayKey}`)
     const relayKey = publicKeyFromText(known.relayKey)
-    const store = await FileStore.open({ dir: join(opts.dataDir, 'store'), retentionMs: windowMs })
+    const store = await FileStore.open(storeOptions(opts.dataDir, windowMs))
     let blobs: FileBlobStore | undefined
     let vc: VirtualClient | undefined
     try {

@@ -8,8 +8,9 @@
  * `RankedIndex` of (id, digest, location); events are read back from disk for `getRange`.
  *
  * Deletions append tombstones. The rolling retention window needs none: events older than
- * the window are dropped from the index (and skipped on replay). Compaction copies the live
- * events of sealed segments forward and unlinks them once garbage dominates.
+ * the window are dropped from the index (and skipped on replay), except those the `keep` option
+ * holds (a flag in their index entry, so the sweep reads nothing back). Compaction copies the
+ * live events of sealed segments forward and unlinks them once garbage dominates.
  * Format: docs/protocol/storage.md.
  */
 
@@ -35,7 +36,9 @@ import {
   type GetRangeOptions,
   type IdRange,
   isValidChannel,
+  Limits,
   RankedIndex,
+  type StampedEvent,
   type Store,
   type StoredEvent,
   sumBytes,
@@ -59,10 +62,23 @@ export const FileStoreDefaults = {
   sweepIntervalMs: 60_000,
 } as const
 
+/**
+ * What `keep` decides on: the fields replay reads from a record's first bytes, without decoding
+ * the event (a full decode would double the time of opening). The time is `ulidTime(id)`.
+ */
+export type EventHeader = Pick<StampedEvent, 'id' | 'channel' | 'kind'>
+
 export interface FileStoreOptions {
   dir: string
   /** Keep only events younger than this (ms, by their ULID time); unbounded when omitted. */
   retentionMs?: number
+  /**
+   * Events to hold outside the retention window: those it says yes to are written however old,
+   * kept on replay and never expired by `sweep` (`deleteMany` still deletes them). Asked once per
+   * event at put and again at every open, so it must be a pure function of the header; an event
+   * it stops holding expires at the next open. Default: none.
+   */
+  keep?: (event: EventHeader) => boolean
   now?: () => number
   segmentMaxBytes?: number
   compactGarbageRatio?: number
@@ -82,11 +98,17 @@ interface Segment {
   size: number
 }
 
-/** Where an event's encoded bytes are (mutable: compaction moves them). */
-interface Loc {
+/** Where a record's payload is in a segment. */
+interface Place {
   seg: Segment
   offset: number
   length: number
+}
+
+/** An index entry: where the event's encoded bytes are (mutable: compaction moves them). */
+interface Loc extends Place {
+  /** Held by `keep`: the retention window does not apply. */
+  readonly kept: boolean
 }
 
 interface ChannelFiles {
@@ -101,7 +123,7 @@ interface ChannelFiles {
 }
 
 type Op =
-  | { kind: 'put'; ch: ChannelFiles; items: StoredEvent[]; records: Buffer[]; done: Settle }
+  | { kind: 'put'; ch: ChannelFiles; items: StoredEvent[]; kept: boolean[]; records: Buffer[]; done: Settle }
   | { kind: 'delete'; ch: ChannelFiles; ids: Ulid[]; records: Buffer[]; done: Settle }
 interface Settle {
   resolve(): void
@@ -112,7 +134,8 @@ const recordBytes = (payloadLength: number): number => RECORD_HEADER_BYTES + 1 +
 
 export class FileStore implements Store {
   private readonly channelsByName = new Map<string, ChannelFiles>()
-  private readonly opts: Required<Omit<FileStoreOptions, 'retentionMs'>> & { retentionMs?: number }
+  private readonly opts: Required<Omit<FileStoreOptions, 'retentionMs' | 'keep'>> &
+    Pick<FileStoreOptions, 'retentionMs' | 'keep'>
   private queue: Op[] = []
   /** Every write (flush rounds, compactions) runs in turn on this chain. */
   private lane: Promise<void> = Promise.resolve()
@@ -122,7 +145,16 @@ export class FileStore implements Store {
   /** Write batches and fdatasync calls so far (one sync per touched file per batch). */
   readonly writes = { batches: 0, syncs: 0, records: 0 }
   /** What the last open found and repaired, for logs and tests. */
-  readonly recovery = { segments: 0, records: 0, truncatedBytes: 0, invalidRecords: 0, expired: 0 }
+  readonly recovery = {
+    segments: 0,
+    records: 0,
+    truncatedBytes: 0,
+    invalidRecords: 0,
+    /** Events skipped as older than the window... */
+    expired: 0,
+    /** ...and events as old that `keep` held. */
+    kept: 0,
+  }
 
   private constructor(opts: FileStoreOptions) {
     this.opts = { ...FileStoreDefaults, now: Date.now, ...opts }
@@ -156,18 +188,28 @@ export class FileStore implements Store {
     if (!isValidChannel(channel)) throw new RangeError(`invalid channel name ${JSON.stringify(channel)}`)
     checkBatch(channel, items)
     const cutoff = this.cutoff()
+    const { keep } = this.opts
     const ch = this.channel(channel, true)!
     const fresh: StoredEvent[] = []
-    for (const item of items) {
-      const id = item.event.id
-      // Older than the window: it would be dropped at the next sweep, so it is never written.
-      if ((cutoff !== undefined && id < cutoff) || ch.pending.has(id) || ch.index.get(id)) continue
-      ch.pending.add(id)
-      fresh.push(item)
+    const kept: boolean[] = []
+    try {
+      for (const item of items) {
+        const id = item.event.id
+        if (ch.pending.has(id) || ch.index.get(id)) continue
+        const held = keep?.(item.event) === true
+        // Older than the window: it would be dropped at the next sweep, so it is never written.
+        if (!held && cutoff !== undefined && id < cutoff) continue
+        ch.pending.add(id)
+        fresh.push(item)
+        kept.push(held)
+      }
+    } catch (e) {
+      for (const item of fresh) ch.pending.delete(item.event.id) // `keep` threw: nothing is written
+      throw e
     }
     if (fresh.length === 0) return 0
     const records = fresh.map((item) => encodeRecord(RecordType.event, encodeEvent(item.event)))
-    await this.enqueue((done) => ({ kind: 'put', ch, items: fresh, records, done }))
+    await this.enqueue((done) => ({ kind: 'put', ch, items: fresh, kept, records, done }))
     return fresh.length
   }
 
@@ -261,14 +303,19 @@ export class FileStore implements Store {
 
   // ---- retention and compaction ------------------------------------------------------------
 
-  /** Drops events older than the window, then compacts channels with enough garbage. */
+  /**
+   * Drops events older than the window (but those `keep` holds), then compacts channels with
+   * enough garbage. Held events stay below the cutoff, so each sweep steps over them again: they
+   * are meant to be few next to the window (a channel's canvas updates, say).
+   */
   async sweep(): Promise<{ expired: number; compacted: string[] }> {
     if (this.closed) return { expired: 0, compacted: [] }
     const cutoff = this.cutoff()
     let expired = 0
     if (cutoff !== undefined)
       for (const ch of this.channelsByName.values()) {
-        const old = [...ch.index.entries({ lt: cutoff })]
+        const old: { id: Ulid; value: Loc }[] = []
+        for (const e of ch.index.entries({ lt: cutoff })) if (!e.value.kept) old.push(e)
         for (const e of old) {
           ch.index.delete(e.id)
           ch.liveBytes -= recordBytes(e.value.length)
@@ -317,9 +364,9 @@ export class FileStore implements Store {
       const sealed = new Set(ch.segments.filter((s) => !s.writer))
       const moving = [...ch.index.entries({})].filter((e) => sealed.has(e.value.seg))
       const records = moving.map((e) => encodeRecord(RecordType.event, readAt(e.value)))
-      const locs = await this.append(ch, records)
+      const places = await this.append(ch, records)
       moving.forEach((e, i) => {
-        Object.assign(e.value, locs[i]!)
+        Object.assign(e.value, places[i]!) // where it is changes; `kept` stays
       })
       for (const seg of [...sealed].sort((a, b) => a.n - b.n)) {
         await closeSegment(seg)
@@ -355,13 +402,13 @@ export class FileStore implements Store {
         byChannel.set(op.ch, list)
       }
       try {
-        const locs = new Map<ChannelFiles, Loc[]>()
+        const places = new Map<ChannelFiles, Place[]>()
         await Promise.all(
-          [...byChannel].map(async ([ch, records]) => locs.set(ch, await this.append(ch, records))),
+          [...byChannel].map(async ([ch, records]) => places.set(ch, await this.append(ch, records))),
         )
         for (const op of batch) {
-          const at = locs.get(op.ch)!.splice(0, op.records.length)
-          if (op.kind === 'put') this.applyPut(op.ch, op.items, at)
+          const at = places.get(op.ch)!.splice(0, op.records.length)
+          if (op.kind === 'put') this.applyPut(op.ch, op.items, op.kept, at)
           else this.applyDelete(op.ch, op.ids)
           op.done.resolve()
         }
@@ -375,10 +422,11 @@ export class FileStore implements Store {
     this.flushScheduled = false
   }
 
-  private applyPut(ch: ChannelFiles, items: StoredEvent[], locs: Loc[]): void {
+  private applyPut(ch: ChannelFiles, items: StoredEvent[], kept: boolean[], places: Place[]): void {
     items.forEach((item, i) => {
       ch.pending.delete(item.event.id)
-      const loc = locs[i]!
+      const { seg, offset, length } = places[i]!
+      const loc: Loc = { seg, offset, length, kept: kept[i]! }
       if (ch.index.insert(item.event.id, item.digest, loc)) ch.liveBytes += recordBytes(loc.length)
     })
   }
@@ -390,9 +438,9 @@ export class FileStore implements Store {
     }
   }
 
-  /** Appends records to the channel's active segment (rolling as needed), synced; returns their payload locations. */
-  private async append(ch: ChannelFiles, records: Buffer[]): Promise<Loc[]> {
-    const locs: Loc[] = []
+  /** Appends records to the channel's active segment (rolling as needed), synced; returns their payload places. */
+  private async append(ch: ChannelFiles, records: Buffer[]): Promise<Place[]> {
+    const locs: Place[] = []
     let i = 0
     while (i < records.length) {
       let seg = ch.segments.at(-1)
@@ -522,11 +570,24 @@ export class FileStore implements Store {
       this.recovery.invalidRecords++
       return
     }
-    if (cutoff !== undefined && id < cutoff) {
-      this.recovery.expired++
-      return
+    let kept = false
+    if (this.opts.keep) {
+      // The kind from the record's bytes (they are here already): nothing is read back later.
+      const kind = eventKindIn(payload, ch.name.length)
+      if (kind === undefined) {
+        this.recovery.invalidRecords++
+        return
+      }
+      kept = this.opts.keep({ id, channel: ch.name, kind })
     }
-    const loc: Loc = { seg, offset: windowAt + r.payloadOffset, length: r.payloadLength }
+    if (cutoff !== undefined && id < cutoff) {
+      if (!kept) {
+        this.recovery.expired++
+        return
+      }
+      this.recovery.kept++
+    }
+    const loc: Loc = { seg, offset: windowAt + r.payloadOffset, length: r.payloadLength, kept }
     if (ch.index.insert(id, hash('sha256', payload, 'buffer'), loc)) ch.liveBytes += recordBytes(loc.length)
   }
 
@@ -549,6 +610,19 @@ function eventIdIn(payload: Uint8Array, channel: string): Ulid | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * The kind of an encoded event whose channel (checked by `eventIdIn`) is `channelLength` bytes,
+ * or undefined when the bytes cannot hold one. Kinds are ASCII (at most `Limits.kind` < 128
+ * bytes, so their length is one varint byte).
+ */
+function eventKindIn(payload: Buffer, channelLength: number): string | undefined {
+  const at = CHANNEL_AT + 1 + channelLength
+  const length = payload[at]
+  if (length === undefined || length === 0 || length > Limits.kind || at + 1 + length > payload.length)
+    return undefined
+  return payload.toString('latin1', at + 1, at + 1 + length)
 }
 
 /** Bytes read per step when a segment is replayed (well over the largest record). */

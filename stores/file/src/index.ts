@@ -4,4 +4,4 @@
  */
 export { FileBlobStore, FileBlobStoreDefaults, type FileBlobStoreOptions } from './file-blob-store.ts'
 export { FileOutboxStore, FileOutboxStoreDefaults, type FileOutboxStoreOptions } from './file-outbox-store.ts'
-export { FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'
+export { type EventHeader, FileStore, FileStoreDefaults, type FileStoreOptions } from './file-store.ts'

@@ -10,7 +10,8 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Ulid } from '@peerchat/engine'
+import { eventDigest, type StoredEvent, type Ulid } from '@peerchat/engine'
+import { Kind } from '@peerchat/engine/chat'
 import { fakeStoredEvent } from '@peerchat/engine/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FileStore } from '../src/file-store.ts'
@@ -20,6 +21,13 @@ const CH = 'general'
 const T0 = 1_700_000_000_000
 const events = (n: number, from = 0) => Array.from({ length: n }, (_, i) => fakeStoredEvent(CH, from + i))
 const idsOf = (items: { event: { id: Ulid } }[]) => items.map((s) => s.event.id)
+/** fakeStoredEvent i as a canvas update (`yjs`), at the same time (T0 + i s). */
+const canvas = (i: number): StoredEvent => {
+  const event = { ...fakeStoredEvent(CH, i).event, kind: Kind.yjs }
+  return { event, digest: eventDigest(event) }
+}
+const message = (i: number): StoredEvent => fakeStoredEvent(CH, i)
+const keepCanvases = (e: { kind: string }) => e.kind === Kind.yjs
 
 let dirs: string[] = []
 const tempDir = () => {
@@ -207,5 +215,113 @@ describe('FileStore retention window', () => {
     expect(idsOf(await again.getRange(CH, {}))).toEqual(idsOf(events(20, 80)))
     expect(again.recovery.expired).toBe(30)
     await again.close()
+  })
+
+  it('holds what `keep` says yes to outside the window: at put, on sweep and on replay', async () => {
+    const dir = tempDir()
+    let now = T0 + 100_000
+    const opts = { dir, retentionMs: 50_000, now: () => now, keep: keepCanvases }
+    const store = await FileStore.open(opts)
+    // Cutoff T0 + 50 s: canvas 10 and message 20 are older than the window.
+    const all = [canvas(10), message(20), canvas(60), message(65), message(80)]
+    expect(await store.putMany(CH, all)).toBe(4)
+    expect(idsOf(await store.getRange(CH, {}))).toEqual(idsOf([all[0]!, ...all.slice(2)]))
+    // Cutoff T0 + 70 s: message 65 expires; canvas 60, in the window at put, is held.
+    now += 20_000
+    expect((await store.sweep()).expired).toBe(1)
+    const held = [canvas(10), canvas(60), message(80)]
+    expect(idsOf(await store.getRange(CH, {}))).toEqual(idsOf(held))
+    await store.close()
+
+    // Replay reads the kind from each record: the canvases are indexed, the old message skipped.
+    now += 10_000
+    const again = await FileStore.open(opts)
+    expect(again.recovery).toMatchObject({ expired: 1, kept: 2, invalidRecords: 0 })
+    const back = await again.getRange(CH, {})
+    expect(idsOf(back)).toEqual(idsOf(held))
+    expect(back.map((s) => s.event.kind)).toEqual([Kind.yjs, Kind.yjs, Kind.message])
+    expect(back.map((s) => s.digest)).toEqual(held.map((s) => s.digest))
+    // ...and flagged there: a later sweep, past every event, still holds them.
+    now += 60_000
+    expect((await again.sweep()).expired).toBe(1)
+    expect(idsOf(await again.getRange(CH, {}))).toEqual(idsOf(held.slice(0, 2)))
+    // An old canvas update arriving later (a peer's catch-up) is written too; an old message is not.
+    expect(await again.putMany(CH, [canvas(5), message(6)])).toBe(1)
+    await again.close()
+
+    const third = await FileStore.open(opts)
+    expect(idsOf(await third.getRange(CH, {}))).toEqual(idsOf([canvas(5), ...held.slice(0, 2)]))
+    await third.close()
+    // `keep` is asked again at every open: without it, the old canvases expire.
+    const without = await FileStore.open({ dir, retentionMs: 50_000, now: () => now })
+    expect(await without.count(CH)).toBe(0)
+    await without.close()
+  })
+
+  it('deletes a held event with deleteMany, for good', async () => {
+    const dir = tempDir()
+    const now = T0 + 100_000
+    const opts = { dir, retentionMs: 50_000, now: () => now, keep: keepCanvases }
+    const store = await FileStore.open(opts)
+    expect(await store.putMany(CH, [canvas(1), canvas(2)])).toBe(2)
+    expect(await store.deleteMany(CH, [canvas(1).event.id])).toBe(1)
+    expect(idsOf(await store.getRange(CH, {}))).toEqual(idsOf([canvas(2)]))
+    await store.close()
+    const again = await FileStore.open(opts)
+    expect(idsOf(await again.getRange(CH, {}))).toEqual(idsOf([canvas(2)]))
+    await again.close()
+  })
+
+  it('keeps held events through compaction (moved, still flagged) and its crash-left duplicates', async () => {
+    const dir = tempDir()
+    let now = T0 + 100_000
+    const opts = {
+      dir,
+      retentionMs: 50_000,
+      now: () => now,
+      keep: keepCanvases,
+      segmentMaxBytes: 4096,
+      compactMinGarbageBytes: 1,
+    }
+    const store = await FileStore.open(opts)
+    const canvases = [canvas(51), canvas(52), canvas(53)]
+    const messages = Array.from({ length: 100 }, (_, i) => message(60 + i))
+    await store.putMany(CH, canvases)
+    for (let i = 0; i < messages.length; i += 20) await store.putMany(CH, messages.slice(i, i + 20))
+    const before = segments(dir)
+    // Every message expires; the canvases, in the first sealed segment, are copied forward.
+    now += 200_000
+    const { expired, compacted } = await store.sweep()
+    expect({ expired, compacted }).toEqual({ expired: 100, compacted: [CH] })
+    expect(segments(dir)).not.toContain(before[0])
+    expect((await store.sweep()).expired).toBe(0)
+    expect(idsOf(await store.getRange(CH, {}))).toEqual(idsOf(canvases))
+    await store.close()
+    // A compaction cut short leaves the copies and the originals: the first copy wins.
+    const segs = segments(dir)
+    writeFileSync(join(dir, CH, '00000099.seg'), readFileSync(join(dir, CH, segs.at(-1)!)))
+    const again = await FileStore.open(opts)
+    expect(again.recovery).toMatchObject({ kept: 6, invalidRecords: 0 })
+    expect(await again.count(CH)).toBe(3)
+    const { fingerprintOfDigests } = await import('@peerchat/engine')
+    expect(await again.fingerprint(CH, {})).toEqual(fingerprintOfDigests(canvases.map((s) => s.digest)))
+    expect((await again.sweep()).expired).toBe(0)
+    await again.close()
+  })
+
+  it('writes nothing when `keep` throws, and the same events can be put again', async () => {
+    const dir = tempDir()
+    let broken = true
+    const keep = (e: { kind: string }) => {
+      if (broken && e.kind === Kind.message) throw new Error('bad predicate')
+      return e.kind === Kind.yjs
+    }
+    const store = await FileStore.open({ dir, retentionMs: 50_000, now: () => T0 + 100_000, keep })
+    const batch = [canvas(70), message(71)]
+    await expect(store.putMany(CH, batch)).rejects.toThrow('bad predicate')
+    expect(await store.count(CH)).toBe(0)
+    broken = false
+    expect(await store.putMany(CH, batch)).toBe(2)
+    await store.close()
   })
 })

@@ -11,16 +11,16 @@
 import { type MeshPort, publicKeyToText, type Replica, type StampedEvent, type Ulid } from '@peerchat/engine'
 import {
   createWebWorkerGuard,
-  decodeYjs,
   type DocHandle,
   type DocOptions,
   DocPresence,
   DocRegistry,
+  decodeYjs,
   inlineGuard,
   LIVE_DOC_OPTIONS,
   openDoc,
-  YJS_KIND,
   type UpdateGuard,
+  YJS_KIND,
 } from '@peerchat/engine/docs'
 import type * as Y from 'yjs'
 import type { CanvasSession, CanvasVersion } from './types.ts'
