@@ -14,7 +14,7 @@ import {
 } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { DocSnapshotCache } from '@peerchat/store-indexeddb'
-import { MemoryRelay } from '@peerchat/transports/memory'
+import { MemoryNetwork, MemoryRelay } from '@peerchat/transports/memory'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type CanvasDeps, openCanvas, replacement, SESSION_GAP_MS, sessionsOf } from '../src/client/canvas.ts'
 import type { CanvasSession } from '../src/client/types.ts'
@@ -25,19 +25,31 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop()
 })
 
-async function person(relay: MemoryRelay, name: string, online = true) {
+async function person(
+  relay: MemoryRelay,
+  name: string,
+  online = true,
+  o: { mesh?: MemoryNetwork; windowMs?: number } = {},
+) {
   const signer = await Identity.generate()
   const replica = await Replica.open({
     store: new MemoryStore(),
     outbox: new MemoryOutboxStore(),
     relayKeys: [relay.publicKey],
     signer,
+    ...(o.windowMs ? { sync: { windowMs: o.windowMs } } : {}),
   })
   const port = relay.client()
   let detach = online ? replica.connect(port) : undefined
+  const transport = o.mesh?.transport(name)
+  if (transport) {
+    replica.attach(transport)
+    await transport.start()
+  }
   stops.push(async () => {
     detach?.()
     port.close()
+    await transport?.stop()
     await replica.stop()
   })
   const names = new Map([[publicKeyToText(signer.publicKey), name]])
@@ -123,6 +135,34 @@ describe('canvas', () => {
     await again.complete // no snapshot any more: the log is read
     expect(again.text.toString()).toBe('accepted.')
   })
+
+  it("asks peers for the channel's older history: a canvas older than the catch-up window arrives whole", async () => {
+    const relay = new MemoryRelay({ signer: await Identity.generate() })
+    const mesh = new MemoryNetwork({ link: { latency: { min: 1, max: 3 } } })
+    // Catch-up reconciles only the last millisecond on both sides: the canvas is "older".
+    const ann = await person(relay, 'Ann', true, { mesh, windowMs: 1 })
+    const a = await ann.open()
+    a.text.insert(0, 'written long ago')
+    await vi.waitFor(async () => expect((await ann.replica.open('general').range({})).length).toBe(1))
+    await a.close() // Ann's own canvas asks nothing more of anyone
+    const zed = await person(relay, 'Zed', true, { mesh, windowMs: 1 })
+    // Without asking for older history (a replica without backfill), nothing comes.
+    const r = zed.replica
+    const blind = await zed.open({
+      replica: {
+        subscribe: r.subscribe.bind(r),
+        write: r.write.bind(r),
+        open: r.open.bind(r),
+        writes: r.writes.bind(r),
+        discard: r.discard.bind(r),
+      },
+    })
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    expect(blind.text.toString()).toBe('')
+    await blind.close()
+    const z = await zed.open()
+    await vi.waitFor(() => expect(z.text.toString()).toBe('written long ago'), { timeout: 15_000 })
+  }, 30_000)
 
   it('refuses a restore from someone who may not edit, and names why', async () => {
     const relay = new MemoryRelay({ signer: await Identity.generate() })

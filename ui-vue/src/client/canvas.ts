@@ -36,6 +36,8 @@ export const MAX_CHANGE_CHARS = 8_000
 export const MAX_CANVAS_CHARS = 250_000
 /** Milliseconds after the last change before the snapshot cache is rewritten. */
 export const SNAPSHOT_DELAY_MS = 2_000
+/** How long an opened canvas waits for a first peer to ask for the channel's older history. */
+export const PEER_WAIT_MS = 5_000
 
 /** Where built documents are cached on this device (the IndexedDB store's `DocSnapshotCache`). */
 export interface DocCache {
@@ -47,7 +49,8 @@ export interface DocCache {
 }
 
 export interface CanvasDeps {
-  replica: Pick<Replica, 'subscribe' | 'write' | 'open' | 'writes' | 'discard'>
+  replica: Pick<Replica, 'subscribe' | 'write' | 'open' | 'writes' | 'discard'> &
+    Partial<Pick<Replica, 'backfill'>>
   channel: string
   /** Whether the event's author could edit this channel's canvas at its relay time. */
   authorize: (event: StampedEvent) => boolean
@@ -116,6 +119,12 @@ export async function openCanvas(d: CanvasDeps): Promise<CanvasSession> {
     saveTimer = setTimeout(save, SNAPSHOT_DELAY_MS)
   }
   handle.doc.on('update', onUpdate)
+  // A canvas needs every update ever made, and catch-up brings only the recent window: the
+  // channel's older history is asked from peers (reconciliation sends only what is missing).
+  const older = new AbortController()
+  void d.replica
+    .backfill?.(d.channel, { want: Number.MAX_SAFE_INTEGER, waitMs: PEER_WAIT_MS, signal: older.signal })
+    .catch(() => {}) // offline, closed or stopped: the next opening asks again
   // A page closed within the delay still leaves its canvas cached.
   const hide = () => void save()
   globalThis.addEventListener?.('pagehide', hide)
@@ -156,6 +165,7 @@ export async function openCanvas(d: CanvasDeps): Promise<CanvasSession> {
     closed = true
     offWrites()
     clearTimeout(saveTimer)
+    older.abort()
     handle.doc.off('update', onUpdate)
     globalThis.removeEventListener?.('pagehide', hide)
     for (const off of detach) off()
