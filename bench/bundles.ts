@@ -99,10 +99,20 @@ if (existsSync(join(board, 'index.html'))) {
   )
 }
 
-const appLazy = { real: /src\/client\/real\.ts$/, webrtc: /webrtc-transport/ }
+const appLazy = {
+  real: /src\/client\/real\.ts$/,
+  webrtc: /webrtc-transport/,
+  // A channel canvas (issue #15): its pane's closure holds CodeMirror, the canvas client and Yjs.
+  canvas: /components\/canvas\/CanvasPane\.vue$/,
+}
 const app = buildPage(join(ROOT, 'ui-vue'), appLazy)
 row('web app, initial JS (entry + static imports)', kb(app.initial), '1.00x')
 row('web app, + real client (loaded at start)', kb(app.initial + app.lazy.real!), '')
+row(
+  'web app, + a channel canvas (lazy; bench:canvas has the details)',
+  kb(app.initial + app.lazy.canvas!),
+  `${((app.initial + app.lazy.canvas!) / app.initial).toFixed(2)}x`,
+)
 if (otherUi) {
   const before = buildPage(otherUi, appLazy)
   row(

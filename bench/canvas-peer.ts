@@ -7,11 +7,11 @@
  * Times are `performance.timeOrigin + performance.now()`: one clock for every process here.
  */
 import { encodeFrame, Identity, MemoryStore, publicKeyFromText, type Replica, utf8 } from '@peerchat/engine'
-import { DocRegistry, LIVE_DOC_OPTIONS, REMOTE_ORIGIN } from '@peerchat/engine/docs'
+import { DocPresence, DocRegistry, LIVE_DOC_OPTIONS, REMOTE_ORIGIN } from '@peerchat/engine/docs'
 import { type Connection, connectReplica } from '@peerchat/transports/connect'
 import { nodeWebrtc } from '@peerchat/transports/webrtc/node'
 import WebSocket from 'ws'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import { type NodeArgs, openReplica, serveOps } from '../tests/peer/replica-node.ts'
 import { sleep, until } from '../tests/peer/scenario.ts'
 
@@ -30,12 +30,22 @@ let seen = {
   published: [] as number[],
   /** Bytes of each local Yjs update (one per keystroke: what y-webrtc would send). */
   raw: [] as number[],
+  /** When the writer's cursor was first seen at index k (its item's clock). */
+  cursors: new Map<number, number>(),
 }
-const fresh = (): typeof seen => ({ lengths: [], messages: new Map(), events: [], published: [], raw: [] })
+const fresh = (): typeof seen => ({
+  lengths: [],
+  messages: new Map(),
+  events: [],
+  published: [],
+  raw: [],
+  cursors: new Map(),
+})
 
 let replica: Replica
 let connection: Connection | undefined
 let text: Y.Text
+let presence: DocPresence | undefined
 
 serveOps({
   async start(m) {
@@ -61,6 +71,20 @@ serveOps({
     handle.doc.on('update', (u: Uint8Array, origin: unknown) => {
       if (origin !== REMOTE_ORIGIN) seen.raw.push(u.length)
     })
+    const mesh = webrtc ? await connection.meshReady : undefined
+    if (mesh) {
+      // Cursors over the mesh alone, as the app draws them: the WebRTC path without the relay.
+      presence = new DocPresence(handle)
+      presence.attach(mesh)
+      presence.awareness.on('change', () => {
+        const t = now()
+        for (const [id, s] of presence!.awareness.getStates()) {
+          const clock = s.cursor?.head?.item?.clock
+          if (id !== presence!.awareness.clientID && typeof clock === 'number' && !seen.cursors.has(clock))
+            seen.cursors.set(clock, t)
+        }
+      })
+    }
     const me = identity.publicKey.join()
     const published = new Set<string>()
     await replica.subscribe(
@@ -74,7 +98,8 @@ serveOps({
               via: c.source.via,
               mine: e.author.join() === me,
             })
-          else if (e.kind === 'message') seen.messages.set(new TextDecoder().decode(e.body), { t, via: c.source.via })
+          else if (e.kind === 'message')
+            seen.messages.set(new TextDecoder().decode(e.body), { t, via: c.source.via })
         }
         for (const w of c.writes)
           if (w.request.kind === 'yjs' && !published.has(w.key)) {
@@ -116,11 +141,32 @@ serveOps({
     }
     return marks
   },
+  /** Moves my cursor over the mesh to index 0, 1, ... n - 1, one every `everyMs`: when each move was made. */
+  async cursor(m) {
+    const marks: number[] = []
+    const start = now()
+    for (let i = 0; i < (m.n as number); i++) {
+      await sleep(Math.max(0, start + i * (m.everyMs as number) - now()))
+      marks.push(now())
+      const pos = Y.createRelativePositionFromTypeIndex(text, i)
+      presence!.awareness.setLocalStateField('cursor', { anchor: pos, head: pos })
+    }
+    return marks
+  },
+  /** When the writer's cursor was first seen at index k, for k < n (waits for all of them). */
+  async cursors(m) {
+    const n = m.n as number
+    await until(() => seen.cursors.size >= n, 'the cursor moves', 30_000)
+    return Array.from({ length: n }, (_, k) => ({ t: seen.cursors.get(k)!, via: 'webrtc' }))
+  },
   /** When the text first held `base + k + 1` characters, for k < n (waits for all of them). */
   async shown(m) {
     const goal = (m.base as number) + (m.n as number)
     await until(() => text.length >= goal, 'the keystrokes', 30_000)
-    return Array.from({ length: m.n as number }, (_, k) => seen.lengths.find(([len]) => len > (m.base as number) + k)![1])
+    return Array.from(
+      { length: m.n as number },
+      (_, k) => seen.lengths.find(([len]) => len > (m.base as number) + k)![1],
+    )
   },
   /** Arrival and path of messages `prefix0`...: waits for all of them. */
   async messages(m) {

@@ -5,13 +5,22 @@
  * app's `openCanvas`, closed: it saves on close); `open` then opens that canvas with the app's
  * `openCanvas` over a fresh store handle and Replica, with or without the snapshot cache.
  */
-import { fromHex, Identity, Replica, seededUniform, signRequest, stamp, toHex } from '@peerchat/engine'
-import { encodeYjs } from '@peerchat/engine/docs'
+import {
+  fromHex,
+  Identity,
+  Replica,
+  seededUniform,
+  signRequest,
+  stamp,
+  toHex,
+  type Ulid,
+} from '@peerchat/engine'
+import { createWebWorkerGuard, encodeYjs, SNAPSHOT_UPDATE_LIMITS } from '@peerchat/engine/docs'
 import * as Y from 'yjs'
 // The events module only: the testing barrel also exports the vitest suites.
 import { fixtureUlid, toStored } from '../../engine/src/testing/events.ts'
 import { DocSnapshotCache, openIndexedDbStore } from '../../stores/indexeddb/src/index.ts'
-import { CANVAS_DOC, CANVAS_TEXT, openCanvas } from '../../ui-vue/src/client/canvas.ts'
+import { CANVAS_DOC, CANVAS_TEXT, type DocCache, openCanvas } from '../../ui-vue/src/client/canvas.ts'
 
 const CHANNEL = 'general'
 const AUTHORS = 3
@@ -44,7 +53,10 @@ function updates(edits: number, chars: number): { author: number; update: Uint8A
 }
 
 /** Seeds a new community (named by a fresh relay key); resolves with that key's hex. */
-async function seed(edits: number, chars: number): Promise<{ relayKey: string; length: number; seedMs: number }> {
+async function seed(
+  edits: number,
+  chars: number,
+): Promise<{ relayKey: string; length: number; seedMs: number }> {
   const t0 = performance.now()
   const relay = await Identity.generate()
   const authors = await Promise.all(Array.from({ length: AUTHORS }, () => Identity.generate()))
@@ -80,7 +92,9 @@ async function openWith(relayKey: Uint8Array, cached: boolean) {
   // What the running chat has done before a canvas opens: read the channel's newest page.
   await replica.open(CHANNEL).range({}, { limit: 50, reverse: true })
   const t0 = performance.now()
-  const cache = cached ? await DocSnapshotCache.open({ relayKey }) : undefined
+  const phases = { cacheOpen: 0, snapshotLoad: 0 }
+  const cache = cached ? timed(await DocSnapshotCache.open({ relayKey }), phases) : undefined
+  phases.cacheOpen = performance.now() - t0
   const session = await openCanvas({
     replica,
     channel: CHANNEL,
@@ -92,6 +106,7 @@ async function openWith(relayKey: Uint8Array, cached: boolean) {
   })
   return {
     t0,
+    phases,
     session,
     close: async () => {
       await session.close()
@@ -101,16 +116,76 @@ async function openWith(relayKey: Uint8Array, cached: boolean) {
   }
 }
 
-/** ms from the open to the text shown (openCanvas resolved) and to the log pass done. */
+/** The cache, its `load` timed (the snapshot read, decoded, checked by the guard and applied). */
+function timed(cache: DocSnapshotCache, phases: { snapshotLoad: number }): DocCache {
+  return {
+    load: async (h) => {
+      const t = performance.now()
+      const verdict = await cache.load(h)
+      phases.snapshotLoad = performance.now() - t
+      return verdict
+    },
+    save: (h) => cache.save(h),
+    forget: (channel, doc) => cache.forget(channel, doc),
+    close: () => cache.close(),
+  }
+}
+
+/**
+ * ms from the open to the text shown (openCanvas resolved) and to the log pass done, with the
+ * phases of the first, and two floors measured after: reading the channel's events (every page,
+ * as the log pass does) and applying the document's state to a fresh Y.Doc on this thread.
+ */
 async function open(relayKeyHex: string, cached: boolean) {
-  const { t0, session, close } = await openWith(fromHex(relayKeyHex), cached)
+  const relayKey = fromHex(relayKeyHex)
+  const { t0, phases, session, close } = await openWith(relayKey, cached)
   const shown = performance.now() - t0
   const shownLength = session.text.length
   await session.complete
   const complete = performance.now() - t0
   const length = session.text.length
+  const state = Y.encodeStateAsUpdate(session.text.doc!)
   await close()
-  return { shown, shownLength, complete, length }
+  let t = performance.now()
+  Y.applyUpdate(new Y.Doc(), state)
+  const applyState = performance.now() - t
+  // The snapshot's check alone, on a new worker (started by its first check), then again.
+  const guard = createWebWorkerGuard()
+  t = performance.now()
+  await guard.check(state, SNAPSHOT_UPDATE_LIMITS)
+  const guardCold = performance.now() - t
+  t = performance.now()
+  await guard.check(state, SNAPSHOT_UPDATE_LIMITS)
+  const guardWarm = performance.now() - t
+  guard.close()
+  const store = await openIndexedDbStore({ relayKey })
+  t = performance.now()
+  const replica = await Replica.open({ store, relayKeys: [relayKey] })
+  const log = replica.open(CHANNEL)
+  let read = 0
+  // Pages of 512 as DocRegistry's log pass reads them (each from the last id, which repeats).
+  for (let from: Ulid | undefined; ; ) {
+    const page = await log.range(from === undefined ? {} : { gte: from }, { limit: 513 })
+    read += from === undefined ? page.length : page.length - 1
+    if (page.length <= 512) break
+    from = page.at(-1)!.id
+  }
+  const readLog = performance.now() - t
+  await replica.stop()
+  await store.close()
+  return {
+    shown,
+    shownLength,
+    complete,
+    length,
+    ...phases,
+    applyState,
+    guardCold,
+    guardWarm,
+    readLog,
+    read,
+    stateBytes: state.length,
+  }
 }
 
 Object.assign(window, { canvasBench: { seed, open } })

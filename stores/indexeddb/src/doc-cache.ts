@@ -1,9 +1,10 @@
 /**
  * A cache of built Y.Docs, in place of y-indexeddb: the engine's `DocSnapshot` (state plus the
  * ids of the `yjs` events it covers) stored per [channel, doc] in the community's database.
- * Loading one applies it through the handle's guard, so the log's covered events are then
- * skipped; the log stays the truth (y-indexeddb would also keep edits that never became signed
- * events, and nothing about which events a state contains).
+ * Loading one applies it (as this device's own data: without the guard pass a peer's snapshot
+ * gets), so the log's covered events are then skipped; the log stays the truth (y-indexeddb
+ * would also keep edits that never became signed events, and nothing about which events a
+ * state contains).
  */
 import {
   applySnapshot,
@@ -73,7 +74,8 @@ export class DocSnapshotCache {
       await this.drop(key)
       return undefined
     }
-    return applySnapshot(handle, snap)
+    // This device's own cache, written from events it had checked: applied without the guard.
+    return applySnapshot(handle, snap, true)
   }
 
   /** Drops the cached snapshot of a document (it held something the log will not). */
