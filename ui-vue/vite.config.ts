@@ -1,12 +1,14 @@
 import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'vite'
+import { serviceWorker } from './pwa/plugin.ts'
 
 // A static build in ui-vue/dist that the relay serves as-is. `base: './'` keeps every asset
 // URL relative, so the app works under any path the relay mounts it on. Nothing is fetched
 // from the internet: no CDN fonts or scripts (system font stack only).
 export default defineConfig({
   base: './',
-  plugins: [vue()],
+  // The service worker (pwa/): the built app opens with no network.
+  plugins: [vue(), serviceWorker()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
