@@ -86,6 +86,7 @@ export {
   verifyRelayStamp,
   withProof,
 } from './event.ts'
+export { firstIndex } from './first-index.ts'
 export { BoundedCache } from './identity/cache.ts'
 export {
   Domain,

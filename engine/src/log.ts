@@ -20,6 +20,7 @@
  * checked like any event's, before they are stored. Anything not fully covered is verified per
  * event.
  */
+
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, equalBytes } from './bytes.ts'
 import {
@@ -41,6 +42,7 @@ import {
   sameContent,
   sharedVerifiedRoots,
 } from './event.ts'
+import { firstIndex } from './first-index.ts'
 import type { Ed25519Backend } from './identity/backend.ts'
 import { Domain } from './identity/domains.ts'
 import { verifySignature } from './identity/verify.ts'
@@ -377,33 +379,12 @@ export class ChannelLog {
     const covered = new Set<StampedEvent>()
     if (this.known.size === 0 || events.length === 0) return covered
     const sorted = [...events].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    const lowerIndex = (id: Ulid): number => {
-      let lo = 0
-      let hi = sorted.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (sorted[mid]!.id < id) lo = mid + 1
-        else hi = mid
-      }
-      return lo
-    }
-    /** Index of the first event after `id`. */
-    const upperIndex = (id: Ulid): number => {
-      let lo = 0
-      let hi = sorted.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (sorted[mid]!.id <= id) lo = mid + 1
-        else hi = mid
-      }
-      return lo
-    }
     const first = sorted[0]!.id
     const last = sorted[sorted.length - 1]!.id
     for (const cp of this.known.values()) {
       if (cp.last < first || cp.first > last) continue // most checkpoints: nothing of this batch
-      const from = lowerIndex(cp.first)
-      const to = upperIndex(cp.last)
+      const from = firstIndex(sorted, (e) => e.id < cp.first)
+      const to = firstIndex(sorted, (e) => e.id <= cp.last)
       if (from === to) continue
       const mine = sorted.slice(from, to)
       if (mine.length > cp.count) continue

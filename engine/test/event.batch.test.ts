@@ -3,7 +3,7 @@
  * event with its proof (docs/protocol/identity-event.md §8). The frozen example is checked
  * against an independent reading of the spec (node:crypto's SHA-256 and Ed25519).
  */
-import { createHash, createPublicKey, verify } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { concatBytes, fromHex, toHex, utf8 } from '../src/bytes.ts'
@@ -32,6 +32,7 @@ import { nodeCryptoBackend, useNodeCrypto } from '../src/node/index.ts'
 import { batchRootPayload, VerifiedRoots } from '../src/stamp-proof.ts'
 import { MemoryStore } from '../src/store/memory.ts'
 import { monotonicUlid, parseUlid, type Ulid } from '../src/ulid.ts'
+import { counting, rawVerify } from './signature-fixtures.ts'
 import { BATCH_VECTOR as B } from './vectors/peerchat-batch.ts'
 import { EVENT_VECTOR as V } from './vectors/peerchat-event.ts'
 
@@ -63,36 +64,11 @@ async function batchOf(n: number, who = author): Promise<StampedEvent[]> {
   return stampBatch(relay, items)
 }
 
-/** A backend that counts signature checks. */
-function counting(): Ed25519Backend & { calls: number } {
-  const b = {
-    ...nodeCryptoBackend,
-    name: 'counting',
-    calls: 0,
-    verify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array) {
-      b.calls++
-      return nodeCryptoBackend.verify(pub, msg, sig)
-    },
-  }
-  return b
-}
-
 const sha256 = (...parts: string[]) => {
   const h = createHash('sha256')
   for (const p of parts) h.update(fromHex(p))
   return h.digest('hex')
 }
-const rawVerify = (pub: string, message: Uint8Array, sig: string): boolean =>
-  verify(
-    null,
-    message,
-    createPublicKey({
-      key: Buffer.from(`302a300506032b6570032100${pub}`, 'hex'),
-      format: 'der',
-      type: 'spki',
-    }),
-    fromHex(sig),
-  )
 
 describe('frozen batch vector', () => {
   it('our signer and encoder produce exactly the vector bytes', async () => {

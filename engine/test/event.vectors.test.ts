@@ -1,5 +1,4 @@
 /** The frozen wire example, checked against an independent reading of the spec (raw node:crypto). */
-import { createPublicKey, verify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { concatBytes, fromHex, toHex, utf8 } from '../src/bytes.ts'
 import {
@@ -14,19 +13,8 @@ import {
 import { Identity } from '../src/identity/keys.ts'
 import { nodeCryptoBackend } from '../src/node/ed25519-node.ts'
 import { parseUlid, ulidToBytes } from '../src/ulid.ts'
+import { rawVerify } from './signature-fixtures.ts'
 import { EVENT_VECTOR as V } from './vectors/peerchat-event.ts'
-
-const rawVerify = (pub: string, message: Uint8Array, sig: string): boolean =>
-  verify(
-    null,
-    message,
-    createPublicKey({
-      key: Buffer.from(`302a300506032b6570032100${pub}`, 'hex'),
-      format: 'der',
-      type: 'spki',
-    }),
-    fromHex(sig),
-  )
 
 describe('frozen event vector', () => {
   it('our encoder produces exactly the vector bytes', async () => {

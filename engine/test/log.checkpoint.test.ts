@@ -18,9 +18,10 @@ import type { Ed25519Backend } from '../src/identity/backend.ts'
 import { Domain } from '../src/identity/domains.ts'
 import { Identity } from '../src/identity/keys.ts'
 import { ChannelLog, RejectReason } from '../src/log.ts'
-import { nodeCryptoBackend, useNodeCrypto } from '../src/node/index.ts'
+import { useNodeCrypto } from '../src/node/index.ts'
 import { MemoryStore } from '../src/store/memory.ts'
 import { fixtureUlid, signedPool, withCheckpoints } from '../src/testing/index.ts'
+import { counting } from './signature-fixtures.ts'
 
 useNodeCrypto()
 
@@ -56,20 +57,6 @@ beforeAll(async () => {
 
 /** Non-checkpoint events in windows, i.e. what `vouched` counts. */
 const plainIn = (members: number[]) => members.filter((i) => pool[i]!.kind !== CHECKPOINT_KIND).length
-
-/** A backend that counts signature checks. */
-function counting(): Ed25519Backend & { calls: number } {
-  const b = {
-    ...nodeCryptoBackend,
-    name: 'counting',
-    calls: 0,
-    verify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array) {
-      b.calls++
-      return nodeCryptoBackend.verify(pub, msg, sig)
-    },
-  }
-  return b
-}
 
 const newLog = (o: { checkpoints?: boolean; verifyAuthors?: boolean; backend?: Ed25519Backend } = {}) =>
   new ChannelLog({ channel: CH, store: new MemoryStore(), relayKeys: [relay.publicKey], ...o })

@@ -3,22 +3,14 @@
  * costs a binary search over chunks plus a bounded splice: O(log n + CHUNK), never O(n).
  * In-order arrival (the common case: ULIDs grow with time) appends to the last chunk.
  */
+import { firstIndex } from '../first-index.ts'
 import type { Ulid } from '../ulid.ts'
 
 /** Ids per chunk before it splits in two (a constant, so inserts stay O(log n)). */
 export const SORTED_IDS_CHUNK = 512
 
 /** Index of the first element of `arr` that is >= `id`. */
-function lowerBound(arr: readonly Ulid[], id: Ulid): number {
-  let lo = 0
-  let hi = arr.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (arr[mid]! < id) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
+const lowerBound = (arr: readonly Ulid[], id: Ulid): number => firstIndex(arr, (x) => x < id)
 
 export class SortedIds implements Iterable<Ulid> {
   private chunks: Ulid[][] = []

@@ -19,7 +19,7 @@
  * channel sees joins and leaves as they happen. When more than `maxLeft` sessions left the head
  * within one tick (a node of many sessions went away), the tick is a `reset`: the whole head.
  */
-import { decodeSession } from '@peerchat/engine'
+import { decodeSession, firstIndex } from '@peerchat/engine'
 
 /** A session joining a channel's roster (what another relay node sends for its own sessions). */
 export interface RosterJoin {
@@ -281,25 +281,9 @@ function keyOf(attestation: Uint8Array): Uint8Array | undefined {
 }
 
 /** First index whose order is >= `order`. */
-function lowerBound(list: readonly RosterMember[], order: string): number {
-  let lo = 0
-  let hi = list.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (list[mid]!.order < order) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
+const lowerBound = (list: readonly RosterMember[], order: string): number =>
+  firstIndex(list, (m) => m.order < order)
 
 /** First index whose order is > `order`. */
-function upperBound(list: readonly RosterMember[], order: string): number {
-  let lo = 0
-  let hi = list.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (list[mid]!.order <= order) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
+const upperBound = (list: readonly RosterMember[], order: string): number =>
+  firstIndex(list, (m) => m.order <= order)
