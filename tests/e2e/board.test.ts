@@ -4,7 +4,6 @@
  * @roamhq/wrtc). Tasks and descriptions go both ways; the page fetches nothing from the
  * internet, and WebRTC and the description editor stay out of its initial JavaScript.
  */
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { until } from '../peer/scenario.ts'
 import { type RelayProcess, spawnRelay } from '../relay/relay-process.ts'
 import { launchChromium } from './browser.ts'
+import { buildPage } from './build.ts'
 import { SHOTS } from './real-harness.ts'
 import { type StaticServer, serveStatic } from './static-server.ts'
 
@@ -30,10 +30,7 @@ let node: BoardNode
 
 beforeAll(async () => {
   dist = mkdtempSync(join(tmpdir(), 'peerchat-e2e-board-'))
-  execFileSync('pnpm', ['exec', 'vite', 'build', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], {
-    cwd: BOARD_DIR,
-    stdio: 'inherit',
-  })
+  buildPage(BOARD_DIR, dist)
   // Every member connects from 127.0.0.1: the per-address frame limits are raised.
   relay = await spawnRelay([
     '--channel',

@@ -11,9 +11,8 @@ export const updateReady = ref(false)
 let waiting: ServiceWorker | null = null
 
 export function registerServiceWorker(): void {
-  // Not on Vite's dev server (no sw.js there). `import.meta.env.PROD` would not do: a build run
-  // with NODE_ENV=test (the browser tests') is not "production" to Vite.
-  if (import.meta.hot || !('serviceWorker' in navigator)) return
+  // Builds only: Vite's dev server has no sw.js.
+  if (!import.meta.env.PROD || !('serviceWorker' in navigator)) return
   navigator.serviceWorker
     .register('./sw.js')
     .then((registration) => {
