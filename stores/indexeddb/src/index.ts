@@ -2,7 +2,7 @@
  * `@peerchat/store-indexeddb`: the engine's storage ports in the browser's IndexedDB
  * (layout: docs/protocol/storage-indexeddb.md). Per community (named by its relay key), one
  * database holds the channel logs (`IndexedDbStore`), the outbox (`IndexedDbOutboxStore`) and
- * cached document snapshots (`DocSnapshotCache`); a second one holds the attachments
+ * cached document snapshots (`DocSnapshotCache`) and the web app's search index (`SearchIndexStore`); a second one holds the attachments
  * (`IndexedDbBlobStore`).
  */
 
@@ -33,4 +33,6 @@ export {
   logDatabaseName,
   OUTBOX,
   SCHEMA_VERSION,
+  SEARCH_INDEX,
 } from './schema.ts'
+export { SearchIndexStore } from './search-store.ts'

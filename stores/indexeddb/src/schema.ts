@@ -1,11 +1,12 @@
 /**
  * The per-community database: its name and object stores (docs/protocol/storage-indexeddb.md).
- * Shared by the log store and the document snapshot cache, which open the same database.
+ * Shared by the log store, the outbox, the document snapshot cache and the search index, which
+ * open the same database.
  */
 import { abytes, toHex } from '@peerchat/engine'
 import { openDatabase } from './idb.ts'
 
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 /** Stamped events, keyPath [c, i]. */
 export const EVENTS = 'events'
 /** Index of EVENTS on [c, i, d]: its keys alone rebuild the in-memory index. */
@@ -14,6 +15,8 @@ export const DIGESTS_INDEX = 'digests'
 export const DOC_SNAPSHOTS = 'doc-snapshots'
 /** Local writes not stamped yet (the Replica's outbox), out-of-line keys `<author hex>:<nonce hex>` (version 2). */
 export const OUTBOX = 'outbox'
+/** The web app's search index: strings under out-of-line keys (a month, or `meta`) (version 3). */
+export const SEARCH_INDEX = 'search-index'
 
 export interface DatabaseOptions {
   /** The community's relay public key: one database per community. */
@@ -40,6 +43,7 @@ function upgrade(db: IDBDatabase, oldVersion: number): void {
     db.createObjectStore(DOC_SNAPSHOTS, { keyPath: ['c', 'doc'] })
   }
   if (oldVersion < 2) db.createObjectStore(OUTBOX)
+  if (oldVersion < 3) db.createObjectStore(SEARCH_INDEX)
 }
 
 export function openCommunityDatabase(opts: DatabaseOptions): Promise<IDBDatabase> {

@@ -46,6 +46,7 @@ import { loadOwnAvatar, saveOwnAvatar } from './own-avatar.ts'
 import type { RelayConfig } from './relay-config.ts'
 import { Remembered } from './remembered.ts'
 import { ReplicaClient } from './replica-client.ts'
+import type { SearchStorage } from './search.ts'
 import type {
   ChatClient,
   CommunityInfo,
@@ -540,6 +541,20 @@ export class RealClient extends ReplicaClient implements ChatClient {
     if (!this.options.store) return undefined
     const { DocSnapshotCache } = await import('@peerchat/store-indexeddb')
     return DocSnapshotCache.open({ relayKey: this.relayKey })
+  }
+
+  /** The search index beside the history in IndexedDB (not with `?store=memory`). */
+  protected override async searchStorage(): Promise<SearchStorage | undefined> {
+    if (!this.options.store) return undefined
+    const { SearchIndexStore } = await import('@peerchat/store-indexeddb')
+    return SearchIndexStore.open({ relayKey: this.relayKey })
+  }
+
+  /** Also everyone whose profile this device holds (not only those listed now). */
+  protected override peopleNamed(name: string): Set<string> {
+    const out = super.peopleNamed(name)
+    for (const [id, shown] of this.directory.known()) if (shown.toLowerCase().startsWith(name)) out.add(id)
+    return out
   }
 
   protected override displayName(key: string): string {

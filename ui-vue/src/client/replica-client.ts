@@ -26,6 +26,8 @@ import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import type { DocCache } from './canvas.ts'
 import { Coverage } from './coverage.ts'
 import type { Remembered } from './remembered.ts'
+import { rolesOf } from './roles.ts'
+import { LocalSearch, type SearchResults, type SearchStorage } from './search.ts'
 import type {
   CanvasSession,
   ChannelCoverage,
@@ -90,6 +92,10 @@ export abstract class ReplicaClient extends ChatClientBase {
   private readonly firstPageShown = new Promise<void>((resolve) => {
     this.firstPage = resolve
   })
+  private searchCore: LocalSearch | undefined
+  private readonly flushSearch = (): void => {
+    if (globalThis.document?.visibilityState === 'hidden') void this.searchCore?.flush()
+  }
 
   /**
    * `remembered`: where read markers outlive the page, so that a return counts nothing already
@@ -148,6 +154,20 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Where built canvases are cached on this device (none by default: rebuilt from the log). */
   protected canvasCache(): Promise<DocCache | undefined> {
     return Promise.resolve(undefined)
+  }
+
+  /** Where the search index is kept on this device (none by default: built again on each start). */
+  protected searchStorage(): Promise<SearchStorage | undefined> {
+    return Promise.resolve(undefined)
+  }
+
+  /** Keys (text) whose shown name or key starts with `name` (lower case), for `from:` and `mentions:`. */
+  protected peopleNamed(name: string): Set<string> {
+    const out = new Set<string>()
+    if (name === 'me') out.add(publicKeyToText(this.self))
+    for (const m of this.members())
+      if (m.name.toLowerCase().startsWith(name) || m.id.toLowerCase().startsWith(name)) out.add(m.id)
+    return out
   }
 
   /** The name shown for a key (text) at a cursor or in a history. */
@@ -220,6 +240,27 @@ export abstract class ReplicaClient extends ChatClientBase {
       })
       .then(() => admin.take([]))
       .catch(() => {}) // the store closed under a stop: nothing to show any more
+    this.startSearch(replica)
+  }
+
+  /**
+   * The local search index: it loads once the stored admin log is folded (redactions are judged
+   * by roles) and the first page is shown; every change of a channel reaches it from now on.
+   */
+  private startSearch(replica: Replica): void {
+    const indexed = (c: string) => c !== ADMIN_CHANNEL && c !== PROFILE_CHANNEL
+    this.searchCore = new LocalSearch({
+      roles: rolesOf(this),
+      names: { keysOf: (name) => this.peopleNamed(name), nameOf: (key) => this.displayName(key) },
+      channels: () => replica.channels.filter(indexed),
+      log: (channel) => replica.open(channel),
+      storage: () => this.searchStorage(),
+      after: Promise.all([this.adminLoaded, Promise.race([this.firstPageShown, sleep(SCAN_DELAY_MS)])]),
+      onProgress: (p) => {
+        if (!this.stopped) this.emitter.emit('search', p)
+      },
+    })
+    globalThis.document?.addEventListener('visibilitychange', this.flushSearch)
   }
 
   /** Lists a channel (idempotent); it is followed from now on. */
@@ -248,6 +289,8 @@ export abstract class ReplicaClient extends ChatClientBase {
     for (const off of this.watched.values()) off()
     this.watched.clear()
     this.offAdmin?.()
+    globalThis.document?.removeEventListener('visibilitychange', this.flushSearch)
+    await this.searchCore?.stop()
     await this.replica?.stop()
   }
 
@@ -284,6 +327,11 @@ export abstract class ReplicaClient extends ChatClientBase {
       return { events: this.allowed(events), complete: true }
     this.pull(channel, before, query.limit - events.length)
     return { events: this.allowed(events), complete: false }
+  }
+
+  async search(text: string, opts: { before?: Ulid } = {}): Promise<SearchResults> {
+    if (!this.searchCore) throw new Error('not started yet')
+    return this.searchCore.search(text, opts)
   }
 
   writes(channel: string): readonly Write[] {
@@ -418,6 +466,7 @@ export abstract class ReplicaClient extends ChatClientBase {
   private changed(change: Change): void {
     if (this.stopped) return
     const { channel, added } = change
+    if (channel !== PROFILE_CHANNEL) this.searchCore?.changed(change)
     if (added.length > 0) {
       const source = sourceOf(change.source)
       if (source.via !== 'local') for (const e of added) this.remember(e.id, source)

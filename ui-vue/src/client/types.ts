@@ -18,6 +18,7 @@ import type {
 } from '@peerchat/engine/chat'
 import type { AttachmentInfo } from './attachments.ts'
 import type { AvatarRef } from './bodies.ts'
+import type { SearchResults } from './search.ts'
 import type { VoiceNetwork } from './voice/network.ts'
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
@@ -212,6 +213,18 @@ export interface ChatClientEvents {
   backfill: { channel: string; active: boolean }
   /** The community's admin state changed (re-read `admin.view()`). */
   admin: undefined
+  /** The search index grew, or is loading or reading channels (progress for the search box). */
+  search: SearchProgress
+}
+
+/** How far the local search index is (client/search.ts). */
+export interface SearchProgress {
+  /** Messages indexed. */
+  indexed: number
+  /** The saved index is loading, or channels are being read; false once everything held is in. */
+  busy: boolean
+  /** While reading channels: events read and to read. */
+  read?: { done: number; total: number }
 }
 
 /** A key as the admin screens show it: its role, and a ban or timeout in force. */
@@ -455,6 +468,11 @@ export interface ChatClient {
   setAvatar?(avatar: PreparedAvatar | null): Promise<Outgoing>
   /** Opens the channel's canvas (loads the editor's engine part on first use). */
   openCanvas?(channel: string): Promise<CanvasSession>
+  /**
+   * Searches every channel this device holds (the search box's language: words, "phrases",
+   * from:/in:/has:/mentions:/before:/after:), newest first; `before` asks for the next page.
+   */
+  search?(text: string, opts?: { before?: Ulid }): Promise<SearchResults>
   /** Ephemeral typing hint (awareness); `null` when the composer is left or emptied. */
   setTyping(channel: string | null): void
 

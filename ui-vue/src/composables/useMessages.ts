@@ -4,10 +4,10 @@
  * pages of history (what the device holds, read at once), live and backfilled events, and the
  * states of this device's writes (pending, failed with retry, stamped).
  */
-import { publicKeyToText, type Ulid } from '@peerchat/engine'
-import type { Roles } from '@peerchat/engine/chat'
+import type { Ulid } from '@peerchat/engine'
 import { computed, type InjectionKey, onScopeDispose, provide, type Ref, shallowRef, watch } from 'vue'
 import { ChannelTimeline, type ChatMessage, refusalText, writeKeyOf } from '../client/channel-view.ts'
+import { rolesOf } from '../client/roles.ts'
 import type { ChatClient } from '../client/types.ts'
 import { buildRows } from '../lib/rows.ts'
 import { injectStrict } from './inject.ts'
@@ -16,19 +16,6 @@ import { injectStrict } from './inject.ts'
 export const FIRST_PAGE = 500
 /** Events loaded per scroll-back step (default 500). */
 export const OLDER_PAGE = 500
-
-/**
- * Moderators may redact others' messages. Privileges come from the relay's attestations; the
- * sim's never change, so this is pure as the view requires.
- */
-function rolesOf(client: ChatClient): Roles {
-  return (key, ts) => {
-    const id = publicKeyToText(key)
-    const roles = new Set<string>(client.members().find((m) => m.id === id)?.privileges ?? [])
-    for (const r of client.admin.rolesAt(key, ts)) roles.add(r)
-    return roles as ReturnType<Roles>
-  }
-}
 
 interface ChannelState {
   view: ChannelTimeline
