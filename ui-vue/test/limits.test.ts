@@ -23,5 +23,6 @@ describe('UI limits', () => {
     expect(uiKnobs(`?page=${KNOB_PAGE_MAX + 1}`).firstPage).toBe(KNOB_PAGE_MAX)
     expect(uiKnobs('?page=0&overscan=-5')).toEqual({ firstPage: undefined, overscan: undefined })
     expect(uiKnobs('?page=250&overscan=900')).toEqual({ firstPage: 250, overscan: 900 })
+    expect(uiKnobs('?page=10&older=10').olderPage).toBe(10)
   })
 })

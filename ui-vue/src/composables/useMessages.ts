@@ -16,6 +16,16 @@ import { injectStrict } from './inject.ts'
 export const FIRST_PAGE = 500
 /** Events loaded per scroll-back step (default 500). */
 export const OLDER_PAGE = 500
+/** Longest a jump to a message waits for its page, from this device and then its peers (default 30 s). */
+export const JUMP_WAIT_MS = 30_000
+
+/** A message to bring into view (a search result): the list scrolls to it once its row exists. */
+export interface JumpTarget {
+  channel: string
+  id: Ulid
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface ChannelState {
   view: ChannelTimeline
@@ -35,11 +45,20 @@ interface ChannelState {
   fromPeers: boolean
 }
 
-function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FIRST_PAGE) {
+/** Page sizes: the first page of a channel, and each older one. */
+export interface PageSizes {
+  firstPage?: number
+  olderPage?: number
+}
+
+function createMessages(client: ChatClient, channel: Ref<string>, pages: PageSizes = {}) {
+  const firstPage = pages.firstPage ?? FIRST_PAGE
+  const olderPage = pages.olderPage ?? OLDER_PAGE
   const states = new Map<string, ChannelState>()
   /** Bumped on every change of the open channel's view (the view itself is not reactive). */
   const version = shallowRef(0)
   const error = shallowRef<string | null>(null)
+  const target = shallowRef<JumpTarget | null>(null)
   const bump = (): void => {
     version.value++
   }
@@ -82,7 +101,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
       state.loading = false
       if (name === channel.value) bump()
     }
-    if (state.again) void loadPage(name, OLDER_PAGE)
+    if (state.again) void loadPage(name, olderPage)
   }
 
   /** First look at a channel: this device's writes waiting for their stamp, then the newest page. */
@@ -91,6 +110,30 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     state.started = true
     for (const w of client.writes(name)) state.view.setWrite(w)
     void loadPage(name, firstPage)
+  }
+
+  /**
+   * Loads the channel's pages back to the message `id` (older history comes from peers when this
+   * device has none: `history` asks them), then sets it as the `target`. False when it cannot be
+   * had (the channel's start was reached, `JUMP_WAIT_MS` passed, or another channel was opened).
+   */
+  async function jumpTo(name: string, id: Ulid): Promise<boolean> {
+    const state = stateOf(name)
+    if (!state.started) start(name)
+    const deadline = Date.now() + JUMP_WAIT_MS
+    while (!state.view.get(id)) {
+      if (channel.value !== name) return false
+      if ((state.complete && !state.loading) || Date.now() > deadline) {
+        error.value = 'That message could not be found on this device or its peers.'
+        return false
+      }
+      // A page is loading, or peers are being asked (their `backfill` end loads the next page).
+      if (state.loading || state.drained) await sleep(50)
+      else await loadPage(name, olderPage)
+    }
+    target.value = { channel: name, id }
+    bump()
+    return true
   }
 
   const report = (e: Error): void => {
@@ -143,7 +186,7 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
     if (!active && state.started && !state.complete) {
       state.drained = false
       if (state.loading) state.again = true
-      else void loadPage(name, OLDER_PAGE)
+      else void loadPage(name, olderPage)
     }
     if (name === channel.value) bump()
   })
@@ -157,8 +200,11 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
   return {
     rows,
     error,
+    /** The message the list brings into view (a search result), once its row exists. */
+    target,
+    jumpTo,
     /** Loads the next older page of the open channel (no-op while loading or at the start). */
-    loadOlder: () => loadPage(channel.value, OLDER_PAGE),
+    loadOlder: () => loadPage(channel.value, olderPage),
     get: (id: Ulid): ChatMessage | undefined => current.value.view.get(id),
     /** The newest own message that can still be edited (for Up in an empty composer). */
     lastOwn: (): ChatMessage | undefined => {
@@ -209,8 +255,8 @@ function createMessages(client: ChatClient, channel: Ref<string>, firstPage = FI
 export type MessagesState = ReturnType<typeof createMessages>
 const key: InjectionKey<MessagesState> = Symbol('messages')
 
-export function provideMessages(client: ChatClient, channel: Ref<string>, firstPage?: number): MessagesState {
-  const state = createMessages(client, channel, firstPage)
+export function provideMessages(client: ChatClient, channel: Ref<string>, pages?: PageSizes): MessagesState {
+  const state = createMessages(client, channel, pages)
   provide(key, state)
   return state
 }

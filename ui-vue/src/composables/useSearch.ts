@@ -1,0 +1,109 @@
+/**
+ * The search box's state: what is typed, the results of this device's index (newest first, a
+ * page at a time), how far the index is, and opening a result (the channel, then the message).
+ */
+import type { Ulid } from '@peerchat/engine'
+import { type InjectionKey, onScopeDispose, provide, ref, shallowRef, watch } from 'vue'
+import type { SearchResults } from '../client/search.ts'
+import type { ChatClient, SearchProgress } from '../client/types.ts'
+import type { SearchHit } from '../lib/search-index.ts'
+import { injectStrict } from './inject.ts'
+import type { ChannelsState } from './useChannels.ts'
+import type { MessagesState } from './useMessages.ts'
+
+/** Typing pauses this long before a query runs (default 120 ms). */
+export const SEARCH_DEBOUNCE_MS = 120
+/** While the index grows, open results are refreshed at most this often (default 1 s). */
+export const SEARCH_REFRESH_MS = 1_000
+
+function createSearch(client: ChatClient, channels: ChannelsState, messages: MessagesState) {
+  const text = ref('')
+  const open = ref(false)
+  const results = shallowRef<SearchResults | null>(null)
+  const hits = shallowRef<readonly SearchHit[]>([])
+  const progress = shallowRef<SearchProgress | null>(null)
+  const error = ref<string | null>(null)
+  const running = ref(false)
+  let seq = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let refreshAt = 0
+
+  async function run(): Promise<void> {
+    const mine = ++seq
+    const query = text.value.trim()
+    if (!query || !client.search) {
+      results.value = null
+      hits.value = []
+      return
+    }
+    running.value = true
+    try {
+      const r = await client.search(query)
+      if (mine !== seq) return
+      results.value = r
+      hits.value = r.hits
+      progress.value = r.progress
+      error.value = null
+    } catch (e) {
+      if (mine === seq) error.value = `Search failed: ${(e as Error).message}`
+    } finally {
+      if (mine === seq) running.value = false
+    }
+  }
+
+  /** The next (older) page of the same query. */
+  async function more(): Promise<void> {
+    const last = hits.value[hits.value.length - 1]
+    const query = text.value.trim()
+    if (!last || !client.search || !results.value?.more) return
+    const mine = seq
+    const r = await client.search(query, { before: last.doc.id as Ulid })
+    if (mine !== seq) return
+    results.value = r
+    hits.value = [...hits.value, ...r.hits]
+  }
+
+  /** Opens the result's channel and brings the message into view (loading its page). */
+  async function jump(hit: SearchHit): Promise<boolean> {
+    open.value = false
+    channels.select(hit.doc.channel)
+    return messages.jumpTo(hit.doc.channel, hit.doc.id as Ulid)
+  }
+
+  watch(text, () => {
+    clearTimeout(timer)
+    open.value = text.value.trim() !== ''
+    timer = setTimeout(() => void run(), SEARCH_DEBOUNCE_MS)
+  })
+  const off = client.on('search', (p) => {
+    progress.value = p
+    // Results found so far grow as channels are read: refresh them now and then.
+    if (!open.value || !text.value.trim()) return
+    const now = Date.now()
+    if (!p.busy || now >= refreshAt) {
+      refreshAt = now + SEARCH_REFRESH_MS
+      void run()
+    }
+  })
+  onScopeDispose(() => {
+    clearTimeout(timer)
+    off()
+  })
+
+  return { text, open, results, hits, progress, error, running, run, more, jump }
+}
+
+export type SearchState = ReturnType<typeof createSearch>
+const key: InjectionKey<SearchState> = Symbol('search')
+
+export function provideSearch(
+  client: ChatClient,
+  channels: ChannelsState,
+  messages: MessagesState,
+): SearchState {
+  const state = createSearch(client, channels, messages)
+  provide(key, state)
+  return state
+}
+
+export const useSearch = (): SearchState => injectStrict(key, 'useSearch')
