@@ -51,7 +51,8 @@ export interface PageSizes {
   olderPage?: number
 }
 
-function createMessages(client: ChatClient, channel: Ref<string>, pages: PageSizes = {}) {
+/** The state behind `provideMessages` (exported for tests, which run it in an effect scope). */
+export function createMessages(client: ChatClient, channel: Ref<string>, pages: PageSizes = {}) {
   const firstPage = pages.firstPage ?? FIRST_PAGE
   const olderPage = pages.olderPage ?? OLDER_PAGE
   const states = new Map<string, ChannelState>()
