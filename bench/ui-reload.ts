@@ -19,7 +19,11 @@
  *   the background, never waited for;
  * - baseline, first message over the network: a profile that keeps nothing
  *   (`?store=memory`), whose history must come from a peer holding the same 10,000 (the
- *   IndexedDB profile, left open) over WebRTC.
+ *   IndexedDB profile, left open) over WebRTC;
+ * - offline, from the service worker (issue 17, offline cold start): a profile on the relay's
+ *   own page (production build: its service worker installed and in control) holding the same
+ *   history, reloaded with the relay stopped, so that the page and its files come from the
+ *   worker's cache. Fails unless every such reload was served by the worker.
  *
  *   pnpm bench:ui-reload     (MESSAGES=10000, RUNS=5 by default)
  */
@@ -30,9 +34,7 @@ import { encodeEvent, eventDigest, Identity, signRequest, stamp, toBase64url } f
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { fixtureUlid } from '@peerchat/engine/testing'
 import { EVENTS, logDatabaseName } from '../stores/indexeddb/src/index.ts'
-import { launchChromium } from '../tests/e2e/browser.ts'
-import { buildUi, DIST_DIR } from '../tests/e2e/build.ts'
-import { joinAs, startRealRelay } from '../tests/e2e/real-harness.ts'
+import { joinAs, startRealStack } from '../tests/e2e/real-harness.ts'
 import { serveStatic } from '../tests/e2e/static-server.ts'
 import { encodeBody } from '../ui-vue/src/client/bodies.ts'
 import { median } from './cli.ts'
@@ -129,31 +131,60 @@ interface Reload {
   created: number
   /** `start()` returned. */
   started: number
+  /** A service worker controls the page (`navigator.serviceWorker.controller`). */
+  controlled: boolean
+  /** The page's own response came through the service worker. */
+  viaWorker: boolean
 }
 
-async function reload(page: Page): Promise<Reload> {
-  await page.reload()
+/** One measured load of `page` (a reload unless `navigate` says otherwise). */
+async function reload(page: Page, navigate = () => page.reload()): Promise<Reload> {
+  const response = await navigate()
   await page.waitForFunction('window.__firstRow !== undefined', null, WAIT)
-  return page.evaluate(`(() => {
+  const marks = (await page.evaluate(`(() => {
     const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN
     return {
       firstRow: window.__firstRow,
       loaded: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
       created: mark('client:created'),
       started: mark('client:started'),
+      controlled: navigator.serviceWorker.controller !== null,
     }
-  })()`) as Promise<Reload>
+  })()`)) as Omit<Reload, 'viaWorker'>
+  return { ...marks, viaWorker: response?.fromServiceWorker() ?? false }
 }
 
-buildUi()
+async function reloads(page: Page): Promise<Reload[]> {
+  const out: Reload[] = []
+  for (let r = 0; r < RUNS; r++) out.push(await reload(page))
+  return out
+}
+
+// A build of its own (production, as `buildUi` always makes): e2e runs alongside rebuild
+// ui-vue/dist, which would swap the files (and the service worker) under the bench.
 // The `ws` shell: it is stopped and started again on its port (uWS cannot re-bind one in TIME_WAIT).
-const relay = await startRealRelay(['--quiet', '--shell', 'ws', '--key-file', keyFile])
-const site = await serveStatic(DIST_DIR)
-const browser = await launchChromium()
+const stack = await startRealStack({
+  relayArgs: ['--quiet', '--shell', 'ws', '--key-file', keyFile],
+  ownBuild: true,
+})
+const { relay, browser } = stack
+const site = await serveStatic(stack.dist)
 const relayOrigin = relay.appUrl.replace(/\/$/, '')
 const contexts: BrowserContext[] = []
 try {
   const rows = await history()
+  // The offline case's profile, on the relay's origin, made first and its page closed: it must
+  // be nobody's peer while the other cases run.
+  const cy = await joinAs(browser, relay.appUrl, 'Cy', '', { initScript: FIRST_ROW })
+  const offlineProfile = cy.context()
+  contexts.push(offlineProfile)
+  await seed(cy, rows)
+  await reload(cy)
+  // Activated = every file of the build cached (sw.js install); only then does it open offline.
+  // No worker at all means a development build (it registers on production builds only).
+  await cy.waitForFunction("navigator.serviceWorker.controller?.state === 'activated'", null, WAIT)
+  await cy.close()
+
   // The IndexedDB profile, on the static server's origin so that it also loads with the relay down.
   const ann = await joinAs(browser, site.url, 'Ann', `?relay=${encodeURIComponent(relayOrigin)}`, {
     initScript: FIRST_ROW,
@@ -162,23 +193,29 @@ try {
   await seed(ann, rows)
   await reload(ann) // the first open of the seeded store: not counted
 
-  const shipped: Reload[] = []
-  for (let r = 0; r < RUNS; r++) shipped.push(await reload(ann))
+  const shipped = await reloads(ann)
 
   await relay.kill()
-  const down: Reload[] = []
-  for (let r = 0; r < RUNS; r++) down.push(await reload(ann))
+  const down = await reloads(ann)
+  // Offline cold start: a new tab on the relay's address, then reloads, the relay still down.
+  const cyOffline = await offlineProfile.newPage()
+  await reload(cyOffline, () => cyOffline.goto(relay.appUrl)) // the new tab's first open: not counted
+  const offline = await reloads(cyOffline)
+  // Closed before the relay is back: it would be one more peer online in the cases below.
+  await offlineProfile.close()
+  // Nothing answers on the relay's port, so a page that showed its messages came from the
+  // worker's cache; still, the case is void unless the worker is seen serving each reload.
+  const stray = offline.find((x) => !x.controlled || !x.viaWorker)
+  if (stray) throw new Error(`offline reload not served by the service worker: ${JSON.stringify(stray)}`)
   await relay.restart()
   await ann.locator('.conn.online').waitFor(WAIT)
 
   // Baseline: nothing stored; the history comes from Ann over WebRTC on every load.
   const ben = await joinAs(browser, relay.appUrl, 'Ben', '?store=memory', { initScript: FIRST_ROW })
   contexts.push(ben.context())
-  const network: Reload[] = []
-  for (let r = 0; r < RUNS; r++) network.push(await reload(ben))
+  const network = await reloads(ben)
   // The issue's case: others online, who may hold older history (they are asked in the background).
-  const withPeer: Reload[] = []
-  for (let r = 0; r < RUNS; r++) withPeer.push(await reload(ann))
+  const withPeer = await reloads(ann)
 
   const ms = (xs: number[]) => median(xs).toFixed(0)
   const row = (label: string, xs: Reload[]) =>
@@ -193,16 +230,28 @@ try {
     '| case | first message ms, median (runs) | after the client started, median ms | code ran / client created / started, median ms |',
   )
   console.log('|---|---|---:|---|')
-  row('IndexedDB store, relay up (shipped)', shipped)
-  row('IndexedDB store, relay up, another peer online', withPeer)
-  row('IndexedDB store, relay down', down)
-  row('baseline: memory store, history from a peer over WebRTC', network)
-  const ratio = median(network.map((x) => x.firstRow)) / median(shipped.map((x) => x.firstRow))
-  console.log(`first message, shipped vs baseline: ${ratio.toFixed(1)}x faster`)
+  const cases: [string, Reload[]][] = [
+    ['IndexedDB store, relay up (shipped)', shipped],
+    ['IndexedDB store, relay up, another peer online', withPeer],
+    ['IndexedDB store, relay down', down],
+    ["IndexedDB store, relay down, the relay's page from the service worker (offline)", offline],
+    ['baseline: memory store, history from a peer over WebRTC', network],
+  ]
+  for (const [label, xs] of cases) row(label, xs)
+  // The static server's page registers the same worker: say which loads it controlled.
+  console.log(
+    `service worker in control: ${cases.map(([label, xs]) => `${label} ${xs.filter((x) => x.controlled).length}/${xs.length}`).join('; ')}`,
+  )
+  /** Median first message of `a` over that of `b`. */
+  const ratio = (a: Reload[], b: Reload[]) =>
+    median(a.map((x) => x.firstRow)) / median(b.map((x) => x.firstRow))
+  console.log(`first message, shipped vs baseline: ${ratio(network, shipped).toFixed(1)}x faster`)
+  console.log(
+    `first message, offline from the service worker vs shipped: ${ratio(offline, shipped).toFixed(2)}x the time`,
+  )
 } finally {
   for (const c of contexts) await c.close().catch(() => {})
-  await browser.close()
   await site.close()
-  await relay.stop()
+  await stack.stop()
   rmSync(keyDir, { recursive: true, force: true })
 }
