@@ -15,6 +15,8 @@ export const Domain = {
   invite: 'invite',
   checkpoint: 'checkpoint',
   sdp: 'sdp',
+  /** A user key vouching for the MLS signature key of one of its devices (mls/credential.ts). */
+  mlsCredential: 'mls-credential',
 } as const
 export type Domain = (typeof Domain)[keyof typeof Domain]
 

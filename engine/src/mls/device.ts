@@ -1,0 +1,104 @@
+/**
+ * This device as an MLS client: an MLS signature key pair vouched for by the user's peerchat key
+ * (credential.ts), and the key packages it published, whose private parts it keeps until a
+ * Welcome uses one. Key packages are published as `mls.keypackage` events authored by the user,
+ * so that whoever adds someone takes a key package that user posted.
+ */
+
+import {
+  type Credential,
+  defaultCapabilities,
+  defaultLifetime,
+  generateKeyPackageWithKey,
+  type KeyPackage,
+  type PrivateKeyPackage,
+} from 'ts-mls'
+import { makeKeyPackageRef, verifyKeyPackage } from 'ts-mls/keyPackage.js'
+import { equalBytes, toHex } from '../bytes.ts'
+import { DecodeError } from '../errors.ts'
+import type { PublicKey, Signer } from '../identity/keys.ts'
+import { bindCredential, checkCredential } from './credential.ts'
+import { mlsSuite } from './suite.ts'
+import { readMlsMessage, writeMlsMessage } from './wire.ts'
+
+/** Key packages kept for Welcomes (default 100; the oldest are forgotten, they can no longer be joined with). */
+export const KEY_PACKAGES_KEPT = 100
+
+export interface MlsSigningKey {
+  signKey: Uint8Array
+  publicKey: Uint8Array
+}
+
+export class MlsDevice {
+  private readonly kept = new Map<string, { pub: KeyPackage; priv: PrivateKeyPackage }>()
+
+  private constructor(
+    readonly signer: Signer,
+    readonly key: MlsSigningKey,
+    readonly credential: Credential,
+  ) {}
+
+  /** A device with a new MLS key (or `key`, one made before), vouched for by `signer`. */
+  static async create(signer: Signer, key?: MlsSigningKey): Promise<MlsDevice> {
+    const suite = await mlsSuite()
+    const k = key ?? (await suite.signature.keygen())
+    return new MlsDevice(signer, k, await bindCredential(signer, k.publicKey))
+  }
+
+  get user(): PublicKey {
+    return this.signer.publicKey
+  }
+
+  /** A fresh key package: the body of an `mls.keypackage` event (its secrets stay here). */
+  async keyPackage(): Promise<Uint8Array> {
+    const suite = await mlsSuite()
+    const kp = await generateKeyPackageWithKey(
+      this.credential,
+      defaultCapabilities(),
+      defaultLifetime,
+      [],
+      this.key,
+      suite,
+    )
+    const ref = await refOf(kp.publicPackage)
+    this.kept.set(ref, { pub: kp.publicPackage, priv: kp.privatePackage })
+    if (this.kept.size > KEY_PACKAGES_KEPT) this.kept.delete(this.kept.keys().next().value!)
+    return writeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: kp.publicPackage })
+  }
+
+  /** The key package (and its secrets) a Welcome names by reference, if this device made it. */
+  keptFor(
+    refs: readonly Uint8Array[],
+  ): { pub: KeyPackage; priv: PrivateKeyPackage; ref: string } | undefined {
+    for (const r of refs) {
+      const ref = toHex(r)
+      const kp = this.kept.get(ref)
+      if (kp) return { ...kp, ref }
+    }
+    return undefined
+  }
+
+  /** Forgets a key package once a Welcome used it (a key package is used once). */
+  used(ref: string): void {
+    this.kept.delete(ref)
+  }
+}
+
+/**
+ * A key package someone published, checked: it decodes, its signature verifies, its credential
+ * binds its key to a user, and that user is `author` (who posted the event). Throws DecodeError.
+ */
+export async function readKeyPackage(body: Uint8Array, author: PublicKey): Promise<KeyPackage> {
+  const m = readMlsMessage(body)
+  if (m.wireformat !== 'mls_key_package') throw new DecodeError('not a key package')
+  const kp = m.keyPackage
+  const suite = await mlsSuite()
+  if (!(await verifyKeyPackage(kp, suite.signature))) throw new DecodeError('key package signature invalid')
+  const owner = await checkCredential(kp.leafNode.credential, kp.leafNode.signaturePublicKey)
+  if (!owner || !equalBytes(owner, author)) throw new DecodeError('key package not vouched for by its author')
+  return kp
+}
+
+export async function refOf(kp: KeyPackage): Promise<string> {
+  return toHex(await makeKeyPackageRef(kp, (await mlsSuite()).hash))
+}

@@ -1,0 +1,24 @@
+/**
+ * `@peerchat/engine/mls`: end-to-end encrypted groups over channel logs with MLS (RFC 9420,
+ * ts-mls, suite MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519). A device's MLS key is vouched for
+ * by the user's peerchat key; key packages, commits, Welcomes and application messages are
+ * events of the log, and the relay's order decides which commit wins an epoch.
+ */
+export { MAX_RETRIES, MlsChannel, type MlsChannelListener, type MlsChannelOptions } from './channel.ts'
+export { bindCredential, checkCredential, ownerOf, peerchatAuthService } from './credential.ts'
+export { KEY_PACKAGES_KEPT, MlsDevice, type MlsSigningKey, readKeyPackage } from './device.ts'
+export { type MembershipChange, type MlsEvent, MlsGroup, type MlsReceived } from './group.ts'
+export { MLS_CONFIG, MLS_SUITE, mlsSuite } from './suite.ts'
+export {
+  decodeInner,
+  decodeWelcomeEnvelope,
+  encodeInner,
+  encodeWelcomeEnvelope,
+  headerOf,
+  INNER_BODY_MAX,
+  type InnerEvent,
+  MLS_MESSAGE_MAX,
+  MlsKind,
+  readMlsMessage,
+  type WelcomeEnvelope,
+} from './wire.ts'
