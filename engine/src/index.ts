@@ -144,6 +144,14 @@ export {
   type SyncReport,
 } from './peer/index.ts'
 export {
+  isPrivateChannel,
+  KEY_PACKAGE_CHANNEL,
+  kindsAllowedIn,
+  MlsKind,
+  PRIVATE_CHANNEL_PREFIX,
+  privateChannelOf,
+} from './private-channels.ts'
+export {
   type ClientFrame,
   CloseCode,
   CREDENTIAL_VERSION,

@@ -70,7 +70,7 @@ export async function person(name: string, log: TestLog): Promise<Person> {
 }
 
 /** Publishes a key package for `p` and returns it as an adder reads it (checked against its author). */
-export async function keyPackageOf(p: Person, log: TestLog) {
+export async function publishedKeyPackage(p: Person, log: TestLog) {
   const e = log.append(p.id.publicKey, MlsKind.keyPackage, await p.device.keyPackage())
   return readKeyPackage(e.body, e.author)
 }

@@ -12,7 +12,7 @@ import { DecodeError } from '../src/errors.ts'
 import { Identity } from '../src/identity/keys.ts'
 import { MlsDevice, MlsGroup, MlsKind, readKeyPackage } from '../src/mls/index.ts'
 import { useNodeCrypto } from '../src/node/index.ts'
-import { crowd, keyPackageOf, type Person, person, say, settle, TestLog } from './mls-fixtures.ts'
+import { crowd, publishedKeyPackage, type Person, person, say, settle, TestLog } from './mls-fixtures.ts'
 
 beforeAll(() => useNodeCrypto())
 
@@ -27,7 +27,7 @@ describe('MLS over a channel log', () => {
     const log = new TestLog()
     const { ann, bob, cara } = await crowd(log, 'ann', 'bob', 'cara')
     await ann.channel.create(groupId)
-    await ann.channel.add([await keyPackageOf(bob, log), await keyPackageOf(cara, log)])
+    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
     await settle([ann, bob, cara], log)
     expect(bob.channel.group?.epoch).toBe(1n)
     expect(cara.channel.group?.members()).toHaveLength(3)
@@ -54,7 +54,7 @@ describe('MLS over a channel log', () => {
     const log = new TestLog()
     const { ann, bob, cara } = await crowd(log, 'ann', 'bob', 'cara')
     await ann.channel.create(groupId)
-    await ann.channel.add([await keyPackageOf(bob, log), await keyPackageOf(cara, log)])
+    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
     await settle([ann, bob, cara], log)
     const caraBefore = cara.channel.group!.save()
     await ann.channel.remove([cara.id.publicKey])
@@ -82,10 +82,10 @@ describe('MLS over a channel log', () => {
     const log = new TestLog()
     const { ann, bob, cara, dave } = await crowd(log, 'ann', 'bob', 'cara', 'dave')
     await ann.channel.create(groupId)
-    await ann.channel.add([await keyPackageOf(bob, log), await keyPackageOf(cara, log)])
+    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
     await settle([ann, bob, cara], log)
     // Both commit on epoch 1 before seeing each other's: Bob's is stamped first.
-    const daveKp = await keyPackageOf(dave, log)
+    const daveKp = await publishedKeyPackage(dave, log)
     await bob.channel.remove([cara.id.publicKey])
     await ann.channel.add([daveKp])
     await settle([ann, bob, cara, dave], log)
@@ -109,7 +109,7 @@ describe('MLS over a channel log', () => {
     const log = new TestLog()
     const { ann, bob, eve } = await crowd(log, 'ann', 'bob', 'eve')
     await ann.channel.create(groupId)
-    await ann.channel.add([await keyPackageOf(bob, log)])
+    await ann.channel.add([await publishedKeyPackage(bob, log)])
     await settle([ann, bob], log)
     const group = bob.channel.group!
     const commit = log.events.find((e) => e.kind === MlsKind.commit)!
@@ -133,7 +133,7 @@ describe('MLS over a channel log', () => {
     })
     // A commit in Ann's name posted by Eve (the relay says Eve wrote the event).
     const annGroup = MlsGroup.load(ann.device, ann.channel.group!.save())
-    const forged = await annGroup.commit({ add: [await keyPackageOf(eve, log)], remove: [] })
+    const forged = await annGroup.commit({ add: [await publishedKeyPackage(eve, log)], remove: [] })
     const fake = log.append(eve.id.publicKey, MlsKind.commit, forged!.commit)
     expect(await bob.channel.group!.receive(fake)).toMatchObject({
       type: 'ignored',
@@ -153,11 +153,11 @@ describe('MLS over a channel log', () => {
     const log = new TestLog()
     const { ann, bob, cara, dave, erin } = await crowd(log, 'ann', 'bob', 'cara', 'dave', 'erin')
     await ann.channel.create(groupId)
-    await ann.channel.add([await keyPackageOf(bob, log)])
+    await ann.channel.add([await publishedKeyPackage(bob, log)])
     await settle([ann, bob], log)
     // Bob is away while three epochs pass, with messages in each.
     for (const p of [cara, dave, erin]) {
-      await ann.channel.add([await keyPackageOf(p, log)])
+      await ann.channel.add([await publishedKeyPackage(p, log)])
       await settle([ann, cara, dave, erin], log)
       await say(ann, `epoch ${ann.channel.group!.epoch}`)
     }
@@ -168,7 +168,7 @@ describe('MLS over a channel log', () => {
     expect([...bob.got.values()]).toEqual(['epoch 2', 'epoch 3', 'epoch 4'])
     // A gap: events of a later epoch wait until what is missing arrives.
     const late = await person('late', log)
-    await ann.channel.add([await keyPackageOf(late, log)])
+    await ann.channel.add([await publishedKeyPackage(late, log)])
     await ann.channel.take(log.events) // her commit is hers once the log has it
     await say(ann, 'epoch 5')
     const tail = log.events.slice(-3) // commit, welcome, message
@@ -183,11 +183,11 @@ describe('MLS over a channel log', () => {
     const log = new TestLog()
     const { ann, bob, cara, dave } = await crowd(log, 'ann', 'bob', 'cara', 'dave')
     await ann.channel.create(groupId)
-    await ann.channel.add([await keyPackageOf(bob, log)])
+    await ann.channel.add([await publishedKeyPackage(bob, log)])
     await settle([ann, bob], log)
     // Bob's add of Cara is first; Ann's add of Dave (same epoch) loses, its Welcome is stale.
-    const caraKp = await keyPackageOf(cara, log)
-    const daveKp = await keyPackageOf(dave, log)
+    const caraKp = await publishedKeyPackage(cara, log)
+    const daveKp = await publishedKeyPackage(dave, log)
     await bob.channel.add([caraKp])
     // Ann commits on epoch 1 too, but her retry is switched off by refusing her next publishes.
     const annStale = MlsGroup.load(ann.device, ann.channel.group!.save())
@@ -237,7 +237,7 @@ describe('MLS over a channel log', () => {
             if (g.committing) await p.channel.take(log.events)
             else if (s.op === 'send') await say(p, `m${sent++} by ${p.name}`)
             else if (s.op === 'add' && !g.isMember(t.id.publicKey))
-              await p.channel.add([await keyPackageOf(t, log)])
+              await p.channel.add([await publishedKeyPackage(t, log)])
             else if (s.op === 'remove' && t !== p && g.isMember(t.id.publicKey))
               await p.channel.remove([t.id.publicKey])
             else if (s.op === 'race') {
@@ -246,9 +246,9 @@ describe('MLS over a channel log', () => {
               if (!other) continue
               const outsiders = people.filter((x) => !g.isMember(x.id.publicKey))
               const victim = people.find((x) => x !== p && x !== other && g.isMember(x.id.publicKey))
-              if (outsiders[0]) await p.channel.add([await keyPackageOf(outsiders[0], log)])
+              if (outsiders[0]) await p.channel.add([await publishedKeyPackage(outsiders[0], log)])
               else if (victim) await p.channel.remove([victim.id.publicKey])
-              if (outsiders[1]) await other.channel.add([await keyPackageOf(outsiders[1], log)])
+              if (outsiders[1]) await other.channel.add([await publishedKeyPackage(outsiders[1], log)])
               else await other.channel.remove([p.id.publicKey])
             }
           }

@@ -4,10 +4,25 @@
  * by the user's peerchat key; key packages, commits, Welcomes and application messages are
  * events of the log, and the relay's order decides which commit wins an epoch.
  */
+
+export {
+  isPrivateChannel,
+  KEY_PACKAGE_CHANNEL,
+  kindsAllowedIn,
+  PRIVATE_CHANNEL_PREFIX,
+  privateChannelOf,
+} from '../private-channels.ts'
 export { MAX_RETRIES, MlsChannel, type MlsChannelListener, type MlsChannelOptions } from './channel.ts'
 export { bindCredential, checkCredential, ownerOf, peerchatAuthService } from './credential.ts'
 export { KEY_PACKAGES_KEPT, MlsDevice, type MlsSigningKey, readKeyPackage } from './device.ts'
 export { type MembershipChange, type MlsEvent, MlsGroup, type MlsReceived } from './group.ts'
+export {
+  KEY_PACKAGE_SCAN,
+  keyPackageOf,
+  openMlsChannel,
+  publishKeyPackage,
+  type ReplicaMlsChannel,
+} from './replica.ts'
 export { MLS_CONFIG, MLS_SUITE, mlsSuite } from './suite.ts'
 export {
   decodeInner,

@@ -17,16 +17,7 @@ import {
 import { DecodeError } from '../errors.ts'
 import { isValidKind } from '../event.ts'
 
-export const MlsKind = {
-  /** A key package of a device (`mls_key_package` MLSMessage), authored by its user. */
-  keyPackage: 'mls.keypackage',
-  /** A Welcome for the members a commit added (`mls_welcome`). */
-  welcome: 'mls.welcome',
-  /** A commit (`mls_private_message`, content type commit). */
-  commit: 'mls.commit',
-  /** An application message (`mls_private_message`): an inner event. */
-  message: 'mls.message',
-} as const
+export { MlsKind } from '../private-channels.ts'
 
 /** Largest MLS message read from a log (a Welcome for 1,000 members is ~340 KB). */
 export const MLS_MESSAGE_MAX = 1024 * 1024

@@ -14,6 +14,7 @@ import {
   equalBytes,
   eventFrameFromBytes,
   FrameLimits,
+  kindsAllowedIn,
   monotonicUlid,
   queryRef,
   type Session,
@@ -408,7 +409,7 @@ export class RelayCore<H> {
 
   private join(conn: Conn<H>, channel: string): undefined {
     const admin = channel === ADMIN_CHANNEL
-    if (!admin && !this.ctx.channels.has(channel))
+    if (!admin && !kindsAllowedIn(channel) && !this.ctx.channels.has(channel))
       return this.fail(conn, ErrorCode.unknownChannel, `no channel ${channel}`)
     const topic = Topics.channel(channel)
     conn.channels ??= new Set()

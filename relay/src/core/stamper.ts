@@ -22,6 +22,7 @@ import {
   encodeRequest,
   equalBytes,
   eventFrameFromBytes,
+  kindsAllowedIn,
   Privilege,
   type Session,
   type SignedRequest,
@@ -205,7 +206,11 @@ export async function stampRequest(
         return reject(ErrorCode.forbidden, 'may not create channels')
     } else if (!(session.privileges & Privilege.post)) return reject(ErrorCode.forbidden, 'may not post')
   }
-  if (!creates && !inAdmin && !ctx.channels.has(req.channel))
+  // Encrypted groups' channels (and `mls-keys`) exist without `channel.create` and take only MLS kinds.
+  const only = kindsAllowedIn(req.channel)
+  if (only && !only.includes(req.kind))
+    return reject(ErrorCode.forbidden, `${req.channel} takes only ${only.join(', ')} events`)
+  if (!creates && !inAdmin && !only && !ctx.channels.has(req.channel))
     return reject(ErrorCode.unknownChannel, `no channel ${req.channel}`)
 
   const key = IdempotencyCache.key(req.author, req.clientNonce)
