@@ -23,6 +23,7 @@ export {
   publishKeyPackage,
   type ReplicaMlsChannel,
 } from './replica.ts'
+export { type BlobSeal, openBlob, sealBlob } from './sealed-blob.ts'
 export { MLS_CONFIG, MLS_SUITE, mlsSuite } from './suite.ts'
 export {
   decodeInner,
