@@ -1,7 +1,8 @@
 /**
  * Issue #17: local full-text search over every stored message. "Measure index size, build time and
- * query time on the same 100,000 messages and choose": MiniSearch (A, the baseline) vs FlexSearch
- * and Orama, each printed as a ratio of A.
+ * query time on the same 100,000 messages and choose": MiniSearch (A, the baseline) vs FlexSearch,
+ * Orama and the index the web app ships (ui-vue/src/lib/search-index.ts: MiniSearch split by month
+ * of relay time, newest first, stopping at the first page), each printed as a ratio of A.
  *
  * Corpus: seeded synthetic chat messages (3-40 words, Zipf-like over a ~20,000-word vocabulary,
  * @mentions, URLs, 50 authors, 20 channels, a year of timestamps, ULID-like ids), 10,000 and
@@ -14,13 +15,26 @@
  *              (as-you-type); the same with a channel or author filter; 1-2 whole words with a
  *              one-letter typo and fuzzy distance 1. Libraries interleave query by query.
  *
+ * The shipped index folds stamped events, as the app does: each message becomes an unsigned
+ * `message` event (its id, ts, channel and text; the author a 32-byte key hashed from the name),
+ * a removal a `redact` and a replacement an `edit` by the author, made before the clock starts.
+ * Its queries go through `parseSearchQuery` with `in:`/`from:` for the filters.
+ *
  *   pnpm bench:search          (SIZES=10000,100000 QUERIES=500 SEED=17 by default;
- *                               LIBS=MiniSearch,FlexSearch to leave Orama out)
+ *                               LIBS lists the libraries to run by their full names, e.g.
+ *                               LIBS='MiniSearch,FlexSearch,peerchat (MiniSearch by month)')
  */
+import { createHash } from 'node:crypto'
 import { loadavg } from 'node:os'
 import { create, insert, load, type Orama, remove, save, search, update } from '@orama/orama'
+import { parseUlid, publicKeyToText, type StampedEvent, type Ulid } from '@peerchat/engine'
+import { Kind, noRoles } from '@peerchat/engine/chat'
+import { fixtureUlid } from '@peerchat/engine/testing'
 import FlexSearch, { type DocumentOptions, type Document as FlexDocument } from 'flexsearch'
 import MiniSearch from 'minisearch'
+import { type ChatBody, encodeBody } from '../ui-vue/src/client/bodies.ts'
+import { SearchIndex, type SearchNames } from '../ui-vue/src/lib/search-index.ts'
+import { parseSearchQuery } from '../ui-vue/src/lib/search-query.ts'
 
 const SIZES = (process.env.SIZES ?? '10000,100000').split(',').map(Number)
 const QUERIES = Number(process.env.QUERIES ?? 500)
@@ -32,6 +46,7 @@ const VOCABULARY = 20_000
 const AUTHORS = 50
 const CHANNELS = 20
 const YEAR_MS = 365 * 24 * 3600 * 1000
+const START = Date.UTC(2026, 0, 1)
 
 type Message = { id: string; text: string; author: string; channel: string; ts: number; hasImage: boolean }
 type Filter = { field: 'channel' | 'author'; value: string }
@@ -41,18 +56,26 @@ interface Query {
   fuzzy: boolean // edit distance 1
   filter?: Filter
 }
+/** Work to time; a library's input (the shipped index: stamped events) is made before the clock starts. */
+type Step = () => void
+/** A serialized index: its size, and the way back (what a page reload pays). */
+interface Saved {
+  bytes: number
+  load(): Engine | Promise<Engine>
+}
 /** One library behind the same five calls; `search` returns the number of hits (at most LIMIT). */
 interface Engine {
-  add(m: Message): void
-  remove(id: string): void
-  replace(m: Message): void
+  add(ms: Message[]): Step
+  /** A redaction. */
+  remove(m: Message): Step
+  /** An edit: `m` with its new text. */
+  replace(m: Message): Step
   search(q: Query): number
-  serialize(): string
+  save(): Saved
 }
 interface Library {
   name: string
   make(): Engine
-  load(serialized: string): Engine
   /** Why a query kind cannot be run (undefined: it can). */
   unsupported?(q: Query): string | undefined
 }
@@ -128,7 +151,6 @@ function corpus(seed: number) {
   const authors = makeWords(r, AUTHORS, 2, 3, taken)
   const channels = makeWords(r, CHANNELS, 2, 3, taken)
   const rank = zipf(r, vocabulary.length)
-  const start = Date.UTC(2026, 0, 1)
   const text = () => {
     const words = Array.from({ length: 3 + Math.floor(37 * r() ** 2.5) }, () => vocabulary[rank()]!)
     const at = () => Math.floor(r() * words.length)
@@ -138,7 +160,7 @@ function corpus(seed: number) {
   }
   const messages = (n: number, from = 0, total = n): Message[] =>
     Array.from({ length: n }, (_, i) => {
-      const ts = start + Math.floor(((from + i + r()) * YEAR_MS) / total)
+      const ts = START + Math.floor(((from + i + r()) * YEAR_MS) / total)
       const m = { id: ulid(r, ts), text: text(), author: pick(r, authors), channel: pick(r, channels) }
       return { ...m, ts, hasImage: r() < 0.1 }
     })
@@ -181,11 +203,21 @@ function queries(r: Rand, from: Message[], n: number) {
 
 // ---------- the libraries ----------
 
+const each =
+  (docs: Message[], add: (m: Message) => unknown): Step =>
+  () => {
+    for (const m of docs) add(m)
+  }
+const saved = (s: string, load: (s: string) => Engine): Saved => ({
+  bytes: Buffer.byteLength(s),
+  load: () => load(s),
+})
+
 const MINI_OPTIONS = { idField: 'id', fields: ['text'], storeFields: ['channel', 'author'] }
 const miniEngine = (ms: MiniSearch<Message>): Engine => ({
-  add: (m) => ms.add(m),
-  remove: (id) => ms.discard(id), // remove(doc) needs the original text; discard needs the id
-  replace: (m) => ms.replace(m),
+  add: (docs) => each(docs, (m) => ms.add(m)),
+  remove: (m) => () => ms.discard(m.id), // remove(doc) needs the original text; discard needs the id
+  replace: (m) => () => ms.replace(m),
   search: (q) =>
     ms
       .search(q.text, {
@@ -195,12 +227,11 @@ const miniEngine = (ms: MiniSearch<Message>): Engine => ({
         ...(q.filter && { filter: (hit) => hit[q.filter!.field] === q.filter!.value }),
       })
       .slice(0, LIMIT).length,
-  serialize: () => JSON.stringify(ms),
+  save: () => saved(JSON.stringify(ms), (s) => miniEngine(MiniSearch.loadJSON<Message>(s, MINI_OPTIONS))),
 })
 const minisearch: Library = {
   name: 'MiniSearch',
   make: () => miniEngine(new MiniSearch<Message>(MINI_OPTIONS)),
-  load: (s) => miniEngine(MiniSearch.loadJSON<Message>(s, MINI_OPTIONS)),
 }
 
 // `forward` indexes every prefix of each word (needed for as-you-type); `fastupdate` keeps the
@@ -219,29 +250,28 @@ const flexOptions = (fastupdate: boolean): DocumentOptions<Message> => ({
   fastupdate,
 })
 const flexEngine = (ix: FlexDocument<Message>): Engine => ({
-  add: (m) => void ix.add(m),
-  remove: (id) => void ix.remove(id),
-  replace: (m) => void ix.update(m),
+  add: (docs) => each(docs, (m) => ix.add(m)),
+  remove: (m) => () => void ix.remove(m.id),
+  replace: (m) => () => void ix.update(m),
   search: (q) => {
     const f = q.filter
     const res = ix.search(q.text, { limit: f ? ALL : LIMIT })[0]?.result ?? []
     return f ? res.filter((id) => ix.get(id)?.[f.field] === f.value).slice(0, LIMIT).length : res.length
   },
-  serialize: () => {
+  save: () => {
     const chunks: [string, string][] = []
     ix.export((key: string, data: string) => void chunks.push([key, data]))
-    return JSON.stringify(chunks)
+    return saved(JSON.stringify(chunks), (s) => {
+      const loaded = newFlex(false)
+      for (const [key, data] of JSON.parse(s) as [string, string][]) loaded.import(key, data)
+      return flexEngine(loaded)
+    })
   },
 })
 const newFlex = (fastupdate = true) => new FlexSearch.Document<Message>(flexOptions(fastupdate))
 const flexsearch: Library = {
   name: 'FlexSearch',
   make: () => flexEngine(newFlex()),
-  load: (s) => {
-    const ix = newFlex(false)
-    for (const [key, data] of JSON.parse(s) as [string, string][]) ix.import(key, data)
-    return flexEngine(ix)
-  },
   unsupported: (q) => (q.fuzzy ? 'no edit distance' : undefined),
 }
 
@@ -253,9 +283,9 @@ const now = <T>(v: T | Promise<T>): T => {
   return v
 }
 const oramaEngine = (db: OramaDb): Engine => ({
-  add: (m) => void now(insert(db, m)),
-  remove: (id) => void now(remove(db, id)),
-  replace: (m) => void now(update(db, m.id, m)),
+  add: (docs) => each(docs, (m) => now(insert(db, m))),
+  remove: (m) => () => void now(remove(db, m.id)),
+  replace: (m) => () => void now(update(db, m.id, m)),
   search: (q) =>
     now(
       search(db, {
@@ -267,19 +297,76 @@ const oramaEngine = (db: OramaDb): Engine => ({
         ...(q.filter && { where: { [q.filter.field]: { eq: q.filter.value } } }),
       }),
     ).hits.length,
-  serialize: () => JSON.stringify(save(db)),
+  save: () =>
+    saved(JSON.stringify(save(db)), (s) => {
+      const loaded = create({ schema: ORAMA_SCHEMA })
+      load(loaded, JSON.parse(s))
+      return oramaEngine(loaded)
+    }),
 })
 const orama: Library = {
   name: 'Orama',
   make: () => oramaEngine(create({ schema: ORAMA_SCHEMA })),
-  load: (s) => {
-    const db = create({ schema: ORAMA_SCHEMA })
-    load(db, JSON.parse(s))
-    return oramaEngine(db)
-  },
 }
 
-const LIBRARIES = [minisearch, flexsearch, orama].filter(
+// The shipped index takes what the app's log holds: stamped events, here unsigned (a fold checks no
+// signature). Each author is a 32-byte key hashed from the name; `from:` resolves a name to it.
+const authors = new Map<string, { key: Uint8Array; text: string }>()
+const author = (name: string) => {
+  let a = authors.get(name)
+  if (!a) {
+    const key = new Uint8Array(createHash('sha256').update(name).digest())
+    a = { key, text: publicKeyToText(key) }
+    authors.set(name, a)
+  }
+  return a
+}
+const NAMES: SearchNames = { keysOf: (name) => new Set([author(name).text]), nameOf: () => undefined }
+const NO_NONCE = new Uint8Array(16)
+const NO_SIG = new Uint8Array(64)
+const stamped = (id: Ulid, ts: number, m: Message, body: ChatBody): StampedEvent => ({
+  id,
+  ts,
+  channel: m.channel,
+  kind: body.kind,
+  author: author(m.author).key,
+  clientNonce: NO_NONCE,
+  body: encodeBody(body),
+  authorSig: NO_SIG,
+  relaySig: NO_SIG,
+})
+let later = 0
+/** An edit or redaction of `m` by its author, stamped after every message of the corpus. */
+const amend = (m: Message, body: ChatBody) => {
+  const ts = START + YEAR_MS + ++later
+  return stamped(fixtureUlid(ts, later), ts, m, body)
+}
+const filterWords = (f: Filter | undefined) =>
+  f ? ` ${f.field === 'channel' ? 'in' : 'from'}:${f.value}` : ''
+const peerchatEngine = (ix: SearchIndex): Engine => {
+  const take = (events: StampedEvent[]) => () => ix.take(events)
+  return {
+    add: (docs) =>
+      take(docs.map((m) => stamped(parseUlid(m.id), m.ts, m, { kind: Kind.message, text: m.text }))),
+    remove: (m) => take([amend(m, { kind: Kind.redact, target: parseUlid(m.id) })]),
+    replace: (m) => take([amend(m, { kind: Kind.edit, target: parseUlid(m.id), text: m.text })]),
+    search: (q) => ix.search(parseSearchQuery(q.text + filterWords(q.filter)), NAMES).hits.length,
+    save: () => {
+      const months = ix.serialize()
+      return {
+        bytes: [...months.values()].reduce((sum, s) => sum + Buffer.byteLength(s), 0),
+        load: async () => peerchatEngine(await SearchIndex.load(months, noRoles)),
+      }
+    },
+  }
+}
+const peerchat: Library = {
+  name: 'peerchat (MiniSearch by month)',
+  make: () => peerchatEngine(new SearchIndex(noRoles)),
+  unsupported: (q) => (q.fuzzy ? 'no fuzzy' : undefined),
+}
+
+const LIBRARIES = [minisearch, flexsearch, orama, peerchat].filter(
   (l) => !process.env.LIBS || process.env.LIBS.split(',').includes(l.name),
 )
 
@@ -296,14 +383,20 @@ const time = (fn: () => void) => {
   fn()
   return performance.now() - t
 }
-const perOpUs = <T>(xs: T[], fn: (x: T) => void) => (time(() => xs.forEach(fn)) * 1000) / xs.length
+const perOpUs = (steps: Step[]) => {
+  const ms = time(() => {
+    for (const step of steps) step()
+  })
+  return (ms * 1000) / steps.length
+}
 const progress = (what: string) =>
   process.stderr.write(`  ${new Date().toISOString().slice(11, 19)} ${what}\n`)
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))]!
 
 type Row = [metric: string, values: (number | string)[], digits: number, lowerIsBetter?: boolean]
 
-function runSize(n: number): Row[] {
+async function runSize(n: number): Promise<Row[]> {
+  if (n < 2 * EDITS) throw new RangeError(`each size needs at least ${2 * EDITS} messages to redact and edit`)
   const c = corpus(SEED)
   const docs = c.messages(n)
   const more = c.messages(EDITS, n, n + EDITS)
@@ -317,11 +410,13 @@ function runSize(n: number): Row[] {
     progress(`${n}: ${lib.name} build`)
     const before = heap()
     const e = lib.make()
-    build.push(time(() => docs.forEach(e.add)))
+    build.push(time(e.add(docs)))
     heapMb.push((heap() - before) / 2 ** 20)
-    const s = e.serialize()
-    bytes.push(Buffer.byteLength(s) / 2 ** 20)
-    loadMs.push(time(() => lib.load(s)))
+    const s = e.save()
+    bytes.push(s.bytes / 2 ** 20)
+    const t = performance.now()
+    await s.load()
+    loadMs.push(performance.now() - t)
     engines.push(e)
   }
   const rows: Row[] = [
@@ -358,12 +453,18 @@ function runSize(n: number): Row[] {
   while (chosen.size < 2 * EDITS) chosen.add(pick(r, docs))
   const removed = [...chosen].slice(0, EDITS)
   const edited = [...chosen].slice(EDITS).map((m) => ({ ...m, text: c.text() }))
-  rows.push(['add 1,000 one by one, µs/op', engines.map((e) => perOpUs(more, (m) => e.add(m))), 0])
-  rows.push(['remove (redact), µs/op', engines.map((e) => perOpUs(removed, (m) => e.remove(m.id))), 0])
-  rows.push(['replace (edit), µs/op', engines.map((e) => perOpUs(edited, (m) => e.replace(m))), 0])
+  rows.push(['add 1,000 one by one, µs/op', engines.map((e) => perOpUs(more.map((m) => e.add([m])))), 0])
+  rows.push(['remove (redact), µs/op', engines.map((e) => perOpUs(removed.map(e.remove))), 0])
+  rows.push(['replace (edit), µs/op', engines.map((e) => perOpUs(edited.map(e.replace))), 0])
   return rows
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / (xs.length || 1)
+
+/** Two significant digits, never in exponent form (680, not 6.8e+2). */
+const twoDigits = (x: number) => {
+  const p = x.toPrecision(2)
+  return p.includes('e') ? Number(p).toLocaleString('en-US') : p
+}
 
 function table(n: number, rows: Row[]): string {
   const head = [
@@ -381,7 +482,7 @@ function table(n: number, rows: Row[]): string {
       ...vs.flatMap((v, j) => {
         if (!j) return [fmt(v, d)]
         const x =
-          ratio && typeof v === 'number' && typeof a === 'number' && a > 0 ? `${(v / a).toPrecision(2)}x` : ''
+          ratio && typeof v === 'number' && typeof a === 'number' && a > 0 ? `${twoDigits(v / a)}x` : ''
         return [fmt(v, d), x]
       }),
     ]
@@ -401,4 +502,4 @@ console.log(
   `# search: ${new Date().toISOString()} Node ${process.version}, load ${load1()}, seed ${SEED}, ${QUERIES} queries` +
     ('gc' in globalThis ? '' : ' (no --expose-gc: heap deltas are rough)'),
 )
-for (const n of SIZES) console.log(`\n${table(n, runSize(n))}\n(load average after: ${load1()})`)
+for (const n of SIZES) console.log(`\n${table(n, await runSize(n))}\n(load average after: ${load1()})`)

@@ -30,6 +30,7 @@ describe('domain separation', () => {
       'invite',
       'checkpoint',
       'sdp',
+      'mls-credential',
     ])
     expect(() => signedMessage('chat' as Domain, payload)).toThrow(TypeError)
   })

@@ -79,14 +79,47 @@ export const SEARCH_LIMIT = 50
 export const EARLY_MAX = 10_000
 
 const URL_PATTERN = /\bhttps?:\/\/\S/i
+/** MiniSearch's default tokenizer: words split at spaces and punctuation, then lower-cased. */
+const SPLIT = /[\n\r\p{Z}\p{P}]+/u
+export const tokensOf = (text: string): string[] => text.toLowerCase().split(SPLIT).filter(Boolean)
+
+/**
+ * Whether a text holds every term (the last one as a prefix when `prefixLast`): the text's
+ * tokens that matched (for highlights), or null.
+ */
+function matcher(terms: readonly string[], prefixLast: boolean): (text: string) => string[] | null {
+  if (terms.length === 0) return () => []
+  const last = terms.length - 1
+  const hit = (token: string, i: number) =>
+    token === terms[i] || (prefixLast && i === last && token.startsWith(terms[i]!))
+  return (text) => {
+    const tokens = tokensOf(text)
+    const matched = new Set<string>()
+    for (let i = 0; i < terms.length; i++) {
+      let found = false
+      for (const t of tokens)
+        if (hit(t, i)) {
+          matched.add(t)
+          found = true
+        }
+      if (!found) return null
+    }
+    return [...matched]
+  }
+}
 
 const MINI_OPTIONS: Options<SearchDoc> = {
   idField: 'id',
   fields: ['text'],
   storeFields: ['channel', 'author', 'ts', 'text', 'mentions', 'has', 'v'],
-  // Removals leave dirt; vacuumed in the background when a month has enough of it.
-  autoVacuum: { minDirtCount: 200, minDirtFactor: 0.1, batchSize: 1000, batchWait: 10 },
+  // Removals leave dirt. MiniSearch 7.2's background vacuum throws when documents are added
+  // between its batches (lucaong/minisearch#306): a month is rebuilt instead (`compact`).
+  autoVacuum: false,
 }
+/** A month is rebuilt when this many of its entries are removed ones (default 200)... */
+export const COMPACT_MIN_DIRT = 200
+/** ...and they are at least this share of its documents (default 0.1). */
+export const COMPACT_MIN_FACTOR = 0.1
 
 /** The month (UTC) a relay time falls in: `2026-12`. */
 export const monthOf = (ts: number): string => new Date(ts).toISOString().slice(0, 7)
@@ -175,26 +208,40 @@ export class SearchIndex {
     const limit = opts.limit ?? SEARCH_LIMIT
     const filter = this.filterOf(q, names, opts.before)
     if (!filter) return { hits: [], more: false }
-    // Phrases are matched as written; their words also narrow the index query (first: the last
-    // term, the one being typed, is a plain word's).
-    const words = [...q.phrases.flatMap((p) => p.split(/\s+/)), ...q.words].filter(Boolean)
-    const query = words.length > 0 ? words.join(' ') : MiniSearch.wildcard
+    // Every word is required; phrases' words too (phrases first: the last word is the one being
+    // typed, a prefix from 2 letters). Only the anchor's matches are read from the index (the
+    // longest word: in chat text a long word is usually a rare one); the other words are checked
+    // in each match's text, so a query with a common word does not score all of its messages.
+    const terms = tokensOf([...q.phrases, ...q.words].join(' '))
+    const prefixLast = q.words.length > 0 && (terms.at(-1)?.length ?? 0) >= 2
+    const matches = matcher(terms, prefixLast)
+    let anchor = terms.length - 1
+    terms.forEach((t, i) => {
+      if (t.length > (terms[anchor]?.length ?? 0)) anchor = i
+    })
+    const query = terms.length > 0 ? terms[anchor]! : MiniSearch.wildcard
+    const anchorPrefix = prefixLast && anchor === terms.length - 1
     const hits: SearchHit[] = []
     const months = [...this.months.keys()].sort().reverse()
     for (const month of months) {
       if (q.after !== undefined && month < monthOf(q.after)) break
       if (q.before !== undefined && month > monthOf(q.before - 1)) continue
       if (opts.before && month > monthOf(ulidTime(opts.before))) continue
-      const found = this.months.get(month)!.search(query as string, {
-        combineWith: 'AND',
-        // As one types: the last word is a prefix (from 2 letters), the others whole words.
-        prefix: (term, i, terms) => i === terms.length - 1 && term.length >= 2 && q.words.length > 0,
-        filter: (r) => filter(r as unknown as SearchDoc),
+      const found: SearchHit[] = []
+      this.months.get(month)!.search(query, {
+        prefix: anchorPrefix,
+        filter: (r) => {
+          const doc = docOf(r)
+          if (!filter(doc)) return false
+          const matched = matches(doc.text)
+          if (matched) found.push({ doc, terms: matched })
+          return false // collected here: MiniSearch need not sort them by score
+        },
       })
-      found.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-      for (const r of found) {
+      found.sort((a, b) => (a.doc.id < b.doc.id ? 1 : a.doc.id > b.doc.id ? -1 : 0))
+      for (const hit of found) {
         if (hits.length === limit) return { hits, more: true }
-        hits.push({ doc: docOf(r), terms: r.terms })
+        hits.push(hit)
       }
     }
     return { hits, more: false }
@@ -204,6 +251,7 @@ export class SearchIndex {
   changes(): Map<string, string | undefined> {
     const out = new Map<string, string | undefined>()
     for (const key of this.dirty) {
+      this.compact(key)
       if (key === META) {
         const meta: Meta = { version: 1, counts: Object.fromEntries(this.counts), gone: [...this.gone] }
         out.set(META, JSON.stringify(meta))
@@ -328,6 +376,27 @@ export class SearchIndex {
     if (!this.mayRedact(redaction, doc.author)) return
     this.remove(doc.id)
     this.tombstone(doc.id)
+  }
+
+  /** Rebuilds a month that holds much dirt (removed documents), at once (nothing interleaves). */
+  private compact(key: string): void {
+    const month = this.months.get(key)
+    if (
+      !month ||
+      month.dirtCount < COMPACT_MIN_DIRT ||
+      month.dirtCount < month.documentCount * COMPACT_MIN_FACTOR
+    )
+      return
+    const fresh = new MiniSearch<SearchDoc>(MINI_OPTIONS)
+    fresh.addAll(month.search(MiniSearch.wildcard).map(docOf))
+    this.months.set(key, fresh)
+  }
+
+  /** Entries of removed documents still in the months (for tests and the bench). */
+  get dirt(): number {
+    let n = 0
+    for (const m of this.months.values()) n += m.dirtCount
+    return n
   }
 
   private tombstone(id: Ulid): void {
