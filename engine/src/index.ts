@@ -150,6 +150,7 @@ export {
   MlsKind,
   PRIVATE_CHANNEL_PREFIX,
   privateChannelOf,
+  WELCOME_CHANNEL,
 } from './private-channels.ts'
 export {
   type ClientFrame,

@@ -6,8 +6,12 @@
  */
 import { Identity } from '../src/identity/keys.ts'
 import { MlsChannel, MlsDevice, type MlsEvent, MlsKind, readKeyPackage } from '../src/mls/index.ts'
+import { privateChannelOf } from '../src/private-channels.ts'
 import { fixtureUlid } from '../src/testing/index.ts'
 import type { Ulid } from '../src/ulid.ts'
+
+/** The group's channel in these tests. */
+export const GROUP = privateChannelOf(new TextEncoder().encode('group-1'))
 
 export class TestLog {
   readonly events: MlsEvent[] = []
@@ -54,7 +58,10 @@ export async function person(name: string, log: TestLog): Promise<Person> {
   }
   p.channel = new MlsChannel({
     device,
-    publish: async (kind, body) => {
+    channel: GROUP,
+    // One log for all: the group's channel and `mls-welcomes` in one order (the channel reads
+    // Welcomes from its stream too).
+    publish: async (_to, kind, body) => {
       if (p.refuse) throw new Error('refused by the relay')
       log.append(id.publicKey, kind, body)
     },

@@ -12,13 +12,21 @@ import { DecodeError } from '../src/errors.ts'
 import { Identity } from '../src/identity/keys.ts'
 import { MlsDevice, MlsGroup, MlsKind, readKeyPackage } from '../src/mls/index.ts'
 import { useNodeCrypto } from '../src/node/index.ts'
-import { crowd, publishedKeyPackage, type Person, person, say, settle, TestLog } from './mls-fixtures.ts'
+import {
+  crowd,
+  GROUP,
+  type Person,
+  person,
+  publishedKeyPackage,
+  say,
+  settle,
+  TestLog,
+} from './mls-fixtures.ts'
 
 beforeAll(() => useNodeCrypto())
 
 const text = (s: string) => new TextEncoder().encode(s)
 const names = (p: Person) => p.channel.group?.members().map((k) => k[0]) ?? []
-const groupId = text('group-1')
 
 describe('MLS over a channel log', () => {
   it('adds members by Welcome; everyone reads everyone; the relay sees no plaintext', {
@@ -26,7 +34,7 @@ describe('MLS over a channel log', () => {
   }, async () => {
     const log = new TestLog()
     const { ann, bob, cara } = await crowd(log, 'ann', 'bob', 'cara')
-    await ann.channel.create(groupId)
+    await ann.channel.create()
     await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
     await settle([ann, bob, cara], log)
     expect(bob.channel.group?.epoch).toBe(1n)
@@ -53,7 +61,7 @@ describe('MLS over a channel log', () => {
   }, async () => {
     const log = new TestLog()
     const { ann, bob, cara } = await crowd(log, 'ann', 'bob', 'cara')
-    await ann.channel.create(groupId)
+    await ann.channel.create()
     await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
     await settle([ann, bob, cara], log)
     const caraBefore = cara.channel.group!.save()
@@ -81,7 +89,7 @@ describe('MLS over a channel log', () => {
   }, async () => {
     const log = new TestLog()
     const { ann, bob, cara, dave } = await crowd(log, 'ann', 'bob', 'cara', 'dave')
-    await ann.channel.create(groupId)
+    await ann.channel.create()
     await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
     await settle([ann, bob, cara], log)
     // Both commit on epoch 1 before seeing each other's: Bob's is stamped first.
@@ -108,7 +116,7 @@ describe('MLS over a channel log', () => {
   it('refuses forged, replayed and misattributed events', { timeout: 60_000 }, async () => {
     const log = new TestLog()
     const { ann, bob, eve } = await crowd(log, 'ann', 'bob', 'eve')
-    await ann.channel.create(groupId)
+    await ann.channel.create()
     await ann.channel.add([await publishedKeyPackage(bob, log)])
     await settle([ann, bob], log)
     const group = bob.channel.group!
@@ -152,7 +160,7 @@ describe('MLS over a channel log', () => {
   it('a member offline across several epochs catches up from the log', { timeout: 60_000 }, async () => {
     const log = new TestLog()
     const { ann, bob, cara, dave, erin } = await crowd(log, 'ann', 'bob', 'cara', 'dave', 'erin')
-    await ann.channel.create(groupId)
+    await ann.channel.create()
     await ann.channel.add([await publishedKeyPackage(bob, log)])
     await settle([ann, bob], log)
     // Bob is away while three epochs pass, with messages in each.
@@ -182,7 +190,7 @@ describe('MLS over a channel log', () => {
   it('a Welcome of a commit that lost the race joins nothing', { timeout: 60_000 }, async () => {
     const log = new TestLog()
     const { ann, bob, cara, dave } = await crowd(log, 'ann', 'bob', 'cara', 'dave')
-    await ann.channel.create(groupId)
+    await ann.channel.create()
     await ann.channel.add([await publishedKeyPackage(bob, log)])
     await settle([ann, bob], log)
     // Bob's add of Cara is first; Ann's add of Dave (same epoch) loses, its Welcome is stale.
@@ -198,7 +206,7 @@ describe('MLS over a channel log', () => {
     log.append(
       ann.id.publicKey,
       MlsKind.welcome,
-      encodeWelcomeEnvelope({ commit: sha256(lost!.commit), welcome: lost!.welcome! }),
+      encodeWelcomeEnvelope({ channel: GROUP, commit: sha256(lost!.commit), welcome: lost!.welcome! }),
     )
     await dave.channel.take(log.events)
     expect(dave.channel.group).toBeUndefined()
@@ -220,7 +228,7 @@ describe('MLS over a channel log', () => {
         async (steps) => {
           const log = new TestLog()
           const people = await Promise.all(['p0', 'p1', 'p2', 'p3', 'p4'].map((n) => person(n, log)))
-          await people[0]!.channel.create(groupId)
+          await people[0]!.channel.create()
           let sent = 0
           for (const s of steps) {
             // Anyone reads the log (a newcomer joins from its Welcome then).

@@ -6,6 +6,7 @@ import {
   kindsAllowedIn,
   MlsKind,
   privateChannelOf,
+  WELCOME_CHANNEL,
 } from '../src/private-channels.ts'
 
 describe('private channels', () => {
@@ -13,8 +14,9 @@ describe('private channels', () => {
     const channel = privateChannelOf(new Uint8Array([0xab, 0x01]))
     expect(channel).toBe('mls.ab01')
     expect(isPrivateChannel(channel)).toBe(true)
-    expect(kindsAllowedIn(channel)).toEqual([MlsKind.commit, MlsKind.welcome, MlsKind.message])
+    expect(kindsAllowedIn(channel)).toEqual([MlsKind.commit, MlsKind.message])
     expect(kindsAllowedIn(KEY_PACKAGE_CHANNEL)).toEqual([MlsKind.keyPackage])
+    expect(kindsAllowedIn(WELCOME_CHANNEL)).toEqual([MlsKind.welcome])
     expect(kindsAllowedIn('general')).toBeUndefined()
   })
 

@@ -7,10 +7,10 @@
  *   of an epoch is applied by everyone, later ones of that epoch are ignored. A device whose
  *   commit lost proposes the same change again on the new epoch (users already in, or gone, are
  *   skipped), up to `MAX_RETRIES` times.
- * - A device that is not a member watches the commits' plaintext headers (group, epoch) and the
- *   Welcomes: a Welcome for one of its key packages whose commit is the first of its epoch makes
- *   it join, and it reads the log from that commit on (messages of the new epoch may precede
- *   the Welcome in the log).
+ * - A device that is not a member watches the commits' plaintext headers (group, epoch), and is
+ *   offered Welcomes (`offer`: the app finds them in `mls-welcomes`, `watchWelcomes`): a Welcome
+ *   for one of its key packages whose commit is the first of its epoch makes it join, and it
+ *   reads the log from that commit on (messages of the new epoch may precede the Welcome).
  * - Events from a later epoch than this device's wait in order: the log is missing something
  *   (a sync in progress); `take` gets them again with what was missing.
  */
@@ -18,6 +18,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import type { KeyPackage } from 'ts-mls'
 import { equalBytes, toHex } from '../bytes.ts'
 import type { PublicKey } from '../identity/keys.ts'
+import { isPrivateChannel, PRIVATE_CHANNEL_PREFIX, WELCOME_CHANNEL } from '../private-channels.ts'
 import type { Ulid } from '../ulid.ts'
 import type { MlsDevice } from './device.ts'
 import { type MembershipChange, type MlsEvent, MlsGroup, type MlsReceived } from './group.ts'
@@ -28,8 +29,13 @@ export const MAX_RETRIES = 3
 
 export interface MlsChannelOptions {
   device: MlsDevice
-  /** Publishes an event in the group's channel; resolves once stamped (the log will hold it). */
-  publish(kind: string, body: Uint8Array): Promise<void>
+  /** The group's channel (`mls.<group id hex>`). */
+  channel: string
+  /**
+   * Publishes an event: commits and messages in the group's channel, Welcomes in
+   * `mls-welcomes`; resolves once stamped (the log will hold it).
+   */
+  publish(channel: string, kind: string, body: Uint8Array): Promise<void>
   /** The channel's events with id >= `from`, in log order. */
   read(from: Ulid): Promise<MlsEvent[]>
   /** A group this device is in already (loaded from storage). */
@@ -56,6 +62,7 @@ export class MlsChannel {
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly o: MlsChannelOptions) {
+    if (!isPrivateChannel(o.channel)) throw new RangeError(`${o.channel} is not a group channel (mls.<hex>)`)
     this.group = o.group
   }
 
@@ -64,10 +71,20 @@ export class MlsChannel {
     return () => this.listeners.delete(listener)
   }
 
-  /** Starts a new group (this device alone) for this channel. */
-  async create(groupId: Uint8Array): Promise<void> {
+  /** Starts a new group (this device alone) for this channel (its id is the channel's). */
+  async create(): Promise<void> {
     if (this.group) throw new Error('this channel already has a group')
-    this.group = await MlsGroup.create(this.o.device, groupId)
+    this.group = await MlsGroup.create(this.o.device, groupIdOf(this.o.channel))
+  }
+
+  /**
+   * A Welcome envelope (an `mls-welcomes` event's body) that may be for this device: kept until
+   * its commit shows as the first of its epoch in this channel's log, then joined.
+   */
+  offer(envelope: Uint8Array): Promise<void> {
+    return this.serial(async () => {
+      await this.welcomed(envelope)
+    })
   }
 
   /** Adds users by their key packages and removes users, as one commit (published with its Welcome). */
@@ -87,7 +104,7 @@ export class MlsChannel {
   send(kind: string, body: Uint8Array): Promise<void> {
     return this.serial(async () => {
       const group = this.member()
-      await this.o.publish(MlsKind.message, await group.encrypt(kind, body))
+      await this.o.publish(this.o.channel, MlsKind.message, await group.encrypt(kind, body))
     })
   }
 
@@ -125,21 +142,26 @@ export class MlsChannel {
 
   /** Not a member: note first commits, and join from a Welcome whose commit came first. */
   private async watch(e: MlsEvent): Promise<boolean> {
-    if (e.kind === MlsKind.commit) {
-      const h = headerOf(e.body)
-      if (h?.contentType !== 'commit' || this.firstCommits.has(h.epoch)) return false
-      const digest = toHex(sha256(e.body))
-      this.firstCommits.set(h.epoch, { digest, id: e.id })
-      const welcome = this.welcomes.get(digest)
-      return welcome ? this.join(e.id, welcome) : false
-    }
-    if (e.kind !== MlsKind.welcome) return false
+    if (e.kind === MlsKind.welcome) return this.welcomed(e.body)
+    if (e.kind !== MlsKind.commit) return false
+    const h = headerOf(e.body)
+    if (h?.contentType !== 'commit' || this.firstCommits.has(h.epoch)) return false
+    const digest = toHex(sha256(e.body))
+    this.firstCommits.set(h.epoch, { digest, id: e.id })
+    const welcome = this.welcomes.get(digest)
+    return welcome ? this.join(e.id, welcome) : false
+  }
+
+  /** A Welcome envelope: joins if its commit was first of its epoch, else keeps it for when it is. */
+  private async welcomed(body: Uint8Array): Promise<boolean> {
+    if (this.group?.active) return false
     let envelope: ReturnType<typeof decodeWelcomeEnvelope>
     try {
-      envelope = decodeWelcomeEnvelope(e.body)
+      envelope = decodeWelcomeEnvelope(body)
     } catch {
       return false
     }
+    if (envelope.channel !== this.o.channel) return false
     const digest = toHex(envelope.commit)
     const first = [...this.firstCommits.values()].find((c) => c.digest === digest)
     if (first) return this.join(first.id, envelope.welcome)
@@ -174,15 +196,20 @@ export class MlsChannel {
     })
     if (!made) return
     try {
-      await this.o.publish(MlsKind.commit, made.commit)
+      await this.o.publish(this.o.channel, MlsKind.commit, made.commit)
     } catch (e) {
       group.abandon()
       throw e
     }
     if (made.welcome)
       await this.o.publish(
+        WELCOME_CHANNEL,
         MlsKind.welcome,
-        encodeWelcomeEnvelope({ commit: sha256(made.commit), welcome: made.welcome }),
+        encodeWelcomeEnvelope({
+          channel: this.o.channel,
+          commit: sha256(made.commit),
+          welcome: made.welcome,
+        }),
       )
   }
 
@@ -197,4 +224,10 @@ export class MlsChannel {
     this.queue = run.catch(() => {})
     return run
   }
+}
+
+/** The group id a channel name carries (`mls.<hex>`). */
+function groupIdOf(channel: string): Uint8Array {
+  const hex = channel.slice(PRIVATE_CHANNEL_PREFIX.length)
+  return Uint8Array.from(hex.match(/../g)!, (b) => Number.parseInt(b, 16))
 }

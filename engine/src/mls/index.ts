@@ -11,6 +11,7 @@ export {
   kindsAllowedIn,
   PRIVATE_CHANNEL_PREFIX,
   privateChannelOf,
+  WELCOME_CHANNEL,
 } from '../private-channels.ts'
 export { MAX_RETRIES, MlsChannel, type MlsChannelListener, type MlsChannelOptions } from './channel.ts'
 export { bindCredential, checkCredential, ownerOf, peerchatAuthService } from './credential.ts'
@@ -22,6 +23,7 @@ export {
   openMlsChannel,
   publishKeyPackage,
   type ReplicaMlsChannel,
+  watchWelcomes,
 } from './replica.ts'
 export { type BlobSeal, openBlob, sealBlob } from './sealed-blob.ts'
 export { MLS_CONFIG, MLS_SUITE, mlsSuite } from './suite.ts'

@@ -1,18 +1,20 @@
 /**
  * MLS on a Replica: an `MlsChannel` fed by a channel of the replica (every change, in log order)
  * and publishing through it (signed, queued in the outbox, stamped by the relay); key packages
- * published in and read from the `mls-keys` channel, one per device, newest first.
+ * published in and read from `mls-keys`, one per device, newest first; Welcomes for this device
+ * found in `mls-welcomes`.
  */
 
 import type { KeyPackage } from 'ts-mls'
 import { equalBytes } from '../bytes.ts'
 import type { PublicKey } from '../identity/keys.ts'
-import { KEY_PACKAGE_CHANNEL, MlsKind } from '../private-channels.ts'
+import { KEY_PACKAGE_CHANNEL, MlsKind, WELCOME_CHANNEL } from '../private-channels.ts'
 import type { Replica } from '../replica/replica.ts'
 import { ulidSuccessor } from '../ulid.ts'
 import { MlsChannel } from './channel.ts'
 import { type MlsDevice, readKeyPackage } from './device.ts'
 import type { MlsGroup } from './group.ts'
+import { decodeWelcomeEnvelope, readMlsMessage } from './wire.ts'
 
 /** Newest key-package events read when looking for someone's (default 500). */
 export const KEY_PACKAGE_SCAN = 500
@@ -34,8 +36,9 @@ export function openMlsChannel(
   const log = replica.open(channel)
   const mls = new MlsChannel({
     device,
-    publish: async (kind, body) => {
-      await replica.stamped(await replica.write(channel, kind, body))
+    channel,
+    publish: async (to, kind, body) => {
+      await replica.stamped(await replica.write(to, kind, body))
     },
     read: (from) => log.range({ gte: from }),
     ...(group ? { group } : {}),
@@ -65,6 +68,36 @@ export function openMlsChannel(
       off?.()
     },
   }
+}
+
+/**
+ * Calls `invited` with the group channel and envelope of every Welcome in `mls-welcomes` (stored
+ * and to come) that names one of this device's key packages; pass them to that channel's `offer`.
+ * Returns an unsubscribe.
+ */
+export async function watchWelcomes(
+  replica: Replica,
+  device: MlsDevice,
+  invited: (channel: string, envelope: Uint8Array) => void,
+): Promise<() => void> {
+  const seen = (e: { kind: string; body: Uint8Array }) => {
+    if (e.kind !== MlsKind.welcome) return
+    try {
+      const envelope = decodeWelcomeEnvelope(e.body)
+      const m = readMlsMessage(envelope.welcome)
+      if (m.wireformat !== 'mls_welcome') return
+      if (device.keptFor(m.welcome.secrets.map((x) => x.newMember))) invited(envelope.channel, e.body)
+    } catch {
+      // not a Welcome: nothing for anyone
+    }
+  }
+  return replica.subscribe(
+    WELCOME_CHANNEL,
+    (change) => {
+      for (const e of change.added) seen(e)
+    },
+    { replay: true },
+  )
 }
 
 /** Publishes a fresh key package of this device (its secrets stay with the device). */

@@ -17,6 +17,8 @@ import {
 import { DecodeError } from '../errors.ts'
 import { isValidKind } from '../event.ts'
 
+import { isPrivateChannel } from '../private-channels.ts'
+
 export { MlsKind } from '../private-channels.ts'
 
 /** Largest MLS message read from a log (a Welcome for 1,000 members is ~340 KB). */
@@ -75,11 +77,13 @@ export function readMlsMessage(bytes: Uint8Array): MLSMessage {
 export const writeMlsMessage = (m: MLSMessage): Uint8Array => encodeMlsMessage(m)
 
 /**
- * An `mls.welcome` event's body: the SHA-256 of the `mls.commit` event body it belongs to, then
- * the Welcome. A joiner acts on it only once that commit is the first of its epoch in the log
- * (a Welcome of a commit that lost the race would join a group nobody is in).
+ * An `mls.welcome` event's body (in `mls-welcomes`): the group's channel, the SHA-256 of the
+ * `mls.commit` event body it belongs to, then the Welcome. A joiner acts on it only once that
+ * commit is the first of its epoch in the channel's log (a Welcome of a commit that lost the
+ * race would join a group nobody is in).
  */
 export interface WelcomeEnvelope {
+  channel: string
   commit: Uint8Array
   welcome: Uint8Array
 }
@@ -87,6 +91,7 @@ export interface WelcomeEnvelope {
 export function encodeWelcomeEnvelope(e: WelcomeEnvelope): Uint8Array {
   const w = createWriter()
   writeU8(w, INNER_VERSION)
+  writeVarString(w, e.channel)
   writeVarBytes(w, e.commit)
   writeVarBytes(w, e.welcome)
   return finish(w)
@@ -98,9 +103,11 @@ export function decodeWelcomeEnvelope(bytes: Uint8Array): WelcomeEnvelope {
     (r: Reader) => {
       const v = r.u8('welcome version')
       if (v !== INNER_VERSION) throw new DecodeError(`unsupported welcome envelope version ${v}`)
+      const channel = r.varString(64, 'group channel')
+      if (!isPrivateChannel(channel)) throw new DecodeError('a Welcome must name a group channel')
       const commit = r.varBytes(32, 'commit digest')
       if (commit.length !== 32) throw new DecodeError('commit digest must be 32 bytes')
-      return { commit, welcome: r.varBytes(MLS_MESSAGE_MAX, 'welcome') }
+      return { channel, commit, welcome: r.varBytes(MLS_MESSAGE_MAX, 'welcome') }
     },
     'welcome envelope',
   )
