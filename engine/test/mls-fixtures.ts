@@ -5,7 +5,14 @@
  * ts-mls run; only the relay and store are this array.
  */
 import { Identity } from '../src/identity/keys.ts'
-import { MlsChannel, MlsDevice, type MlsEvent, MlsKind, readKeyPackage } from '../src/mls/index.ts'
+import {
+  type CommitPolicy,
+  MlsChannel,
+  MlsDevice,
+  type MlsEvent,
+  MlsKind,
+  readKeyPackage,
+} from '../src/mls/index.ts'
 import { privateChannelOf } from '../src/private-channels.ts'
 import { fixtureUlid } from '../src/testing/index.ts'
 import type { Ulid } from '../src/ulid.ts'
@@ -44,7 +51,7 @@ export interface Person {
   refuse: boolean
 }
 
-export async function person(name: string, log: TestLog): Promise<Person> {
+export async function person(name: string, log: TestLog, policy?: CommitPolicy): Promise<Person> {
   const id = await Identity.generate()
   const device = await MlsDevice.create(id)
   const p: Person = {
@@ -66,6 +73,7 @@ export async function person(name: string, log: TestLog): Promise<Person> {
       log.append(id.publicKey, kind, body)
     },
     read: async (from) => log.from(from),
+    ...(policy ? { policy } : {}),
   })
   p.channel.on({
     message: (eid, inner) => p.got.set(eid, new TextDecoder().decode(inner.body)),

@@ -7,10 +7,10 @@
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { concatBytes } from '../src/bytes.ts'
+import { concatBytes, equalBytes } from '../src/bytes.ts'
 import { DecodeError } from '../src/errors.ts'
 import { Identity } from '../src/identity/keys.ts'
-import { MlsDevice, MlsGroup, MlsKind, readKeyPackage } from '../src/mls/index.ts'
+import { type CommitPolicy, MlsDevice, MlsGroup, MlsKind, readKeyPackage } from '../src/mls/index.ts'
 import { useNodeCrypto } from '../src/node/index.ts'
 import {
   crowd,
@@ -155,6 +155,40 @@ describe('MLS over a channel log', () => {
     const liar = await MlsDevice.create(mallory, eve.device.key)
     const liarKp = await liar.keyPackage()
     await expect(readKeyPackage(liarKp, eve.id.publicKey)).rejects.toThrow(DecodeError)
+  })
+
+  it("a private channel's policy: only its admin adds and removes; others' commits are refused", {
+    timeout: 60_000,
+  }, async () => {
+    const log = new TestLog()
+    let admin: Uint8Array = new Uint8Array()
+    const onlyAdmin: CommitPolicy = ({ committer }) => equalBytes(committer, admin)
+    const ann = await person('ann', log, onlyAdmin)
+    const bob = await person('bob', log, onlyAdmin)
+    const cara = await person('cara', log, onlyAdmin)
+    admin = ann.id.publicKey
+    await ann.channel.create()
+    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
+    await settle([ann, bob, cara], log)
+    await expect(bob.channel.remove([cara.id.publicKey])).rejects.toThrow(/may not change/)
+    // Bob commits anyway, around his channel: the others ignore it and stay where they were.
+    const rogue = MlsGroup.load(bob.device, bob.channel.group!.save())
+    const made = await rogue.commit({ add: [], remove: [cara.id.publicKey] })
+    const event = log.append(bob.id.publicKey, MlsKind.commit, made!.commit)
+    expect(
+      await MlsGroup.load(ann.device, ann.channel.group!.save()).receive(event, onlyAdmin),
+    ).toMatchObject({
+      type: 'ignored',
+      reason: /policy refuses/,
+    })
+    await settle([ann, cara], log)
+    expect(cara.channel.group?.active).toBe(true)
+    expect(ann.channel.group?.epoch).toBe(1n)
+    // Without the policy (a direct message), the same commit counts.
+    expect(await MlsGroup.load(cara.device, cara.channel.group!.save()).receive(event)).toMatchObject({
+      type: 'commit',
+      removedMe: true,
+    })
   })
 
   it('a member offline across several epochs catches up from the log', { timeout: 60_000 }, async () => {

@@ -20,8 +20,16 @@ import { equalBytes, toHex } from '../bytes.ts'
 import type { PublicKey } from '../identity/keys.ts'
 import { isPrivateChannel, PRIVATE_CHANNEL_PREFIX, WELCOME_CHANNEL } from '../private-channels.ts'
 import type { Ulid } from '../ulid.ts'
+import { ownerOf } from './credential.ts'
 import type { MlsDevice } from './device.ts'
-import { type MembershipChange, type MlsEvent, MlsGroup, type MlsReceived } from './group.ts'
+import {
+  anyMember,
+  type CommitPolicy,
+  type MembershipChange,
+  type MlsEvent,
+  MlsGroup,
+  type MlsReceived,
+} from './group.ts'
 import { decodeWelcomeEnvelope, encodeWelcomeEnvelope, headerOf, type InnerEvent, MlsKind } from './wire.ts'
 
 /** Times a lost commit is proposed again (default 3). */
@@ -40,6 +48,8 @@ export interface MlsChannelOptions {
   read(from: Ulid): Promise<MlsEvent[]>
   /** A group this device is in already (loaded from storage). */
   group?: MlsGroup
+  /** Who may add and remove (default: any member, as in a direct message). */
+  policy?: CommitPolicy
 }
 
 export interface MlsChannelListener {
@@ -125,7 +135,7 @@ export class MlsChannel {
       this.last = e.id
       return this.watch(e)
     }
-    const r = await group.receive(e)
+    const r = await group.receive(e, this.o.policy)
     if (r.type === 'behind') return true // wait for the missing events: `last` stays before this one
     this.last = e.id
     if (r.type === 'message') for (const l of this.listeners) l.message?.(e.id, r.inner)
@@ -190,6 +200,10 @@ export class MlsChannel {
 
   private async commit(change: MembershipChange): Promise<void> {
     const group = this.member()
+    const policy = this.o.policy ?? anyMember
+    const add = change.add.flatMap((kp) => ownerOf(kp.leafNode.credential) ?? [])
+    if (!policy({ committer: group.device.user, add, remove: change.remove }))
+      throw new Error('you may not change who is in this group')
     const made = await group.commit({
       add: change.add,
       remove: change.remove.filter((u) => !equalBytes(u, group.device.user)),

@@ -23,7 +23,6 @@ import {
   decodeGroupState,
   emptyPskIndex,
   encodeGroupState,
-  type IncomingMessageAction,
   joinGroup,
   type KeyPackage,
   makePskIndex,
@@ -53,6 +52,16 @@ export interface MlsEvent {
   author: PublicKey
   body: Uint8Array
 }
+
+/**
+ * Who may change a group's membership (e.g. a private channel's admins; anyone in a direct
+ * message): the committer and the users its commit adds and removes. A commit it refuses is
+ * ignored by every device that holds the same policy.
+ */
+export type CommitPolicy = (c: { committer: PublicKey; add: PublicKey[]; remove: PublicKey[] }) => boolean
+
+/** Everyone in the group may add and remove (a direct message, a small group of peers). */
+export const anyMember: CommitPolicy = () => true
 
 /** A change of membership asked for: users to remove (all their devices), key packages to add. */
 export interface MembershipChange {
@@ -213,8 +222,8 @@ export class MlsGroup {
     })
   }
 
-  /** Takes the group channel's next event (in log order). */
-  async receive(e: MlsEvent): Promise<MlsReceived> {
+  /** Takes the group channel's next event (in log order); `policy` judges commits. */
+  async receive(e: MlsEvent, policy: CommitPolicy = anyMember): Promise<MlsReceived> {
     if (e.kind !== MlsKind.commit && e.kind !== MlsKind.message)
       return ignored(`not an MLS group event (${e.kind})`)
     let pm: PrivateMessage
@@ -228,10 +237,10 @@ export class MlsGroup {
     if (!equalBytes(pm.groupId, this.groupId)) return ignored('another group')
     const expected = e.kind === MlsKind.commit ? 'commit' : 'application'
     if (pm.contentType !== expected) return ignored(`an ${e.kind} event holding ${pm.contentType}`)
-    return e.kind === MlsKind.commit ? this.takeCommit(e, pm) : this.takeMessage(e, pm)
+    return e.kind === MlsKind.commit ? this.takeCommit(e, pm, policy) : this.takeMessage(e, pm)
   }
 
-  private async takeCommit(e: MlsEvent, pm: PrivateMessage): Promise<MlsReceived> {
+  private async takeCommit(e: MlsEvent, pm: PrivateMessage, policy: CommitPolicy): Promise<MlsReceived> {
     const pending = this.pending
     if (pending && equalBytes(pending.commit, e.body)) {
       const before = this.state
@@ -244,18 +253,38 @@ export class MlsGroup {
     if (!this.active) return ignored('removed from the group')
     const suite = await mlsSuite()
     const before = this.state
-    // The committer must be the event's author (who the relay vouched for).
-    const check = (senderLeafIndex: number | undefined): IncomingMessageAction => {
-      const node = senderLeafIndex === undefined ? undefined : before.ratchetTree[senderLeafIndex * 2]
-      const owner = node?.nodeType === 'leaf' ? ownerOf(node.leaf.credential) : undefined
-      return owner && equalBytes(owner, e.author) ? 'accept' : 'reject'
+    // The committer must be the event's author (who the relay vouched for), the proposals adds
+    // and removes only (this layer makes no others), and the policy must allow the change.
+    const ownerAt = (leaf: number | undefined) => {
+      const node = leaf === undefined ? undefined : before.ratchetTree[leaf * 2]
+      return node?.nodeType === 'leaf' ? ownerOf(node.leaf.credential) : undefined
+    }
+    const check = (
+      senderLeafIndex: number | undefined,
+      proposals: readonly { proposal: Proposal }[],
+    ): 'accept' | 'reject' => {
+      const committer = ownerAt(senderLeafIndex)
+      if (!committer || !equalBytes(committer, e.author)) return 'reject'
+      const add: PublicKey[] = []
+      const remove: PublicKey[] = []
+      for (const { proposal: p } of proposals) {
+        const owner =
+          p.proposalType === 'add'
+            ? ownerOf(p.add.keyPackage.leafNode.credential)
+            : p.proposalType === 'remove'
+              ? ownerAt(p.remove.removed)
+              : undefined
+        if (!owner) return 'reject'
+        ;(p.proposalType === 'add' ? add : remove).push(owner)
+      }
+      return policy({ committer, add, remove }) ? 'accept' : 'reject'
     }
     try {
       const r = await processPrivateMessage(before, pm, makePskIndex(before, {}), suite, (incoming) =>
-        incoming.kind === 'commit' ? check(incoming.senderLeafIndex) : 'reject',
+        incoming.kind === 'commit' ? check(incoming.senderLeafIndex, incoming.proposals) : 'reject',
       )
       if (r.kind !== 'newState' || r.actionTaken !== 'accept')
-        return ignored('a commit not made by its author')
+        return ignored('a commit not made by its author, or one the policy refuses')
       this.state = r.newState
     } catch (err) {
       return ignored(`commit refused: ${(err as Error).message}`)

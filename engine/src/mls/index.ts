@@ -16,7 +16,14 @@ export {
 export { MAX_RETRIES, MlsChannel, type MlsChannelListener, type MlsChannelOptions } from './channel.ts'
 export { bindCredential, checkCredential, ownerOf, peerchatAuthService } from './credential.ts'
 export { KEY_PACKAGES_KEPT, MlsDevice, type MlsSigningKey, readKeyPackage } from './device.ts'
-export { type MembershipChange, type MlsEvent, MlsGroup, type MlsReceived } from './group.ts'
+export {
+  anyMember,
+  type CommitPolicy,
+  type MembershipChange,
+  type MlsEvent,
+  MlsGroup,
+  type MlsReceived,
+} from './group.ts'
 export {
   KEY_PACKAGE_SCAN,
   keyPackageOf,

@@ -13,7 +13,7 @@ import type { Replica } from '../replica/replica.ts'
 import { ulidSuccessor } from '../ulid.ts'
 import { MlsChannel } from './channel.ts'
 import { type MlsDevice, readKeyPackage } from './device.ts'
-import type { MlsGroup } from './group.ts'
+import type { CommitPolicy, MlsGroup } from './group.ts'
 import { decodeWelcomeEnvelope, readMlsMessage } from './wire.ts'
 
 /** Newest key-package events read when looking for someone's (default 500). */
@@ -26,12 +26,12 @@ export interface ReplicaMlsChannel {
   close(): void
 }
 
-/** An MLS group kept over `channel` of `replica`, for this device (a loaded `group`, or none yet). */
+/** An MLS group kept over `channel` of `replica`, for this device (a loaded `group`, or none yet; `policy`: who may add and remove). */
 export function openMlsChannel(
   replica: Replica,
   channel: string,
   device: MlsDevice,
-  group?: MlsGroup,
+  o: { group?: MlsGroup; policy?: CommitPolicy } = {},
 ): ReplicaMlsChannel {
   const log = replica.open(channel)
   const mls = new MlsChannel({
@@ -41,7 +41,7 @@ export function openMlsChannel(
       await replica.stamped(await replica.write(to, kind, body))
     },
     read: (from) => log.range({ gte: from }),
-    ...(group ? { group } : {}),
+    ...o,
   })
   // Whatever changed, the events after the last one taken, in log order.
   const pull = async () => {
