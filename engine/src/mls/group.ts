@@ -30,7 +30,7 @@ import {
   type Proposal,
   processPrivateMessage,
 } from 'ts-mls'
-import { equalBytes } from '../bytes.ts'
+import { equalBytes, toHex } from '../bytes.ts'
 import type { PublicKey } from '../identity/keys.ts'
 import type { Ulid } from '../ulid.ts'
 import { ownerOf } from './credential.ts'
@@ -164,7 +164,13 @@ export class MlsGroup {
   }
 
   isMember(user: PublicKey): boolean {
-    return this.members().some((m) => equalBytes(m, user))
+    const tree = this.state.ratchetTree
+    for (let i = 0; i < tree.length; i += 2) {
+      const node = tree[i]
+      const owner = node?.nodeType === 'leaf' ? ownerOf(node.leaf.credential) : undefined
+      if (owner && equalBytes(owner, user)) return true
+    }
+    return false
   }
 
   /**
@@ -183,10 +189,10 @@ export class MlsGroup {
       if (owner && change.remove.some((u) => equalBytes(u, owner)))
         proposals.push({ proposalType: 'remove', remove: { removed: i / 2 } })
     }
-    const present = usersOf(this.state)
+    const present = new Set(usersOf(this.state).map(toHex))
     for (const kp of change.add) {
       const owner = ownerOf(kp.leafNode.credential)
-      if (owner && !present.some((u) => equalBytes(u, owner)))
+      if (owner && !present.has(toHex(owner)))
         proposals.push({ proposalType: 'add', add: { keyPackage: kp } })
     }
     if (proposals.length === 0) return undefined
@@ -316,7 +322,10 @@ export class MlsGroup {
   private applied(before: ClientState, mine: boolean): Extract<MlsReceived, { type: 'commit' }> {
     const was = usersOf(before)
     const now = usersOf(this.state)
-    const notIn = (list: PublicKey[]) => (u: PublicKey) => !list.some((x) => equalBytes(x, u))
+    const notIn = (list: PublicKey[]) => {
+      const keys = new Set(list.map(toHex))
+      return (u: PublicKey) => !keys.has(toHex(u))
+    }
     return {
       type: 'commit',
       // The commit's epoch (a removed member's state stays at the one it left).
@@ -333,14 +342,19 @@ function ignored(reason: string): MlsReceived {
   return { type: 'ignored', reason }
 }
 
-/** Distinct users of the leaves, in leaf order. */
+/** Distinct users of the leaves, in leaf order (linear: a set of keys in hex). */
 function usersOf(state: ClientState): PublicKey[] {
   const out: PublicKey[] = []
+  const seen = new Set<string>()
   const tree = state.ratchetTree
   for (let i = 0; i < tree.length; i += 2) {
     const node = tree[i]
     const owner = node?.nodeType === 'leaf' ? ownerOf(node.leaf.credential) : undefined
-    if (owner && !out.some((u) => equalBytes(u, owner))) out.push(owner)
+    if (!owner) continue
+    const hex = toHex(owner)
+    if (seen.has(hex)) continue
+    seen.add(hex)
+    out.push(owner)
   }
   return out
 }
