@@ -110,6 +110,28 @@ describe('SearchIndex', () => {
     expect(all).toEqual([...all].sort().reverse())
   })
 
+  it('a call out of time returns what it found and where to go on; the chain gives the same answer', () => {
+    const index = new SearchIndex(noRoles)
+    // A message every 20 hours: ~36 per month over 10 months, "rare" in few of them.
+    index.take(Array.from({ length: 360 }, (_, i) => say(i * 20, ANN, i % 97 === 0 ? `rare ${i}` : `common ${i}`)))
+    const q = parseSearchQuery('rare')
+    const whole = index.search(q, names, { budgetMs: 1_000 })
+    expect(whole.more).toBe(false)
+    expect(whole.hits).toHaveLength(4)
+    // No time at all: one month per call.
+    const ids: string[] = []
+    let page = index.search(q, names, { budgetMs: 0 })
+    let calls = 1
+    ids.push(...page.hits.map((h) => h.doc.id))
+    while (page.more) {
+      page = index.search(q, names, { budgetMs: 0, before: page.next! })
+      ids.push(...page.hits.map((h) => h.doc.id))
+      calls++
+    }
+    expect(ids).toEqual(whole.hits.map((h) => h.doc.id))
+    expect(calls).toBeGreaterThanOrEqual(8)
+  })
+
   it("an author's edit replaces the text; someone else's edit is ignored; an early edit waits for its message", () => {
     const index = new SearchIndex(noRoles)
     index.take([

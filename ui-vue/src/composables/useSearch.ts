@@ -7,6 +7,7 @@ import { type InjectionKey, onScopeDispose, provide, ref, shallowRef, watch } fr
 import type { SearchResults } from '../client/search.ts'
 import type { ChatClient, SearchProgress } from '../client/types.ts'
 import type { SearchHit } from '../lib/search-index.ts'
+import { SEARCH_LIMIT } from '../lib/search-query.ts'
 import { injectStrict } from './inject.ts'
 import type { ChannelsState } from './useChannels.ts'
 import type { MessagesState } from './useMessages.ts'
@@ -44,6 +45,7 @@ function createSearch(client: ChatClient, channels: ChannelsState, messages: Mes
       hits.value = r.hits
       progress.value = r.progress
       error.value = null
+      await fill(mine)
     } catch (e) {
       if (mine === seq) error.value = `Search failed: ${(e as Error).message}`
     } finally {
@@ -51,16 +53,35 @@ function createSearch(client: ChatClient, channels: ChannelsState, messages: Mes
     }
   }
 
-  /** The next (older) page of the same query. */
-  async function more(): Promise<void> {
-    const last = hits.value[hits.value.length - 1]
-    const query = text.value.trim()
-    if (!last || !client.search || !results.value?.more) return
-    const mine = seq
-    const r = await client.search(query, { before: last.doc.id as Ulid })
+  /**
+   * A search call stops after its time budget (a query with few matches reads every month); the
+   * rest is asked for between frames until a page is full or nothing older is left.
+   */
+  async function fill(mine: number): Promise<void> {
+    while (mine === seq && results.value?.more && hits.value.length < SEARCH_LIMIT) {
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      if (mine !== seq) return
+      await next(mine)
+    }
+  }
+
+  async function next(mine: number): Promise<void> {
+    const from = results.value?.next
+    if (!from || !client.search) return
+    const r = await client.search(text.value.trim(), { before: from })
     if (mine !== seq) return
     results.value = r
     hits.value = [...hits.value, ...r.hits]
+  }
+
+  /** The next (older) page of the same query. */
+  async function more(): Promise<void> {
+    if (!results.value?.more) return
+    const mine = seq
+    const had = hits.value.length
+    await next(mine)
+    // A page's worth, as the first one.
+    while (mine === seq && results.value?.more && hits.value.length - had < SEARCH_LIMIT) await next(mine)
   }
 
   /** Opens the result's channel and brings the message into view (loading its page). */

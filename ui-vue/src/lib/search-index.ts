@@ -17,7 +17,7 @@
  *   whole (client/search.ts reads those again).
  */
 
-import { publicKeyToText, type StampedEvent, type Ulid, ulidTime } from '@peerchat/engine'
+import { publicKeyToText, type StampedEvent, type Ulid, ulidAtTime, ulidTime } from '@peerchat/engine'
 import {
   type AttachmentBody,
   canModerate,
@@ -29,7 +29,7 @@ import {
   type Roles,
 } from '@peerchat/engine/chat'
 import MiniSearch, { type Options, type SearchResult } from 'minisearch'
-import type { SearchHas, SearchQuery } from './search-query.ts'
+import { SEARCH_LIMIT, type SearchHas, type SearchQuery } from './search-query.ts'
 
 /** What a search result carries (the index's stored fields). */
 export interface SearchDoc {
@@ -55,8 +55,10 @@ export interface SearchHit {
 
 export interface SearchPage {
   hits: SearchHit[]
-  /** More matches exist past this page (older). */
+  /** More matches may exist past this page (older): ask again with `before: next`. */
   more: boolean
+  /** Where the next page starts (exclusive), when `more`. */
+  next?: Ulid
 }
 
 /** How `from:` and `mentions:` names become keys (names change, so they are read at query time). */
@@ -71,10 +73,17 @@ export interface SearchOptions {
   limit?: number
   /** Only results strictly older than this id (the next page). */
   before?: Ulid
+  /**
+   * Stop after the month that passes this many ms, with what was found and `more` (default 20):
+   * a query with few matches reads every month, and the page must not freeze meanwhile; the
+   * caller asks again from `next`, between frames.
+   */
+  budgetMs?: number
 }
 
-/** Results per page (default 50). */
-export const SEARCH_LIMIT = 50
+/** Default time a search call may take before it returns what it has (ms). */
+export const SEARCH_BUDGET_MS = 20
+
 /** Edits and redactions kept while their message has not arrived (default 10,000; oldest dropped). */
 export const EARLY_MAX = 10_000
 
@@ -223,10 +232,18 @@ export class SearchIndex {
     const anchorPrefix = prefixLast && anchor === terms.length - 1
     const hits: SearchHit[] = []
     const months = [...this.months.keys()].sort().reverse()
+    const started = performance.now()
+    const budget = opts.budgetMs ?? SEARCH_BUDGET_MS
+    let scanned: string | undefined
     for (const month of months) {
       if (q.after !== undefined && month < monthOf(q.after)) break
       if (q.before !== undefined && month > monthOf(q.before - 1)) continue
-      if (opts.before && month > monthOf(ulidTime(opts.before))) continue
+      // (-1: a `next` at a month's first instant leaves that month out.)
+      if (opts.before && month > monthOf(ulidTime(opts.before) - 1)) continue
+      // Out of time with older months left: what was found, and where to go on.
+      if (scanned && performance.now() - started > budget)
+        return { hits, more: true, next: ulidAtTime(Date.parse(`${scanned}-01T00:00:00Z`)) }
+      scanned = month
       const found: SearchHit[] = []
       this.months.get(month)!.search(query, {
         prefix: anchorPrefix,
@@ -240,7 +257,7 @@ export class SearchIndex {
       })
       found.sort((a, b) => (a.doc.id < b.doc.id ? 1 : a.doc.id > b.doc.id ? -1 : 0))
       for (const hit of found) {
-        if (hits.length === limit) return { hits, more: true }
+        if (hits.length === limit) return { hits, more: true, next: hits[hits.length - 1]!.doc.id }
         hits.push(hit)
       }
     }

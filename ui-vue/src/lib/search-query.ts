@@ -26,6 +26,9 @@ export interface SearchQuery {
   problems: string[]
 }
 
+/** Results per page (default 50). */
+export const SEARCH_LIMIT = 50
+
 /** Longest query read, in characters (a pasted novel is cut). */
 export const MAX_QUERY_CHARS = 500
 
