@@ -248,6 +248,29 @@ describe('MLS over a channel log', () => {
     expect(cara.channel.group?.epoch).toBe(2n)
   })
 
+  it('a device and its group survive a restart: exported secrets join, a saved group reads on', {
+    timeout: 60_000,
+  }, async () => {
+    const log = new TestLog()
+    const { ann, bob } = await crowd(log, 'ann', 'bob')
+    const kp = await publishedKeyPackage(bob, log)
+    // Bob's device restarts before the Welcome comes: its key package secrets were kept.
+    const restored = await MlsDevice.import(bob.id, bob.device.export())
+    expect(restored.key.publicKey).toEqual(bob.device.key.publicKey)
+    await ann.channel.create()
+    await ann.channel.add([kp])
+    await ann.channel.take(log.events)
+    const welcome = log.events.find((e) => e.kind === MlsKind.welcome)!
+    const { decodeWelcomeEnvelope } = await import('../src/mls/wire.ts')
+    const joined = await MlsGroup.join(restored, decodeWelcomeEnvelope(welcome.body).welcome)
+    expect(joined?.epoch).toBe(1n)
+    // The group saved and loaded (a reload) reads what follows.
+    const again = MlsGroup.load(restored, joined!.save())
+    await say(ann, 'after the restart')
+    expect(await again.receive(log.events.at(-1)!)).toMatchObject({ type: 'message' })
+    await expect(MlsDevice.import(bob.id, new Uint8Array([9, 9]))).rejects.toThrow(DecodeError)
+  })
+
   it('property: random adds, removes and messages end with everyone in the same epoch and transcript', async () => {
     await fc.assert(
       fc.asyncProperty(

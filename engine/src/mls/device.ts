@@ -13,8 +13,17 @@ import {
   type KeyPackage,
   type PrivateKeyPackage,
 } from 'ts-mls'
-import { makeKeyPackageRef, verifyKeyPackage } from 'ts-mls/keyPackage.js'
+import { decodeKeyPackage, encodeKeyPackage, makeKeyPackageRef, verifyKeyPackage } from 'ts-mls/keyPackage.js'
 import { equalBytes, toHex } from '../bytes.ts'
+import {
+  createWriter,
+  decodeWith,
+  finish,
+  type Reader,
+  writeU8,
+  writeVarBytes,
+  writeVarUint,
+} from '../codec.ts'
 import { DecodeError } from '../errors.ts'
 import type { PublicKey, Signer } from '../identity/keys.ts'
 import { bindCredential, checkCredential } from './credential.ts'
@@ -23,6 +32,8 @@ import { readMlsMessage, writeMlsMessage } from './wire.ts'
 
 /** Key packages kept for Welcomes (default 100; the oldest are forgotten, they can no longer be joined with). */
 export const KEY_PACKAGES_KEPT = 100
+
+const DEVICE_VERSION = 1
 
 export interface MlsSigningKey {
   signKey: Uint8Array
@@ -43,6 +54,58 @@ export class MlsDevice {
     const suite = await mlsSuite()
     const k = key ?? (await suite.signature.keygen())
     return new MlsDevice(signer, k, await bindCredential(signer, k.publicKey))
+  }
+
+  /**
+   * The device's secrets (its MLS key and the key packages it still holds) as bytes to keep
+   * beside the identity, as safely: a device that forgets them cannot join from a Welcome made
+   * for its published key packages.
+   */
+  export(): Uint8Array {
+    const w = createWriter()
+    writeU8(w, DEVICE_VERSION)
+    writeVarBytes(w, this.key.signKey)
+    writeVarBytes(w, this.key.publicKey)
+    writeVarUint(w, this.kept.size)
+    for (const { pub, priv } of this.kept.values()) {
+      writeVarBytes(w, encodeKeyPackage(pub))
+      writeVarBytes(w, priv.initPrivateKey)
+      writeVarBytes(w, priv.hpkePrivateKey)
+      writeVarBytes(w, priv.signaturePrivateKey)
+    }
+    return finish(w)
+  }
+
+  /** The device `export` wrote, for `signer` (throws DecodeError on anything else). */
+  static async import(signer: Signer, bytes: Uint8Array): Promise<MlsDevice> {
+    const { key, kept } = decodeWith(
+      bytes,
+      (r: Reader) => {
+        const v = r.u8('device version')
+        if (v !== DEVICE_VERSION) throw new DecodeError(`unsupported MLS device version ${v}`)
+        const key = { signKey: r.varBytes(256, 'signing key'), publicKey: r.varBytes(32, 'public key') }
+        const n = r.count(KEY_PACKAGES_KEPT, 4, 'key packages')
+        const kept: { pub: KeyPackage; priv: PrivateKeyPackage }[] = []
+        for (let i = 0; i < n; i++) {
+          const body = r.varBytes(64 * 1024, 'key package')
+          const decoded = decodeKeyPackage(body, 0)
+          if (!decoded || decoded[1] !== body.length) throw new DecodeError('not a key package')
+          kept.push({
+            pub: decoded[0],
+            priv: {
+              initPrivateKey: r.varBytes(256, 'init key'),
+              hpkePrivateKey: r.varBytes(256, 'hpke key'),
+              signaturePrivateKey: r.varBytes(256, 'signature key'),
+            },
+          })
+        }
+        return { key, kept }
+      },
+      'MLS device',
+    )
+    const device = await MlsDevice.create(signer, key)
+    for (const kp of kept) device.kept.set(await refOf(kp.pub), kp)
+    return device
   }
 
   get user(): PublicKey {
