@@ -108,3 +108,12 @@ export async function crowd<N extends string>(log: TestLog, ...names: N[]): Prom
   for (const n of names) out[n] = await person(n, log)
   return out
 }
+
+/** `creator` starts the group and adds `others` in one commit; everyone reads it (epoch 1). */
+export async function startGroup(log: TestLog, creator: Person, ...others: Person[]): Promise<void> {
+  await creator.channel.create()
+  const packages = []
+  for (const p of others) packages.push(await publishedKeyPackage(p, log))
+  await creator.channel.add(packages)
+  await settle([creator, ...others], log)
+}

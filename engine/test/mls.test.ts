@@ -20,6 +20,7 @@ import {
   publishedKeyPackage,
   say,
   settle,
+  startGroup,
   TestLog,
 } from './mls-fixtures.ts'
 
@@ -34,9 +35,7 @@ describe('MLS over a channel log', () => {
   }, async () => {
     const log = new TestLog()
     const { ann, bob, cara } = await crowd(log, 'ann', 'bob', 'cara')
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
-    await settle([ann, bob, cara], log)
+    await startGroup(log, ann, bob, cara)
     expect(bob.channel.group?.epoch).toBe(1n)
     expect(cara.channel.group?.members()).toHaveLength(3)
     await say(ann, 'canary-7f3e hello from ann')
@@ -61,9 +60,7 @@ describe('MLS over a channel log', () => {
   }, async () => {
     const log = new TestLog()
     const { ann, bob, cara } = await crowd(log, 'ann', 'bob', 'cara')
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
-    await settle([ann, bob, cara], log)
+    await startGroup(log, ann, bob, cara)
     const caraBefore = cara.channel.group!.save()
     await ann.channel.remove([cara.id.publicKey])
     await settle([ann, bob, cara], log)
@@ -89,9 +86,7 @@ describe('MLS over a channel log', () => {
   }, async () => {
     const log = new TestLog()
     const { ann, bob, cara, dave } = await crowd(log, 'ann', 'bob', 'cara', 'dave')
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
-    await settle([ann, bob, cara], log)
+    await startGroup(log, ann, bob, cara)
     // Both commit on epoch 1 before seeing each other's: Bob's is stamped first.
     const daveKp = await publishedKeyPackage(dave, log)
     await bob.channel.remove([cara.id.publicKey])
@@ -116,9 +111,7 @@ describe('MLS over a channel log', () => {
   it('refuses forged, replayed and misattributed events', { timeout: 60_000 }, async () => {
     const log = new TestLog()
     const { ann, bob, eve } = await crowd(log, 'ann', 'bob', 'eve')
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log)])
-    await settle([ann, bob], log)
+    await startGroup(log, ann, bob)
     const group = bob.channel.group!
     const commit = log.events.find((e) => e.kind === MlsKind.commit)!
     // Replayed commit (an earlier epoch now).
@@ -167,9 +160,7 @@ describe('MLS over a channel log', () => {
     const bob = await person('bob', log, onlyAdmin)
     const cara = await person('cara', log, onlyAdmin)
     admin = ann.id.publicKey
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log), await publishedKeyPackage(cara, log)])
-    await settle([ann, bob, cara], log)
+    await startGroup(log, ann, bob, cara)
     await expect(bob.channel.remove([cara.id.publicKey])).rejects.toThrow(/may not change/)
     // Bob commits anyway, around his channel: the others ignore it and stay where they were.
     const rogue = MlsGroup.load(bob.device, bob.channel.group!.save())
@@ -194,9 +185,7 @@ describe('MLS over a channel log', () => {
   it('a member offline across several epochs catches up from the log', { timeout: 60_000 }, async () => {
     const log = new TestLog()
     const { ann, bob, cara, dave, erin } = await crowd(log, 'ann', 'bob', 'cara', 'dave', 'erin')
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log)])
-    await settle([ann, bob], log)
+    await startGroup(log, ann, bob)
     // Bob is away while three epochs pass, with messages in each.
     for (const p of [cara, dave, erin]) {
       await ann.channel.add([await publishedKeyPackage(p, log)])
@@ -224,9 +213,7 @@ describe('MLS over a channel log', () => {
   it('a Welcome of a commit that lost the race joins nothing', { timeout: 60_000 }, async () => {
     const log = new TestLog()
     const { ann, bob, cara, dave } = await crowd(log, 'ann', 'bob', 'cara', 'dave')
-    await ann.channel.create()
-    await ann.channel.add([await publishedKeyPackage(bob, log)])
-    await settle([ann, bob], log)
+    await startGroup(log, ann, bob)
     // Bob's add of Cara is first; Ann's add of Dave (same epoch) loses, its Welcome is stale.
     const caraKp = await publishedKeyPackage(cara, log)
     const daveKp = await publishedKeyPackage(dave, log)
