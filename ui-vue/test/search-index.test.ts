@@ -113,7 +113,9 @@ describe('SearchIndex', () => {
   it('a call out of time returns what it found and where to go on; the chain gives the same answer', () => {
     const index = new SearchIndex(noRoles)
     // A message every 20 hours: ~36 per month over 10 months, "rare" in few of them.
-    index.take(Array.from({ length: 360 }, (_, i) => say(i * 20, ANN, i % 97 === 0 ? `rare ${i}` : `common ${i}`)))
+    index.take(
+      Array.from({ length: 360 }, (_, i) => say(i * 20, ANN, i % 97 === 0 ? `rare ${i}` : `common ${i}`)),
+    )
     const q = parseSearchQuery('rare')
     const whole = index.search(q, names, { budgetMs: 1_000 })
     expect(whole.more).toBe(false)

@@ -60,8 +60,9 @@ class Saved implements SearchStorage {
   }
   async write(changes: Map<string, string | undefined>) {
     this.writes++
-    for (const [k, v] of changes) if (v === undefined) this.map.delete(k)
-    else this.map.set(k, v)
+    for (const [k, v] of changes)
+      if (v === undefined) this.map.delete(k)
+      else this.map.set(k, v)
   }
 }
 
