@@ -27,7 +27,7 @@ import type { DocCache } from './canvas.ts'
 import { Coverage } from './coverage.ts'
 import type { Remembered } from './remembered.ts'
 import { rolesOf } from './roles.ts'
-import { LocalSearch, type SearchResults, type SearchStorage } from './search.ts'
+import { LocalSearch, type SearchStorage } from './search.ts'
 import type {
   CanvasSession,
   ChannelCoverage,
@@ -38,6 +38,7 @@ import type {
   Member,
   Outgoing,
   Provenance,
+  SearchResults,
 } from './types.ts'
 import { UNREAD_MAX, UnreadCounts } from './unread.ts'
 

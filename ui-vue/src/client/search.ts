@@ -14,9 +14,9 @@
  */
 import { type Change, type IdRange, type StampedEvent, type Ulid, ulidSuccessor } from '@peerchat/engine'
 import type { Roles } from '@peerchat/engine/chat'
-import type { SearchIndex, SearchNames, SearchPage } from '../lib/search-index.ts'
-import { parseSearchQuery, type SearchQuery } from '../lib/search-query.ts'
-import type { SearchProgress } from './types.ts'
+import type { SearchIndex, SearchNames } from '../lib/search-index.ts'
+import { parseSearchQuery } from '../lib/search-query.ts'
+import type { SearchProgress, SearchResults } from './types.ts'
 
 /** Where the index is kept: one string per key (a month, or `meta`); `undefined` deletes. */
 export interface SearchStorage {
@@ -52,11 +52,6 @@ export const READ_SLICE = 500
 export const BACKLOG_MAX = 100_000
 
 const yieldNow = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
-
-export interface SearchResults extends SearchPage {
-  query: SearchQuery
-  progress: SearchProgress
-}
 
 export class LocalSearch {
   private index: SearchIndex | undefined

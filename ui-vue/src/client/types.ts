@@ -16,9 +16,10 @@ import type {
   InviteStatus,
   Role,
 } from '@peerchat/engine/chat'
+import type { SearchPage } from '../lib/search-index.ts'
+import type { SearchQuery } from '../lib/search-query.ts'
 import type { AttachmentInfo } from './attachments.ts'
 import type { AvatarRef } from './bodies.ts'
-import type { SearchResults } from './search.ts'
 import type { VoiceNetwork } from './voice/network.ts'
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
@@ -215,6 +216,12 @@ export interface ChatClientEvents {
   admin: undefined
   /** The search index grew, or is loading or reading channels (progress for the search box). */
   search: SearchProgress
+}
+
+/** A page of search results (client/search.ts): hits newest first, the query as read, the index's progress. */
+export interface SearchResults extends SearchPage {
+  query: SearchQuery
+  progress: SearchProgress
 }
 
 /** How far the local search index is (client/search.ts). */

@@ -4,8 +4,7 @@
  */
 import type { Ulid } from '@peerchat/engine'
 import { type InjectionKey, onScopeDispose, provide, ref, shallowRef, watch } from 'vue'
-import type { SearchResults } from '../client/search.ts'
-import type { ChatClient, SearchProgress } from '../client/types.ts'
+import type { ChatClient, SearchProgress, SearchResults } from '../client/types.ts'
 import type { SearchHit } from '../lib/search-index.ts'
 import { SEARCH_LIMIT } from '../lib/search-query.ts'
 import { injectStrict } from './inject.ts'
