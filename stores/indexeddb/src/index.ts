@@ -1,8 +1,9 @@
 /**
  * `@peerchat/store-indexeddb`: the engine's storage ports in the browser's IndexedDB
  * (layout: docs/protocol/storage-indexeddb.md). Per community (named by its relay key), one
- * database holds the channel logs (`IndexedDbStore`), the outbox (`IndexedDbOutboxStore`) and
- * cached document snapshots (`DocSnapshotCache`) and the web app's search index (`SearchIndexStore`); a second one holds the attachments
+ * database holds the channel logs (`IndexedDbStore`), the outbox (`IndexedDbOutboxStore`),
+ * cached document snapshots (`DocSnapshotCache`), the web app's search index (`SearchIndexStore`)
+ * and the encrypted groups' secrets and plaintexts (`MlsVault`); a second one holds the attachments
  * (`IndexedDbBlobStore`).
  */
 
@@ -25,12 +26,15 @@ export {
   type IndexedDbStoreOptions,
   openIndexedDbStore,
 } from './indexeddb-store.ts'
+export { MlsVault, type PlainEvent } from './mls-vault.ts'
 export { type IndexedDbOutboxOptions, IndexedDbOutboxStore, openIndexedDbOutbox } from './outbox-store.ts'
 export {
   type DatabaseOptions,
   DOC_SNAPSHOTS,
   EVENTS,
   logDatabaseName,
+  MLS_PLAIN,
+  MLS_SECRETS,
   OUTBOX,
   SCHEMA_VERSION,
   SEARCH_INDEX,

@@ -1,12 +1,12 @@
 /**
  * The per-community database: its name and object stores (docs/protocol/storage-indexeddb.md).
- * Shared by the log store, the outbox, the document snapshot cache and the search index, which
- * open the same database.
+ * Shared by the log store, the outbox, the document snapshot cache, the search index and the
+ * encrypted groups' vault, which open the same database.
  */
 import { abytes, toHex } from '@peerchat/engine'
 import { openDatabase } from './idb.ts'
 
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 /** Stamped events, keyPath [c, i]. */
 export const EVENTS = 'events'
 /** Index of EVENTS on [c, i, d]: its keys alone rebuild the in-memory index. */
@@ -17,6 +17,10 @@ export const DOC_SNAPSHOTS = 'doc-snapshots'
 export const OUTBOX = 'outbox'
 /** The web app's search index: strings under out-of-line keys (a month, or `meta`) (version 3). */
 export const SEARCH_INDEX = 'search-index'
+/** Encrypted groups: the device's MLS secrets and each group's state, out-of-line keys (version 4). */
+export const MLS_SECRETS = 'mls-secrets'
+/** Encrypted groups: the plaintexts this device decrypted or sent, keyPath [c, i] (version 4). */
+export const MLS_PLAIN = 'mls-plain'
 
 export interface DatabaseOptions {
   /** The community's relay public key: one database per community. */
@@ -44,6 +48,10 @@ function upgrade(db: IDBDatabase, oldVersion: number): void {
   }
   if (oldVersion < 2) db.createObjectStore(OUTBOX)
   if (oldVersion < 3) db.createObjectStore(SEARCH_INDEX)
+  if (oldVersion < 4) {
+    db.createObjectStore(MLS_SECRETS)
+    db.createObjectStore(MLS_PLAIN, { keyPath: ['c', 'i'] })
+  }
 }
 
 export function openCommunityDatabase(opts: DatabaseOptions): Promise<IDBDatabase> {
