@@ -45,4 +45,48 @@ describe('ChatClient.search', () => {
     const someoneElse = (await client.search!(`${word} from:nobody-at-all`)).hits
     expect(someoneElse).toEqual([])
   })
+
+  it('fetches the history peers hold and this device does not, and then finds it', {
+    timeout: 30_000,
+  }, async () => {
+    const client = await SimClient.create({
+      signer: await Identity.generate(),
+      name: 'Tess',
+      history: 120,
+      localHistory: 20,
+      peerDelayMs: 1,
+      otherHistory: 5,
+      peers: 2,
+      activityMs: 0,
+      latencyMs: 1,
+    })
+    clients.push(client)
+    await client.start()
+    const stored = await client.history('general', { limit: 20 })
+    const oldestHeld = stored.events[0]!.id
+    const progress: number[] = []
+    const added = await client.fetchOlderHistory!((p) => progress.push(p.added))
+    expect(added).toBeGreaterThanOrEqual(100) // general's 100 older events, and the other channels'
+    expect(progress.at(-1)).toBe(added)
+    // The oldest message now: fetched from a peer, and searchable.
+    const all = await client.history('general', { limit: 500 })
+    const old = all.events.find((e) => e.kind === Kind.message)!
+    expect(old.id < oldestHeld).toBe(true)
+    const body = decodeBody(old.kind, old.body)
+    const word = (body?.kind === Kind.message ? body.text : '')
+      .split(/\s+/)
+      .find((w) => /^[a-z]{4,}$/.test(w))!
+    await vi.waitFor(
+      async () => {
+        let page = await client.search!(word)
+        const ids = page.hits.map((h) => h.doc.id)
+        while (page.more && page.next) {
+          page = await client.search!(word, { before: page.next })
+          ids.push(...page.hits.map((h) => h.doc.id))
+        }
+        expect(ids).toContain(old.id)
+      },
+      { timeout: 10_000 },
+    )
+  })
 })

@@ -56,6 +56,10 @@ export const SCAN_DELAY_MS = 1_000
 export const SCAN_AFTER_PAGE_MS = 200
 /** Events of the scan handled between two yields to the page (default 250). */
 export const SCAN_SLICE = 250
+/** Events asked of peers per round when fetching older history for search (default 1,000)... */
+export const FETCH_PAGE = 1_000
+/** ...and rounds per channel at most (default 200: 200,000 events). */
+export const FETCH_ROUNDS_MAX = 200
 
 /**
  * Where events came from, as the trust panel names it: this device's store and own writes are
@@ -342,6 +346,39 @@ export abstract class ReplicaClient extends ChatClientBase {
       admin.allows({ ...POSTED, author: publicKeyFromText(doc.author), channel: doc.channel, ts: doc.ts }),
     )
     return { ...results, hits }
+  }
+
+  /**
+   * Asks peers for everything older than what this device holds, channel by channel, so that
+   * search covers the whole history (it arrives as changes and is indexed like any other).
+   * `onProgress` gets the events added so far; stops early on `signal`.
+   */
+  async fetchOlderHistory(
+    onProgress?: (p: { channel: string; added: number }) => void,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    let added = 0
+    for (const channel of this.joined) {
+      if (channel === PROFILE_CHANNEL) continue
+      const log = this.watch(channel)
+      for (let round = 0; round < FETCH_ROUNDS_MAX; round++) {
+        if (this.stopped || signal?.aborted) return added
+        const before = (await log.range({}, { limit: 1 }))[0]?.id
+        if (!this.olderElsewhere(channel, before)) break
+        const held = await log.count()
+        let exhausted: boolean
+        try {
+          ;({ exhausted } = await this.pullOlder(channel, before, FETCH_PAGE))
+        } catch {
+          break // stopped, or nobody to ask now
+        }
+        const now = await log.count()
+        added += Math.max(0, now - held)
+        onProgress?.({ channel, added })
+        if (exhausted || now === held) break
+      }
+    }
+    return added
   }
 
   writes(channel: string): readonly Write[] {

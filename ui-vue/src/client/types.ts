@@ -480,6 +480,14 @@ export interface ChatClient {
    * from:/in:/has:/mentions:/before:/after:), newest first; `before` asks for the next page.
    */
   search?(text: string, opts?: { before?: Ulid }): Promise<SearchResults>
+  /**
+   * Asks peers for every channel's history older than what this device holds (for search);
+   * resolves with the number of events added. Absent where there are no peers to ask.
+   */
+  fetchOlderHistory?(
+    onProgress?: (p: { channel: string; added: number }) => void,
+    signal?: AbortSignal,
+  ): Promise<number>
   /** Ephemeral typing hint (awareness); `null` when the composer is left or emptied. */
   setTyping(channel: string | null): void
 

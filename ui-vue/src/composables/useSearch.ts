@@ -83,6 +83,25 @@ function createSearch(client: ChatClient, channels: ChannelsState, messages: Mes
     while (mine === seq && results.value?.more && hits.value.length - had < SEARCH_LIMIT) await next(mine)
   }
 
+  /** Older history being fetched from peers for search (events added so far), or its outcome. */
+  const fetching = shallowRef<{ added: number; done: boolean } | null>(null)
+  const stopFetching = new AbortController()
+  /** Asks peers for the history older than what this device holds, then searches again. */
+  async function fetchOlder(): Promise<void> {
+    if (!client.fetchOlderHistory || (fetching.value && !fetching.value.done)) return
+    fetching.value = { added: 0, done: false }
+    try {
+      const added = await client.fetchOlderHistory((p) => {
+        fetching.value = { added: p.added, done: false }
+      }, stopFetching.signal)
+      fetching.value = { added, done: true }
+    } catch (e) {
+      fetching.value = { added: fetching.value?.added ?? 0, done: true }
+      error.value = `Could not fetch older history: ${(e as Error).message}`
+    }
+    void run()
+  }
+
   /** Opens the result's channel and brings the message into view (loading its page). */
   async function jump(hit: SearchHit): Promise<boolean> {
     open.value = false
@@ -107,10 +126,11 @@ function createSearch(client: ChatClient, channels: ChannelsState, messages: Mes
   })
   onScopeDispose(() => {
     clearTimeout(timer)
+    stopFetching.abort()
     off()
   })
 
-  return { text, open, results, hits, progress, error, running, run, more, jump }
+  return { text, open, results, hits, progress, error, running, run, more, jump, fetching, fetchOlder }
 }
 
 export type SearchState = ReturnType<typeof createSearch>
