@@ -1,110 +1,75 @@
 /**
- * Jumping to a message (a search result) with useMessages' `jumpTo`: pages come from the device
- * at once; when it holds nothing older, the client asks peers (history's contract: `complete`
- * false, a `backfill` end when they answered) and the jump waits for them, then sets the target.
+ * Jumping to a message (a search result) with useMessages' `jumpTo`, on the simulation's client
+ * (the shipped ReplicaClient on its in-page relay and peers): pages come from the device at once;
+ * when it holds nothing that old, the client asks the simulated peers and the jump waits for
+ * them, then sets the target; a message nobody holds is reported.
  */
-import type { StampedEvent, Ulid } from '@peerchat/engine'
-import { Kind } from '@peerchat/engine/chat'
+import { Identity, type StampedEvent } from '@peerchat/engine'
+import { useNodeCrypto } from '@peerchat/engine/node'
 import { fixtureUlid } from '@peerchat/engine/testing'
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { effectScope, ref } from 'vue'
-import { encodeBody } from '../src/client/bodies.ts'
-import type { ChatClient, ChatClientEvents, HistoryPage, HistoryQuery } from '../src/client/types.ts'
+import { SimClient } from '../src/client/sim.ts'
 import { createMessages } from '../src/composables/useMessages.ts'
 
-const ANN = new Uint8Array(32).fill(2)
-const T0 = Date.UTC(2026, 11, 1)
-const event = (i: number): StampedEvent => ({
-  id: fixtureUlid(T0 + i * 1000, i),
-  ts: T0 + i * 1000,
-  channel: 'general',
-  kind: Kind.message,
-  author: ANN,
-  clientNonce: new Uint8Array(16).fill(i & 0xff),
-  body: encodeBody({ kind: Kind.message, text: `message ${i}` }),
-  authorSig: new Uint8Array(64),
-  relaySig: new Uint8Array(64),
+beforeAll(() => useNodeCrypto())
+const stops: (() => void)[] = []
+afterEach(() => {
+  for (const s of stops.splice(0)) s()
 })
 
-/**
- * The part of a client useMessages uses, with the history contract: this device holds the newest
- * `held` events; older ones come from a peer in batches of `batch` after a pull.
- */
-function client(all: StampedEvent[], held: number, batch: number) {
-  let stored = all.slice(-held)
-  const listeners = new Map<string, ((v: unknown) => void)[]>()
-  const emit = <K extends keyof ChatClientEvents>(type: K, value: ChatClientEvents[K]) => {
-    for (const l of listeners.get(type) ?? []) l(value)
-  }
-  let pulling = false
-  let pulls = 0
-  const fake = {
-    self: new Uint8Array(32).fill(9),
-    members: () => [],
-    admin: { rolesAt: () => new Set() },
-    writes: () => [],
-    on(type: string, handler: (v: unknown) => void) {
-      listeners.set(type, [...(listeners.get(type) ?? []), handler])
-      return () => undefined
-    },
-    async history(_channel: string, q: HistoryQuery): Promise<HistoryPage> {
-      const older = stored.filter((e) => q.before === undefined || e.id < q.before)
-      const events = older.slice(-q.limit)
-      const oldestHeld = stored[0]!
-      const complete = oldestHeld.id === all[0]!.id && events.length < q.limit
-      if (!complete && events.length < q.limit && !pulling) {
-        pulling = true
-        pulls++
-        emit('backfill', { channel: 'general', active: true })
-        setTimeout(() => {
-          const at = all.findIndex((e) => e.id === stored[0]!.id)
-          const got = all.slice(Math.max(0, at - batch), at)
-          stored = [...got, ...stored]
-          pulling = false
-          emit('backfill', { channel: 'general', active: false })
-        }, 5)
-      }
-      return { events, complete }
-    },
-  }
-  return { client: fake as unknown as ChatClient, pulls: () => pulls, stored: () => stored }
-}
-
-function messagesOf(c: ChatClient, pages: { firstPage: number; olderPage: number }) {
+/** A simulated community of 300 events in #general; this device holds the newest `held`. */
+async function community(held: number) {
+  const client = await SimClient.create({
+    signer: await Identity.generate(),
+    name: 'Tess',
+    history: 300,
+    localHistory: held,
+    peerDelayMs: 1,
+    otherHistory: 5,
+    peers: 2,
+    activityMs: 0,
+    latencyMs: 1,
+  })
+  await client.start()
+  // Every event: what this device holds, and what only the simulated peers hold (the test needs
+  // ids the device has not fetched yet).
+  const peers = (client as unknown as { archive: Map<string, StampedEvent[]> }).archive.get('general') ?? []
+  const stored = (await client.history('general', { limit: 300 })).events
+  const all = [...peers.filter((e) => e.id < (stored[0]?.id ?? '')), ...stored]
   const scope = effectScope()
-  const state = scope.run(() => createMessages(c, ref('general'), pages))!
-  return { state, stop: () => scope.stop() }
+  const state = scope.run(() => createMessages(client, ref('general'), { firstPage: 20, olderPage: 30 }))!
+  stops.push(() => {
+    scope.stop()
+    client.stop()
+  })
+  return { state, all }
 }
 
 describe('jumpTo', () => {
-  const all = Array.from({ length: 300 }, (_, i) => event(i))
-
-  it('loads pages back to a stored message and targets it', async () => {
-    const fake = client(all, 300, 0)
-    const { state, stop } = messagesOf(fake.client, { firstPage: 20, olderPage: 30 })
-    expect(await state.jumpTo('general', all[100]!.id)).toBe(true)
-    expect(state.target.value).toEqual({ channel: 'general', id: all[100]!.id })
-    expect(state.get(all[100]!.id)?.text).toBe('message 100')
-    expect(fake.pulls()).toBe(0)
-    stop()
+  it('loads pages back to a stored message and targets it', { timeout: 30_000 }, async () => {
+    const { state, all } = await community(300)
+    const id = all[100]!.id
+    expect(await state.jumpTo('general', id)).toBe(true)
+    expect(state.target.value).toEqual({ channel: 'general', id })
+    expect(state.get(id)).toBeDefined()
   })
 
-  it('waits for peers when the device holds nothing that old, then targets it', async () => {
-    const fake = client(all, 50, 40)
-    const { state, stop } = messagesOf(fake.client, { firstPage: 20, olderPage: 30 })
-    expect(await state.jumpTo('general', all[10]!.id)).toBe(true)
-    expect(state.get(all[10]!.id)?.text).toBe('message 10')
-    expect(fake.pulls()).toBeGreaterThanOrEqual(6) // 250 events older than the 50 held, 40 a pull
-    stop()
+  it('waits for peers when the device holds nothing that old, then targets it', {
+    timeout: 30_000,
+  }, async () => {
+    const { state, all } = await community(40)
+    const id = all[10]!.id
+    expect(await state.jumpTo('general', id)).toBe(true)
+    expect(state.get(id)).toBeDefined()
   })
 
-  it('says so when the message is nowhere (the channel start was reached)', async () => {
-    const fake = client(all, 300, 0)
-    const { state, stop } = messagesOf(fake.client, { firstPage: 100, olderPage: 100 })
-    const missing = fixtureUlid(T0 - 5_000, 7) as Ulid
+  it('says so when the message is nowhere (the channel start was reached)', { timeout: 30_000 }, async () => {
+    const { state, all } = await community(300)
+    const missing = fixtureUlid(Date.parse('2001-01-01'), 7)
+    expect(all.some((e) => e.id === missing)).toBe(false)
     expect(await state.jumpTo('general', missing)).toBe(false)
     expect(state.error.value).toMatch(/could not be found/)
     expect(state.target.value).toBe(null)
-    stop()
   })
 })

@@ -15,19 +15,25 @@ afterEach(() => {
   for (const c of clients.splice(0)) c.stop()
 })
 
+/** A quiet simulated community (history in #general, a little in the others), started. */
+async function sim(o: { history: number; localHistory?: number; peerDelayMs?: number }): Promise<SimClient> {
+  const client = await SimClient.create({
+    signer: await Identity.generate(),
+    name: 'Tess',
+    otherHistory: 5,
+    peers: 2,
+    activityMs: 0,
+    latencyMs: 1,
+    ...o,
+  })
+  clients.push(client)
+  await client.start()
+  return client
+}
+
 describe('ChatClient.search', () => {
   it("finds the history's words, by word and by author", { timeout: 30_000 }, async () => {
-    const client = await SimClient.create({
-      signer: await Identity.generate(),
-      name: 'Tess',
-      history: 80,
-      otherHistory: 5,
-      peers: 2,
-      activityMs: 0,
-      latencyMs: 1,
-    })
-    clients.push(client)
-    await client.start()
+    const client = await sim({ history: 80 })
     const page = await client.history('general', { limit: 80 })
     const message = page.events.find((e) => e.kind === Kind.message)!
     const body = decodeBody(message.kind, message.body)
@@ -49,19 +55,7 @@ describe('ChatClient.search', () => {
   it('fetches the history peers hold and this device does not, and then finds it', {
     timeout: 30_000,
   }, async () => {
-    const client = await SimClient.create({
-      signer: await Identity.generate(),
-      name: 'Tess',
-      history: 120,
-      localHistory: 20,
-      peerDelayMs: 1,
-      otherHistory: 5,
-      peers: 2,
-      activityMs: 0,
-      latencyMs: 1,
-    })
-    clients.push(client)
-    await client.start()
+    const client = await sim({ history: 120, localHistory: 20, peerDelayMs: 1 })
     const stored = await client.history('general', { limit: 20 })
     const oldestHeld = stored.events[0]!.id
     const progress: number[] = []

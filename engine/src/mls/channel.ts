@@ -34,6 +34,8 @@ import { decodeWelcomeEnvelope, encodeWelcomeEnvelope, headerOf, type InnerEvent
 
 /** Times a lost commit is proposed again (default 3). */
 export const MAX_RETRIES = 3
+/** Welcomes kept while their commit has not shown (default 16; the oldest is dropped). */
+export const WELCOMES_KEPT = 16
 
 export interface MlsChannelOptions {
   device: MlsDevice
@@ -176,6 +178,8 @@ export class MlsChannel {
     const first = [...this.firstCommits.values()].find((c) => c.digest === digest)
     if (first) return this.join(first.id, envelope.welcome)
     this.welcomes.set(digest, envelope.welcome)
+    // Anyone may post Welcomes naming this channel: keep a few.
+    if (this.welcomes.size > WELCOMES_KEPT) this.welcomes.delete(this.welcomes.keys().next().value!)
     return false
   }
 

@@ -112,21 +112,25 @@ export class MlsDevice {
     return this.signer.publicKey
   }
 
-  /** A fresh key package: the body of an `mls.keypackage` event (its secrets stay here). */
-  async keyPackage(): Promise<Uint8Array> {
-    const suite = await mlsSuite()
+  /** A fresh key package and its secrets, not kept (a group's creator uses its own at once). */
+  async generate(): Promise<{ pub: KeyPackage; priv: PrivateKeyPackage }> {
     const kp = await generateKeyPackageWithKey(
       this.credential,
       defaultCapabilities(),
       defaultLifetime,
       [],
       this.key,
-      suite,
+      await mlsSuite(),
     )
-    const ref = await refOf(kp.publicPackage)
-    this.kept.set(ref, { pub: kp.publicPackage, priv: kp.privatePackage })
+    return { pub: kp.publicPackage, priv: kp.privatePackage }
+  }
+
+  /** A fresh key package: the body of an `mls.keypackage` event (its secrets stay here). */
+  async keyPackage(): Promise<Uint8Array> {
+    const kp = await this.generate()
+    this.kept.set(await refOf(kp.pub), kp)
     if (this.kept.size > KEY_PACKAGES_KEPT) this.kept.delete(this.kept.keys().next().value!)
-    return writeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: kp.publicPackage })
+    return writeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: kp.pub })
   }
 
   /** The key package (and its secrets) a Welcome names by reference, if this device made it. */

@@ -98,11 +98,11 @@ export class MlsGroup {
 
   /** A new group with this device alone in it. */
   static async create(device: MlsDevice, groupId: Uint8Array): Promise<MlsGroup> {
-    const suite = await mlsSuite()
-    const kp = await device.keyPackage()
-    const own = device.keptFor([await refBytes(kp)])!
-    device.used(own.ref)
-    return new MlsGroup(device, await createGroup(groupId, own.pub, own.priv, [], suite, MLS_CONFIG))
+    const own = await device.generate()
+    return new MlsGroup(
+      device,
+      await createGroup(groupId, own.pub, own.priv, [], await mlsSuite(), MLS_CONFIG),
+    )
   }
 
   /**
@@ -357,11 +357,4 @@ function usersOf(state: ClientState): PublicKey[] {
     out.push(owner)
   }
   return out
-}
-
-async function refBytes(keyPackageBody: Uint8Array): Promise<Uint8Array> {
-  const m = readMlsMessage(keyPackageBody)
-  if (m.wireformat !== 'mls_key_package') throw new TypeError('not a key package')
-  const { makeKeyPackageRef } = await import('ts-mls/keyPackage.js')
-  return makeKeyPackageRef(m.keyPackage, (await mlsSuite()).hash)
 }

@@ -222,7 +222,12 @@ export class CommunityAdmin implements AdminClient {
    */
   allows(e: StampedEvent): boolean {
     if (e.kind === Kind.yjs) return this.allowsEdit(e)
-    return e.channel === ADMIN_CHANNEL || mayPost(this.state, e.author, e.channel, e.ts)
+    return this.couldPost(e.author, e.channel, e.ts)
+  }
+
+  /** Whether `author` could post in `channel` at relay time `ts` (what `allows` checks of a post). */
+  couldPost(author: PublicKey, channel: string, ts: number): boolean {
+    return channel === ADMIN_CHANNEL || mayPost(this.state, author, channel, ts)
   }
 
   /**

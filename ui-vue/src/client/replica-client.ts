@@ -71,8 +71,6 @@ export function sourceOf(s: Source): EventSource {
 }
 
 const LOCAL: EventSource = { via: 'local' }
-/** What `admin.allows` reads of a search hit, beside its author, channel and time. */
-const POSTED = { kind: Kind.message } as unknown as StampedEvent
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Sorts after every ULID: "older than the newest" when a history query has no `before`. */
 const NEWEST = '~'
@@ -340,10 +338,10 @@ export abstract class ReplicaClient extends ChatClientBase {
   async search(text: string, opts: { before?: Ulid } = {}): Promise<SearchResults> {
     if (!this.searchCore) throw new Error('not started yet')
     const results = this.searchCore.search(text, opts)
-    // As in the history: only what its author could post at its relay time (admin.allows).
+    // As in the history: only what its author could post at its relay time.
     const admin = this.admin
     const hits = results.hits.filter(({ doc }) =>
-      admin.allows({ ...POSTED, author: publicKeyFromText(doc.author), channel: doc.channel, ts: doc.ts }),
+      admin.couldPost(publicKeyFromText(doc.author), doc.channel, doc.ts),
     )
     return { ...results, hits }
   }

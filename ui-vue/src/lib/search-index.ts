@@ -316,7 +316,7 @@ export class SearchIndex {
     }
     const meta = parseMeta(saved.get(META))
     if (meta && intact) for (const [c, n] of Object.entries(meta.counts)) index.counts.set(c, n)
-    for (const id of meta?.gone ?? []) index.gone.add(id)
+    for (const id of meta?.gone ?? []) if (typeof id === 'string') index.gone.add(id as Ulid)
     return index
   }
 
