@@ -148,6 +148,7 @@ export {
   KEY_PACKAGE_CHANNEL,
   kindsAllowedIn,
   MlsKind,
+  PlainKind,
   PRIVATE_CHANNEL_PREFIX,
   privateChannelOf,
   WELCOME_CHANNEL,

@@ -46,3 +46,13 @@ export function privateChannelOf(groupId: Uint8Array): string {
   if (groupId.length < 1 || groupId.length > 30) throw new RangeError('a group id has 1 to 30 bytes')
   return PRIVATE_CHANNEL_PREFIX + toHex(groupId)
 }
+
+/**
+ * Inner kinds of a conversation's plaintexts that are not chat events: local notices (who came
+ * and went, kept with the plaintexts under the commit's id, never taken from a message) and a
+ * private channel's title (counted from its creator only).
+ */
+export const PlainKind = {
+  notice: 'mls.notice',
+  title: 'mls.title',
+} as const

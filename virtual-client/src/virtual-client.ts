@@ -23,14 +23,18 @@
 import { join } from 'node:path'
 import {
   type Identity,
+  isPrivateChannel,
+  KEY_PACKAGE_CHANNEL,
   publicKeyFromText,
   publicKeyToText,
   Replica,
   type StampedEvent,
   ulidTime,
+  WELCOME_CHANNEL,
 } from '@peerchat/engine'
 import { BlobExchange, type BlobMeta } from '@peerchat/engine/blobs'
 import { decodeAttachment, encodeProfile, Kind } from '@peerchat/engine/chat'
+import { decodeWelcomeEnvelope } from '@peerchat/engine/mls'
 import { type EventHeader, FileBlobStore, FileStore, type FileStoreOptions } from '@peerchat/store-file'
 import { announceVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica } from '@peerchat/transports/connect'
@@ -108,6 +112,8 @@ export async function fetchWellKnown(
 
 /** Attachments wanted before the mesh (and so the blob exchange) is up; more are left to later syncs. */
 export const MAX_EARLY_WANTS = 1024
+/** Encrypted groups' channels followed at most (default 10,000): anyone may post Welcomes naming one. */
+export const MAX_GROUP_CHANNELS = 10_000
 /** Where profiles go when the relay has it (the web app's convention, docs/protocol/ui.md). */
 export const PROFILE_CHANNEL = 'profiles'
 
@@ -217,6 +223,7 @@ export class VirtualClient {
   private async connect(relayUrl: readonly string[], relayKey: Uint8Array, room: string): Promise<void> {
     // Stored channels first (Replica.open opened them), then all the relay lists at each login.
     for (const channel of this.replica.channels) await this.follow(channel)
+    await this.followGroups()
     const connection = connectReplica(this.replica, {
       relayUrl,
       relayKey,
@@ -296,6 +303,33 @@ export class VirtualClient {
       key: this.publicKey,
       channels: this.replica.channels.length,
     })
+  }
+
+  /**
+   * Encrypted groups, as ciphertext (a virtual client is in none): key packages, Welcomes, and
+   * every group channel a Welcome names — kept for members who were offline, readable by none here.
+   */
+  private async followGroups(): Promise<void> {
+    if (!this.replica.channels.includes(KEY_PACKAGE_CHANNEL)) await this.follow(KEY_PACKAGE_CHANNEL)
+    const off = await this.replica.subscribe(
+      WELCOME_CHANNEL,
+      (change) => {
+        const named = new Set<string>()
+        for (const e of change.added) {
+          try {
+            const { channel } = decodeWelcomeEnvelope(e.body)
+            if (isPrivateChannel(channel)) named.add(channel)
+          } catch {
+            // not a Welcome: it names nothing
+          }
+        }
+        const groups = this.replica.channels.filter(isPrivateChannel).length
+        const room = Math.max(0, MAX_GROUP_CHANNELS - groups)
+        if (named.size > 0 && room > 0) void this.joinAll([...named].slice(0, room))
+      },
+      { replay: true },
+    )
+    this.offs.push(off)
   }
 
   /** Opens a channel (the replica joins it on the relay and catches it up) and keeps its attachments. */

@@ -57,8 +57,12 @@ export interface MlsChannelOptions {
 export interface MlsChannelListener {
   /** An application message decrypted; `id` is its event's. */
   message?(id: Ulid, inner: InnerEvent): void
-  /** A commit applied (or this device joined: `joined`). */
-  change?(id: Ulid, c: Extract<MlsReceived, { type: 'commit' }> | { type: 'joined'; epoch: bigint }): void
+  /** A commit applied (`author`: its committer), or this device joined (`joined`). */
+  change?(
+    id: Ulid,
+    c: Extract<MlsReceived, { type: 'commit' }> | { type: 'joined'; epoch: bigint },
+    author?: PublicKey,
+  ): void
 }
 
 export class MlsChannel {
@@ -113,18 +117,29 @@ export class MlsChannel {
   }
 
   /** Sends an inner event (a chat event) encrypted for the members. */
-  send(kind: string, body: Uint8Array): Promise<void> {
-    return this.serial(async () => {
-      const group = this.member()
-      await this.o.publish(this.o.channel, MlsKind.message, await group.encrypt(kind, body))
-    })
+  async send(kind: string, body: Uint8Array): Promise<void> {
+    await this.o.publish(this.o.channel, MlsKind.message, await this.seal(kind, body))
   }
 
-  /** Takes the channel's next events, in log order (ones taken before are skipped). */
+  /**
+   * Encrypts an inner event for the members: the body of an `mls.message` event, for the caller
+   * to publish (after keeping the group's state: its keys moved on, and must not be used again).
+   */
+  seal(kind: string, body: Uint8Array): Promise<Uint8Array> {
+    return this.serial(() => this.member().encrypt(kind, body))
+  }
+
+  /**
+   * Takes the channel's next events, in log order (ones taken before are skipped, except a
+   * message that arrived after later ones: see `takeLate`).
+   */
   take(events: readonly MlsEvent[]): Promise<void> {
     return this.serial(async () => {
       for (const e of events) {
-        if (this.last !== undefined && e.id <= this.last) continue
+        if (this.last !== undefined && e.id <= this.last) {
+          if (e.kind === MlsKind.message) await this.takeLate(e)
+          continue
+        }
         const stop = await this.takeOne(e)
         if (stop) return
       }
@@ -134,7 +149,9 @@ export class MlsChannel {
   private async takeOne(e: MlsEvent): Promise<boolean> {
     const group = this.group
     if (!group?.active) {
-      this.last = e.id
+      // Not joined yet: the commit a Welcome names may still come after later events (they came
+      // live once the channel was opened, it comes by catch-up): read the log from the start again.
+      if (group) this.last = e.id
       return this.watch(e)
     }
     const r = await group.receive(e, this.o.policy)
@@ -142,7 +159,7 @@ export class MlsChannel {
     this.last = e.id
     if (r.type === 'message') for (const l of this.listeners) l.message?.(e.id, r.inner)
     if (r.type === 'commit') {
-      for (const l of this.listeners) l.change?.(e.id, r)
+      for (const l of this.listeners) l.change?.(e.id, r, e.author)
       if (r.mine) this.retries = 0
       else if (r.lost && !r.removedMe && this.retries < MAX_RETRIES) {
         this.retries++
@@ -150,6 +167,17 @@ export class MlsChannel {
       }
     }
     return false
+  }
+
+  /**
+   * A message older than the last event taken, which reached the log after it (a catch-up behind
+   * live traffic): decrypted if this device still holds its keys (MLS keeps an epoch's skipped
+   * keys; one already read fails to decrypt again and is ignored). `last` stays where it is.
+   */
+  private async takeLate(e: MlsEvent): Promise<void> {
+    if (!this.group?.active) return
+    const r = await this.group.receive(e, this.o.policy)
+    if (r.type === 'message') for (const l of this.listeners) l.message?.(e.id, r.inner)
   }
 
   /** Not a member: note first commits, and join from a Welcome whose commit came first. */
@@ -206,7 +234,7 @@ export class MlsChannel {
     const group = this.member()
     const policy = this.o.policy ?? anyMember
     const add = change.add.flatMap((kp) => ownerOf(kp.leafNode.credential) ?? [])
-    if (!policy({ committer: group.device.user, add, remove: change.remove }))
+    if (!policy({ committer: group.device.user, add, remove: change.remove, creator: group.creator() }))
       throw new Error('you may not change who is in this group')
     const made = await group.commit({
       add: change.add,

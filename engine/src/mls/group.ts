@@ -58,10 +58,20 @@ export interface MlsEvent {
  * message): the committer and the users its commit adds and removes. A commit it refuses is
  * ignored by every device that holds the same policy.
  */
-export type CommitPolicy = (c: { committer: PublicKey; add: PublicKey[]; remove: PublicKey[] }) => boolean
+export type CommitPolicy = (c: {
+  committer: PublicKey
+  add: PublicKey[]
+  remove: PublicKey[]
+  /** The group's creator: the user of leaf 0 (MLS puts a group's creator there). */
+  creator: PublicKey | undefined
+}) => boolean
 
 /** Everyone in the group may add and remove (a direct message, a small group of peers). */
 export const anyMember: CommitPolicy = () => true
+
+/** Only the group's creator may add and remove (a private channel: its creator is its admin). */
+export const creatorOnly: CommitPolicy = ({ committer, creator }) =>
+  creator !== undefined && equalBytes(committer, creator)
 
 /** A change of membership asked for: users to remove (all their devices), key packages to add. */
 export interface MembershipChange {
@@ -163,6 +173,26 @@ export class MlsGroup {
     return usersOf(this.state)
   }
 
+  /** The user of leaf 0: the group's creator (while in it; a removed creator's leaf goes blank). */
+  creator(): PublicKey | undefined {
+    return ownerAtLeaf(this.state, 0)
+  }
+
+  /** Each user's device signature keys (hex), to see a member's key change. */
+  deviceKeys(): Map<string, string[]> {
+    const out = new Map<string, string[]>()
+    const tree = this.state.ratchetTree
+    for (let i = 0; i < tree.length; i += 2) {
+      const node = tree[i]
+      if (node?.nodeType !== 'leaf') continue
+      const owner = ownerOf(node.leaf.credential)
+      if (!owner) continue
+      const user = toHex(owner)
+      out.set(user, [...(out.get(user) ?? []), toHex(node.leaf.signaturePublicKey)])
+    }
+    return out
+  }
+
   isMember(user: PublicKey): boolean {
     const tree = this.state.ratchetTree
     for (let i = 0; i < tree.length; i += 2) {
@@ -261,10 +291,7 @@ export class MlsGroup {
     const before = this.state
     // The committer must be the event's author (who the relay vouched for), the proposals adds
     // and removes only (this layer makes no others), and the policy must allow the change.
-    const ownerAt = (leaf: number | undefined) => {
-      const node = leaf === undefined ? undefined : before.ratchetTree[leaf * 2]
-      return node?.nodeType === 'leaf' ? ownerOf(node.leaf.credential) : undefined
-    }
+    const ownerAt = (leaf: number | undefined) => (leaf === undefined ? undefined : ownerAtLeaf(before, leaf))
     const check = (
       senderLeafIndex: number | undefined,
       proposals: readonly { proposal: Proposal }[],
@@ -283,7 +310,7 @@ export class MlsGroup {
         if (!owner) return 'reject'
         ;(p.proposalType === 'add' ? add : remove).push(owner)
       }
-      return policy({ committer, add, remove }) ? 'accept' : 'reject'
+      return policy({ committer, add, remove, creator: ownerAt(0) }) ? 'accept' : 'reject'
     }
     try {
       const r = await processPrivateMessage(before, pm, makePskIndex(before, {}), suite, (incoming) =>
@@ -340,6 +367,11 @@ export class MlsGroup {
 
 function ignored(reason: string): MlsReceived {
   return { type: 'ignored', reason }
+}
+
+function ownerAtLeaf(state: ClientState, leaf: number): PublicKey | undefined {
+  const node = state.ratchetTree[leaf * 2]
+  return node?.nodeType === 'leaf' ? ownerOf(node.leaf.credential) : undefined
 }
 
 /** Distinct users of the leaves, in leaf order (linear: a set of keys in hex). */

@@ -14,11 +14,25 @@ export {
   WELCOME_CHANNEL,
 } from '../private-channels.ts'
 export { MAX_RETRIES, MlsChannel, type MlsChannelListener, type MlsChannelOptions } from './channel.ts'
+export {
+  type Conversation,
+  type ConversationKind,
+  type ConversationListener,
+  conversationKindOf,
+  MlsConversations,
+  type MlsConversationsOptions,
+  NOTICE_KIND,
+  type Notice,
+  policyOf,
+  TITLE_KIND,
+  TITLE_MAX,
+} from './conversations.ts'
 export { bindCredential, checkCredential, ownerOf, peerchatAuthService } from './credential.ts'
-export { KEY_PACKAGES_KEPT, MlsDevice, type MlsSigningKey, readKeyPackage } from './device.ts'
+export { KEY_PACKAGES_KEPT, MlsDevice, type MlsSigningKey, readKeyPackage, refOf } from './device.ts'
 export {
   anyMember,
   type CommitPolicy,
+  creatorOnly,
   type MembershipChange,
   type MlsEvent,
   MlsGroup,
@@ -32,7 +46,15 @@ export {
   type ReplicaMlsChannel,
   watchWelcomes,
 } from './replica.ts'
-export { type BlobSeal, openBlob, sealBlob } from './sealed-blob.ts'
+export {
+  type BlobSeal,
+  decodeSealedAttachment,
+  encodeSealedAttachment,
+  openBlob,
+  SEALED_ATTACHMENT_KIND,
+  sealBlob,
+} from './sealed-blob.ts'
+export { MemoryMlsStorage, type MlsStorage, type PlainEvent, type PlainQuery } from './storage.ts'
 export { MLS_CONFIG, MLS_SUITE, mlsSuite } from './suite.ts'
 export {
   decodeInner,

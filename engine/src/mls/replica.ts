@@ -10,7 +10,7 @@ import { equalBytes } from '../bytes.ts'
 import type { PublicKey } from '../identity/keys.ts'
 import { KEY_PACKAGE_CHANNEL, MlsKind, WELCOME_CHANNEL } from '../private-channels.ts'
 import type { Replica } from '../replica/replica.ts'
-import { ulidSuccessor } from '../ulid.ts'
+import { type Ulid, ulidSuccessor } from '../ulid.ts'
 import { MlsChannel } from './channel.ts'
 import { type MlsDevice, readKeyPackage } from './device.ts'
 import type { CommitPolicy, MlsGroup } from './group.ts'
@@ -26,12 +26,15 @@ export interface ReplicaMlsChannel {
   close(): void
 }
 
-/** An MLS group kept over `channel` of `replica`, for this device (a loaded `group`, or none yet; `policy`: who may add and remove). */
+/**
+ * An MLS group kept over `channel` of `replica`, for this device (a loaded `group`, or none yet;
+ * `policy`: who may add and remove; `last`: the last event a loaded group took, read on after it).
+ */
 export function openMlsChannel(
   replica: Replica,
   channel: string,
   device: MlsDevice,
-  o: { group?: MlsGroup; policy?: CommitPolicy } = {},
+  { last, ...o }: { group?: MlsGroup; policy?: CommitPolicy; last?: Ulid } = {},
 ): ReplicaMlsChannel {
   const log = replica.open(channel)
   const mls = new MlsChannel({
@@ -43,6 +46,7 @@ export function openMlsChannel(
     read: (from) => log.range({ gte: from }),
     ...o,
   })
+  mls.last = last
   // Whatever changed, the events after the last one taken, in log order.
   const pull = async () => {
     const from = mls.last === undefined ? undefined : ulidSuccessor(mls.last)
@@ -53,7 +57,11 @@ export function openMlsChannel(
   let closed = false
   const ready = replica
     .subscribe(channel, (change) => {
-      if (change.added.length > 0) void pull().catch(() => {})
+      if (change.added.length === 0) return
+      // Events older than the last taken (a catch-up behind live traffic) go to `take` as they are.
+      const last = mls.last
+      const late = last === undefined ? [] : change.added.filter((e) => e.id <= last)
+      void (late.length > 0 ? mls.take(late) : Promise.resolve()).then(pull).catch(() => {})
     })
     .then((o) => {
       if (closed) o()

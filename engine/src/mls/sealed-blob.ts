@@ -58,3 +58,29 @@ export async function openBlob(ciphertext: Uint8Array, seal: BlobSeal): Promise<
     throw new DecodeError('sealed blob is not the one its seal names')
   return plain
 }
+
+/**
+ * The inner event of an attachment in an encrypted group: its seal, then the chat's attachment
+ * body (of the ciphertext blob: digest, size, chunk root; name, type and thumbnail as shared).
+ */
+export const SEALED_ATTACHMENT_KIND = 'attachment.sealed'
+const SEALED_VERSION = 1
+
+export function encodeSealedAttachment(seal: BlobSeal, attachment: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + 16 + 12 + 32 + attachment.length)
+  out[0] = SEALED_VERSION
+  out.set(seal.key, 1)
+  out.set(seal.iv, 17)
+  out.set(seal.digest, 29)
+  out.set(attachment, 61)
+  return out
+}
+
+export function decodeSealedAttachment(bytes: Uint8Array): { seal: BlobSeal; attachment: Uint8Array } {
+  if (bytes.length < 62) throw new DecodeError('sealed attachment too short')
+  if (bytes[0] !== SEALED_VERSION) throw new DecodeError(`unsupported sealed attachment version ${bytes[0]}`)
+  return {
+    seal: { key: bytes.slice(1, 17), iv: bytes.slice(17, 29), digest: bytes.slice(29, 61) },
+    attachment: bytes.slice(61),
+  }
+}

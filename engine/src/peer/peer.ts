@@ -473,7 +473,12 @@ export class Peer {
     let s = this.sessions.get(key)
     if (!s) {
       const log = this.logs.get(frame.channel)
-      if (!frame.fromInitiator || !log) return // unknown session, or a channel we do not hold
+      if (!frame.fromInitiator) return // an unknown session
+      if (!log) {
+        // A channel we do not hold: say so at once, so the initiator asks someone else.
+        this.send(port, from, { type: 'end', session: frame.session, channel: frame.channel })
+        return
+      }
       if (this.sessionsOf(port, from) >= (this.opts.maxSessionsPerPeer ?? PeerDefaults.maxSessionsPerPeer)) {
         this.stats.refusedSessions++
         this.send(port, from, { type: 'busy', session: frame.session, channel: frame.channel })

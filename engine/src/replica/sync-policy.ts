@@ -25,6 +25,11 @@ export interface SyncPolicyOptions {
   /** Peers the window is reconciled with when the relay connection comes up (default 2). */
   catchUpPeers: number
   /**
+   * Peers asked in turn when a channel is opened, until one brings events (default 4): the best
+   * peer may not hold it (a group channel an invitation names is held by its few members).
+   */
+  openedPeers: number
+  /**
    * Starting a catch-up towards each peer that appears: `always` (clients), `until-caught-up`
    * (virtual clients: real clients should serve a newcomer first), or `never`.
    */
@@ -52,6 +57,7 @@ export interface SyncPolicyOptions {
 export const SyncPolicyDefaults: Readonly<SyncPolicyOptions> = Object.freeze({
   windowMs: 24 * 60 * 60_000,
   catchUpPeers: 2,
+  openedPeers: 4,
   initiateOnJoin: 'always',
   settleMs: 500,
   fallbackGraceMs: 2_000,
@@ -70,6 +76,8 @@ interface Job {
   /** A peer key (hex) or port:peer id; undefined: the best candidate. */
   target?: string
   attempt: number
+  /** A channel just opened: the best candidates in turn until one brings events. */
+  opened?: boolean
 }
 
 export const keyOfCandidate = (c: Candidate): string =>
@@ -112,9 +120,9 @@ export class SyncPolicy {
       for (const channel of this.channels()) this.enqueue({ channel, target: keyOfCandidate(c), attempt: 0 })
   }
 
-  /** A channel was opened: catch it up with the best peer. */
+  /** A channel was opened: catch it up from the best peers (`openedPeers`). */
   channelOpened(channel: string): void {
-    if (this.peer.candidates().length > 0) this.enqueue({ channel, attempt: 0 })
+    if (this.peer.candidates().length > 0) this.enqueue({ channel, attempt: 0, opened: true })
   }
 
   /** Resolves when no job is queued or running (tests, benchmarks). */
@@ -233,6 +241,7 @@ export class SyncPolicy {
 
   private async run(job: Job): Promise<void> {
     await this.linksSettled()
+    if (job.opened) return this.catchUpOpened(job.channel)
     const target =
       job.target === undefined
         ? this.peer.candidates()[0]
@@ -253,18 +262,40 @@ export class SyncPolicy {
   }
 
   /**
+   * Asks the best `openedPeers` candidates in turn for a channel's window (a busy one again after
+   * a backoff) until one brings events.
+   */
+  private async catchUpOpened(channel: string): Promise<void> {
+    for (const target of this.peer.candidates().slice(0, this.o.openedPeers)) {
+      const report = await this.syncWith(target, channel, this.window())
+      if (this.stopped || (report?.added ?? 0) > 0) return
+    }
+  }
+
+  /** One peer, a busy one again after a backoff (`maxBusyRetries`); its last report. */
+  private async syncWith(
+    target: Candidate,
+    channel: string,
+    range: IdRange,
+  ): Promise<SyncReport | undefined> {
+    let report: SyncReport | undefined
+    for (let attempt = 0; !this.stopped; attempt++) {
+      report = await this.peer.sync(channel, { range, peer: { port: target.port, peer: target.peer } })
+      if (report.complete || report.error !== BUSY || attempt >= this.o.maxBusyRetries) break
+      await this.sleep(this.o.busyRetryMs * 2 ** attempt * (0.5 + this.random()))
+    }
+    return report
+  }
+
+  /**
    * Tries the candidates best first (a busy one again after a backoff); the first complete
    * report, or undefined if none answered.
    */
   private async syncBest(channel: string, range: IdRange): Promise<SyncReport | undefined> {
     for (const target of this.peer.candidates()) {
-      for (let attempt = 0; ; attempt++) {
-        const peer = { port: target.port, peer: target.peer }
-        const report = await this.peer.sync(channel, { range, peer })
-        if (report.complete) return report
-        if (report.error !== BUSY || attempt >= this.o.maxBusyRetries || this.stopped) break
-        await this.sleep(this.o.busyRetryMs * 2 ** attempt * (0.5 + this.random()))
-      }
+      const report = await this.syncWith(target, channel, range)
+      if (report?.complete) return report
+      if (this.stopped) break
     }
     return undefined
   }

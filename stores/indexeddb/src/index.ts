@@ -26,7 +26,7 @@ export {
   type IndexedDbStoreOptions,
   openIndexedDbStore,
 } from './indexeddb-store.ts'
-export { MlsVault, type PlainEvent } from './mls-vault.ts'
+export { MlsVault } from './mls-vault.ts'
 export { type IndexedDbOutboxOptions, IndexedDbOutboxStore, openIndexedDbOutbox } from './outbox-store.ts'
 export {
   type DatabaseOptions,

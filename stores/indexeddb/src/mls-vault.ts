@@ -6,16 +6,9 @@
  * and the plaintexts it produced are written in one transaction (never a state that moved past
  * messages whose text was not kept). These hold secrets: as safe as the identity kept beside it.
  */
+import type { MlsStorage, PlainEvent, PlainQuery } from '@peerchat/engine/mls'
 import { transact, transactStores } from './idb.ts'
 import { type DatabaseOptions, MLS_PLAIN, MLS_SECRETS, openCommunityDatabase } from './schema.ts'
-
-/** A message's plaintext: the inner event of an `mls.message` event, by that event's id. */
-export interface PlainEvent {
-  id: string
-  kind: string
-  author: Uint8Array
-  body: Uint8Array
-}
 
 interface PlainRow {
   c: string
@@ -27,8 +20,10 @@ interface PlainRow {
 
 const deviceKey = (user: string) => `device:${user}`
 const groupKey = (channel: string) => `group:${channel}`
+const metaKey = (channel: string) => `meta:${channel}`
 
-export class MlsVault {
+/** The `MlsStorage` of `MlsConversations` in a browser. */
+export class MlsVault implements MlsStorage {
   private closed = false
 
   private constructor(private readonly db: IDBDatabase) {
@@ -52,9 +47,21 @@ export class MlsVault {
     })
   }
 
-  /** A group's saved state, if kept. */
-  loadGroup(channel: string): Promise<Uint8Array | undefined> {
-    return this.get(groupKey(channel))
+  /** A group's saved state and notes, if kept. */
+  async loadGroup(channel: string): Promise<{ group?: Uint8Array; meta?: Uint8Array }> {
+    const [group, meta] = await Promise.all([this.get(groupKey(channel)), this.get(metaKey(channel))])
+    return { ...(group ? { group } : {}), ...(meta ? { meta } : {}) }
+  }
+
+  /** The channels of every group kept (their notes are written with them). */
+  async groups(): Promise<string[]> {
+    this.checkOpen()
+    const range = IDBKeyRange.bound('meta:', 'meta:\uffff')
+    const keys = await transact(this.db, MLS_SECRETS, 'readonly', 'listing the encrypted groups', (store) => {
+      const request = store.getAllKeys(range)
+      return () => request.result
+    })
+    return keys.map((k) => String(k).slice('meta:'.length))
   }
 
   /**
@@ -63,7 +70,7 @@ export class MlsVault {
    */
   async commit(
     channel: string,
-    change: { group?: Uint8Array; plain?: readonly PlainEvent[] },
+    change: { group?: Uint8Array; meta?: Uint8Array; plain?: readonly PlainEvent[] },
   ): Promise<void> {
     this.checkOpen()
     await transactStores(
@@ -72,7 +79,9 @@ export class MlsVault {
       { durability: 'strict' },
       `the encrypted messages of ${channel}`,
       (tx) => {
-        if (change.group) tx.objectStore(MLS_SECRETS).put(change.group, groupKey(channel))
+        const secrets = tx.objectStore(MLS_SECRETS)
+        if (change.group) secrets.put(change.group, groupKey(channel))
+        if (change.meta) secrets.put(change.meta, metaKey(channel))
         const plain = tx.objectStore(MLS_PLAIN)
         for (const e of change.plain ?? [])
           plain.put({ c: channel, i: e.id, k: e.kind, a: e.author, b: e.body } satisfies PlainRow)
@@ -82,10 +91,7 @@ export class MlsVault {
   }
 
   /** Plaintexts of a channel in id order (newest first with `reverse`), ids below `lt`. */
-  async plain(
-    channel: string,
-    o: { lt?: string; limit?: number; reverse?: boolean } = {},
-  ): Promise<PlainEvent[]> {
+  async plain(channel: string, o: PlainQuery = {}): Promise<PlainEvent[]> {
     this.checkOpen()
     const range = IDBKeyRange.bound([channel, ''], [channel, o.lt ?? '\uffff'], false, o.lt !== undefined)
     return transact(this.db, MLS_PLAIN, 'readonly', `reading the messages of ${channel}`, (store) => {
@@ -112,6 +118,7 @@ export class MlsVault {
       `forgetting ${channel}`,
       (tx) => {
         tx.objectStore(MLS_SECRETS).delete(groupKey(channel))
+        tx.objectStore(MLS_SECRETS).delete(metaKey(channel))
         tx.objectStore(MLS_PLAIN).delete(IDBKeyRange.bound([channel, ''], [channel, '\uffff']))
         return () => undefined
       },

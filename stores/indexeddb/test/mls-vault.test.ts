@@ -4,8 +4,9 @@
  * plaintexts page by id; forgetting a group leaves the others.
  */
 import 'fake-indexeddb/auto'
+import type { PlainEvent } from '@peerchat/engine/mls'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MlsVault, type PlainEvent, SearchIndexStore } from '../src/index.ts'
+import { MlsVault, SearchIndexStore } from '../src/index.ts'
 
 const closers: { close(): Promise<void> }[] = []
 afterEach(async () => {
@@ -31,14 +32,23 @@ describe('MlsVault', () => {
     const vault = await opened(MlsVault.open(where))
     expect(await vault.loadDevice('ann')).toBeUndefined()
     await vault.saveDevice('ann', Uint8Array.of(1, 2, 3))
-    await vault.commit('mls.aa', { group: Uint8Array.of(9), plain: [plain(1, 'one'), plain(2, 'two')] })
+    await vault.commit('mls.aa', {
+      group: Uint8Array.of(9),
+      meta: Uint8Array.of(4),
+      plain: [plain(1, 'one'), plain(2, 'two')],
+    })
     await vault.commit('mls.aa', { plain: [plain(3, 'three')] })
-    await vault.commit('mls.bb', { group: Uint8Array.of(8), plain: [plain(1, 'elsewhere')] })
+    await vault.commit('mls.bb', {
+      group: Uint8Array.of(8),
+      meta: Uint8Array.of(5),
+      plain: [plain(1, 'elsewhere')],
+    })
     await vault.close()
 
     const again = await opened(MlsVault.open(where))
     expect(await again.loadDevice('ann')).toEqual(Uint8Array.of(1, 2, 3))
-    expect(await again.loadGroup('mls.aa')).toEqual(Uint8Array.of(9))
+    expect(await again.loadGroup('mls.aa')).toEqual({ group: Uint8Array.of(9), meta: Uint8Array.of(4) })
+    expect((await again.groups()).sort()).toEqual(['mls.aa', 'mls.bb'])
     const texts = (es: PlainEvent[]) => es.map((e) => new TextDecoder().decode(e.body))
     expect(texts(await again.plain('mls.aa'))).toEqual(['one', 'two', 'three'])
     expect(texts(await again.plain('mls.aa', { reverse: true, limit: 2 }))).toEqual(['three', 'two'])
@@ -46,7 +56,8 @@ describe('MlsVault', () => {
     expect((await again.plain('mls.aa'))[0]!.author).toEqual(new Uint8Array(32).fill(7))
 
     await again.forget('mls.aa')
-    expect(await again.loadGroup('mls.aa')).toBeUndefined()
+    expect(await again.loadGroup('mls.aa')).toEqual({})
+    expect(await again.groups()).toEqual(['mls.bb'])
     expect(await again.plain('mls.aa')).toEqual([])
     expect(texts(await again.plain('mls.bb'))).toEqual(['elsewhere'])
   })

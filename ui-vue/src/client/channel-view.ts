@@ -25,6 +25,7 @@ import {
 } from '@peerchat/engine/chat'
 import { type AttachmentInfo, attachmentInfo } from './attachments.ts'
 import { decodeBody } from './bodies.ts'
+import { type NoticeView, noticeOf } from './notices.ts'
 
 export interface Reaction {
   emoji: string
@@ -51,6 +52,8 @@ export interface ChatMessage {
   failure?: string
   /** The file or image an `attachment` event shares (null for text messages and once deleted). */
   attachment: AttachmentInfo | null
+  /** An encrypted conversation's notice (who came and went, a key change, its title), shown as a line. */
+  notice?: NoticeView
 }
 
 /**
@@ -86,6 +89,7 @@ export class ChannelTimeline {
   private readonly view: ChannelView
   private readonly list: ChatMessage[] = []
   private readonly attachments = new Map<Ulid, AttachmentInfo>()
+  private readonly notices = new Map<Ulid, NoticeView>()
   private pendingCount = 0
   readonly selfId: string
 
@@ -206,7 +210,9 @@ export class ChannelTimeline {
 
   private toRow(m: MessageView): ChatMessage {
     const redacted = m.redacted !== undefined
+    const notice = this.notices.get(m.id)
     return {
+      ...(notice ? { notice } : {}),
       key: m.id,
       id: m.id,
       ts: m.ts,
@@ -227,8 +233,13 @@ export class ChannelTimeline {
     }
   }
 
-  /** An attachment event as the view's stand-in message (other events unchanged). */
+  /** An attachment or notice event as the view's stand-in message (other events unchanged). */
   private standIn(e: StampedEvent): StampedEvent {
+    const notice = noticeOf(e)
+    if (notice) {
+      this.notices.set(e.id, notice)
+      return { ...e, kind: Kind.message, body: STAND_IN_BODY }
+    }
     if (e.kind !== Kind.attachment) return e
     try {
       this.attachments.set(e.id, attachmentInfo(decodeAttachment(e.body)))

@@ -9,9 +9,10 @@
  * is the exchange's `spread`: chunk bytes served and peers that announced the blob.
  */
 
-import { fromHex, toHex } from '@peerchat/engine'
+import { fromHex, isPrivateChannel, toHex } from '@peerchat/engine'
 import type { BlobExchange } from '@peerchat/engine/blobs'
 import { encodeAttachment, Kind } from '@peerchat/engine/chat'
+import type { BlobSeal } from '@peerchat/engine/mls'
 import type { AttachmentInfo } from './attachments.ts'
 import { MAX_ATTACHMENT_BYTES, refuseFile } from './attachments.ts'
 import type { FetchProgress, MediaClient, Outgoing, PreparedFile, ShareStatus } from './types.ts'
@@ -26,6 +27,8 @@ export interface RealMediaOptions {
   connected: () => number
   publish: (channel: string, kind: string, body: Uint8Array) => Promise<Outgoing>
   maxBytes?: number
+  /** The seal of an encrypted conversation's attachment, by blob digest (hex), if one. */
+  sealOf?: (digest: string) => BlobSeal | undefined
 }
 
 export class RealMedia implements MediaClient {
@@ -39,10 +42,14 @@ export class RealMedia implements MediaClient {
     const refused = refuseFile(file.name, file.bytes.length, this.maxBytes)
     if (refused) throw new RangeError(refused)
     await this.o.ready
+    // In an encrypted conversation the blob is the file sealed with a key of its own, which
+    // travels inside the encrypted message: peers and virtual clients keep only ciphertext.
+    const mls = isPrivateChannel(channel) ? await import('@peerchat/engine/mls') : undefined
+    const sealed = mls ? await mls.sealBlob(file.bytes) : undefined
     // Stored pinned and announced first: an offer that outruns the stamp is kept by receivers.
-    const described = await this.o.exchange.publish(file.bytes, { pinned: true })
+    const described = await this.o.exchange.publish(sealed?.ciphertext ?? file.bytes, { pinned: true })
     const digest = toHex(described.digest)
-    const body = encodeAttachment({
+    const attachment = encodeAttachment({
       digest: described.digest,
       size: described.size,
       chunkRoot: described.chunkRoot,
@@ -51,7 +58,15 @@ export class RealMedia implements MediaClient {
       ...(file.width && file.height ? { width: file.width, height: file.height } : {}),
       ...(file.thumbnail ? { thumbnail: file.thumbnail } : {}),
     })
-    return { outgoing: await this.o.publish(channel, Kind.attachment, body), digest }
+    const outgoing =
+      mls && sealed
+        ? await this.o.publish(
+            channel,
+            mls.SEALED_ATTACHMENT_KIND,
+            mls.encodeSealedAttachment(sealed.seal, attachment),
+          )
+        : await this.o.publish(channel, Kind.attachment, attachment)
+    return { outgoing, digest }
   }
 
   shareStatus(digest: string): ShareStatus | undefined {
@@ -79,7 +94,11 @@ export class RealMedia implements MediaClient {
       : undefined
     try {
       // The exchange returns only bytes that match the stamped digest, downloaded or stored.
-      return await this.o.exchange.fetch(meta, opts.signal)
+      const bytes = await this.o.exchange.fetch(meta, opts.signal)
+      const seal = this.o.sealOf?.(a.id)
+      if (!seal) return bytes
+      const { openBlob } = await import('@peerchat/engine/mls')
+      return await openBlob(bytes, seal)
     } finally {
       clearInterval(timer)
     }

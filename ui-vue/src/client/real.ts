@@ -30,6 +30,7 @@ import {
 } from '@peerchat/engine'
 import { BlobExchange, type BlobStore, MemoryBlobStore } from '@peerchat/engine/blobs'
 import { ADMIN_CHANNEL, BodyLimits, decodeAttachment, Kind } from '@peerchat/engine/chat'
+import type { MlsStorage } from '@peerchat/engine/mls'
 import { isAnnouncedVirtual } from '@peerchat/transports/announce'
 import { type Connection, connectReplica, keyOfPeerId, type LinkSecret } from '@peerchat/transports/connect'
 import type { WebrtcTransport } from '@peerchat/transports/webrtc'
@@ -182,7 +183,7 @@ export class RealClient extends ReplicaClient implements ChatClient {
       await replica.stop()
       return
     }
-    this.hold(replica)
+    this.hold(replica, this.options.signer)
     for (const channel of stored) this.join(channel)
     const conn = connectReplica(replica, {
       // The page's own relay and the community's other nodes (its well-known `nodeUrls`): failover.
@@ -550,6 +551,16 @@ export class RealClient extends ReplicaClient implements ChatClient {
     return SearchIndexStore.open({ relayKey: this.relayKey })
   }
 
+  /**
+   * Encrypted conversations beside the history in IndexedDB (not with `?store=memory`): the MLS
+   * secrets, group states and the plaintexts, the device's only readable copy.
+   */
+  protected override async mlsStorage(): Promise<MlsStorage | undefined> {
+    if (!this.options.store) return undefined
+    const { MlsVault } = await import('@peerchat/store-indexeddb')
+    return MlsVault.open({ relayKey: this.relayKey })
+  }
+
   /** Also everyone whose profile this device holds (not only those listed now). */
   protected override peopleNamed(name: string): Set<string> {
     const out = super.peopleNamed(name)
@@ -587,6 +598,7 @@ export class RealClient extends ReplicaClient implements ChatClient {
       ready,
       connected: () => this.conn?.mesh?.peers().size ?? 0,
       publish: (channel, kind, body) => this.publish(channel, kind, body),
+      sealOf: (digest) => this.sealOf(digest),
     })
   }
 

@@ -9,10 +9,13 @@
 import {
   type Change,
   type ChannelLog,
+  isPrivateChannel,
+  kindsAllowedIn,
   type MeshPort,
   publicKeyFromText,
   publicKeyToText,
   type Replica,
+  type Signer,
   type Source,
   type StampedEvent,
   type Ulid,
@@ -21,11 +24,13 @@ import {
   type Write,
 } from '@peerchat/engine'
 import { ADMIN_CHANNEL, type AdminKind, Kind } from '@peerchat/engine/chat'
+import type { BlobSeal, MlsStorage } from '@peerchat/engine/mls'
 import { hueOf } from '../lib/format.ts'
 import { AdminRefusedError, CommunityAdmin } from './admin.ts'
 import { ChatClientBase, PROFILE_CHANNEL } from './base.ts'
 import type { DocCache } from './canvas.ts'
 import { Coverage } from './coverage.ts'
+import type { PrivateChats } from './private.ts'
 import type { Remembered } from './remembered.ts'
 import { rolesOf } from './roles.ts'
 import { LocalSearch, type SearchStorage } from './search.ts'
@@ -71,6 +76,8 @@ export function sourceOf(s: Source): EventSource {
 }
 
 const LOCAL: EventSource = { via: 'local' }
+/** Channels of encrypted groups, their key packages and Welcomes: never shown as they are. */
+const isMlsChannel = (channel: string): boolean => kindsAllowedIn(channel) !== undefined
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Sorts after every ULID: "older than the newest" when a history query has no `before`. */
 const NEWEST = '~'
@@ -99,6 +106,9 @@ export abstract class ReplicaClient extends ChatClientBase {
     this.firstPage = resolve
   })
   private searchCore: LocalSearch | undefined
+  /** Encrypted conversations (loaded after the start: the MLS code is a lazy chunk). */
+  private privateChats: PrivateChats | undefined
+  private privateOpening: Promise<PrivateChats | undefined> = Promise.resolve(undefined)
   private readonly flushSearch = (): void => {
     if (globalThis.document?.visibilityState === 'hidden') void this.searchCore?.flush()
   }
@@ -167,6 +177,11 @@ export abstract class ReplicaClient extends ChatClientBase {
     return Promise.resolve(undefined)
   }
 
+  /** Where encrypted conversations are kept on this device (none by default: in memory). */
+  protected mlsStorage(): Promise<MlsStorage | undefined> {
+    return Promise.resolve(undefined)
+  }
+
   /** Keys (text) whose shown name or key starts with `name` (lower case), for `from:` and `mentions:`. */
   protected peopleNamed(name: string): Set<string> {
     const out = new Set<string>()
@@ -225,10 +240,11 @@ export abstract class ReplicaClient extends ChatClientBase {
   // ---- lifecycle --------------------------------------------------------------------------
 
   /** Holds `replica`: follows every channel it has open (stored, or with writes waiting). */
-  protected hold(replica: Replica): void {
+  protected hold(replica: Replica, signer: Signer): void {
     this.replica = replica
     this.unreadCounts = new UnreadCounts(this.self, this.remembered?.markers())
     for (const channel of replica.channels) if (channel !== ADMIN_CHANNEL) this.watch(channel)
+    this.startPrivate(replica, signer)
     // The admin log, whole (it is small): stored events first, then every change, folded.
     const admin = this.admin
     this.adminLoaded = replica
@@ -254,7 +270,7 @@ export abstract class ReplicaClient extends ChatClientBase {
    * by roles) and the first page is shown; every change of a channel reaches it from now on.
    */
   private startSearch(replica: Replica): void {
-    const indexed = (c: string) => c !== ADMIN_CHANNEL && c !== PROFILE_CHANNEL
+    const indexed = (c: string) => c !== ADMIN_CHANNEL && c !== PROFILE_CHANNEL && !isMlsChannel(c)
     this.searchCore = new LocalSearch({
       roles: rolesOf(this),
       names: { keysOf: (name) => this.peopleNamed(name), nameOf: (key) => this.displayName(key) },
@@ -267,6 +283,43 @@ export abstract class ReplicaClient extends ChatClientBase {
       },
     })
     globalThis.document?.addEventListener('visibilitychange', this.flushSearch)
+  }
+
+  /** The device's encrypted conversations: kept, followed, their plaintexts shown as events. */
+  private startPrivate(replica: Replica, signer: Signer): void {
+    this.privateOpening = (async () => {
+      const [{ openPrivateChats }, storage] = await Promise.all([import('./private.ts'), this.mlsStorage()])
+      const chats = await openPrivateChats({ replica, signer, ...(storage ? { storage } : {}) })
+      if (this.stopped) {
+        chats.core.close()
+        return undefined
+      }
+      this.privateChats = chats
+      chats.core.on({
+        plain: (channel, plain) => {
+          if (this.stopped) return
+          const events = plain.map((p) => chats.toStamped(channel, p))
+          if (this.unreadCounts?.add(channel, events)) this.queueChannels()
+          for (const event of events) {
+            const source = this.sources.get(event.id) ?? LOCAL
+            this.took(channel, [event], source)
+            this.emitter.emit('event', { event, source })
+          }
+        },
+        changed: (channel) => {
+          this.watch(channel)
+          this.queueChannels()
+        },
+        error: (channel, e) =>
+          console.warn(`could not keep the encrypted messages of ${channel}: ${e.message}`),
+      })
+      for (const c of chats.list()) this.watch(c.channel)
+      this.queueChannels()
+      return chats
+    })().catch((e: Error) => {
+      console.warn(`encrypted conversations unavailable: ${e.message}`)
+      return undefined
+    })
   }
 
   /** Lists a channel (idempotent); it is followed from now on. */
@@ -296,6 +349,7 @@ export abstract class ReplicaClient extends ChatClientBase {
     this.watched.clear()
     this.offAdmin?.()
     globalThis.document?.removeEventListener('visibilitychange', this.flushSearch)
+    ;(await this.privateOpening)?.core.close()
     await this.searchCore?.stop()
     await this.replica?.stop()
   }
@@ -304,19 +358,74 @@ export abstract class ReplicaClient extends ChatClientBase {
 
   channels(): readonly ChannelInfo[] {
     const mention = `@${this.myName}`
-    return this.joined
-      .filter((name) => name !== PROFILE_CHANNEL)
-      .map((name) => ({
-        name,
-        topic: this.topicOf(name),
-        ...(this.unreadCounts?.counts(name, mention) ?? { unread: 0, mentions: 0 }),
-      }))
+    const counts = (name: string) => this.unreadCounts?.counts(name, mention) ?? { unread: 0, mentions: 0 }
+    const chats = this.privateChats
+    const conversations = (chats?.list() ?? []).map((c) => ({
+      name: c.channel,
+      topic: '',
+      ...counts(c.channel),
+      private: chats!.info(c.channel)!,
+    }))
+    return [
+      ...this.joined
+        .filter((name) => name !== PROFILE_CHANNEL)
+        .map((name) => ({ name, topic: this.topicOf(name), ...counts(name) })),
+      ...conversations,
+    ]
+  }
+
+  /** Starts a direct message (`title` absent) or a private channel with `members` (keys as text); resolves with its channel. */
+  async createConversation(members: readonly string[], title?: string): Promise<string> {
+    const chats = await this.privateOpening
+    if (!chats) throw new Error('encrypted conversations are not available on this device')
+    const channel = await chats.create(title ? 'private' : 'direct', members, title)
+    this.watch(channel)
+    this.queueChannels()
+    return channel
+  }
+
+  async addMembers(channel: string, members: readonly string[]): Promise<void> {
+    await (await this.chats()).add(channel, members)
+  }
+
+  async removeMembers(channel: string, members: readonly string[]): Promise<void> {
+    await (await this.chats()).remove(channel, members)
+  }
+
+  /** Why I cannot write in `channel` (removed from the conversation, or the admin's reason), or null. */
+  whyNotPost(channel: string): string | null {
+    if (isPrivateChannel(channel)) {
+      const info = this.privateChats?.info(channel)
+      if (!info) return 'This conversation is still loading.'
+      if (!info.member) return 'You are no longer in this conversation: you were removed.'
+      return null
+    }
+    return this.admin.whyNotPost(channel)
+  }
+
+  /** The seal of an encrypted conversation's attachment (blob digest in hex), if one. */
+  protected sealOf(digest: string): BlobSeal | undefined {
+    return this.privateChats?.sealOf(digest)
+  }
+
+  private async chats(): Promise<PrivateChats> {
+    const chats = await this.privateOpening
+    if (!chats) throw new Error('encrypted conversations are not available on this device')
+    return chats
   }
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryPage> {
     query.signal?.throwIfAborted()
     // The stored admin log is folded first (a local read): a banned author's stored posts never show.
     await this.adminLoaded
+    if (isPrivateChannel(channel)) {
+      // What this device decrypted or sent is all it can read: nobody else holds the plaintext.
+      const chats = await this.privateOpening
+      this.watch(channel)
+      const events = (await chats?.page(channel, query.before, query.limit)) ?? []
+      this.firstPage?.()
+      return { events, complete: events.length < query.limit }
+    }
     const log = this.watch(channel)
     const events = (
       await log.range(query.before ? { lt: query.before } : {}, { limit: query.limit, reverse: true })
@@ -380,7 +489,9 @@ export abstract class ReplicaClient extends ChatClientBase {
   }
 
   writes(channel: string): readonly Write[] {
-    return this.replica?.writes(channel) ?? []
+    const writes = this.replica?.writes(channel) ?? []
+    if (!isPrivateChannel(channel)) return writes
+    return writes.flatMap((w) => this.privateChats?.plainWrite(w) ?? [])
   }
 
   async retry(key: string): Promise<void> {
@@ -416,6 +527,7 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Signs and queues a write (local-first: shown as pending at once, kept until stamped). */
   protected async publish(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {
     if (!this.replica) throw new Error('not started yet')
+    if (isPrivateChannel(channel)) return this.publishPrivate(channel, kind, body)
     // Refused here, with the reason, rather than by the relay: banned, timed out, read-only.
     const why = this.admin.whyNotPost(channel)
     if (why) throw new AdminRefusedError(why, 'may-not-post')
@@ -424,6 +536,18 @@ export abstract class ReplicaClient extends ChatClientBase {
     const stamped = this.replica.stamped(write)
     stamped.catch(() => {}) // refusals reach the UI as the write's `failed` state
     return { key: write.key, request: write.request, stamped }
+  }
+
+  /** Encrypts a chat event for a conversation's members; the UI sees its plaintext throughout. */
+  private async publishPrivate(channel: string, kind: string, body: Uint8Array): Promise<Outgoing> {
+    const why = this.whyNotPost(channel)
+    if (why) throw new AdminRefusedError(why, 'may-not-post')
+    const chats = await this.chats()
+    this.watch(channel)
+    const write = await chats.core.send(channel, kind, body)
+    const stamped = this.replica!.stamped(write).then((e) => ({ ...e, kind, body }))
+    stamped.catch(() => {})
+    return { key: write.key, request: { ...write.request, kind, body }, stamped }
   }
 
   /** The events whose authors could post them then (the admin fold's `mayPost`): peers enforce bans too. */
@@ -511,6 +635,10 @@ export abstract class ReplicaClient extends ChatClientBase {
   private changed(change: Change): void {
     if (this.stopped) return
     const { channel, added } = change
+    if (isMlsChannel(channel)) {
+      this.changedMls(change)
+      return
+    }
     if (channel !== PROFILE_CHANNEL) this.searchCore?.changed(change)
     if (added.length > 0) {
       const source = sourceOf(change.source)
@@ -529,6 +657,17 @@ export abstract class ReplicaClient extends ChatClientBase {
       this.emitter.emit('removed', { channel, ids: change.replaced })
     }
     for (const w of change.writes) this.emitter.emit('write', w)
+  }
+
+  /** An encrypted group's events: their sources are noted; its plaintexts reach the UI from `privateChats`. */
+  private changedMls(change: Change): void {
+    const source = sourceOf(change.source)
+    if (source.via !== 'local') for (const e of change.added) this.remember(e.id, source)
+    if (change.added.length > 0) this.coverage.note(change.channel, source, change.added.length)
+    for (const w of change.writes) {
+      const shown = this.privateChats?.plainWrite(w)
+      if (shown) this.emitter.emit('write', shown)
+    }
   }
 
   private async scan(channel: string): Promise<void> {

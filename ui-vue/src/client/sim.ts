@@ -126,7 +126,7 @@ export class SimClient extends ReplicaClient implements ChatClient {
       signer: this.options.signer,
     })
     if (this.stopped) return void replica.stop()
-    this.hold(replica)
+    this.hold(replica, this.options.signer)
     for (const { name } of SIM_CHANNELS) {
       this.join(name)
       const marker = markers.get(name)

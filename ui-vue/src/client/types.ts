@@ -20,6 +20,7 @@ import type { SearchPage } from '../lib/search-index.ts'
 import type { SearchQuery } from '../lib/search-query.ts'
 import type { AttachmentInfo } from './attachments.ts'
 import type { AvatarRef } from './bodies.ts'
+import type { PrivateInfo } from './private.ts'
 import type { VoiceNetwork } from './voice/network.ts'
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
@@ -34,6 +35,8 @@ export interface ChannelInfo {
   unread: number
   /** Unread messages that mention me. */
   mentions: number
+  /** An encrypted conversation (a direct message or a private channel): who is in it. */
+  private?: PrivateInfo
 }
 
 export interface Member {
@@ -494,6 +497,18 @@ export interface ChatClient {
   /** What the trust & sync panel shows, read now. */
   syncStatus(): Promise<SyncStatus>
   community(): CommunityInfo
+  /**
+   * Starts an end-to-end encrypted conversation with `members` (keys as text): a direct message,
+   * or with a `title` a private channel its creator manages. Resolves with its channel once the
+   * relay stamped the commit that added them. Absent where there is no encryption.
+   */
+  createConversation?(members: readonly string[], title?: string): Promise<string>
+  /** Adds people to a conversation (a private channel: its creator only). */
+  addMembers?(channel: string, members: readonly string[]): Promise<void>
+  /** Removes people from a conversation: they cannot read what is sent from then on. */
+  removeMembers?(channel: string, members: readonly string[]): Promise<void>
+  /** Why I cannot write in `channel` now (removed, banned, read-only...), or null. */
+  whyNotPost?(channel: string): string | null
   /** Creates a channel (a `channel.create` event); the relay refuses it without the privilege. */
   createChannel(name: string): Promise<Outgoing>
   /** Voice signaling over the peer-to-peer mesh; absent where there is no mesh (the simulation). */

@@ -42,7 +42,7 @@ function createAdmin(client: ChatClient) {
       timer = undefined
     }
   }
-  const offs = [client.on('admin', reread), client.on('members', reread)]
+  const offs = [client.on('admin', reread), client.on('members', reread), client.on('channels', reread)]
   onScopeDispose(() => {
     for (const off of offs) off()
     clearInterval(timer)
@@ -52,7 +52,7 @@ function createAdmin(client: ChatClient) {
   const whyNotPost = (channel: string): string | null => {
     void view.value
     void tick.value
-    return admin.whyNotPost(channel)
+    return client.whyNotPost ? client.whyNotPost(channel) : admin.whyNotPost(channel)
   }
   const blocked = computed(() => view.value.blocked)
 

@@ -44,7 +44,8 @@ export function buildRows(
       prev.authorId === m.authorId &&
       m.replyTo === null &&
       m.ts - prev.ts < GROUP_WINDOW_MS &&
-      !prev.redacted
+      !prev.redacted &&
+      !prev.notice
     rows[n++] = { kind: 'message', key: m.key, message: m, grouped }
     prev = m
   }
