@@ -293,6 +293,15 @@ describe('encrypted conversations', () => {
       await dave.getByRole('list', { name: 'Direct messages and private channels' }).locator('li').count(),
     ).toBe(0)
 
+    // Bob's copy is his history: after a reload the DM shows from his device (peers hold only
+    // ciphertext), the image too (its seal came back with the plaintext).
+    await bob.reload()
+    await bob.locator('.conn.online').waitFor({ timeout: SEEN.timeout })
+    await open(bob, /^Ann, encrypted/)
+    await expect.poll(() => messageWith(bob, DM_CANARY).count(), SEEN).toBe(1)
+    await bob.locator('img.full').waitFor({ timeout: SEEN.timeout })
+    expect(await shownDigest(bob)).toBe(sha256(png))
+
     // The virtual client holds the groups' channels (ciphertext) and no canary, on disk or in memory.
     const files = filesUnder(join(vcDir, 'vc1'))
     const disk = Buffer.concat(files.map((f) => readFileSync(f)))

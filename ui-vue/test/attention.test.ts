@@ -67,6 +67,41 @@ describe('notifications', () => {
     expect(notificationFor({ event: message(ben, 'lunch anyone?'), source: live }, context())).toBeNull()
   })
 
+  it('raises one for every fresh message of a direct message, titled by its author', () => {
+    const dm = 'mls.01aa'
+    const conversation = (c: string) =>
+      c === dm
+        ? { label: 'Ben', direct: true }
+        : c === 'mls.02bb'
+          ? { label: 'Plans', direct: false }
+          : undefined
+    expect(
+      notificationFor(
+        { event: message(ben, 'are you there?', NOW - 1_000, dm), source: live },
+        context({ conversation }),
+      ),
+    ).toEqual({ title: 'Ben', body: 'are you there?', tag: `${dm}:01J00000000000000000000000` })
+    // A private channel notifies like a channel (mentions), named by its title; a muted DM stays quiet.
+    expect(
+      notificationFor(
+        { event: message(ben, 'hi all', NOW - 1_000, 'mls.02bb'), source: live },
+        context({ conversation }),
+      ),
+    ).toBeNull()
+    expect(
+      notificationFor(
+        { event: message(ben, 'hi @Ann', NOW - 1_000, 'mls.02bb'), source: live },
+        context({ conversation }),
+      )?.title,
+    ).toBe('Ben in Plans')
+    expect(
+      notificationFor(
+        { event: message(ben, 'are you there?', NOW - 1_000, dm), source: live },
+        context({ conversation, muted: new Set([dm]) }),
+      ),
+    ).toBeNull()
+  })
+
   it('shortens a long message', () => {
     const n = notificationFor({ event: message(ben, `@Ann ${'x'.repeat(500)}`), source: live }, context())
     expect(n!.body.length).toBe(160)

@@ -35,6 +35,22 @@ describe('buildRows', () => {
     expect(rows[0]).toMatchObject({ state: 'start' })
   })
 
+  it('does not group a message under a notice of an encrypted conversation by the same author', () => {
+    const notice = {
+      type: 'commit' as const,
+      by: publicKeyToText(alice),
+      added: [],
+      removed: [],
+      keyChanged: [],
+    }
+    const rows = buildRows(
+      [msg(alice, T, { notice }), msg(alice, T + 1_000), msg(alice, T + 2_000)],
+      'start',
+      utcDay,
+    )
+    expect(rows.flatMap((r) => (r.kind === 'message' ? [r.grouped] : []))).toEqual([false, false, true])
+  })
+
   it('groups one author within the window, not across authors, replies or the window', () => {
     const rows = buildRows(
       [

@@ -109,6 +109,7 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Encrypted conversations (loaded after the start: the MLS code is a lazy chunk). */
   private privateChats: PrivateChats | undefined
   private privateOpening: Promise<PrivateChats | undefined> = Promise.resolve(undefined)
+  private privateLoaded = false
   private readonly flushSearch = (): void => {
     if (globalThis.document?.visibilityState === 'hidden') void this.searchCore?.flush()
   }
@@ -316,10 +317,19 @@ export abstract class ReplicaClient extends ChatClientBase {
       for (const c of chats.list()) this.watch(c.channel)
       this.queueChannels()
       return chats
-    })().catch((e: Error) => {
-      console.warn(`encrypted conversations unavailable: ${e.message}`)
-      return undefined
-    })
+    })()
+      .catch((e: Error) => {
+        console.warn(`encrypted conversations unavailable: ${e.message}`)
+        return undefined
+      })
+      .finally(() => {
+        this.privateLoaded = true
+        this.queueChannels()
+      })
+  }
+
+  conversationsLoaded(): boolean {
+    return this.privateLoaded
   }
 
   /** Lists a channel (idempotent); it is followed from now on. */

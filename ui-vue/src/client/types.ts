@@ -507,6 +507,8 @@ export interface ChatClient {
   addMembers?(channel: string, members: readonly string[]): Promise<void>
   /** Removes people from a conversation: they cannot read what is sent from then on. */
   removeMembers?(channel: string, members: readonly string[]): Promise<void>
+  /** False while the device's encrypted conversations are still loading (they are not listed yet). */
+  conversationsLoaded?(): boolean
   /** Why I cannot write in `channel` now (removed, banned, read-only...), or null. */
   whyNotPost?(channel: string): string | null
   /** Creates a channel (a `channel.create` event); the relay refuses it without the privilege. */

@@ -6,6 +6,7 @@ import { publicKeyToText, toHex } from '@peerchat/engine'
 import { type InjectionKey, onScopeDispose, provide, ref, watchEffect } from 'vue'
 import type { ChatClient } from '../client/types.ts'
 import { MutedChannels, notificationFor, titleFor } from '../lib/attention.ts'
+import { conversationLabel } from '../lib/private-text.ts'
 import { injectStrict } from './inject.ts'
 import type { ChannelsState } from './useChannels.ts'
 
@@ -28,6 +29,8 @@ function createAttention(client: ChatClient, channels: ChannelsState, myName: ()
     })
     .catch(() => {})
 
+  const nameOf = (id: string): string =>
+    client.members().find((m) => m.id === id)?.name ?? `${id.slice(0, 8)}…`
   const stopTitle = watchEffect(() => {
     document.title = titleFor(baseTitle, channels.channels.value, muted.value)
   })
@@ -39,8 +42,12 @@ function createAttention(client: ChatClient, channels: ChannelsState, myName: ()
       permission: permissionNow(),
       muted: muted.value,
       now: Date.now(),
-      nameOf: (id) => client.members().find((m) => m.id === id)?.name ?? `${id.slice(0, 8)}…`,
+      nameOf,
       keyText: publicKeyToText,
+      conversation: (channel) => {
+        const info = channels.channels.value.find((c) => c.name === channel)?.private
+        return info && { label: conversationLabel(info, nameOf, selfId), direct: info.kind === 'direct' }
+      },
     })
     if (!note) return
     const shown = new Notification(note.title, { body: note.body, tag: note.tag })

@@ -1,4 +1,5 @@
 /** The channel list (with unread and mention counts) and the open channel. */
+import { isPrivateChannel } from '@peerchat/engine'
 import { computed, type InjectionKey, onScopeDispose, provide, ref, shallowRef } from 'vue'
 import type { ChannelInfo, ChatClient } from '../client/types.ts'
 import { injectStrict } from './inject.ts'
@@ -9,9 +10,12 @@ function createChannels(client: ChatClient) {
   const channels = shallowRef<readonly ChannelInfo[]>(client.channels())
   const stored = localStorage.getItem(CHANNEL_STORAGE_KEY)
   const current = ref<string>(stored ?? channels.value[0]?.name ?? 'general')
+  // An encrypted conversation opened last time is listed once the device's conversations loaded.
+  const waiting = (name: string) => isPrivateChannel(name) && client.conversationsLoaded?.() === false
   const off = client.on('channels', (list) => {
     channels.value = list
-    if (!list.some((c) => c.name === current.value) && list[0]) current.value = list[0].name
+    if (!list.some((c) => c.name === current.value) && list[0] && !waiting(current.value))
+      current.value = list[0].name
   })
   onScopeDispose(off)
 

@@ -28,9 +28,14 @@ export interface NotifyContext {
   now: number
   nameOf: (id: string) => string
   keyText: (key: Uint8Array) => string
+  /** An encrypted conversation's name and whether it is a direct message (each message notifies). */
+  conversation?: (channel: string) => { label: string; direct: boolean } | undefined
 }
 
-/** The notification an event raises, or null: a fresh message by someone else mentioning me. */
+/**
+ * The notification an event raises, or null: a fresh message by someone else mentioning me, or
+ * any fresh message of a direct message.
+ */
 export function notificationFor(
   e: { event: StampedEvent; source: EventSource },
   c: NotifyContext,
@@ -48,9 +53,15 @@ export function notificationFor(
   } catch {
     return null
   }
-  if (!text.includes(`@${c.myName}`)) return null
+  const conversation = c.conversation?.(event.channel)
+  if (!text.includes(`@${c.myName}`) && !conversation?.direct) return null
   const body = text.length > NOTIFY_BODY_CHARS ? `${text.slice(0, NOTIFY_BODY_CHARS - 1)}…` : text
-  return { title: `${c.nameOf(author)} in #${event.channel}`, body, tag: `${event.channel}:${event.id}` }
+  const where = conversation
+    ? conversation.direct
+      ? ''
+      : ` in ${conversation.label}`
+    : ` in #${event.channel}`
+  return { title: `${c.nameOf(author)}${where}`, body, tag: `${event.channel}:${event.id}` }
 }
 
 /** Muted channels, per community, kept in the browser's storage. */
