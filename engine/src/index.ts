@@ -131,6 +131,7 @@ export {
   protocolPort,
 } from './mesh/index.ts'
 export {
+  ABSENT,
   BUSY,
   type Candidate,
   decodePeerFrame,

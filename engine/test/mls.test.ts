@@ -2,8 +2,9 @@
  * MLS groups over a channel log (engine/src/mls): members join by Welcome and read each other;
  * a removed member reads nothing after; the log's order decides concurrent commits and the loser
  * proposes again; forged, replayed and misattributed events are refused; a member offline across
- * epochs catches up; and, as a property, random schedules of adds, removes and messages end with
- * every member in the same epoch, the same commits and the same plaintexts.
+ * epochs catches up; messages that reach the log after later ones are decrypted, once; and, as a
+ * property, random schedules of adds, removes and messages end with every member in the same
+ * epoch, the same commits and the same plaintexts.
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -208,6 +209,37 @@ describe('MLS over a channel log', () => {
       type: 'behind',
       epoch: 5n,
     })
+  })
+
+  it('messages that reach the log after later ones are decrypted once, late', {
+    timeout: 60_000,
+  }, async () => {
+    const log = new TestLog()
+    const { ann, bob } = await crowd(log, 'ann', 'bob')
+    await startGroup(log, ann, bob)
+    for (let i = 1; i <= 5; i++) await say(ann, `m${i}`)
+    const [m1, m2, m3, m4, m5] = log.events.slice(-5)
+    const heard: string[] = []
+    bob.channel.on({ message: (id) => heard.push(id) })
+    // Bob gets 3..5 live; 1..2 come after by a catch-up, with ids below the last he took.
+    await bob.channel.take([m3!, m4!, m5!])
+    expect(heard).toEqual([m3!.id, m4!.id, m5!.id])
+    expect(bob.channel.last).toBe(m5!.id)
+    await bob.channel.take([m1!, m2!])
+    expect(heard).toEqual([m3, m4, m5, m1, m2].map((e) => e!.id))
+    expect([m1, m2].map((e) => bob.got.get(e!.id))).toEqual(['m1', 'm2'])
+    expect(bob.channel.last).toBe(m5!.id) // `last` does not move back
+    expect(bob.channel.group!.epoch).toBe(1n)
+    // Taken again (the whole log, or the late ones once more): nothing is decrypted twice.
+    await bob.channel.take(log.events)
+    await bob.channel.take([m1!, m2!])
+    expect(heard).toHaveLength(5)
+    expect(bob.channel.last).toBe(m5!.id)
+    // The group reads on.
+    await say(ann, 'm6')
+    await bob.channel.take(log.events)
+    expect(heard).toHaveLength(6)
+    expect(bob.got.get(log.events.at(-1)!.id)).toBe('m6')
   })
 
   it('a Welcome of a commit that lost the race joins nothing', { timeout: 60_000 }, async () => {

@@ -9,8 +9,10 @@
  *   dead (WebRTC takes ~15 s) was synced on the old link, by its lower round-trip time, and a
  *   session already running on that link went on waiting: either way the session waited for a
  *   dead peer (bench/reconnect.ts: 1 round in 2 took 13-15 s).
+ * - A peer that did not hold the channel asked for stayed silent, and the asker's session waited
+ *   for the timeout (a group channel an invitation names is held by its few members only).
  */
-import { Identity, MemoryStore, Peer, SUPERSEDED, VirtualClock } from '@peerchat/engine'
+import { ABSENT, Identity, MemoryStore, Peer, PeerDefaults, SUPERSEDED, VirtualClock } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored } from '@peerchat/engine/testing'
 import { MemoryNetwork } from '@peerchat/transports/memory'
@@ -45,12 +47,15 @@ async function world() {
   const authors = [await Identity.generate()]
   const events = await signedPool({ channel: CH, relay, authors, count: EVENTS, start: clock.now() - EVENTS })
   const peers: Peer[] = []
-  /** A peer on link `name`, announcing `key` when given; holding the events when `full`. */
-  const peer = async (name: string, o: { key?: Uint8Array; full?: boolean } = {}) => {
+  /**
+   * A peer on link `name`, announcing `key` when given; holding the events when `full`; not
+   * holding the channel at all (no log of it) when `hold` is false.
+   */
+  const peer = async (name: string, o: { key?: Uint8Array; full?: boolean; hold?: boolean } = {}) => {
     const store = new MemoryStore()
     if (o.full) await store.putMany(CH, events.map(toStored))
     const p = new Peer({ store, relayKeys: [relay.publicKey], clock })
-    p.open(CH)
+    if (o.hold !== false) p.open(CH)
     const transport = network.transport(name, o.key ? { info: { key: o.key, kind: 'client' } } : {})
     p.attach(transport)
     await transport.start()
@@ -115,6 +120,29 @@ describe('Peer sessions', () => {
     })
     const report = await within(w.clock, a.sync(CH), "A's sync with B's new link")
     expect(report).toMatchObject({ complete: true, added: EVENTS })
+    await w.stop()
+  })
+
+  it('a peer that does not hold the channel says so at once: the sync ends absent, nothing added', async () => {
+    const w = await world()
+    const a = await w.peer('a', { hold: false })
+    const b = await w.peer('b')
+    await w.clock.advance(100) // links up
+
+    const report = await within(w.clock, b.sync(CH, { peer: { port: 0, peer: 'a' } }), "B's sync with A")
+    // Not complete: callers that stop at the first complete report ask the next peer.
+    expect(report).toMatchObject({ complete: false, added: 0, rounds: 0, error: ABSENT })
+    // Answered, not timed out: far less virtual time than a session timeout.
+    expect(report.ms).toBeLessThan(PeerDefaults.sessionTimeoutMs / 100)
+    // A opened no log for the channel it was asked about, nor answered busy.
+    expect(a.channels).not.toContain(CH)
+    expect(a.stats.busy).toBe(0)
+    // B's channel is free again at once: a second sync is not kept waiting either.
+    expect(await within(w.clock, b.sync(CH, { peer: { port: 0, peer: 'a' } }), 'again')).toMatchObject({
+      complete: false,
+      added: 0,
+      error: ABSENT,
+    })
     await w.stop()
   })
 })

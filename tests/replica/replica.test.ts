@@ -3,6 +3,7 @@
  * local-first writes, catch-up policy and provenance, on the code that ships.
  */
 import {
+  ABSENT,
   type Change,
   encodeEvent,
   eventDigest,
@@ -54,7 +55,17 @@ async function world() {
   const setRefuse = (f: typeof refuse) => {
     refuse = f
   }
-  return { clock, network, relay, replica, setRefuse }
+  /**
+   * Moves the clock `ms` in small steps, letting untracked work run between them (the sync
+   * policy's jobs are not tracked by the clock: one `advance` could jump past their next step).
+   */
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 10) {
+      await clock.advance(10)
+      await new Promise((r) => setImmediate(r))
+    }
+  }
+  return { clock, network, relay, replica, setRefuse, run }
 }
 
 const texts = (events: StampedEvent[]) => events.map((e) => new TextDecoder().decode(e.body))
@@ -304,5 +315,43 @@ describe('Replica', () => {
     }
     await w.clock.advance(60_000)
     expect(w.clock.pending).toBe(0)
+  })
+
+  it('a channel opened is caught up from the next peer when the best one does not hold it', async () => {
+    const w = await world()
+    const holder = await w.replica() // p0: holds 'group'
+    const other = await w.replica() // p1: does not
+    const newcomer = await w.replica() // p2
+    holder.r.connect(w.relay.client())
+    for (let i = 0; i < 5; i++) await holder.r.write('group', 'message', utf8(`g${i}`))
+    await w.clock.advance(1_000)
+    expect(await holder.r.open('group').count()).toBe(5)
+    // The newcomer's best link (lowest round trip) is to the peer without the channel.
+    w.network.setLink('p1' as never, 'p2' as never, { latency: { min: 1, max: 1 } })
+    w.network.setLink('p0' as never, 'p2' as never, { latency: { min: 30, max: 30 } })
+    // The newcomer's transport starts first: it measures its round trip to each peer as that peer
+    // appears (a memory transport cannot send yet to the peers it finds there as it starts).
+    for (const x of [newcomer, other, holder]) {
+      x.r.attach(x.transport)
+      await x.transport.start()
+    }
+    await w.run(2_000) // links up and settled, the catch-ups on joining done
+    // The holder's catch-up towards the newcomer came before it held the channel: answered at once.
+    expect(holder.r.peer.reports.filter((x) => x.source.peer === 'p2')).toMatchObject([
+      { channel: 'group', complete: false, added: 0, rounds: 0, error: ABSENT },
+    ])
+    expect(newcomer.r.peer.candidates().map((c) => c.peer)).toEqual(['p1', 'p0'])
+    expect(newcomer.r.channels).not.toContain('group')
+
+    newcomer.r.open('group') // as a Welcome names a group channel: only its members hold it
+    await w.run(1_000) // far less than a session timeout
+    expect(texts(await newcomer.r.open('group').range({}))).toEqual(['g0', 'g1', 'g2', 'g3', 'g4'])
+    const reports = newcomer.r.peer.reports.filter((x) => x.channel === 'group')
+    expect(reports.map((x) => [x.source.peer, x.complete, x.added])).toEqual([
+      ['p1', false, 0],
+      ['p0', true, 5],
+    ])
+    expect(other.r.channels).not.toContain('group')
+    for (const x of [holder, other, newcomer]) await x.r.stop()
   })
 })

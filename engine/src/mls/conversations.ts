@@ -354,16 +354,18 @@ export class MlsConversations {
   }
 
   /**
-   * Publishes a fresh key package when the newest of this device's is not one it keeps (none yet,
-   * or a Welcome used it: `used`), its secrets saved first. In the background, one at a time.
+   * Publishes a fresh key package when a Welcome used one (`used`) or the newest of this
+   * device's is not one it keeps (none yet), its secrets saved first. In the background, one at
+   * a time. (A used one stays usable as a last resort until the fresh one reached inviters.)
    */
   private refreshKeyPackage(used = false): void {
     this.keyPackageWork = this.keyPackageWork.then(async () => {
       if (this.closed) return
       const user = toHex(this.user)
-      if (used) await this.storage.saveDevice(user, this.device.export())
-      const newest = await keyPackageOf(this.replica, this.user)
-      if (newest && this.device.keptFor([fromHex(await refOf(newest))])) return
+      if (!used) {
+        const newest = await keyPackageOf(this.replica, this.user)
+        if (newest && this.device.keptFor([fromHex(await refOf(newest))])) return
+      }
       const body = await this.device.keyPackage()
       await this.storage.saveDevice(user, this.device.export())
       await this.replica.stamped(await this.replica.write(KEY_PACKAGE_CHANNEL, MlsKind.keyPackage, body))

@@ -41,7 +41,7 @@ export interface MlsSigningKey {
 }
 
 export class MlsDevice {
-  private readonly kept = new Map<string, { pub: KeyPackage; priv: PrivateKeyPackage }>()
+  private kept = new Map<string, { pub: KeyPackage; priv: PrivateKeyPackage }>()
 
   private constructor(
     readonly signer: Signer,
@@ -145,9 +145,18 @@ export class MlsDevice {
     return undefined
   }
 
-  /** Forgets a key package once a Welcome used it (a key package is used once). */
+  /**
+   * A Welcome used this key package. It stays usable as a last resort (RFC 9420 §16.8) until
+   * `KEY_PACKAGES_KEPT` newer ones push it out: another inviter may still pick it before this
+   * device's fresh one (published after every use) reaches them, and would otherwise invite
+   * nobody.
+   */
   used(ref: string): void {
+    const kp = this.kept.get(ref)
+    if (!kp) return
+    // Moved to the front of the eviction order: the used ones go first.
     this.kept.delete(ref)
+    this.kept = new Map([[ref, kp], ...this.kept])
   }
 }
 

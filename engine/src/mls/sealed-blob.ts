@@ -67,6 +67,9 @@ export const SEALED_ATTACHMENT_KIND = 'attachment.sealed'
 const SEALED_VERSION = 1
 
 export function encodeSealedAttachment(seal: BlobSeal, attachment: Uint8Array): Uint8Array {
+  if (seal.key.length !== 16 || seal.iv.length !== 12 || seal.digest.length !== 32)
+    throw new RangeError('malformed blob seal')
+  if (attachment.length === 0) throw new RangeError('an attachment body is not empty')
   const out = new Uint8Array(1 + 16 + 12 + 32 + attachment.length)
   out[0] = SEALED_VERSION
   out.set(seal.key, 1)

@@ -25,11 +25,17 @@ export function mlsSuite(): Promise<CiphersuiteImpl> {
 }
 
 /**
- * ts-mls's defaults with our AuthenticationService (its default accepts every credential). Not
- * stored with a group's state: every state loaded gets it again (group.ts).
+ * Keys of skipped messages kept per sender (ts-mls keeps 10): a device back online takes live
+ * messages first and the older ones its peers send after, which must still decrypt.
+ */
+export const SKIPPED_KEYS_KEPT = 200
+
+/**
+ * ts-mls's defaults with our AuthenticationService (its default accepts every credential) and
+ * `SKIPPED_KEYS_KEPT`. Not stored with a group's state: every state loaded gets it again (group.ts).
  */
 export const MLS_CONFIG: ClientConfig = {
-  keyRetentionConfig: defaultKeyRetentionConfig,
+  keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForGenerations: SKIPPED_KEYS_KEPT },
   lifetimeConfig: defaultLifetimeConfig,
   keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
   paddingConfig: defaultPaddingConfig,

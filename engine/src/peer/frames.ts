@@ -7,6 +7,7 @@
  *   type 3 pong:      n:varuint
  *   type 4 end:       session:varuint channel:str     (responder -> initiator: in sync, nothing to send)
  *   type 5 busy:      session:varuint channel:str     (responder -> initiator: syncing the channel already, ask later)
+ *   type 6 absent:    session:varuint channel:str     (responder -> initiator: I do not hold this channel, ask another)
  *
  * Peer frames travel as the `peerchat/sync/2` protocol of a mesh port (../mesh/protocol.ts).
  *
@@ -37,8 +38,9 @@ export type PeerFrame =
   | { type: 'pong'; n: number }
   | { type: 'end'; session: number; channel: string }
   | { type: 'busy'; session: number; channel: string }
+  | { type: 'absent'; session: number; channel: string }
 
-const TYPE = { reconcile: 1, ping: 2, pong: 3, end: 4, busy: 5 } as const
+const TYPE = { reconcile: 1, ping: 2, pong: 3, end: 4, busy: 5, absent: 6 } as const
 
 export function encodePeerFrame(f: PeerFrame): Uint8Array {
   const w = createWriter()
@@ -49,7 +51,7 @@ export function encodePeerFrame(f: PeerFrame): Uint8Array {
     writeU8(w, f.fromInitiator ? FROM_INITIATOR : 0)
     writeVarString(w, f.channel)
     writeVarBytes(w, f.payload)
-  } else if (f.type === 'end' || f.type === 'busy') {
+  } else if (f.type === 'end' || f.type === 'busy' || f.type === 'absent') {
     writeVarUint(w, f.session)
     writeVarString(w, f.channel)
   } else writeVarUint(w, f.n)
@@ -73,11 +75,11 @@ export function decodePeerFrame(bytes: Uint8Array): PeerFrame {
         const payload = r.varBytes(MAX_FRAME_BYTES, 'reconcile payload')
         return { type: 'reconcile', session, fromInitiator: flags === FROM_INITIATOR, channel, payload }
       }
-      if (type === TYPE.end || type === TYPE.busy) {
+      if (type === TYPE.end || type === TYPE.busy || type === TYPE.absent) {
         const session = r.varUint(MAX_SESSION_ID, 'session')
         const channel = r.varString(Limits.channel, 'channel')
         if (!isValidChannel(channel)) throw new DecodeError('invalid channel name')
-        return { type: type === TYPE.end ? 'end' : 'busy', session, channel }
+        return { type: type === TYPE.end ? 'end' : type === TYPE.busy ? 'busy' : 'absent', session, channel }
       }
       if (type === TYPE.ping || type === TYPE.pong)
         return { type: type === TYPE.ping ? 'ping' : 'pong', n: r.varUint(MAX_SESSION_ID, 'n') }

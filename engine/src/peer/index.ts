@@ -1,5 +1,6 @@
 export { decodePeerFrame, encodePeerFrame, PEER_PROTOCOL_VERSION, type PeerFrame } from './frames.ts'
 export {
+  ABSENT,
   BUSY,
   type Candidate,
   Peer,

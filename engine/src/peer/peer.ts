@@ -102,6 +102,8 @@ interface Attached {
 }
 
 export const BUSY = 'busy'
+/** A sync report's `error` when the peer does not hold the channel (ask another). */
+export const ABSENT = 'absent'
 /** A session ended because its peer's key reconnected on a newer link. */
 export const SUPERSEDED = 'superseded by a newer link'
 
@@ -463,9 +465,10 @@ export class Peer {
       }
       return
     }
-    if (frame.type === 'end' || frame.type === 'busy') {
+    if (frame.type === 'end' || frame.type === 'busy' || frame.type === 'absent') {
       const s = this.sessions.get(sessionKey(port, from, frame.session, true))
-      if (s && s.channel === frame.channel) this.end(s, frame.type === 'busy' ? BUSY : undefined)
+      const why = frame.type === 'busy' ? BUSY : frame.type === 'absent' ? ABSENT : undefined
+      if (s && s.channel === frame.channel) this.end(s, why)
       return
     }
     // A frame from the initiator belongs to our responder session, and vice versa.
@@ -476,7 +479,7 @@ export class Peer {
       if (!frame.fromInitiator) return // an unknown session
       if (!log) {
         // A channel we do not hold: say so at once, so the initiator asks someone else.
-        this.send(port, from, { type: 'end', session: frame.session, channel: frame.channel })
+        this.send(port, from, { type: 'absent', session: frame.session, channel: frame.channel })
         return
       }
       if (this.sessionsOf(port, from) >= (this.opts.maxSessionsPerPeer ?? PeerDefaults.maxSessionsPerPeer)) {

@@ -268,6 +268,7 @@ export class SyncPolicy {
   private async catchUpOpened(channel: string): Promise<void> {
     for (const target of this.peer.candidates().slice(0, this.o.openedPeers)) {
       const report = await this.syncWith(target, channel, this.window())
+      if (report?.complete) this.caughtUp = true
       if (this.stopped || (report?.added ?? 0) > 0) return
     }
   }

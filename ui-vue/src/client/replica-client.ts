@@ -332,9 +332,12 @@ export abstract class ReplicaClient extends ChatClientBase {
     return this.privateLoaded
   }
 
-  /** Lists a channel (idempotent); it is followed from now on. */
+  /**
+   * Lists a channel (idempotent); it is followed from now on. Encrypted groups' channels (stored
+   * ones, at a restart) are not chat channels: conversations are listed from `privateChats`.
+   */
   protected join(channel: string): void {
-    if (channel === ADMIN_CHANNEL || this.joined.includes(channel)) return
+    if (channel === ADMIN_CHANNEL || isMlsChannel(channel) || this.joined.includes(channel)) return
     this.joined.push(channel)
     this.watch(channel)
     this.queueChannels()
@@ -555,6 +558,10 @@ export abstract class ReplicaClient extends ChatClientBase {
     const chats = await this.chats()
     this.watch(channel)
     const write = await chats.core.send(channel, kind, body)
+    // The Replica announced the write as pending before `send` noted its plaintext, so
+    // `changedMls` could not show it then: it is announced here (a pending row at once).
+    const shown = write.state === 'pending' ? chats.plainWrite(write) : undefined
+    if (shown) this.emitter.emit('write', shown)
     const stamped = this.replica!.stamped(write).then((e) => ({ ...e, kind, body }))
     stamped.catch(() => {})
     return { key: write.key, request: { ...write.request, kind, body }, stamped }
