@@ -225,14 +225,17 @@ describe('MLS over a channel log', () => {
     await bob.channel.take([m3!, m4!, m5!])
     expect(heard).toEqual([m3!.id, m4!.id, m5!.id])
     expect(bob.channel.last).toBe(m5!.id)
+    // Through `take` they are old news (log order); as late arrivals (`takeLate`) they are read.
     await bob.channel.take([m1!, m2!])
+    expect(heard).toEqual([m3!.id, m4!.id, m5!.id])
+    await bob.channel.takeLate([m1!, m2!])
     expect(heard).toEqual([m3, m4, m5, m1, m2].map((e) => e!.id))
     expect([m1, m2].map((e) => bob.got.get(e!.id))).toEqual(['m1', 'm2'])
     expect(bob.channel.last).toBe(m5!.id) // `last` does not move back
     expect(bob.channel.group!.epoch).toBe(1n)
     // Taken again (the whole log, or the late ones once more): nothing is decrypted twice.
     await bob.channel.take(log.events)
-    await bob.channel.take([m1!, m2!])
+    await bob.channel.takeLate([m1!, m2!, m3!])
     expect(heard).toHaveLength(5)
     expect(bob.channel.last).toBe(m5!.id)
     // The group reads on.
@@ -240,6 +243,28 @@ describe('MLS over a channel log', () => {
     await bob.channel.take(log.events)
     expect(heard).toHaveLength(6)
     expect(bob.got.get(log.events.at(-1)!.id)).toBe('m6')
+  })
+
+  it('a message sent right after an own commit waits for it, and the added member reads it', {
+    timeout: 60_000,
+  }, async () => {
+    const log = new TestLog()
+    const { ann, bob } = await crowd(log, 'ann', 'bob')
+    await ann.channel.create()
+    await ann.channel.add([await publishedKeyPackage(bob, log)])
+    // Ann's commit is in the log but not applied by her yet: a message now would be of the epoch
+    // that commit ends, which Bob never sees.
+    let sent = false
+    const sending = say(ann, 'right after the add').then(() => {
+      sent = true
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(sent).toBe(false)
+    expect(log.events.filter((e) => e.kind === MlsKind.message)).toHaveLength(0)
+    await ann.channel.take(log.events) // her commit, applied
+    await sending
+    await settle([ann, bob], log)
+    expect([...bob.got.values()]).toEqual(['right after the add'])
   })
 
   it('a Welcome of a commit that lost the race joins nothing', { timeout: 60_000 }, async () => {

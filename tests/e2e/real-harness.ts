@@ -170,3 +170,14 @@ export async function startRealStack(
     },
   }
 }
+
+/** SHA-256 (hex) of the bytes behind the full image shown in the page. */
+export function shownDigest(page: Page): Promise<string> {
+  return page.evaluate(async () => {
+    const img = document.querySelector<HTMLImageElement>('img.full')
+    if (!img) throw new Error('no full image')
+    const bytes = await (await fetch(img.src)).arrayBuffer()
+    const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+    return [...hash].map((b) => b.toString(16).padStart(2, '0')).join('')
+  })
+}

@@ -127,8 +127,9 @@ describe('a lone user keeps history through virtual clients, in real Chromium', 
       await expect.poll(() => messageWith(ann, text).count(), SEEN).toBe(1)
     }
     await expect.poll(() => historyRows(ann), SEEN).toEqual(TEXTS)
-    // Both hold Ann's profile event (her name) and her messages.
-    await expect.poll(held, SEEN).toEqual([HISTORY + 1, HISTORY + 1])
+    // Both hold Ann's profile event (her name), her key package for encrypted conversations
+    // (mls-keys) and her messages.
+    await expect.poll(held, SEEN).toEqual([HISTORY + 2, HISTORY + 2])
     // Once Ann closes her browser, each keeps only the other. Ann had no real peer, so a
     // virtual client may have served her an event of hers still in flight: count from here.
     await ann.context().close()
@@ -143,8 +144,9 @@ describe('a lone user keeps history through virtual clients, in real Chromium', 
     await openStatus(zed)
     await expect.poll(() => peersOf(zed), SEEN).toEqual(bothVirtual)
     await closeStatus(zed)
-    // Every event Zed lacked (Ann's profile and her messages) was served once, by the virtual clients.
-    await expect.poll(async () => (await total()) - servedBeforeZed, SEEN).toBe(HISTORY + 1)
+    // Every event Zed lacked (Ann's profile, key package and messages) was served once, by the
+    // virtual clients.
+    await expect.poll(async () => (await total()) - servedBeforeZed, SEEN).toBe(HISTORY + 2)
     expect(await originOf(zed, TEXTS[0]!)).toMatch(
       new RegExp(`from peer (${vcName(vc1)}|${vcName(vc2)}) over `),
     )
@@ -192,7 +194,7 @@ describe('a lone user keeps history through virtual clients, in real Chromium', 
     await expect
       .poll(async () => {
         const [a, b] = await held()
-        return a === b && a! > HISTORY + 1
+        return a === b && a! > HISTORY + 2
       }, SEEN)
       .toBe(true)
 

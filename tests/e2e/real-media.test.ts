@@ -21,6 +21,7 @@ import {
   type RealRelay,
   type RealStack,
   SHOTS,
+  shownDigest,
   startRealStack,
 } from './real-harness.ts'
 
@@ -41,17 +42,6 @@ afterAll(() => stack?.stop())
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 const relayBytes = () => relayTraffic(relay.process)
-
-/** SHA-256 (hex) of the bytes behind the full image shown in the page. */
-function shownDigest(page: Page): Promise<string> {
-  return page.evaluate(async () => {
-    const img = document.querySelector<HTMLImageElement>('img.full')
-    if (!img) throw new Error('no full image')
-    const bytes = await (await fetch(img.src)).arrayBuffer()
-    const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-    return [...hash].map((b) => b.toString(16).padStart(2, '0')).join('')
-  })
-}
 
 const SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><script>alert(1)</script><circle cx="32" cy="32" r="30" fill="teal"/></svg>`
 

@@ -15,7 +15,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnVc, type VcProcess } from '../vc/vc-process.ts'
 import { noisePng } from './png.ts'
-import { joinAs, messageWith, type RealStack, SHOTS, startRealStack } from './real-harness.ts'
+import { joinAs, messageWith, type RealStack, SHOTS, shownDigest, startRealStack } from './real-harness.ts'
 
 const SEEN = { timeout: 45_000, interval: 200 }
 const DM_CANARY = 'canary-dm-7f3e91'
@@ -100,7 +100,10 @@ async function open(page: Page, label: RegExp): Promise<void> {
   const entry = page
     .getByRole('list', { name: 'Direct messages and private channels' })
     .getByRole('button', { name: label })
-  await entry.waitFor({ timeout: SEEN.timeout })
+  await entry.waitFor({ timeout: SEEN.timeout }).catch(async (e: Error) => {
+    const listed = await page.locator('.channels').textContent()
+    throw new Error(`${e.message}\nthe sidebar shows: ${listed}`)
+  })
   await entry.click()
 }
 
@@ -166,17 +169,6 @@ function indexedDbHolds(page: Page, needle: string): Promise<{ holds: boolean; v
     }
     return { holds: false, values }
   }, needle)
-}
-
-/** SHA-256 (hex) of the bytes behind the full image shown in the page. */
-function shownDigest(page: Page): Promise<string> {
-  return page.evaluate(async () => {
-    const img = document.querySelector<HTMLImageElement>('img.full')
-    if (!img) throw new Error('no full image')
-    const bytes = await (await fetch(img.src)).arrayBuffer()
-    const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-    return [...hash].map((b) => b.toString(16).padStart(2, '0')).join('')
-  })
 }
 
 /** Every file under `dir`. */
@@ -301,6 +293,14 @@ describe('encrypted conversations', () => {
     await expect.poll(() => messageWith(bob, DM_CANARY).count(), SEEN).toBe(1)
     await bob.locator('img.full').waitFor({ timeout: SEEN.timeout })
     expect(await shownDigest(bob)).toBe(sha256(png))
+
+    // A second tab of Ann's: one tab at a time holds the MLS keys; it says so and waits.
+    const second = await ann.context().newPage()
+    await second.goto(relay.appUrl)
+    await expect
+      .poll(() => second.locator('.channels .hint').textContent(), SEEN)
+      .toContain('Open in another tab of this browser')
+    await second.close()
 
     // The virtual client holds the groups' channels (ciphertext) and no canary, on disk or in memory.
     const files = filesUnder(join(vcDir, 'vc1'))

@@ -24,7 +24,7 @@ import { useNodeCrypto } from '@peerchat/engine/node'
 import { type RunningRelay, silentLogger, startRelay } from '@peerchat/relay'
 import { type Connection, connectReplica } from '@peerchat/transports/connect'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import WebSocket from 'ws'
+import { recordingWebSocket } from './recording-ws.ts'
 
 const CANARY = 'canary-7e2c-conversations'
 const WAIT = { timeout: 20_000, interval: 50 }
@@ -32,17 +32,7 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 
 /** Every frame a client sent or received, as bytes. */
-const frames: Buffer[] = []
-class RecordingWebSocket extends WebSocket {
-  constructor(...args: ConstructorParameters<typeof WebSocket>) {
-    super(...args)
-    this.on('message', (data: Buffer) => frames.push(Buffer.from(data)))
-  }
-  override send(data: unknown, ...rest: unknown[]): void {
-    frames.push(Buffer.from(data as Uint8Array))
-    ;(super.send as (...a: unknown[]) => void)(data, ...rest)
-  }
-}
+const { WebSocket: RecordingWebSocket, frames } = recordingWebSocket()
 
 /** `vi.waitFor`, its failure saying what was waited for. */
 async function until<T>(what: string, fn: () => T | Promise<T>): Promise<T> {

@@ -34,7 +34,7 @@ import { silentLogger, startRelay } from '@peerchat/relay'
 import { connectReplica } from '@peerchat/transports/connect'
 import { FileStore } from '@peerchat/virtual-client'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import WebSocket from 'ws'
+import { recordingWebSocket } from './recording-ws.ts'
 
 const CANARY = 'canary-b41d-private'
 const GROUP = privateChannelOf(new Uint8Array(16).fill(0xa7))
@@ -44,17 +44,7 @@ afterAll(async () => {
 })
 
 /** Every frame a client sent or received, as bytes. */
-const frames: Buffer[] = []
-class RecordingWebSocket extends WebSocket {
-  constructor(...args: ConstructorParameters<typeof WebSocket>) {
-    super(...args)
-    this.on('message', (data: Buffer) => frames.push(Buffer.from(data)))
-  }
-  override send(data: unknown, ...rest: unknown[]): void {
-    frames.push(Buffer.from(data as Uint8Array))
-    ;(super.send as (...a: unknown[]) => void)(data, ...rest)
-  }
-}
+const { WebSocket: RecordingWebSocket, frames } = recordingWebSocket()
 
 const WAIT = { timeout: 20_000, interval: 50 }
 

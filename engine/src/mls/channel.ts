@@ -75,6 +75,8 @@ export class MlsChannel {
   /** Welcome envelopes for this device whose commit was not seen first yet. */
   private readonly welcomes = new Map<string, Uint8Array>()
   private retries = 0
+  /** Calls waiting for this device's commit to be applied or lost (`settled`). */
+  private waiting: (() => void)[] = []
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly o: MlsChannelOptions) {
@@ -103,7 +105,10 @@ export class MlsChannel {
     })
   }
 
-  /** Adds users by their key packages and removes users, as one commit (published with its Welcome). */
+  /**
+   * Adds users by their key packages and removes users, as one commit (published with its
+   * Welcome); resolves once published (`settled`: once the log showed it and it was applied).
+   */
   change(change: MembershipChange): Promise<void> {
     return this.serial(() => this.commit(change))
   }
@@ -125,21 +130,28 @@ export class MlsChannel {
    * Encrypts an inner event for the members: the body of an `mls.message` event, for the caller
    * to publish (after keeping the group's state: its keys moved on, and must not be used again).
    */
-  seal(kind: string, body: Uint8Array): Promise<Uint8Array> {
+  async seal(kind: string, body: Uint8Array): Promise<Uint8Array> {
+    // Not in the epoch a commit of ours is about to end: the members will be in the next one.
+    await this.settled()
     return this.serial(() => this.member().encrypt(kind, body))
   }
 
-  /**
-   * Takes the channel's next events, in log order (ones taken before are skipped, except a
-   * message that arrived after later ones: see `takeLate`).
-   */
+  /** Wakes the calls waiting in `settled` when no commit of this device waits any more. */
+  private wake(): void {
+    if (!this.group?.committing) for (const resolve of this.waiting.splice(0)) resolve()
+  }
+
+  /** Resolves when no commit of this device waits for the log (at once when none does). */
+  settled(): Promise<void> {
+    if (!this.group?.committing) return Promise.resolve()
+    return new Promise((resolve) => this.waiting.push(resolve))
+  }
+
+  /** Takes the channel's next events, in log order (ones taken before are skipped). */
   take(events: readonly MlsEvent[]): Promise<void> {
     return this.serial(async () => {
       for (const e of events) {
-        if (this.last !== undefined && e.id <= this.last) {
-          if (e.kind === MlsKind.message) await this.takeLate(e)
-          continue
-        }
+        if (this.last !== undefined && e.id <= this.last) continue
         const stop = await this.takeOne(e)
         if (stop) return
       }
@@ -160,24 +172,35 @@ export class MlsChannel {
     if (r.type === 'message') for (const l of this.listeners) l.message?.(e.id, r.inner)
     if (r.type === 'commit') {
       for (const l of this.listeners) l.change?.(e.id, r, e.author)
-      if (r.mine) this.retries = 0
-      else if (r.lost && !r.removedMe && this.retries < MAX_RETRIES) {
-        this.retries++
-        await this.commit(r.lost)
+      try {
+        if (r.mine) this.retries = 0
+        else if (r.lost && !r.removedMe && this.retries < MAX_RETRIES) {
+          this.retries++
+          await this.commit(r.lost)
+        }
+      } finally {
+        this.wake()
       }
     }
     return false
   }
 
   /**
-   * A message older than the last event taken, which reached the log after it (a catch-up behind
-   * live traffic): decrypted if this device still holds its keys (MLS keeps an epoch's skipped
-   * keys; one already read fails to decrypt again and is ignored). `last` stays where it is.
+   * Messages older than the last event taken that reached the log after it (a catch-up behind
+   * live traffic; give only those, as they arrive): decrypted if this device still holds their
+   * keys (MLS keeps skipped keys; one already read fails to decrypt again and is ignored). `last`
+   * stays where it is.
    */
-  private async takeLate(e: MlsEvent): Promise<void> {
-    if (!this.group?.active) return
-    const r = await this.group.receive(e, this.o.policy)
-    if (r.type === 'message') for (const l of this.listeners) l.message?.(e.id, r.inner)
+  takeLate(events: readonly MlsEvent[]): Promise<void> {
+    return this.serial(async () => {
+      for (const e of events) {
+        const group = this.group
+        if (!group?.active || e.kind !== MlsKind.message || this.last === undefined || e.id > this.last)
+          continue
+        const r = await group.receive(e, this.o.policy)
+        if (r.type === 'message') for (const l of this.listeners) l.message?.(e.id, r.inner)
+      }
+    })
   }
 
   /** Not a member: note first commits, and join from a Welcome whose commit came first. */
@@ -245,6 +268,7 @@ export class MlsChannel {
       await this.o.publish(this.o.channel, MlsKind.commit, made.commit)
     } catch (e) {
       group.abandon()
+      this.wake()
       throw e
     }
     if (made.welcome)

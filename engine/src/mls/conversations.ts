@@ -136,10 +136,10 @@ export class MlsConversations {
       if (loaded) self.learnKeys(loaded.deviceKeys())
       self.follow(channel, { kind, ...(meta ? parseMeta(meta) : {}) }, loaded)
     }
-    self.offWelcomes = await watchWelcomes(o.replica, device, (channel, envelope) => {
+    self.offWelcomes = await watchWelcomes(o.replica, device, (channel, envelope, inviter) => {
       const kind = conversationKindOf(channel)
       if (!kind || self.closed) return
-      const entry = self.entries.get(channel) ?? self.follow(channel, { kind })
+      const entry = self.entries.get(channel) ?? self.follow(channel, { kind }, undefined, inviter)
       void entry.rc.mls.offer(envelope)
     })
     self.refreshKeyPackage()
@@ -194,6 +194,7 @@ export class MlsConversations {
     await entry.rc.mls.create()
     this.save(channel, entry, [])
     await entry.rc.mls.add(keyPackages)
+    await entry.rc.mls.settled()
     if (kind === 'private' && entry.meta.title)
       await this.send(channel, TITLE_KIND, text.encode(entry.meta.title))
     return channel
@@ -201,13 +202,16 @@ export class MlsConversations {
 
   /** Adds users to a conversation (a private channel: its creator only). */
   async add(channel: string, users: readonly PublicKey[]): Promise<void> {
-    const entry = this.entry(channel)
-    await entry.rc.mls.add(await this.keyPackagesOf(users))
+    const { mls } = this.entry(channel).rc
+    await mls.add(await this.keyPackagesOf(users))
+    await mls.settled()
   }
 
   /** Removes users from a conversation: they cannot read anything sent from then on. */
   async remove(channel: string, users: readonly PublicKey[]): Promise<void> {
-    await this.entry(channel).rc.mls.remove([...users])
+    const { mls } = this.entry(channel).rc
+    await mls.remove([...users])
+    await mls.settled()
   }
 
   /**
@@ -261,9 +265,11 @@ export class MlsConversations {
     return entry
   }
 
-  private follow(channel: string, meta: Meta, group?: MlsGroup): Entry {
+  /** Follows a group channel (`from`: who invited this device, asked first for its events). */
+  private follow(channel: string, meta: Meta, group?: MlsGroup, from?: PublicKey): Entry {
     const rc = openMlsChannel(this.replica, channel, this.device, {
       policy: policyOf(meta.kind),
+      ...(from ? { from } : {}),
       ...(group ? { group } : {}),
       ...(meta.last ? { last: meta.last as Ulid } : {}),
     })

@@ -28,15 +28,16 @@ export interface ReplicaMlsChannel {
 
 /**
  * An MLS group kept over `channel` of `replica`, for this device (a loaded `group`, or none yet;
- * `policy`: who may add and remove; `last`: the last event a loaded group took, read on after it).
+ * `policy`: who may add and remove; `last`: the last event a loaded group took, read on after it;
+ * `from`: who invited this device, asked first for the channel's events).
  */
 export function openMlsChannel(
   replica: Replica,
   channel: string,
   device: MlsDevice,
-  { last, ...o }: { group?: MlsGroup; policy?: CommitPolicy; last?: Ulid } = {},
+  { last, from, ...o }: { group?: MlsGroup; policy?: CommitPolicy; last?: Ulid; from?: PublicKey } = {},
 ): ReplicaMlsChannel {
-  const log = replica.open(channel)
+  const log = replica.open(channel, from ? { from } : {})
   const mls = new MlsChannel({
     device,
     channel,
@@ -47,11 +48,31 @@ export function openMlsChannel(
     ...o,
   })
   mls.last = last
-  // Whatever changed, the events after the last one taken, in log order.
-  const pull = async () => {
+  // Whatever changed, the events after the last one taken, in log order; one read at a time
+  // (a burst of changes while this device is behind makes one more read, not one per change).
+  let pulling: Promise<void> | undefined
+  let again = false
+  const readOn = async () => {
     const from = mls.last === undefined ? undefined : ulidSuccessor(mls.last)
     if (mls.last !== undefined && from === undefined) return
     await mls.take(await log.range(from ? { gte: from } : {}))
+  }
+  const pull = (): Promise<void> => {
+    if (pulling) {
+      again = true
+      return pulling
+    }
+    pulling = (async () => {
+      try {
+        do {
+          again = false
+          await readOn()
+        } while (again)
+      } finally {
+        pulling = undefined
+      }
+    })()
+    return pulling
   }
   let off: (() => void) | undefined
   let closed = false
@@ -61,7 +82,7 @@ export function openMlsChannel(
       // Events older than the last taken (a catch-up behind live traffic) go to `take` as they are.
       const last = mls.last
       const late = last === undefined ? [] : change.added.filter((e) => e.id <= last)
-      void (late.length > 0 ? mls.take(late) : Promise.resolve()).then(pull).catch(() => {})
+      void (late.length > 0 ? mls.takeLate(late) : Promise.resolve()).then(pull).catch(() => {})
     })
     .then((o) => {
       if (closed) o()
@@ -79,22 +100,23 @@ export function openMlsChannel(
 }
 
 /**
- * Calls `invited` with the group channel and envelope of every Welcome in `mls-welcomes` (stored
+ * Calls `invited` with the group channel, envelope and author of every Welcome in `mls-welcomes` (stored
  * and to come) that names one of this device's key packages; pass them to that channel's `offer`.
  * Returns an unsubscribe.
  */
 export async function watchWelcomes(
   replica: Replica,
   device: MlsDevice,
-  invited: (channel: string, envelope: Uint8Array) => void,
+  invited: (channel: string, envelope: Uint8Array, inviter: PublicKey) => void,
 ): Promise<() => void> {
-  const seen = (e: { kind: string; body: Uint8Array }) => {
+  const seen = (e: { kind: string; body: Uint8Array; author: PublicKey }) => {
     if (e.kind !== MlsKind.welcome) return
     try {
       const envelope = decodeWelcomeEnvelope(e.body)
       const m = readMlsMessage(envelope.welcome)
       if (m.wireformat !== 'mls_welcome') return
-      if (device.keptFor(m.welcome.secrets.map((x) => x.newMember))) invited(envelope.channel, e.body)
+      if (device.keptFor(m.welcome.secrets.map((x) => x.newMember)))
+        invited(envelope.channel, e.body, e.author)
     } catch {
       // not a Welcome: nothing for anyone
     }

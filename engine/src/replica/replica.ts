@@ -16,7 +16,7 @@
 import { randomBytes } from '../bytes.ts'
 import { realClock, type Scheduler } from '../clock.ts'
 import { type SignedRequest, type StampedEvent, signRequest, verifyAuthor } from '../event.ts'
-import type { Signer } from '../identity/keys.ts'
+import type { PublicKey, Signer } from '../identity/keys.ts'
 import type { AddResult, ChannelLog } from '../log.ts'
 import type { MeshPort } from '../mesh/port.ts'
 import { Peer, type PeerOptions, type SyncReport } from '../peer/peer.ts'
@@ -171,8 +171,11 @@ export class Replica {
     return this.peer.channels
   }
 
-  /** The log of a channel (created on first use; joined on every connected relay). */
-  open(channel: string): ChannelLog {
+  /**
+   * The log of a channel (created on first use; joined on every connected relay). `from`: a user
+   * who surely holds it (who invited us into it), asked first when it is caught up from peers.
+   */
+  open(channel: string, o: { from?: PublicKey } = {}): ChannelLog {
     const known = this.peer.log(channel)
     if (known) return known
     const log = this.peer.open(channel)
@@ -188,7 +191,7 @@ export class Replica {
       }),
     )
     for (const { port } of this.lives) port.join(channel)
-    if (this.syncs(channel)) this.policy.channelOpened(channel)
+    if (this.syncs(channel)) this.policy.channelOpened(channel, o.from)
     return log
   }
 

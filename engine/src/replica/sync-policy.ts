@@ -78,6 +78,8 @@ interface Job {
   attempt: number
   /** A channel just opened: the best candidates in turn until one brings events. */
   opened?: boolean
+  /** ...those of this key (hex) first. */
+  prefer?: string
 }
 
 export const keyOfCandidate = (c: Candidate): string =>
@@ -120,9 +122,10 @@ export class SyncPolicy {
       for (const channel of this.channels()) this.enqueue({ channel, target: keyOfCandidate(c), attempt: 0 })
   }
 
-  /** A channel was opened: catch it up from the best peers (`openedPeers`). */
-  channelOpened(channel: string): void {
-    if (this.peer.candidates().length > 0) this.enqueue({ channel, attempt: 0, opened: true })
+  /** A channel was opened: catch it up from `from`'s sessions, then the best peers (`openedPeers`). */
+  channelOpened(channel: string, from?: Uint8Array): void {
+    if (this.peer.candidates().length > 0)
+      this.enqueue({ channel, attempt: 0, opened: true, ...(from ? { prefer: toHex(from) } : {}) })
   }
 
   /** Resolves when no job is queued or running (tests, benchmarks). */
@@ -241,7 +244,7 @@ export class SyncPolicy {
 
   private async run(job: Job): Promise<void> {
     await this.linksSettled()
-    if (job.opened) return this.catchUpOpened(job.channel)
+    if (job.opened) return this.catchUpOpened(job.channel, job.prefer)
     const target =
       job.target === undefined
         ? this.peer.candidates()[0]
@@ -262,11 +265,14 @@ export class SyncPolicy {
   }
 
   /**
-   * Asks the best `openedPeers` candidates in turn for a channel's window (a busy one again after
-   * a backoff) until one brings events.
+   * Asks `prefer`'s sessions, then the best `openedPeers` candidates, in turn for a channel's
+   * window (a busy one again after a backoff) until one brings events.
    */
-  private async catchUpOpened(channel: string): Promise<void> {
-    for (const target of this.peer.candidates().slice(0, this.o.openedPeers)) {
+  private async catchUpOpened(channel: string, prefer?: string): Promise<void> {
+    const all = this.peer.candidates()
+    const first = all.filter((c) => c.info.key && toHex(c.info.key) === prefer)
+    const rest = all.filter((c) => !first.includes(c)).slice(0, this.o.openedPeers)
+    for (const target of [...first, ...rest]) {
       const report = await this.syncWith(target, channel, this.window())
       if (report?.complete) this.caughtUp = true
       if (this.stopped || (report?.added ?? 0) > 0) return

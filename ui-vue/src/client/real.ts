@@ -561,6 +561,31 @@ export class RealClient extends ReplicaClient implements ChatClient {
     return MlsVault.open({ relayKey: this.relayKey })
   }
 
+  /**
+   * Tabs of one browser share the IndexedDB vault, and MLS keys must not be used twice: a Web
+   * Lock per community lets one tab at a time hold the encrypted conversations; the others wait
+   * for it (and say so). Not needed with `?store=memory` (nothing shared).
+   */
+  protected override exclusive(waiting: () => void, signal: AbortSignal): Promise<() => void> {
+    const locks = globalThis.navigator?.locks
+    if (!locks || !this.options.store) return Promise.resolve(() => {})
+    const name = `peerchat-mls-${toHex(this.relayKey)}`
+    return new Promise((resolve, reject) => {
+      const hold = () =>
+        new Promise<void>((release) => {
+          resolve(release)
+        })
+      locks
+        .request(name, { ifAvailable: true }, (lock) => {
+          if (lock) return hold()
+          waiting()
+          locks.request(name, { signal }, hold).catch(reject)
+          return undefined
+        })
+        .catch(reject)
+    })
+  }
+
   /** Also everyone whose profile this device holds (not only those listed now). */
   protected override peopleNamed(name: string): Set<string> {
     const out = super.peopleNamed(name)

@@ -38,6 +38,7 @@ import type {
   CanvasSession,
   ChannelCoverage,
   ChannelInfo,
+  ConversationsState,
   EventSource,
   HistoryPage,
   HistoryQuery,
@@ -109,7 +110,10 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Encrypted conversations (loaded after the start: the MLS code is a lazy chunk). */
   private privateChats: PrivateChats | undefined
   private privateOpening: Promise<PrivateChats | undefined> = Promise.resolve(undefined)
-  private privateLoaded = false
+  private privateState: ConversationsState = 'loading'
+  /** Lets go of this tab's hold on the encrypted conversations (stop). */
+  private releasePrivate: () => void = () => {}
+  private readonly stopping = new AbortController()
   private readonly flushSearch = (): void => {
     if (globalThis.document?.visibilityState === 'hidden') void this.searchCore?.flush()
   }
@@ -289,6 +293,12 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** The device's encrypted conversations: kept, followed, their plaintexts shown as events. */
   private startPrivate(replica: Replica, signer: Signer): void {
     this.privateOpening = (async () => {
+      // One tab at a time holds the MLS state (two would use the same keys): wait for the others.
+      this.releasePrivate = await this.exclusive(() => {
+        this.privateState = 'elsewhere'
+        this.queueChannels()
+      }, this.stopping.signal)
+      this.privateState = 'loading'
       const [{ openPrivateChats }, storage] = await Promise.all([import('./private.ts'), this.mlsStorage()])
       const chats = await openPrivateChats({ replica, signer, ...(storage ? { storage } : {}) })
       if (this.stopped) {
@@ -318,18 +328,28 @@ export abstract class ReplicaClient extends ChatClientBase {
       this.queueChannels()
       return chats
     })()
+      .then((chats) => {
+        this.privateState = chats ? 'ready' : 'unavailable'
+        return chats
+      })
       .catch((e: Error) => {
-        console.warn(`encrypted conversations unavailable: ${e.message}`)
+        if (!this.stopped) console.warn(`encrypted conversations unavailable: ${e.message}`)
+        this.privateState = 'unavailable'
         return undefined
       })
-      .finally(() => {
-        this.privateLoaded = true
-        this.queueChannels()
-      })
+      .finally(() => this.queueChannels())
   }
 
-  conversationsLoaded(): boolean {
-    return this.privateLoaded
+  conversationsState(): ConversationsState {
+    return this.privateState
+  }
+
+  /**
+   * Resolves once this tab may hold the device's encrypted conversations (calling `waiting` if
+   * another tab holds them now), with the function that lets go. Default: at once (nothing shared).
+   */
+  protected exclusive(_waiting: () => void, _signal: AbortSignal): Promise<() => void> {
+    return Promise.resolve(() => {})
   }
 
   /**
@@ -362,7 +382,9 @@ export abstract class ReplicaClient extends ChatClientBase {
     this.watched.clear()
     this.offAdmin?.()
     globalThis.document?.removeEventListener('visibilitychange', this.flushSearch)
-    ;(await this.privateOpening)?.core.close()
+    this.stopping.abort()
+    this.releasePrivate()
+    if (this.privateState !== 'elsewhere') (await this.privateOpening)?.core.close()
     await this.searchCore?.stop()
     await this.replica?.stop()
   }
@@ -408,6 +430,8 @@ export abstract class ReplicaClient extends ChatClientBase {
   /** Why I cannot write in `channel` (removed from the conversation, or the admin's reason), or null. */
   whyNotPost(channel: string): string | null {
     if (isPrivateChannel(channel)) {
+      if (this.privateState === 'elsewhere')
+        return 'Your encrypted conversations are open in another tab of this browser (one tab at a time holds their keys): use that tab, or close it.'
       const info = this.privateChats?.info(channel)
       if (!info) return 'This conversation is still loading.'
       if (!info.member) return 'You are no longer in this conversation: you were removed.'
@@ -433,7 +457,7 @@ export abstract class ReplicaClient extends ChatClientBase {
     await this.adminLoaded
     if (isPrivateChannel(channel)) {
       // What this device decrypted or sent is all it can read: nobody else holds the plaintext.
-      const chats = await this.privateOpening
+      const chats = this.privateState === 'elsewhere' ? undefined : await this.privateOpening
       this.watch(channel)
       const events = (await chats?.page(channel, query.before, query.limit)) ?? []
       this.firstPage?.()

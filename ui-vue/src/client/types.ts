@@ -28,6 +28,8 @@ export type ConnectionState = 'connecting' | 'online' | 'offline'
 /** Privileges come from the relay's signed session attestation. */
 export type Privilege = 'admin' | 'moderator' | 'post' | 'create-channel'
 
+export type ConversationsState = 'loading' | 'elsewhere' | 'ready' | 'unavailable'
+
 export interface ChannelInfo {
   name: string
   topic: string
@@ -507,8 +509,11 @@ export interface ChatClient {
   addMembers?(channel: string, members: readonly string[]): Promise<void>
   /** Removes people from a conversation: they cannot read what is sent from then on. */
   removeMembers?(channel: string, members: readonly string[]): Promise<void>
-  /** False while the device's encrypted conversations are still loading (they are not listed yet). */
-  conversationsLoaded?(): boolean
+  /**
+   * The device's encrypted conversations: `loading` (not listed yet), `elsewhere` (another tab
+   * of this browser holds them: one at a time), `ready`, or `unavailable`.
+   */
+  conversationsState?(): ConversationsState
   /** Why I cannot write in `channel` now (removed, banned, read-only...), or null. */
   whyNotPost?(channel: string): string | null
   /** Creates a channel (a `channel.create` event); the relay refuses it without the privilege. */

@@ -11,7 +11,10 @@ function createChannels(client: ChatClient) {
   const stored = localStorage.getItem(CHANNEL_STORAGE_KEY)
   const current = ref<string>(stored ?? channels.value[0]?.name ?? 'general')
   // An encrypted conversation opened last time is listed once the device's conversations loaded.
-  const waiting = (name: string) => isPrivateChannel(name) && client.conversationsLoaded?.() === false
+  const waiting = (name: string) => {
+    const state = client.conversationsState?.()
+    return isPrivateChannel(name) && (state === 'loading' || state === 'elsewhere')
+  }
   const off = client.on('channels', (list) => {
     channels.value = list
     if (!list.some((c) => c.name === current.value) && list[0] && !waiting(current.value))

@@ -9,7 +9,15 @@ import { useChannels } from './useChannels.ts'
 import { useClient } from './useClient.ts'
 import { usePresence } from './usePresence.ts'
 
-const messageOf = (e: unknown): string => (e as Error)?.message ?? String(e)
+/** Runs an action: null once done, else why it failed (in words). */
+async function attempt(action: () => Promise<unknown>): Promise<string | null> {
+  try {
+    await action()
+    return null
+  } catch (e) {
+    return (e as Error)?.message ?? String(e)
+  }
+}
 
 export function useConversations() {
   const client = useClient()
@@ -20,6 +28,11 @@ export function useConversations() {
   const conversations = computed(() => channels.value.filter((c) => c.private))
   const publicChannels = computed(() => channels.value.filter((c) => !c.private))
   const current = computed(() => currentInfo.value?.private)
+  /** Another tab of this browser holds the conversations now (re-read with every channel list). */
+  const elsewhere = computed(() => {
+    void channels.value
+    return client.conversationsState?.() === 'elsewhere'
+  })
   const labelOf = (c: ChannelInfo): string =>
     c.private ? conversationLabel(c.private, nameOf, selfId) : c.name
   /** Whether I may add and remove in `c`: anyone in a direct message, the creator of a private channel. */
@@ -27,32 +40,23 @@ export function useConversations() {
     !!c?.private?.member && (c.private.kind === 'direct' || c.private.creator === selfId)
 
   /** Starts a conversation (a private channel when titled) and opens it; null, or why it failed. */
-  async function start(members: readonly string[], title?: string): Promise<string | null> {
-    try {
-      select(await client.createConversation!(members, title?.trim() || undefined))
-      return null
-    } catch (e) {
-      return messageOf(e)
-    }
-  }
+  const start = (members: readonly string[], title?: string) =>
+    attempt(async () => select(await client.createConversation!(members, title?.trim() || undefined)))
+  const add = (channel: string, members: readonly string[]) =>
+    attempt(() => client.addMembers!(channel, members))
+  const remove = (channel: string, members: readonly string[]) =>
+    attempt(() => client.removeMembers!(channel, members))
 
-  async function add(channel: string, members: readonly string[]): Promise<string | null> {
-    try {
-      await client.addMembers!(channel, members)
-      return null
-    } catch (e) {
-      return messageOf(e)
-    }
+  return {
+    available,
+    conversations,
+    publicChannels,
+    current,
+    elsewhere,
+    labelOf,
+    canManage,
+    start,
+    add,
+    remove,
   }
-
-  async function remove(channel: string, members: readonly string[]): Promise<string | null> {
-    try {
-      await client.removeMembers!(channel, members)
-      return null
-    } catch (e) {
-      return messageOf(e)
-    }
-  }
-
-  return { available, conversations, publicChannels, current, labelOf, canManage, start, add, remove }
 }
