@@ -178,7 +178,7 @@ export class MlsConversations {
   /**
    * Starts a conversation with `users` (by the key packages they published): a new group, the
    * commit adding them and their Welcome, and for a private channel its `title`. Resolves with
-   * its channel once the relay stamped the commit. Throws when someone has no key package here.
+   * its channel once the commit is in the log and applied. Throws when someone has no key package here.
    */
   async create(kind: ConversationKind, users: readonly PublicKey[], title?: string): Promise<string> {
     const others = users.filter((u) => !equalBytes(u, this.user))

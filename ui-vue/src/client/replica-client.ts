@@ -411,9 +411,7 @@ export abstract class ReplicaClient extends ChatClientBase {
 
   /** Starts a direct message (`title` absent) or a private channel with `members` (keys as text); resolves with its channel. */
   async createConversation(members: readonly string[], title?: string): Promise<string> {
-    const chats = await this.privateOpening
-    if (!chats) throw new Error('encrypted conversations are not available on this device')
-    const channel = await chats.create(title ? 'private' : 'direct', members, title)
+    const channel = await (await this.chats()).create(title ? 'private' : 'direct', members, title)
     this.watch(channel)
     this.queueChannels()
     return channel

@@ -502,7 +502,7 @@ export interface ChatClient {
   /**
    * Starts an end-to-end encrypted conversation with `members` (keys as text): a direct message,
    * or with a `title` a private channel its creator manages. Resolves with its channel once the
-   * relay stamped the commit that added them. Absent where there is no encryption.
+   * commit that added them is in the log and applied. Absent where there is no encryption.
    */
   createConversation?(members: readonly string[], title?: string): Promise<string>
   /** Adds people to a conversation (a private channel: its creator only). */
