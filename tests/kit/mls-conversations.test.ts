@@ -4,11 +4,20 @@
  * Invitations travel as Welcomes, key packages are published in the background, and what each
  * device keeps is read back through `plain`: a direct message (anyone in it may add), a private
  * channel (its creator alone manages it: title, adds, removes), a restart from the kept state, a
- * member's key change, and a canary that no WebSocket frame carries. An invitee's replica gets
+ * member's key change, a member offline across three epochs who catches up from peers (the relay
+ * keeps no history), and a canary that no WebSocket frame carries. An invitee's replica gets
  * the group channel's commit by the engine's own catch-up when it opens the channel (peers that
  * do not hold it say so at once, and the next is asked): nothing here syncs by hand.
  */
-import { Identity, MemoryOutboxStore, MemoryStore, type PublicKey, Replica, toHex } from '@peerchat/engine'
+import {
+  Identity,
+  MemoryOutboxStore,
+  MemoryStore,
+  type PublicKey,
+  publicKeyToText,
+  Replica,
+  toHex,
+} from '@peerchat/engine'
 import {
   type Conversation,
   keyPackageOf,
@@ -365,6 +374,132 @@ describe('MlsConversations on a real relay', () => {
     await say(ann, second, 'new device?')
     await until('Dave’s new device reading Ann', async () =>
       expect((await texts(dave, second)).map(([, t]) => t)).toEqual(['new device?']),
+    )
+  })
+
+  it('a member offline across several epochs catches up from peers', async () => {
+    const dave = people.find((p) => p.name === 'dave')!
+    const CATCH_UP = { timeout: 60_000, interval: 100 }
+    await freshKeyPackage(ann, bob)
+    const ch = await ann.conv.create('direct', [bob.identity.publicKey])
+    await joined(bob, ch)
+    await say(ann, ch, 'before bob left')
+    await say(bob, ch, 'see you later')
+    await until('Ann and Bob keeping the two texts', async () => {
+      const a = await texts(ann, ch)
+      expect(a.map(([, t]) => t).sort()).toEqual(['before bob left', 'see you later'])
+      expect(await texts(bob, ch)).toEqual(a)
+    })
+    const bobsEpoch = bob.conv.get(ch)!.epoch
+    expect(bobsEpoch).toBe(ann.conv.get(ch)!.epoch)
+
+    // Bob goes offline: his links drop; his replica, store and conversations stay.
+    await bob.connection.stop()
+    expect(bob.connection.relay.state).toBe('stopped')
+
+    // While he is away: Ann adds Cara, writes, removes Cara, adds Dave, writes twice.
+    const away = ['while away: one', 'while away: two', 'while away: three']
+    /** Ann says `text`; its event's id once stamped. */
+    const stamp = async (text: string): Promise<string> =>
+      (await ann.replica.stamped(await say(ann, ch, text))).id
+    await freshKeyPackage(ann, cara)
+    await ann.conv.add(ch, [cara.identity.publicKey])
+    await joined(cara, ch)
+    const sent = [await stamp(away[0]!)]
+    await ann.conv.remove(ch, [cara.identity.publicKey])
+    await freshKeyPackage(ann, dave)
+    await ann.conv.add(ch, [dave.identity.publicKey])
+    await joined(dave, ch)
+    sent.push(await stamp(away[1]!), await stamp(away[2]!))
+    const annsEpoch = ann.conv.get(ch)!.epoch
+    expect(annsEpoch).toBe(bobsEpoch + 3n)
+    expect(hexes(ann.conv.get(ch)!.members)).toEqual([ann.hex, bob.hex, dave.hex])
+    // The relay keeps no history: what Bob missed (three commits, three messages) is on Ann's,
+    // Cara's and Dave's replicas only.
+    const held = new Set((await bob.replica.open(ch).range({})).map((e) => e.id))
+    const missed: string[] = (await ann.replica.open(ch).range({}))
+      .filter((e) => !held.has(e.id))
+      .map((e) => e.id)
+    expect(missed).toHaveLength(6)
+    expect(missed).toEqual(expect.arrayContaining(sent))
+    expect(bob.conv.get(ch)!.epoch).toBe(bobsEpoch)
+
+    // Bob comes back: a new connection of the same replica; the engine's catch-up does the rest.
+    const reportsBefore = bob.replica.peer.reports.length
+    /** A peer's name by its key as sync reports and sources give it (text), or its link id. */
+    const names = new Map(people.map((p) => [publicKeyToText(p.identity.publicKey), p.name]))
+    const nameOf = (peer: string) => [...names].find(([key]) => peer.startsWith(key))?.[1] ?? peer
+    /** Where each missed event reached Bob's replica from (a peer's name, or `relay`). */
+    const arrivals = new Map<string, string>()
+    const unsubscribe = await bob.replica.subscribe(
+      ch,
+      (change) => {
+        for (const e of change.added)
+          if (missed.includes(e.id))
+            arrivals.set(e.id, change.source.via === 'peer' ? nameOf(change.source.peer) : change.source.via)
+      },
+      { replay: false },
+    )
+    const connection = connectReplica(bob.replica, {
+      relayUrl: relay.url,
+      relayKey: relay.relayKey,
+      identity: bob.identity,
+      room: 'mls-conversations',
+      webrtc: false,
+      WebSocket: RecordingWebSocket as never,
+    })
+    bob.connection = connection
+    cleanups.push(() => connection.stop())
+    await until('Bob online again', () => expect(connection.relay.state).toBe('online'))
+    /** Bob's own sync sessions of the channel since he came back: whom he asked, what came. */
+    const sessions = () =>
+      bob.replica.peer.reports
+        .slice(reportsBefore)
+        .filter((r) => r.channel === ch)
+        .map((r) => `${nameOf(r.source.peer)}: +${r.added}${r.complete ? '' : ` (${r.error})`}`)
+    try {
+      await vi.waitFor(() => {
+        const c = bob.conv.get(ch)!
+        expect(c.epoch, 'Bob’s epoch').toBe(annsEpoch)
+        expect(hexes(c.members), 'Bob’s members').toEqual([ann.hex, bob.hex, dave.hex])
+      }, CATCH_UP)
+      await vi.waitFor(async () => {
+        const got = (await texts(bob, ch)).map(([, t]) => t)
+        for (const t of away) expect(got, 'Bob’s texts').toContain(t)
+      }, CATCH_UP)
+    } catch (e) {
+      const candidates = bob.replica.peer
+        .candidates()
+        .map((c) => nameOf(c.info.key ? publicKeyToText(c.info.key) : c.peer))
+      throw new Error(
+        `timed out waiting for Bob to catch up from peers (epoch ${bob.conv.get(ch)?.epoch} of ${annsEpoch}; ` +
+          `candidates [${candidates}]; his sessions of the channel [${sessions().join(', ')}]; ` +
+          `missed events from [${[...arrivals.values()]}]): ${(e as Error).message}`,
+        { cause: e },
+      )
+    } finally {
+      unsubscribe()
+    }
+    // Every event he missed came from a peer: the relay sent him nothing of it.
+    expect([...arrivals.keys()].sort()).toEqual([...missed].sort())
+    for (const from of arrivals.values()) expect(['ann', 'cara', 'dave']).toContain(from)
+
+    // The same texts as Ann, in the same order, and a notice for each commit he missed.
+    expect(await texts(bob, ch)).toEqual(await texts(ann, ch))
+    expect((await texts(bob, ch)).filter(([id]) => sent.includes(id)).map(([, t]) => t)).toEqual(away)
+    const commits = (await notices(bob, ch)).slice(-3)
+    expect(commits).toMatchObject([
+      { type: 'commit', by: ann.hex, added: [cara.hex], removed: [] },
+      { type: 'commit', by: ann.hex, added: [], removed: [cara.hex] },
+      { type: 'commit', by: ann.hex, added: [dave.hex], removed: [] },
+    ])
+    expect(commits.map((n) => n.id)).toEqual((await notices(ann, ch)).slice(-3).map((n) => n.id))
+    expect(commits.every((n) => missed.includes(n.id))).toBe(true)
+
+    // And he is a member in step: Dave reads what he sends now.
+    await say(bob, ch, 'back again')
+    await until('Dave reading Bob after his catch-up', async () =>
+      expect((await texts(dave, ch)).map(([, t]) => t)).toContain('back again'),
     )
   })
 
