@@ -79,7 +79,7 @@ export function openMlsChannel(
   const ready = replica
     .subscribe(channel, (change) => {
       if (change.added.length === 0) return
-      // Events older than the last taken (a catch-up behind live traffic) go to `take` as they are.
+      // Events older than the last taken (a catch-up behind live traffic) go to `takeLate`.
       const last = mls.last
       const late = last === undefined ? [] : change.added.filter((e) => e.id <= last)
       void (late.length > 0 ? mls.takeLate(late) : Promise.resolve()).then(pull).catch(() => {})
