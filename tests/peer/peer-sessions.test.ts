@@ -12,7 +12,7 @@
  * - A peer that did not hold the channel asked for stayed silent, and the asker's session waited
  *   for the timeout (a group channel an invitation names is held by its few members only).
  */
-import { ABSENT, Identity, MemoryStore, Peer, PeerDefaults, SUPERSEDED, VirtualClock } from '@peerchat/engine'
+import { ABSENT, Identity, MemoryStore, Peer, SUPERSEDED, VirtualClock } from '@peerchat/engine'
 import { useNodeCrypto } from '@peerchat/engine/node'
 import { signedPool, toStored } from '@peerchat/engine/testing'
 import { MemoryNetwork } from '@peerchat/transports/memory'
@@ -130,10 +130,9 @@ describe('Peer sessions', () => {
     await w.clock.advance(100) // links up
 
     const report = await within(w.clock, b.sync(CH, { peer: { port: 0, peer: 'a' } }), "B's sync with A")
-    // Not complete: callers that stop at the first complete report ask the next peer.
+    // Answered `absent` (a session that timed out would end with another error), not complete:
+    // callers that stop at the first complete report ask the next peer.
     expect(report).toMatchObject({ complete: false, added: 0, rounds: 0, error: ABSENT })
-    // Answered, not timed out: far less virtual time than a session timeout.
-    expect(report.ms).toBeLessThan(PeerDefaults.sessionTimeoutMs / 100)
     // A opened no log for the channel it was asked about, nor answered busy.
     expect(a.channels).not.toContain(CH)
     expect(a.stats.busy).toBe(0)
